@@ -1,0 +1,280 @@
+//! Typed configuration: defaults, then `portcullis.toml` (or `--config`), then
+//! `PORTCULLIS__SECTION__KEY` environment variables. Loaded and validated once at start.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub database: Database,
+    pub tenants: Tenants,
+    pub auth: Auth,
+    pub metrics: Metrics,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: SocketAddr,
+    /// Base of `iss` and of the metadata URLs; never taken from the `Host` header.
+    pub public_url: String,
+    pub super_tenant: String,
+    pub tls: Tls,
+    /// CIDRs whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Time allowed for a TLS handshake, for request headers, and for a request body.
+    pub handshake_timeout_ms: u64,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    /// After SIGTERM: how long new connections are still accepted (readiness is 503
+    /// meanwhile, so the load balancer moves away), and how long in-flight requests
+    /// may take before the process exits.
+    pub shutdown_grace_ms: u64,
+    pub drain_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub enabled: bool,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tenants {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    pub lockout_attempts: u32,
+    pub lockout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Empty turns the listener off.
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: Server::default(),
+            database: Database { url: "sqlite://data/portcullis.db".into() },
+            tenants: Tenants { dir: "tenants".into() },
+            auth: Auth { lockout_attempts: 5, lockout_seconds: 900 },
+            metrics: Metrics { listen: "127.0.0.1:9090".into() },
+            log: Log { format: LogFormat::Text },
+        }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9443)),
+            public_url: "https://localhost:9443".into(),
+            super_tenant: "carbon.super".into(),
+            tls: Tls::default(),
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            handshake_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            shutdown_grace_ms: 2_000,
+            drain_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls { enabled: true, cert: "certs/server.crt".into(), key: "certs/server.key".into() }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Config::default().database
+    }
+}
+impl Default for Tenants {
+    fn default() -> Self {
+        Config::default().tenants
+    }
+}
+impl Default for Auth {
+    fn default() -> Self {
+        Config::default().auth
+    }
+}
+impl Default for Metrics {
+    fn default() -> Self {
+        Config::default().metrics
+    }
+}
+impl Default for Log {
+    fn default() -> Self {
+        Config::default().log
+    }
+}
+
+/// A configuration that does not load or does not validate; names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] config::ConfigError),
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (required when named explicitly, optional
+    /// `portcullis.toml` otherwise), then `PORTCULLIS__…` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file_source = match file {
+            Some(path) => config::File::from(path).required(true),
+            None => config::File::with_name("portcullis.toml").required(false),
+        };
+        let loaded = config::Config::builder()
+            .add_source(file_source.format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("PORTCULLIS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies"),
+            )
+            .build()?;
+        let config: Config = loaded.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let url = self.server.public_url.as_str();
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.ends_with('/') {
+            return invalid("server.public_url", format!("must be an http(s) URL without a trailing slash, not {url:?}"));
+        }
+        if let Err(e) = crate::domain::tenant::TenantDomain::parse(&self.server.super_tenant) {
+            return invalid("server.super_tenant", e.to_string());
+        }
+        if let Err(message) = self.trusted_proxies() {
+            return invalid("server.trusted_proxies", message);
+        }
+        let db = self.database.url.as_str();
+        if !(db.starts_with("sqlite://") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return invalid("database.url", "must start with sqlite:// or postgres://".into());
+        }
+        if self.auth.lockout_attempts == 0 {
+            return invalid("auth.lockout_attempts", "must be at least 1".into());
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return invalid("metrics.listen", format!("must be HOST:PORT or empty, not {:?}", self.metrics.listen));
+        }
+        if self.server.max_body_bytes == 0 {
+            return invalid("server.max_body_bytes", "must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, String> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|cidr| {
+                cidr.parse::<IpNet>()
+                    .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{cidr:?} is not a CIDR"))
+            })
+            .collect()
+    }
+
+    pub fn timeout(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = Config::default();
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:9443");
+        assert_eq!(c.server.public_url, "https://localhost:9443");
+        assert_eq!(c.server.super_tenant, "carbon.super");
+        assert!(c.server.tls.enabled);
+        assert_eq!(c.database.url, "sqlite://data/portcullis.db");
+        assert_eq!((c.auth.lockout_attempts, c.auth.lockout_seconds), (5, 900));
+        assert_eq!(c.metrics.listen, "127.0.0.1:9090");
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert_eq!(c.server.max_body_bytes, 65536);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_file_then_the_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[server]\npublic_url = \"https://id.example.com\"\n[log]\nformat = \"json\"\n").unwrap();
+        // Only this test sets this variable, so it cannot race another test.
+        std::env::set_var("PORTCULLIS__AUTH__LOCKOUT_SECONDS", "60");
+        let c = Config::load(Some(&path)).unwrap();
+        std::env::remove_var("PORTCULLIS__AUTH__LOCKOUT_SECONDS");
+        assert_eq!(c.server.public_url, "https://id.example.com");
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.auth.lockout_seconds, 60);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[server]\nlisten_on = \"x\"\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("listen_on"), "{e}");
+        std::fs::write(&path, "[server]\npublic_url = \"https://x/\"\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("server.public_url"), "{e}");
+        std::fs::write(&path, "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("server.trusted_proxies"), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The pure core: token states, permissions, tenants and principals.
+//!
+//! Nothing in here does I/O, reads the clock or knows about HTTP or SQL; callers pass
+//! `now` and records in, and get decisions out.
+
+pub mod permission;
+pub mod principal;
+pub mod tenant;
+pub mod token;

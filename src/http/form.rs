@@ -1,0 +1,104 @@
+//! Strict `application/x-www-form-urlencoded` bodies: invalid UTF-8 and duplicated
+//! parameters are errors (RFC 6749 §3.1), never silently repaired.
+
+use super::ApiError;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::Request;
+use std::time::Duration;
+
+pub struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for part in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            let name = decode(name)?;
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(ApiError::BadRequest(format!("the parameter {name:?} is repeated")));
+            }
+            pairs.push((name, decode(value)?));
+        }
+        Ok(Form { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Like [`Form::get`], treating an empty value as absent.
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.pairs.iter().position(|(n, _)| n == name)?;
+        Some(self.pairs.swap_remove(i).1).filter(|v| !v.is_empty())
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<String, ApiError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("the form is not valid UTF-8".into()))
+}
+
+/// Reads a form body: checks the media type (ignoring parameters such as
+/// `charset=UTF-8`), the size limit and the read timeout.
+pub async fn read(request: Request<Incoming>, limit: usize, timeout: Duration) -> Result<Form, ApiError> {
+    let media_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
+    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+        return Err(ApiError::BadRequest("the body must be application/x-www-form-urlencoded".into()));
+    }
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let body = Limited::new(request.into_body(), limit);
+    let collected = tokio::time::timeout(timeout, body.collect()).await.map_err(|_| ApiError::Timeout)?;
+    let bytes = match collected {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(ApiError::PayloadTooLarge),
+        Err(_) => return Err(ApiError::BadRequest("the request body could not be read".into())),
+    };
+    Form::parse(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_percent_and_plus_encoding() {
+        let f = Form::parse(b"grant_type=client_credentials&scope=test1+test2%20x&empty=&flag").unwrap();
+        assert_eq!(f.get("grant_type"), Some("client_credentials"));
+        assert_eq!(f.get("scope"), Some("test1 test2 x"));
+        assert_eq!(f.get("empty"), Some(""));
+        assert_eq!(f.non_empty("empty"), None);
+        assert_eq!(f.get("flag"), Some(""));
+        assert_eq!(f.get("missing"), None);
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(Form::parse(b"token=a&token=b").is_err());
+        assert!(Form::parse(b"token=a&token%3D=b").is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        assert!(Form::parse(b"token=%ff%fe").is_err());
+        assert!(Form::parse(b"token=\xff").is_err());
+    }
+}

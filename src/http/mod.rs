@@ -1,0 +1,46 @@
+//! HTTP in and out: the router, request parsing, and the one error-to-HTTP mapping.
+//! Handlers are thin: parse, call a `Gateway` use case, render.
+
+mod auth;
+mod error;
+mod form;
+mod health;
+mod introspect;
+mod metadata;
+mod revoke;
+pub mod router;
+mod token;
+
+pub use error::ApiError;
+pub use router::handle;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use hyper::{Response, StatusCode};
+
+pub type Body = Full<Bytes>;
+
+/// A JSON answer; every OAuth and API answer is `no-store` (RFC 6749 §5.1).
+pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    no_store(headers);
+    response
+}
+
+/// An answer with no body (RFC 7009 §2.2: revocation answers 200).
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    no_store(response.headers_mut());
+    response
+}
+
+fn no_store(headers: &mut hyper::HeaderMap) {
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}

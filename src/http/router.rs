@@ -1,0 +1,200 @@
+//! Every endpoint, matched in one place.
+//!
+//! | path (super tenant; tenants add `/t/{domain}` in front)      | methods   |
+//! |--------------------------------------------------------------|-----------|
+//! | `/oauth2/token`                                              | POST      |
+//! | `/oauth2/introspect`                                         | POST      |
+//! | `/oauth2/revoke`                                             | POST      |
+//! | `/.well-known/oauth-authorization-server` (also `…/t/{domain}` after it) | GET, HEAD |
+//! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
+
+use super::{health, introspect, metadata, revoke, token, ApiError, Body};
+use crate::domain::tenant::Tenant;
+use crate::service::{Error, Gateway};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Introspect,
+    Revoke,
+    Metadata,
+    Healthz,
+    Readyz,
+}
+
+impl Endpoint {
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token",
+            Endpoint::Introspect => "introspect",
+            Endpoint::Revoke => "revoke",
+            Endpoint::Metadata => "metadata",
+            Endpoint::Healthz => "healthz",
+            Endpoint::Readyz => "readyz",
+        }
+    }
+
+    /// The methods the endpoint accepts, as an `Allow` header value.
+    fn allow(self) -> &'static str {
+        match self {
+            Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => "POST",
+            Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => "GET, HEAD",
+        }
+    }
+}
+
+/// A request's path, split into the tenant it addresses and the endpoint.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Route<'a> {
+    /// `None` for the super tenant, or for endpoints outside any tenant.
+    pub tenant: Option<&'a str>,
+    pub endpoint: Endpoint,
+}
+
+pub fn route(path: &str) -> Option<Route<'_>> {
+    let endpoint_of = |rest: &str| match rest {
+        "/oauth2/token" => Some(Endpoint::Token),
+        "/oauth2/introspect" => Some(Endpoint::Introspect),
+        "/oauth2/revoke" => Some(Endpoint::Revoke),
+        "/.well-known/oauth-authorization-server" => Some(Endpoint::Metadata),
+        _ => None,
+    };
+    match path {
+        "/healthz" => return Some(Route { tenant: None, endpoint: Endpoint::Healthz }),
+        "/readyz" => return Some(Route { tenant: None, endpoint: Endpoint::Readyz }),
+        _ => {}
+    }
+    // RFC 8414 §3.1 inserts the well-known segment before the issuer's path.
+    if let Some(domain) = path.strip_prefix("/.well-known/oauth-authorization-server/t/") {
+        return (!domain.is_empty() && !domain.contains('/'))
+            .then_some(Route { tenant: Some(domain), endpoint: Endpoint::Metadata });
+    }
+    if let Some(rest) = path.strip_prefix("/t/") {
+        let (domain, rest) = rest.split_at(rest.find('/')?);
+        return (!domain.is_empty()).then_some(()).and(endpoint_of(rest)).map(|endpoint| Route { tenant: Some(domain), endpoint });
+    }
+    endpoint_of(path).map(|endpoint| Route { tenant: None, endpoint })
+}
+
+/// What the request log line says about a request, filled in as it is handled.
+pub struct RequestLog {
+    pub tenant: String,
+    pub endpoint: &'static str,
+    /// Who authenticated: a client id or `user@tenant`; never a secret.
+    pub caller: String,
+}
+
+/// Handles one request and writes its log line.
+pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let client_addr = client_address(&gateway, &request, peer);
+    let mut log = RequestLog { tenant: String::new(), endpoint: "unknown", caller: String::new() };
+    let response = match dispatch(&gateway, request, &mut log).await {
+        Ok(response) => response,
+        Err(error) => {
+            let realm = if log.tenant.is_empty() { gateway.super_tenant.as_str() } else { log.tenant.as_str() };
+            error.into_response(realm)
+        }
+    };
+    tracing::info!(
+        tenant = %log.tenant,
+        endpoint = log.endpoint,
+        method = %method,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        caller = %log.caller,
+        client = %client_addr,
+        "request"
+    );
+    response
+}
+
+async fn dispatch(gateway: &Gateway, request: Request<Incoming>, log: &mut RequestLog) -> Result<Response<Body>, ApiError> {
+    let path = request.uri().path().to_owned();
+    let route = route(&path).ok_or(ApiError::NotFound)?;
+    log.endpoint = route.endpoint.name();
+    let method = request.method();
+    let allowed = match route.endpoint.allow() {
+        "POST" => method == Method::POST,
+        _ => method == Method::GET || method == Method::HEAD,
+    };
+    if !allowed {
+        return Err(ApiError::MethodNotAllowed(route.endpoint.allow()));
+    }
+    match route.endpoint {
+        Endpoint::Healthz => return Ok(health::healthz()),
+        Endpoint::Readyz => return Ok(health::readyz(gateway).await),
+        Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke | Endpoint::Metadata => {}
+    }
+    let tenant = resolve_tenant(gateway, route.tenant)?;
+    log.tenant = tenant.domain.to_string();
+    match route.endpoint {
+        Endpoint::Token => token::handle(gateway, &tenant, request, log).await,
+        Endpoint::Introspect => introspect::handle(gateway, &tenant, request, &path, log).await,
+        Endpoint::Revoke => revoke::handle(gateway, &tenant, request, log).await,
+        Endpoint::Metadata => Ok(metadata::handle(&tenant)),
+        Endpoint::Healthz | Endpoint::Readyz => Err(ApiError::NotFound),
+    }
+}
+
+/// An unknown or deactivated tenant is a 404 with a JSON error (SPEC §3).
+fn resolve_tenant(gateway: &Gateway, domain: Option<&str>) -> Result<Arc<Tenant>, ApiError> {
+    let tenant = match domain {
+        None => gateway.directory.super_tenant(),
+        Some(domain) => gateway.directory.tenant(domain),
+    };
+    tenant.ok_or(ApiError::Service(Error::UnknownTenant))
+}
+
+/// The caller's address: the peer, or, when the peer is a trusted proxy, the last
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+fn client_address(gateway: &Gateway, request: &Request<Incoming>, peer: SocketAddr) -> IpAddr {
+    let trusted = gateway.trusted_proxies();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer.ip()) {
+        return peer.ip();
+    }
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(path: &str) -> Option<(Option<&str>, Endpoint)> {
+        route(path).map(|r| (r.tenant, r.endpoint))
+    }
+
+    #[test]
+    fn super_tenant_and_tenant_paths_route() {
+        assert_eq!(r("/oauth2/token"), Some((None, Endpoint::Token)));
+        assert_eq!(r("/t/foo.com/oauth2/introspect"), Some((Some("foo.com"), Endpoint::Introspect)));
+        assert_eq!(r("/t/foo.com/oauth2/revoke"), Some((Some("foo.com"), Endpoint::Revoke)));
+        assert_eq!(r("/.well-known/oauth-authorization-server"), Some((None, Endpoint::Metadata)));
+        assert_eq!(r("/t/foo.com/.well-known/oauth-authorization-server"), Some((Some("foo.com"), Endpoint::Metadata)));
+        assert_eq!(r("/.well-known/oauth-authorization-server/t/foo.com"), Some((Some("foo.com"), Endpoint::Metadata)));
+        assert_eq!(r("/healthz"), Some((None, Endpoint::Healthz)));
+    }
+
+    #[test]
+    fn unknown_paths_do_not_route() {
+        for path in ["/", "/oauth2/token/", "/t/", "/t//oauth2/token", "/t/foo.com", "/t/foo.com/healthz", "/oauth2/authorize/x",
+                     "/.well-known/oauth-authorization-server/t/", "/.well-known/oauth-authorization-server/t/a/b"] {
+            assert_eq!(r(path), None, "{path}");
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Portcullis: a multi-tenant OAuth 2.0 authorization server and token-introspection
+//! gateway.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tenant_file;
+
+use config::{Config, LogFormat};
+use service::bootstrap::{self, AdminPassword};
+use service::Gateway;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Connects, migrates and reconciles the store, and builds the gateway: everything
+/// `serve` needs but the listener.
+pub async fn prepare(config: Arc<Config>, admin_password: Option<String>) -> anyhow::Result<(Arc<Gateway>, AdminPassword)> {
+    let store = store::Store::connect(&config.database.url).await?;
+    store.migrate().await?;
+    let admin = bootstrap::reconcile(&config, &store, admin_password).await?;
+    let gateway = Gateway::new(config, store).await?;
+    Ok((Arc::new(gateway), admin))
+}
+
+/// The TLS acceptor the configuration asks for, generating a self-signed certificate on
+/// first start when none is there.
+pub fn tls_acceptor(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    let tls = &config.server.tls;
+    if !tls.enabled {
+        return Ok(None);
+    }
+    if !tls.cert.exists() && !tls.key.exists() {
+        server::tls::generate(&tls.cert, &tls.key, &server::tls::default_hosts())?;
+        tracing::info!(cert = %tls.cert.display(), key = %tls.key.display(), "generated a self-signed certificate");
+    }
+    Ok(Some(server::tls::acceptor(&tls.cert, &tls.key)?))
+}
+
+/// Serves on `listener` until `shutdown` resolves; what tests call with port 0.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    server::listener::serve(listener, gateway, tls, shutdown).await
+}
+
+/// Installs the log subscriber: one line per event, text or JSON. `RUST_LOG` filters.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

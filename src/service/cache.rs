@@ -1,0 +1,170 @@
+//! In-process caches: tenants, users, clients and active tokens.
+//!
+//! Each instance keeps only caches; the database is the truth. Every write that changes
+//! a cached object calls a `forget_*` method after it commits, and those same methods
+//! are what a cross-instance notification will call, so invalidation can arrive from
+//! outside the process.
+
+use super::Result;
+use crate::domain::permission::{default_rules, ResourceRule};
+use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain};
+use crate::store::{ClientRecord, Digest, Store, TenantRow, TokenRecord, UserRecord};
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Most tokens held in memory; past it, lookups go to the database.
+const MAX_CACHED_TOKENS: usize = 1_000_000;
+
+pub struct Directory {
+    public_url: String,
+    super_tenant: TenantDomain,
+    tenants: DashMap<String, Arc<Tenant>>,
+    users: DashMap<(i64, String), Arc<UserRecord>>,
+    clients: DashMap<String, Arc<ClientRecord>>,
+}
+
+impl Directory {
+    pub fn new(public_url: String, super_tenant: TenantDomain) -> Self {
+        Directory { public_url, super_tenant, tenants: DashMap::new(), users: DashMap::new(), clients: DashMap::new() }
+    }
+
+    /// Replaces the tenant table with the database's active tenants.
+    pub async fn reload_tenants(&self, store: &Store) -> Result<()> {
+        let rows = store.tenants().await?;
+        self.tenants.clear();
+        for row in rows.into_iter().filter(|r| r.active) {
+            let tenant = self.tenant_from_row(row)?;
+            self.tenants.insert(tenant.domain.as_str().to_owned(), Arc::new(tenant));
+        }
+        Ok(())
+    }
+
+    fn tenant_from_row(&self, row: TenantRow) -> Result<Tenant> {
+        let corrupt = |e: String| super::Error::Store(crate::store::Error::Corrupt(e));
+        let domain = TenantDomain::parse(&row.domain).map_err(|e| corrupt(e.to_string()))?;
+        let is_super = domain == self.super_tenant;
+        let rules = match &row.resources {
+            None => default_rules(is_super),
+            Some(rules) => rules
+                .iter()
+                .map(|r| ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions))
+                .collect::<Result<_, _>>()
+                .map_err(|e| corrupt(e.to_string()))?,
+        };
+        let issuer = if is_super {
+            self.public_url.clone()
+        } else {
+            format!("{}/t/{}", self.public_url, domain)
+        };
+        Ok(Tenant {
+            id: row.id,
+            domain,
+            is_super,
+            lifetimes: Lifetimes {
+                access_token: row.access_token_ttl,
+                refresh_token: row.refresh_token_ttl,
+                authorization_code: row.authorization_code_ttl,
+            },
+            introspection_clients: row.introspection_clients,
+            rules,
+            issuer,
+        })
+    }
+
+    /// An active tenant by domain.
+    pub fn tenant(&self, domain: &str) -> Option<Arc<Tenant>> {
+        self.tenants.get(domain).map(|t| t.clone())
+    }
+
+    pub fn tenant_by_id(&self, id: i64) -> Option<Arc<Tenant>> {
+        self.tenants.iter().find(|t| t.id == id).map(|t| t.clone())
+    }
+
+    pub fn super_tenant(&self) -> Option<Arc<Tenant>> {
+        self.tenant(self.super_tenant.as_str())
+    }
+
+    pub fn is_tenant(&self, domain: &str) -> bool {
+        self.tenants.contains_key(domain)
+    }
+
+    pub async fn user(&self, store: &Store, tenant_id: i64, username: &str) -> Result<Option<Arc<UserRecord>>> {
+        let key = (tenant_id, username.to_owned());
+        if let Some(user) = self.users.get(&key) {
+            return Ok(Some(user.clone()));
+        }
+        let Some(user) = store.user(tenant_id, username).await? else { return Ok(None) };
+        let user = Arc::new(user);
+        self.users.insert(key, user.clone());
+        Ok(Some(user))
+    }
+
+    pub async fn client(&self, store: &Store, client_id: &str) -> Result<Option<Arc<ClientRecord>>> {
+        if let Some(client) = self.clients.get(client_id) {
+            return Ok(Some(client.clone()));
+        }
+        let Some(client) = store.client(client_id).await? else { return Ok(None) };
+        let client = Arc::new(client);
+        self.clients.insert(client_id.to_owned(), client.clone());
+        Ok(Some(client))
+    }
+
+    pub fn forget_user(&self, tenant_id: i64, username: &str) {
+        self.users.remove(&(tenant_id, username.to_owned()));
+    }
+
+    pub fn forget_client(&self, client_id: &str) {
+        self.clients.remove(client_id);
+    }
+}
+
+/// Tokens last seen ACTIVE, by digest.
+///
+/// A reader that fills the cache from the database could race a writer that revokes the
+/// same token: the reader read ACTIVE before the commit and inserts after the writer's
+/// removal. The epoch closes that window: writers bump it before removing, and a reader
+/// that sees it moved while it was reading takes its insertion back.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: DashMap<Digest, Arc<TokenRecord>>,
+    epoch: AtomicU64,
+}
+
+impl TokenCache {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<TokenRecord>> {
+        self.entries.get(digest).map(|t| t.clone())
+    }
+
+    /// Read before going to the database; pass to [`TokenCache::insert`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn insert(&self, record: Arc<TokenRecord>, epoch_before_read: u64) {
+        if self.entries.len() >= MAX_CACHED_TOKENS {
+            return;
+        }
+        let digest = record.token.digest;
+        self.entries.insert(digest, record);
+        if self.epoch() != epoch_before_read {
+            self.entries.remove(&digest);
+        }
+    }
+
+    /// Called after a committed state change of these tokens.
+    pub fn forget(&self, digests: &[Digest]) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for d in digests {
+            self.entries.remove(d);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

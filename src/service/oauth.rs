@@ -1,0 +1,587 @@
+//! Token issuance (RFC 6749), introspection (RFC 7662) and revocation (RFC 7009).
+
+use super::credentials::Holder;
+use super::{now, Error, Gateway, Result};
+use crate::domain::permission::{authorize, requirement, Requirement};
+use crate::domain::principal::{qualified_name, split_sign_in_name};
+use crate::domain::tenant::Tenant;
+use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
+use crate::store::{ClientRecord, Digest, NewToken, Rotation, Selection, TokenRecord, UserRecord};
+use crate::tenant_file::is_scope_token;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+
+/// Client credentials as presented, before authentication.
+pub struct ClientCredentials {
+    pub client_id: String,
+    /// `None` for a public client, which sends only its id.
+    pub secret: Option<SecretString>,
+}
+
+/// Where a client may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientScope {
+    /// Only clients of the path's tenant.
+    ThisTenant,
+    /// The super tenant's token and revocation endpoints accept a client of any tenant,
+    /// as WSO2 does; the token then belongs to the client's tenant (SPEC §6).
+    AnyTenant,
+}
+
+/// A grant at the token endpoint.
+pub enum Grant {
+    ClientCredentials { scope: Option<String> },
+    Password { username: String, password: SecretString, scope: Option<String> },
+    RefreshToken { refresh_token: SecretString, scope: Option<String> },
+}
+
+impl Grant {
+    fn name(&self) -> &'static str {
+        match self {
+            Grant::ClientCredentials { .. } => "client_credentials",
+            Grant::Password { .. } => "password",
+            Grant::RefreshToken { .. } => "refresh_token",
+        }
+    }
+}
+
+/// RFC 6749 §5.1.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// How a caller presented itself at the introspection endpoint.
+pub enum Presented {
+    /// `Authorization: Basic`; the name may be a client id or `USERNAME@TENANT`.
+    Basic { name: String, secret: SecretString },
+    Bearer(SecretString),
+    /// `client_id` and `client_secret` in the form body.
+    ClientPost(ClientCredentials),
+    Nothing,
+}
+
+/// Who may see what at the introspection endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Introspector {
+    /// A user holding the rule's permissions, an allowed client, or anyone under an
+    /// unsecured rule: every token of the tenant.
+    Tenant { caller: String },
+    /// Any other client: only tokens issued to itself.
+    OwnTokens { client_id: String },
+}
+
+impl Introspector {
+    pub fn caller(&self) -> &str {
+        match self {
+            Introspector::Tenant { caller } => caller,
+            Introspector::OwnTokens { client_id } => client_id,
+        }
+    }
+}
+
+/// RFC 7662 §2.2. An inactive answer carries nothing but `active: false`.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Introspection {
+    Active(ActiveToken),
+    Inactive { active: bool },
+}
+
+#[derive(Serialize)]
+pub struct ActiveToken {
+    pub active: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub token_type: &'static str,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub sub: String,
+    pub aud: String,
+    pub iss: String,
+    pub jti: String,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Introspection::Inactive { active: false }
+    }
+}
+
+/// SHA-256 of a token: the only form in which tokens are stored or cached.
+pub fn digest(token: &str) -> Digest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn random_string(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+impl Gateway {
+    // ---- authentication -----------------------------------------------------------
+
+    /// Authenticates a client at `tenant`'s path. A wrong secret, an unknown client and a
+    /// client of another tenant are all `InvalidClient`, and all cost one argon2 check.
+    pub async fn authenticate_client(
+        &self,
+        tenant: &Tenant,
+        presented: &ClientCredentials,
+        scope: ClientScope,
+        allow_public: bool,
+    ) -> Result<Arc<ClientRecord>> {
+        let client = self.directory.client(&self.store, &presented.client_id).await?;
+        let client = client.filter(|c| scope == ClientScope::AnyTenant || c.tenant_id == tenant.id);
+        let client = client.filter(|c| self.directory.tenant_by_id(c.tenant_id).is_some());
+        match (&presented.secret, client) {
+            (None, Some(client)) if client.secret_hash.is_none() && allow_public => Ok(client),
+            (None, _) => Err(Error::InvalidClient),
+            (Some(secret), client) => {
+                let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref());
+                let holder = Holder::Client { client_id: &presented.client_id };
+                if self.credentials.verify(holder, stored, secret).await? {
+                    client.ok_or(Error::InvalidClient)
+                } else {
+                    Err(Error::InvalidClient)
+                }
+            }
+        }
+    }
+
+    /// Authenticates `USERNAME[@TENANT]` with a password at `tenant`'s path. A user of
+    /// another tenant does not authenticate here.
+    pub async fn authenticate_user(&self, tenant: &Tenant, sign_in_name: &str, password: &SecretString) -> Result<Option<Arc<UserRecord>>> {
+        let (username, domain) = split_sign_in_name(sign_in_name, &self.super_tenant, |d| self.directory.is_tenant(d));
+        let user = if domain == tenant.domain {
+            self.directory.user(&self.store, tenant.id, username).await?
+        } else {
+            None
+        };
+        let user = user.filter(|u| u.enabled);
+        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        let holder = Holder::User { tenant_id: tenant.id, username };
+        let ok = self.credentials.verify(holder, stored, password).await?;
+        Ok(if ok { user } else { None })
+    }
+
+    /// Decides who the introspection caller is and whether it may introspect at all.
+    pub async fn introspector(&self, tenant: &Tenant, presented: Presented, method: &str, path: &str) -> Result<Introspector> {
+        let allowed_client = |id: &str| tenant.introspection_clients.iter().any(|c| c == id);
+        let client_introspector = |client: &ClientRecord| {
+            if allowed_client(&client.client_id) {
+                Introspector::Tenant { caller: client.client_id.clone() }
+            } else {
+                Introspector::OwnTokens { client_id: client.client_id.clone() }
+            }
+        };
+        let user_introspector = |user: &UserRecord| -> Result<Introspector> {
+            let held = permissions(user);
+            authorize(&held, &tenant.rules, method, path).map_err(|_| Error::Forbidden)?;
+            Ok(Introspector::Tenant { caller: qualified_name(&user.username, &tenant.domain) })
+        };
+        match presented {
+            Presented::Nothing => match requirement(&tenant.rules, method, path) {
+                Requirement::Open => Ok(Introspector::Tenant { caller: "anonymous".into() }),
+                Requirement::Permissions(_) => Err(Error::Unauthenticated),
+            },
+            Presented::ClientPost(credentials) => {
+                let client = self.authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false).await?;
+                Ok(client_introspector(&client))
+            }
+            Presented::Basic { name, secret } => {
+                // Client ids are unreserved characters only, so a percent-decoded name
+                // that names a client of this tenant is that client (RFC 6749 §2.3.1).
+                let decoded = percent_decode(&name);
+                if let Some(id) = decoded.as_deref().filter(|id| crate::tenant_file::is_client_id(id)) {
+                    let client = self.directory.client(&self.store, id).await?;
+                    if client.is_some_and(|c| c.tenant_id == tenant.id) {
+                        let secret = percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
+                        let credentials = ClientCredentials { client_id: id.to_owned(), secret: Some(secret.into()) };
+                        let client = self.authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false).await?;
+                        return Ok(client_introspector(&client));
+                    }
+                }
+                let user = self.authenticate_user(tenant, &name, &secret).await?.ok_or(Error::Unauthenticated)?;
+                user_introspector(&user)
+            }
+            Presented::Bearer(token) => {
+                let now = now();
+                let record = self.live_token(tenant, &digest(token.expose_secret()), now).await?;
+                let record = record.filter(|r| r.token.kind == TokenKind::Access).ok_or(Error::Unauthenticated)?;
+                match &record.token.username {
+                    Some(username) => {
+                        let user = self.directory.user(&self.store, tenant.id, username).await?;
+                        let user = user.filter(|u| u.enabled).ok_or(Error::Unauthenticated)?;
+                        user_introspector(&user)
+                    }
+                    None if allowed_client(&record.token.client_id) => {
+                        Ok(Introspector::Tenant { caller: record.token.client_id.clone() })
+                    }
+                    None => Err(Error::Forbidden),
+                }
+            }
+        }
+    }
+
+    // ---- the token endpoint -----------------------------------------------------------
+
+    /// Runs a grant for an authenticated client. Every token in the answer is committed
+    /// before this returns.
+    pub async fn grant(&self, client: &ClientRecord, grant: Grant) -> Result<TokenResponse> {
+        if !client.grant_types.iter().any(|g| g == grant.name()) {
+            return Err(Error::UnauthorizedClient("the client may not use this grant type"));
+        }
+        let tenant = self.directory.tenant_by_id(client.tenant_id).ok_or(Error::InvalidClient)?;
+        let now = now();
+        match grant {
+            Grant::ClientCredentials { scope } => {
+                let scope = allowed_scope(client, scope.as_deref())?;
+                // RFC 6749 §4.4.3: no refresh token for client credentials.
+                self.issue(&tenant, client, None, scope, false, random_string(16), now).await
+            }
+            Grant::Password { username, password, scope } => {
+                let scope = allowed_scope(client, scope.as_deref())?;
+                let sign_in = qualify_for(&username, &tenant);
+                let user = self
+                    .authenticate_user(&tenant, &sign_in, &password)
+                    .await?
+                    .ok_or(Error::InvalidGrant("the username or password is wrong"))?;
+                let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
+                self.issue(&tenant, client, Some(user.username.clone()), scope, refresh, random_string(16), now).await
+            }
+            Grant::RefreshToken { refresh_token, scope } => self.refresh(&tenant, client, &refresh_token, scope.as_deref(), now).await,
+        }
+    }
+
+    async fn issue(
+        &self,
+        tenant: &Tenant,
+        client: &ClientRecord,
+        username: Option<String>,
+        scope: String,
+        with_refresh: bool,
+        grant_id: String,
+        now: i64,
+    ) -> Result<TokenResponse> {
+        let (tokens, response) = mint(tenant, client, username, scope, with_refresh, grant_id, now);
+        self.store.insert_tokens(&tokens).await?;
+        Ok(response)
+    }
+
+    /// The refresh grant: rotate the refresh token, supersede its access token. A
+    /// rotated refresh token presented again revokes its whole grant (SPEC §7).
+    async fn refresh(&self, tenant: &Tenant, client: &ClientRecord, presented: &SecretString, scope: Option<&str>, now: i64) -> Result<TokenResponse> {
+        let invalid = Error::InvalidGrant("the refresh token is invalid, expired or revoked");
+        let Some(record) = self.store.token(tenant.id, &digest(presented.expose_secret())).await? else {
+            return Err(invalid);
+        };
+        if record.token.kind != TokenKind::Refresh || record.token.client_id != client.client_id {
+            return Err(invalid);
+        }
+        if record.state == token::State::Active && now >= record.token.expires_at {
+            self.record_expiry(&record, now).await;
+            return Err(invalid);
+        }
+        let actor = format!("client:{}", client.client_id);
+        match token::apply(TokenKind::Refresh, record.state, Event::Refresh) {
+            Ok(_) => {}
+            Err(Refusal::Replay) => {
+                self.revoke_grant(tenant, &record.token.grant_id, Revocation::RefreshReuse, now, &actor).await?;
+                return Err(invalid);
+            }
+            Err(Refusal::Final | Refusal::NotApplicable) => return Err(invalid),
+        }
+        let scope = narrowed_scope(&record.token.scope, scope)?;
+        if let Some(username) = &record.token.username {
+            let user = self.directory.user(&self.store, tenant.id, username).await?;
+            if !user.is_some_and(|u| u.enabled) {
+                return Err(invalid);
+            }
+        }
+        let (tokens, response) =
+            mint(tenant, client, record.token.username.clone(), scope, true, record.token.grant_id.clone(), now);
+        match self.store.rotate_refresh(&record, &tokens, now, &actor).await? {
+            Rotation::Rotated(changed) => {
+                self.tokens.forget(&changed);
+                Ok(response)
+            }
+            // Another request rotated it between our read and our write: this is the
+            // second use.
+            Rotation::Lost => {
+                self.revoke_grant(tenant, &record.token.grant_id, Revocation::RefreshReuse, now, &actor).await?;
+                Err(invalid)
+            }
+        }
+    }
+
+    async fn revoke_grant(&self, tenant: &Tenant, grant_id: &str, how: Revocation, now: i64, actor: &str) -> Result<()> {
+        let selection = Selection::Grant(grant_id.to_owned());
+        let steps = [TokenKind::Access, TokenKind::Refresh].map(|k| (k, selection.clone(), Event::Revoke(how)));
+        let changed = self.store.transitions(tenant.id, &steps, now, actor).await?;
+        self.tokens.forget(&changed);
+        Ok(())
+    }
+
+    // ---- introspection and revocation ---------------------------------------------------
+
+    /// RFC 7662: what `introspector` may know about `token`. Any token that is not
+    /// active, or not the caller's to see, is `{"active": false}`.
+    pub async fn introspect(&self, tenant: &Tenant, introspector: &Introspector, token: &str) -> Result<Introspection> {
+        let now = now();
+        let Some(record) = self.live_token(tenant, &digest(token), now).await? else {
+            return Ok(Introspection::inactive());
+        };
+        let t = &record.token;
+        if let Introspector::OwnTokens { client_id } = introspector {
+            if *client_id != t.client_id {
+                return Ok(Introspection::inactive());
+            }
+        }
+        let username = t.username.as_deref().map(|u| qualified_name(u, &tenant.domain));
+        Ok(Introspection::Active(ActiveToken {
+            active: true,
+            scope: t.scope.clone(),
+            client_id: t.client_id.clone(),
+            sub: username.clone().unwrap_or_else(|| t.client_id.clone()),
+            username,
+            token_type: match t.kind {
+                TokenKind::Refresh => "refresh_token",
+                TokenKind::Access | TokenKind::AuthorizationCode => "Bearer",
+            },
+            exp: t.expires_at,
+            iat: t.issued_at,
+            nbf: t.not_before,
+            aud: t.client_id.clone(),
+            iss: tenant.issuer.clone(),
+            jti: t.jti.clone(),
+        }))
+    }
+
+    /// RFC 7009: revokes a token of `client` and its cascade (SPEC §6). Unknown tokens,
+    /// tokens already revoked and another client's tokens change nothing.
+    pub async fn revoke(&self, client: &ClientRecord, token: &str) -> Result<()> {
+        let Some(tenant) = self.directory.tenant_by_id(client.tenant_id) else { return Err(Error::InvalidClient) };
+        let Some(record) = self.store.token(tenant.id, &digest(token)).await? else { return Ok(()) };
+        if record.token.client_id != client.client_id {
+            return Ok(());
+        }
+        let event = Event::Revoke(Revocation::ByClient);
+        let this = (record.token.kind, Selection::Token(record.id), event);
+        let steps = match record.token.kind {
+            TokenKind::Access => match record.token.refresh_digest {
+                Some(refresh) => vec![this, (TokenKind::Refresh, Selection::RefreshOf(refresh), event)],
+                None => vec![this],
+            },
+            TokenKind::Refresh => vec![this, (TokenKind::Access, Selection::IssuedWith(record.token.digest), event)],
+            // RFC 7009 covers access and refresh tokens only.
+            TokenKind::AuthorizationCode => return Ok(()),
+        };
+        let changed = self.store.transitions(tenant.id, &steps, now(), &format!("client:{}", client.client_id)).await?;
+        self.tokens.forget(&changed);
+        Ok(())
+    }
+
+    /// The token with this digest in this tenant if it is active now, from the cache or
+    /// with one indexed read. A token found past its lifetime is recorded EXPIRED.
+    pub async fn live_token(&self, tenant: &Tenant, digest: &Digest, now: i64) -> Result<Option<Arc<TokenRecord>>> {
+        let record = match self.tokens.get(digest) {
+            Some(record) => record,
+            None => {
+                let epoch = self.tokens.epoch();
+                let Some(record) = self.store.token(tenant.id, digest).await? else { return Ok(None) };
+                let record = Arc::new(record);
+                if token::is_active(record.state, record.token.not_before, record.token.expires_at, now) {
+                    self.tokens.insert(record.clone(), epoch);
+                }
+                record
+            }
+        };
+        if record.token.tenant_id != tenant.id {
+            return Ok(None);
+        }
+        if record.state == token::State::Active && now >= record.token.expires_at {
+            self.record_expiry(&record, now).await;
+            return Ok(None);
+        }
+        let active = token::is_active(record.state, record.token.not_before, record.token.expires_at, now);
+        Ok(active.then_some(record))
+    }
+
+    /// Records EXPIRED at the first look after expiry. The token is inactive whether or
+    /// not this write lands, so a failure is only logged.
+    async fn record_expiry(&self, record: &TokenRecord, now: i64) {
+        let t = &record.token;
+        match self.store.transition(t.tenant_id, t.kind, &Selection::Token(record.id), Event::LifetimePassed, now, "system").await {
+            Ok(changed) => self.tokens.forget(&changed),
+            Err(e) => {
+                self.tokens.forget(&[t.digest]);
+                tracing::warn!(error = %e, "could not record a token's expiry");
+            }
+        }
+    }
+}
+
+/// The user's permissions, parsed; malformed stored paths grant nothing.
+fn permissions(user: &UserRecord) -> Vec<crate::domain::permission::Permission> {
+    user.permissions.iter().filter_map(|p| crate::domain::permission::Permission::parse(p).ok()).collect()
+}
+
+/// Builds the tokens of one issuance and the answer that hands them out.
+fn mint(
+    tenant: &Tenant,
+    client: &ClientRecord,
+    username: Option<String>,
+    scope: String,
+    with_refresh: bool,
+    grant_id: String,
+    now: i64,
+) -> (Vec<NewToken>, TokenResponse) {
+    let access_token = random_string(32);
+    let refresh_token = with_refresh.then(|| random_string(32));
+    let base = |kind, plaintext: &str, ttl: i64| NewToken {
+        tenant_id: tenant.id,
+        kind,
+        digest: digest(plaintext),
+        jti: random_string(16),
+        grant_id: grant_id.clone(),
+        refresh_digest: None,
+        client_id: client.client_id.clone(),
+        username: username.clone(),
+        scope: scope.clone(),
+        issued_at: now,
+        not_before: now,
+        expires_at: now + ttl,
+    };
+    let mut tokens = Vec::with_capacity(2);
+    let mut access = base(TokenKind::Access, &access_token, tenant.lifetimes.access_token);
+    if let Some(refresh) = &refresh_token {
+        let refresh = base(TokenKind::Refresh, refresh, tenant.lifetimes.refresh_token);
+        access.refresh_digest = Some(refresh.digest);
+        tokens.push(refresh);
+    }
+    tokens.push(access);
+    let response = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: tenant.lifetimes.access_token,
+        scope,
+        refresh_token,
+    };
+    (tokens, response)
+}
+
+/// The password grant names a user of the client's tenant: `alice`, or `alice@foo.com`
+/// when the client is in foo.com.
+fn qualify_for(username: &str, tenant: &Tenant) -> String {
+    let suffix = format!("@{}", tenant.domain);
+    if username.ends_with(&suffix) {
+        username.to_owned()
+    } else {
+        format!("{username}{suffix}")
+    }
+}
+
+/// Parses a requested scope and checks it against the client's allowed scopes.
+fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
+    let scopes = parse_scope(requested)?;
+    if let Some(outside) = scopes.iter().find(|s| !client.scopes.is_empty() && !client.scopes.iter().any(|a| a == *s)) {
+        return Err(Error::InvalidScope(format!("the client may not request {outside:?}")));
+    }
+    Ok(scopes.join(" "))
+}
+
+/// RFC 6749 §6: a refresh may narrow the original scope, never widen it.
+fn narrowed_scope(original: &str, requested: Option<&str>) -> Result<String> {
+    if requested.is_none() {
+        return Ok(original.to_owned());
+    }
+    let scopes = parse_scope(requested)?;
+    let granted: Vec<&str> = original.split(' ').collect();
+    if let Some(outside) = scopes.iter().find(|s| !granted.contains(s)) {
+        return Err(Error::InvalidScope(format!("{outside:?} was not granted originally")));
+    }
+    Ok(scopes.join(" "))
+}
+
+fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in requested.unwrap_or_default().split(' ').filter(|s| !s.is_empty()) {
+        if !is_scope_token(s) {
+            return Err(Error::InvalidScope(format!("{s:?} is not a valid scope")));
+        }
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    Ok(scopes)
+}
+
+/// RFC 6749 §2.3.1 form-encodes client credentials inside Basic. `+` is left as it is,
+/// so that raw curl `-u id:secret` with a `+` in the secret still works.
+pub fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(scopes: &[&str]) -> ClientRecord {
+        ClientRecord {
+            id: 1,
+            tenant_id: 1,
+            client_id: "c".into(),
+            secret_hash: None,
+            grant_types: vec![],
+            redirect_uris: vec![],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn scopes_are_checked_against_the_client() {
+        assert_eq!(allowed_scope(&client(&[]), Some("test1 test2")).unwrap(), "test1 test2");
+        assert_eq!(allowed_scope(&client(&["a", "b"]), Some("b  a b")).unwrap(), "b a");
+        assert!(matches!(allowed_scope(&client(&["a"]), Some("a c")), Err(Error::InvalidScope(_))));
+        assert!(matches!(allowed_scope(&client(&[]), Some("a\"")), Err(Error::InvalidScope(_))));
+        assert_eq!(allowed_scope(&client(&["a"]), None).unwrap(), "");
+    }
+
+    #[test]
+    fn a_refresh_may_narrow_but_not_widen() {
+        assert_eq!(narrowed_scope("a b", None).unwrap(), "a b");
+        assert_eq!(narrowed_scope("a b", Some("b")).unwrap(), "b");
+        assert!(narrowed_scope("a b", Some("c")).is_err());
+    }
+
+    #[test]
+    fn basic_client_credentials_are_percent_decoded_but_plus_stays() {
+        assert_eq!(percent_decode("my%5Fclient").unwrap(), "my_client");
+        assert_eq!(percent_decode("a+b").unwrap(), "a+b");
+        assert!(percent_decode("%ff").is_none());
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_url_safe() {
+        let a = random_string(32);
+        assert_eq!(a.len(), 43);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(a, random_string(32));
+    }
+}

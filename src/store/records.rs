@@ -1,0 +1,165 @@
+//! The rows the store reads and writes.
+
+use crate::domain::token::{Reason, State, TokenKind};
+use serde::{Deserialize, Serialize};
+
+/// Where an object came from; reconciliation only touches what the files declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    File,
+    Api,
+    Bootstrap,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::Api => "api",
+            Source::Bootstrap => "bootstrap",
+        }
+    }
+}
+
+/// A resource rule as stored and as written in tenant files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleRow {
+    pub context: String,
+    #[serde(default = "default_true")]
+    pub secured: bool,
+    #[serde(default = "default_method")]
+    pub http_method: String,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_method() -> String {
+    "all".to_owned()
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub id: i64,
+    pub domain: String,
+    pub active: bool,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub authorization_code_ttl: i64,
+    pub introspection_clients: Vec<String>,
+    /// `None`: the default rules.
+    pub resources: Option<Vec<RuleRow>>,
+}
+
+/// The settings a tenant file or the bootstrap declares.
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    pub domain: String,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub authorization_code_ttl: i64,
+    pub introspection_clients: Vec<String>,
+    pub resources: Option<Vec<RuleRow>>,
+}
+
+/// A user with the permissions of all their roles.
+#[derive(Clone)]
+pub struct UserRecord {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub enabled: bool,
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+    pub failed_attempts: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// A user to create or reconcile.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub roles: &'a [String],
+}
+
+#[derive(Clone)]
+pub struct ClientRecord {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub client_id: String,
+    /// argon2id PHC string; `None` for a public client.
+    pub secret_hash: Option<String>,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    /// Allowed scopes; empty means any.
+    pub scopes: Vec<String>,
+}
+
+/// A client to create or reconcile.
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub secret_hash: Option<&'a str>,
+    pub grant_types: &'a [String],
+    pub redirect_uris: &'a [String],
+    pub scopes: &'a [String],
+}
+
+/// SHA-256 of a token's plaintext: the only form in which a token is stored.
+pub type Digest = [u8; 32];
+
+/// A token about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub tenant_id: i64,
+    pub kind: TokenKind,
+    pub digest: Digest,
+    pub jti: String,
+    pub grant_id: String,
+    /// For an access token: the refresh token issued with it.
+    pub refresh_digest: Option<Digest>,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub scope: String,
+    pub issued_at: i64,
+    pub not_before: i64,
+    pub expires_at: i64,
+}
+
+/// A stored token and its current state.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub token: NewToken,
+    pub state: State,
+    pub state_reason: Option<Reason>,
+    pub state_changed_at: Option<i64>,
+    pub state_changed_by: Option<String>,
+}
+
+/// Which tokens a bulk state change touches, always within one tenant.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// One token.
+    Token(i64),
+    /// Every token of a grant (one authorization, across its refreshes).
+    Grant(String),
+    /// The access tokens issued together with this refresh token.
+    IssuedWith(Digest),
+    /// The refresh token this access token was issued with.
+    RefreshOf(Digest),
+}
+
+/// The outcome of rotating a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old pair is INACTIVE and the new tokens are stored. Holds the digests of the
+    /// tokens that changed state, for cache invalidation.
+    Rotated(Vec<Digest>),
+    /// Another request changed the refresh token first; nothing was written.
+    Lost,
+}

@@ -1,0 +1,543 @@
+//! The one SQL implementation of the store, shared by SQLite and PostgreSQL.
+
+use super::{
+    ClientRecord, Digest, Error, NewClient, NewToken, NewUser, Result, Rotation, RuleRow, Selection, Source,
+    TenantRow, TenantSettings, TokenRecord, UserRecord,
+};
+use crate::domain::token::{self, Event, State, TokenKind};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database the URL named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const TOKEN_COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
+     scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by";
+
+impl Store {
+    /// Opens a pool for `url`, creating an SQLite file (and its folder) when missing.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or_default();
+            if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Unavailable(sqlx::Error::Io(e)))?;
+            }
+            let url = if path.contains("mode=") { url.to_owned() } else if path.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(Error::UnsupportedUrl(scheme.to_owned()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(3))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // Every acknowledged write must survive a crash (SPEC §10).
+                    let setup: &[&str] = match backend {
+                        Backend::Sqlite => &[
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 5000",
+                        ],
+                        Backend::Postgres => &["SET synchronous_commit = on"],
+                    };
+                    for statement in setup {
+                        sqlx::query(statement).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A round trip to the database, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- tenants ----------------------------------------------------------------
+
+    pub async fn tenants(&self) -> Result<Vec<TenantRow>> {
+        let rows = sqlx::query(
+            "SELECT id, domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
+             introspection_clients, resources FROM tenants ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tenant_row).collect()
+    }
+
+    /// Creates the tenant when missing, else updates it to match `settings`.
+    /// Returns the tenant's id.
+    pub async fn upsert_tenant(&self, settings: &TenantSettings, source: Source, now: i64) -> Result<i64> {
+        let resources = settings.resources.as_ref().map(to_json).transpose()?;
+        let row = sqlx::query(
+            "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
+                                  introspection_clients, resources, source, created_at) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (domain) DO UPDATE SET access_token_ttl = $2, refresh_token_ttl = $3, \
+                 authorization_code_ttl = $4, introspection_clients = $5, resources = $6 \
+             RETURNING id",
+        )
+        .bind(&settings.domain)
+        .bind(settings.access_token_ttl)
+        .bind(settings.refresh_token_ttl)
+        .bind(settings.authorization_code_ttl)
+        .bind(to_json(&settings.introspection_clients)?)
+        .bind(resources)
+        .bind(source.as_str())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    // ---- roles and users ----------------------------------------------------------
+
+    /// Creates or replaces a role's permission list.
+    pub async fn upsert_role(&self, tenant_id: i64, name: &str, permissions: &[String], source: Source) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET permissions = $3",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .bind(to_json(permissions)?)
+        .bind(source.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One user with the permissions of their roles, in one query.
+    pub async fn user(&self, tenant_id: i64, username: &str) -> Result<Option<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, u.locked_until, \
+                    ur.role, r.permissions \
+             FROM users u \
+             LEFT JOIN user_roles ur ON ur.user_id = u.id \
+             LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = ur.role \
+             WHERE u.tenant_id = $1 AND u.username = $2",
+        )
+        .bind(tenant_id)
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut user = UserRecord {
+            id: first.try_get("id")?,
+            tenant_id,
+            username: first.try_get("username")?,
+            password_hash: first.try_get("password_hash")?,
+            enabled: first.try_get::<i64, _>("enabled")? != 0,
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            failed_attempts: first.try_get("failed_attempts")?,
+            locked_until: first.try_get("locked_until")?,
+        };
+        for row in &rows {
+            if let Some(role) = row.try_get::<Option<String>, _>("role")? {
+                user.roles.push(role);
+            }
+            if let Some(permissions) = row.try_get::<Option<String>, _>("permissions")? {
+                user.permissions.extend(from_json::<Vec<String>>(&permissions)?);
+            }
+        }
+        user.permissions.sort();
+        user.permissions.dedup();
+        Ok(Some(user))
+    }
+
+    pub async fn user_count(&self, tenant_id: i64) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Creates a user, or (for `Source::File`) brings a file-declared user back in line
+    /// with its file. A user created through the API is never overwritten by a file.
+    pub async fn upsert_user(&self, tenant_id: i64, user: &NewUser<'_>, source: Source, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query("SELECT id, source FROM users WHERE tenant_id = $1 AND username = $2")
+            .bind(tenant_id)
+            .bind(user.username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let user_id: i64 = match existing {
+            Some(row) if row.try_get::<String, _>("source")? != source.as_str() => return Ok(()),
+            Some(row) => {
+                let id: i64 = row.try_get("id")?;
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(user.password_hash)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => sqlx::query(
+                "INSERT INTO users (tenant_id, username, password_hash, enabled, failed_attempts, source, created_at) \
+                 VALUES ($1, $2, $3, 1, 0, $4, $5) RETURNING id",
+            )
+            .bind(tenant_id)
+            .bind(user.username)
+            .bind(user.password_hash)
+            .bind(source.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?,
+        };
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        for role in user.roles {
+            sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role) VALUES ($1, $2, $3)")
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- clients ------------------------------------------------------------------
+
+    /// A client by its id, whatever its tenant (ids are unique across tenants).
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes \
+             FROM clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ClientRecord {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                client_id: row.try_get("client_id")?,
+                secret_hash: row.try_get("secret_hash")?,
+                grant_types: from_json(&row.try_get::<String, _>("grant_types")?)?,
+                redirect_uris: from_json(&row.try_get::<String, _>("redirect_uris")?)?,
+                scopes: from_json(&row.try_get::<String, _>("scopes")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Creates a client, or brings a file-declared one in line with its file. A client
+    /// id taken by another tenant, or by the API, is a duplicate.
+    pub async fn upsert_client(&self, tenant_id: i64, client: &NewClient<'_>, source: Source, now: i64) -> Result<()> {
+        let existing = sqlx::query("SELECT tenant_id, source FROM clients WHERE client_id = $1")
+            .bind(client.client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = existing {
+            let same_owner = row.try_get::<i64, _>("tenant_id")? == tenant_id
+                && row.try_get::<String, _>("source")? == source.as_str();
+            if !same_owner {
+                return Err(Error::Duplicate("client_id"));
+            }
+            sqlx::query(
+                "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4 \
+                 WHERE client_id = $5",
+            )
+            .bind(client.secret_hash)
+            .bind(to_json(client.grant_types)?)
+            .bind(to_json(client.redirect_uris)?)
+            .bind(to_json(client.scopes)?)
+            .bind(client.client_id)
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
+                                  failed_attempts, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+        )
+        .bind(tenant_id)
+        .bind(client.client_id)
+        .bind(client.secret_hash)
+        .bind(to_json(client.grant_types)?)
+        .bind(to_json(client.redirect_uris)?)
+        .bind(to_json(client.scopes)?)
+        .bind(source.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Duplicate("client_id")),
+            other => other.map(|_| ()).map_err(Error::from),
+        }
+    }
+
+    // ---- tokens -------------------------------------------------------------------
+
+    /// Stores the tokens of one issuance in one transaction: all or none.
+    pub async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_tokens(&mut tx, tokens).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The token with this digest in this tenant: one indexed read.
+    pub async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = $1 AND tenant_id = $2"))
+            .bind(&digest[..])
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_record).transpose()
+    }
+
+    /// Applies `event` to the selected tokens of `kind` that the state machine lets it
+    /// move, and returns the digests of those that changed.
+    pub async fn transition(
+        &self,
+        tenant_id: i64,
+        kind: TokenKind,
+        selection: &Selection,
+        event: Event,
+        now: i64,
+        actor: &str,
+    ) -> Result<Vec<Digest>> {
+        let mut tx = self.pool.begin().await?;
+        let changed = transition(&mut tx, tenant_id, kind, selection, event, now, actor).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Applies several transitions in one transaction (a revocation and its cascade).
+    pub async fn transitions(
+        &self,
+        tenant_id: i64,
+        steps: &[(TokenKind, Selection, Event)],
+        now: i64,
+        actor: &str,
+    ) -> Result<Vec<Digest>> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::new();
+        for (kind, selection, event) in steps {
+            changed.extend(transition(&mut tx, tenant_id, *kind, selection, *event, now, actor).await?);
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// The refresh grant in one transaction: the old refresh token and the access tokens
+    /// issued with it become INACTIVE, and `new` is stored. If the refresh token is no
+    /// longer ACTIVE when the transaction runs (a concurrent use), nothing is written.
+    pub async fn rotate_refresh(
+        &self,
+        old: &TokenRecord,
+        new: &[NewToken],
+        now: i64,
+        actor: &str,
+    ) -> Result<Rotation> {
+        let tenant_id = old.token.tenant_id;
+        let mut tx = self.pool.begin().await?;
+        let rotated =
+            transition(&mut tx, tenant_id, TokenKind::Refresh, &Selection::Token(old.id), Event::Refresh, now, actor)
+                .await?;
+        if rotated.is_empty() {
+            return Ok(Rotation::Lost);
+        }
+        let mut changed = rotated;
+        changed.extend(
+            transition(
+                &mut tx,
+                tenant_id,
+                TokenKind::Access,
+                &Selection::IssuedWith(old.token.digest),
+                Event::Refresh,
+                now,
+                actor,
+            )
+            .await?,
+        );
+        insert_tokens(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated(changed))
+    }
+}
+
+async fn insert_tokens(tx: &mut Transaction<'_, Any>, tokens: &[NewToken]) -> Result<()> {
+    for t in tokens {
+        sqlx::query(
+            "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
+                                 scope, issued_at, not_before, expires_at, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(t.tenant_id)
+        .bind(t.kind.as_str())
+        .bind(&t.digest[..])
+        .bind(&t.jti)
+        .bind(&t.grant_id)
+        .bind(t.refresh_digest.as_ref().map(|d| d.to_vec()))
+        .bind(&t.client_id)
+        .bind(&t.username)
+        .bind(&t.scope)
+        .bind(t.issued_at)
+        .bind(t.not_before)
+        .bind(t.expires_at)
+        .bind(State::Active.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The bulk form of [`token::apply`]: the `WHERE state IN (…)` list and the new state
+/// both come from the state machine.
+async fn transition(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: i64,
+    kind: TokenKind,
+    selection: &Selection,
+    event: Event,
+    now: i64,
+    actor: &str,
+) -> Result<Vec<Digest>> {
+    let (from, target) = token::sources(kind, event);
+    let Some(target) = target else { return Ok(Vec::new()) };
+    // The state names are our own constants, never input, so they may be inlined.
+    let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let filter = match selection {
+        Selection::Token(_) => "id = $6",
+        Selection::Grant(_) => "grant_id = $6",
+        Selection::IssuedWith(_) => "refresh_digest = $6",
+        Selection::RefreshOf(_) => "digest = $6",
+    };
+    let sql = format!(
+        "UPDATE tokens SET state = $1, state_reason = $2, state_changed_at = $3, state_changed_by = $4 \
+         WHERE tenant_id = $5 AND kind = $7 AND state IN ({}) AND {filter} RETURNING digest",
+        from.join(", ")
+    );
+    let query = sqlx::query(&sql)
+        .bind(target.to.as_str())
+        .bind(target.reason.as_str())
+        .bind(now)
+        .bind(actor)
+        .bind(tenant_id);
+    let query = match selection {
+        Selection::Token(id) => query.bind(*id),
+        Selection::Grant(grant) => query.bind(grant.clone()),
+        Selection::IssuedWith(d) | Selection::RefreshOf(d) => query.bind(d.to_vec()),
+    };
+    let rows = query.bind(kind.as_str()).fetch_all(&mut **tx).await?;
+    rows.iter().map(|row| digest(row, "digest")).collect()
+}
+
+fn tenant_row(row: &AnyRow) -> Result<TenantRow> {
+    let resources: Option<String> = row.try_get("resources")?;
+    Ok(TenantRow {
+        id: row.try_get("id")?,
+        domain: row.try_get("domain")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        access_token_ttl: row.try_get("access_token_ttl")?,
+        refresh_token_ttl: row.try_get("refresh_token_ttl")?,
+        authorization_code_ttl: row.try_get("authorization_code_ttl")?,
+        introspection_clients: from_json(&row.try_get::<String, _>("introspection_clients")?)?,
+        resources: resources.as_deref().map(from_json::<Vec<RuleRow>>).transpose()?,
+    })
+}
+
+fn token_record(row: &AnyRow) -> Result<TokenRecord> {
+    let parse = |column: &str| -> Result<String> { Ok(row.try_get::<String, _>(column)?) };
+    let corrupt = |e: token::UnknownName| Error::Corrupt(e.to_string());
+    let refresh_digest = match row.try_get::<Option<Vec<u8>>, _>("refresh_digest")? {
+        Some(bytes) => Some(to_digest(bytes)?),
+        None => None,
+    };
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        token: NewToken {
+            tenant_id: row.try_get("tenant_id")?,
+            kind: parse("kind")?.parse().map_err(corrupt)?,
+            digest: digest(row, "digest")?,
+            jti: parse("jti")?,
+            grant_id: parse("grant_id")?,
+            refresh_digest,
+            client_id: parse("client_id")?,
+            username: row.try_get("username")?,
+            scope: parse("scope")?,
+            issued_at: row.try_get("issued_at")?,
+            not_before: row.try_get("not_before")?,
+            expires_at: row.try_get("expires_at")?,
+        },
+        state: parse("state")?.parse().map_err(corrupt)?,
+        state_reason: row
+            .try_get::<Option<String>, _>("state_reason")?
+            .map(|r| r.parse())
+            .transpose()
+            .map_err(corrupt)?,
+        state_changed_at: row.try_get("state_changed_at")?,
+        state_changed_by: row.try_get("state_changed_by")?,
+    })
+}
+
+fn digest(row: &AnyRow, column: &str) -> Result<Digest> {
+    to_digest(row.try_get::<Vec<u8>, _>(column)?)
+}
+
+fn to_digest(bytes: Vec<u8>) -> Result<Digest> {
+    bytes.try_into().map_err(|_| Error::Corrupt("a token digest is not 32 bytes".into()))
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+}
