@@ -15,6 +15,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -37,6 +38,8 @@ pub struct Credentials {
     /// Caps concurrent argon2 work so a flood of wrong passwords cannot starve the server.
     permits: Arc<Semaphore>,
     dummy_hash: String,
+    /// argon2 verifications run so far: what the cache saves is visible here.
+    runs: AtomicU64,
 }
 
 /// Argon2 failed in a way that is not "wrong secret" (a malformed stored hash, a
@@ -53,7 +56,13 @@ impl Credentials {
         rand::rngs::OsRng.fill_bytes(&mut dummy);
         let dummy_hash = hash_blocking(&hex(&dummy))?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Ok(Credentials { mac_key, verified: DashSet::new(), permits: Arc::new(Semaphore::new(workers)), dummy_hash })
+        Ok(Credentials {
+            mac_key,
+            verified: DashSet::new(),
+            permits: Arc::new(Semaphore::new(workers)),
+            dummy_hash,
+            runs: AtomicU64::new(0),
+        })
     }
 
     /// True when `secret` matches `stored_hash`. `None` (no such principal, or a public
@@ -72,6 +81,7 @@ impl Credentials {
         let hash = stored_hash.unwrap_or(&self.dummy_hash).to_owned();
         let candidate = secret.clone();
         let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
         let matched = tokio::task::spawn_blocking(move || verify_blocking(&hash, candidate.expose_secret()))
             .await
             .map_err(|e| HashError(e.to_string()))??;
@@ -83,6 +93,11 @@ impl Credentials {
             self.verified.insert(key);
         }
         Ok(ok)
+    }
+
+    /// How many argon2 verifications have run.
+    pub fn argon2_runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// Hashes a new secret off the async workers.

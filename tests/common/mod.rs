@@ -1,0 +1,318 @@
+//! The end-to-end harness: starts the real TLS server in-process on 127.0.0.1:0 over
+//! SQLite or PostgreSQL, with tenant files written for the test, and talks to it with
+//! a real HTTPS client.
+#![allow(dead_code)]
+
+use portcullis::config::Config;
+use portcullis::service::credentials::hash_blocking;
+use portcullis::service::Gateway;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::oneshot;
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend, as two test functions.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($server:ident : $ty:ty) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn body($server: $ty) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    body($crate::common::TestServer::start($crate::common::Backend::Sqlite).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(server) = $crate::common::TestServer::start_postgres().await {
+                        body(server).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+/// The PostgreSQL URL for tests, or `None` (with a note) when it is unset outside CI.
+/// In CI an unset URL fails the test: PostgreSQL tests never skip silently there.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PORTCULLIS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but PORTCULLIS_TEST_DATABASE_URL is unset: PostgreSQL tests must run in CI")
+        }
+        _ => {
+            eprintln!("skipped: PORTCULLIS_TEST_DATABASE_URL is unset, so this PostgreSQL test did not run");
+            None
+        }
+    }
+}
+
+/// A database for one test: a temporary SQLite file, or a fresh PostgreSQL schema.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    /// Where the SQLite file lives (kept alive for the test).
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("portcullis.db").display()),
+            Backend::Postgres => {
+                let base = postgres_url().expect("postgres URL");
+                let schema = format!("t_{}", random_suffix());
+                let pool = sqlx::postgres::PgPool::connect(&base).await.expect("PostgreSQL reachable");
+                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+                pool.close().await;
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}options=-c%20search_path%3D{schema}")
+            }
+        };
+        TestDatabase { url, backend, dir }
+    }
+}
+
+pub fn random_suffix() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("{n:016x}")
+}
+
+/// argon2 hashes of test secrets, computed once per test binary.
+pub fn hash_of(secret: &str) -> String {
+    static HASHES: OnceLock<std::sync::Mutex<HashMap<String, String>>> = OnceLock::new();
+    let map = HASHES.get_or_init(Default::default);
+    let mut map = map.lock().unwrap();
+    map.entry(secret.to_owned()).or_insert_with(|| hash_blocking(secret).unwrap()).clone()
+}
+
+/// The tenant files every end-to-end test starts with.
+pub fn default_tenant_files() -> Vec<(String, String)> {
+    let client = |id: &str, secret: &str, grants: &str, scopes: &str| {
+        format!(
+            "[[clients]]\nclient_id = \"{id}\"\nclient_secret_hash = \"{}\"\ngrant_types = [{grants}]\nscopes = [{scopes}]\n",
+            hash_of(secret)
+        )
+    };
+    let all = "\"client_credentials\", \"password\", \"refresh_token\"";
+    let user = |name: &str, password: &str, roles: &str| {
+        format!("[[users]]\nusername = \"{name}\"\npassword_hash = \"{}\"\nroles = [{roles}]\n", hash_of(password))
+    };
+    let view = "/permission/admin/manage/identity/applicationmgt/view";
+    let super_tenant = format!(
+        "domain = \"carbon.super\"\n\
+         [[roles]]\nname = \"introspector\"\npermissions = [\"{view}\"]\n\
+         [[roles]]\nname = \"viewer-ish\"\npermissions = [\"{view}er\"]\n\
+         [[roles]]\nname = \"everything\"\npermissions = [\"/permission\"]\n\
+         {}{}{}{}{}{}",
+        client("super-client", "super-secret", all, ""),
+        client("super_under_score", "s+cret/with=odd&chars", all, ""),
+        user("admin", ADMIN_PASSWORD, "\"everything\""),
+        user("viewer", "viewer-password", "\"introspector\""),
+        user("nobody", "nobody-password", ""),
+        user("sibling", "sibling-password", "\"viewer-ish\""),
+    );
+    let foo = format!(
+        "domain = \"foo.com\"\n\
+         [[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n\
+         {}{}{}{}{}{}\
+         [introspection]\nallowed_clients = [\"foo-allowed\"]\n",
+        user("admin", "foo-admin-password", "\"admin\""),
+        user("alice", "alice-password", ""),
+        client("foo-client", "foo-secret", all, ""),
+        client("foo-other", "other-secret", all, ""),
+        client("foo-allowed", "allowed-secret", "\"client_credentials\"", ""),
+        client("foo-narrow", "narrow-secret", "\"client_credentials\"", "\"read\", \"write\""),
+    );
+    let bar = format!(
+        "domain = \"bar.com\"\n[[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n{}{}",
+        user("admin", "bar-admin-password", "\"admin\""),
+        client("bar-client", "bar-secret", all, ""),
+    );
+    let short = format!(
+        "domain = \"short.com\"\n[tokens]\naccess_token_ttl = 1\nrefresh_token_ttl = 2\n\
+         [[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n{}{}",
+        user("admin", "short-admin-password", "\"admin\""),
+        client("short-client", "short-secret", all, ""),
+    );
+    vec![
+        ("carbon.super".into(), super_tenant),
+        ("foo.com".into(), foo),
+        ("bar.com".into(), bar),
+        ("short.com".into(), short),
+    ]
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub gateway: Arc<Gateway>,
+    pub database: TestDatabase,
+    pub cert_pem: Vec<u8>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, default_tenant_files(), |_| {}).await
+    }
+
+    pub async fn start_postgres() -> Option<Self> {
+        postgres_url()?;
+        Some(Self::start(Backend::Postgres).await)
+    }
+
+    /// Starts a server over `backend` with these tenant files; `adjust` may change the
+    /// configuration first.
+    pub async fn start_with(backend: Backend, tenants: Vec<(String, String)>, adjust: impl FnOnce(&mut Config)) -> Self {
+        let database = TestDatabase::new(backend).await;
+        let tenants_dir = tempfile::tempdir().unwrap();
+        for (domain, text) in &tenants {
+            std::fs::write(tenants_dir.path().join(format!("{domain}.toml")), text).unwrap();
+        }
+        let cert_dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (cert_dir.path().join("server.crt"), cert_dir.path().join("server.key"));
+        portcullis::server::tls::generate(&cert, &key, &["localhost".into(), "127.0.0.1".into()]).unwrap();
+
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.server.tls.cert = cert.clone();
+        config.server.tls.key = key.clone();
+        config.database.url = database.url.clone();
+        config.tenants.dir = tenants_dir.path().to_path_buf();
+        config.server.shutdown_grace_ms = 0;
+        adjust(&mut config);
+        config.validate().unwrap();
+        let config = Arc::new(config);
+
+        let (gateway, _) = portcullis::prepare(config.clone(), Some(ADMIN_PASSWORD.into())).await.unwrap();
+        let tls = portcullis::tls_acceptor(&config).unwrap();
+        let listener = tokio::net::TcpListener::bind(config.server.listen).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(portcullis::serve(listener, gateway.clone(), tls, async {
+            let _ = rx.await;
+        }));
+        let cert_pem = std::fs::read(&cert).unwrap();
+        let client = https_client(&cert_pem, false);
+        TestServer {
+            base: format!("https://127.0.0.1:{port}"),
+            client,
+            gateway,
+            database,
+            cert_pem,
+            shutdown: Some(tx),
+            task: Some(task),
+            _dirs: vec![tenants_dir, cert_dir],
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a form; `auth` is `(user, password)` for Basic.
+    pub async fn post_form(&self, path: &str, auth: Option<(&str, &str)>, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
+            .body(encode_form(form));
+        if let Some((user, password)) = auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A client-credentials token for `client` at `path`'s token endpoint.
+    pub async fn client_token(&self, path: &str, client: (&str, &str), scope: Option<&str>) -> Value {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let response = self.post_form(path, Some(client), &form).await;
+        assert_eq!(response.status(), 200, "token request failed");
+        response.json().await.unwrap()
+    }
+
+    /// A password-grant token pair.
+    pub async fn password_token(&self, path: &str, client: (&str, &str), user: (&str, &str)) -> Value {
+        let response =
+            self.post_form(path, Some(client), &[("grant_type", "password"), ("username", user.0), ("password", user.1)]).await;
+        assert_eq!(response.status(), 200, "password grant failed");
+        response.json().await.unwrap()
+    }
+
+    /// Introspects `token` at `path` as `caller` and returns (status, body).
+    pub async fn introspect(&self, path: &str, caller: (&str, &str), token: &str) -> (u16, Value) {
+        let response = self.post_form(path, Some(caller), &[("token", token)]).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Whether `token` is active, asked by the tenant's admin.
+    pub async fn is_active(&self, tenant_path: &str, admin: (&str, &str), token: &str) -> bool {
+        let (status, body) = self.introspect(&format!("{tenant_path}/oauth2/introspect"), admin, token).await;
+        assert_eq!(status, 200, "{body}");
+        body["active"].as_bool().unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn https_client(cert_pem: &[u8], http1_only: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30));
+    if http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build().unwrap()
+}
+
+pub fn encode_form(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+pub fn path_of(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
