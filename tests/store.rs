@@ -1,0 +1,251 @@
+//! The store conformance suite: every behaviour runs against SQLite and PostgreSQL.
+
+mod common;
+
+use common::{Backend, TestDatabase};
+use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
+use portcullis::store::{NewClient, NewToken, NewUser, Rotation, Selection, Source, Store, TenantSettings};
+
+macro_rules! store_tests {
+    ($(async fn $name:ident($store:ident: Store) $body:block)+) => {
+        $(
+            mod $name {
+                use super::*;
+                async fn body($store: Store) $body
+
+                #[tokio::test]
+                async fn sqlite() {
+                    body(open(Backend::Sqlite).await.0).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if common::postgres_url().is_some() {
+                        body(open(Backend::Postgres).await.0).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+async fn open(backend: Backend) -> (Store, TestDatabase) {
+    let db = TestDatabase::new(backend).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    // Migrating twice is harmless.
+    store.migrate().await.unwrap();
+    (store, db)
+}
+
+async fn tenant(store: &Store, domain: &str) -> i64 {
+    let settings = TenantSettings {
+        domain: domain.into(),
+        access_token_ttl: 3600,
+        refresh_token_ttl: 86400,
+        authorization_code_ttl: 300,
+        introspection_clients: vec![],
+        resources: None,
+    };
+    store.upsert_tenant(&settings, Source::File, 1).await.unwrap()
+}
+
+fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
+    NewToken {
+        tenant_id,
+        kind,
+        digest: [seed; 32],
+        jti: format!("jti-{seed}"),
+        grant_id: grant.into(),
+        refresh_digest: None,
+        client_id: "c".into(),
+        username: Some("alice".into()),
+        scope: "read".into(),
+        issued_at: 100,
+        not_before: 100,
+        expires_at: 200,
+    }
+}
+
+/// An access token issued with the refresh token `refresh_seed`.
+fn access_with(tenant_id: i64, seed: u8, refresh_seed: u8, grant: &str) -> NewToken {
+    NewToken { refresh_digest: Some([refresh_seed; 32]), ..token(tenant_id, TokenKind::Access, seed, grant) }
+}
+
+store_tests! {
+    async fn tokens_round_trip_within_their_tenant(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        let b = tenant(&store, "b.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
+        let read = store.token(a, &[2; 32]).await.unwrap().unwrap();
+        assert_eq!(read.token.kind, TokenKind::Access);
+        assert_eq!(read.token.refresh_digest, Some([1; 32]));
+        assert_eq!(read.token.username.as_deref(), Some("alice"));
+        assert_eq!((read.token.issued_at, read.token.expires_at), (100, 200));
+        assert_eq!(read.state, State::Active);
+        assert_eq!(read.state_reason, None);
+        // Another tenant never sees it.
+        assert!(store.token(b, &[2; 32]).await.unwrap().is_none());
+        assert!(store.token(a, &[9; 32]).await.unwrap().is_none());
+    }
+
+    async fn a_duplicate_digest_rolls_back_the_whole_issuance(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Access, 1, "g")]).await.unwrap();
+        let err = store.insert_tokens(&[token(a, TokenKind::Refresh, 2, "h"), token(a, TokenKind::Access, 1, "h")]).await;
+        assert!(err.is_err());
+        assert!(store.token(a, &[2; 32]).await.unwrap().is_none(), "the first token of a failed issuance was kept");
+    }
+
+    async fn transitions_record_reason_time_and_actor(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Access, 1, "g")]).await.unwrap();
+        let id = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
+        let changed = store.transition(a, TokenKind::Access, &Selection::Token(id), Event::Revoke(Revocation::ByClient), 150, "client:c").await.unwrap();
+        assert_eq!(changed, vec![[1; 32]]);
+        let read = store.token(a, &[1; 32]).await.unwrap().unwrap();
+        assert_eq!(read.state, State::Revoked);
+        assert_eq!(read.state_reason, Some(Reason::RevokedByClient));
+        assert_eq!(read.state_changed_at, Some(150));
+        assert_eq!(read.state_changed_by.as_deref(), Some("client:c"));
+        // REVOKED is final: nothing changes, not even the record of who revoked.
+        let again = store.transition(a, TokenKind::Access, &Selection::Token(id), Event::Revoke(Revocation::ByAdmin), 160, "admin").await.unwrap();
+        assert!(again.is_empty());
+        assert_eq!(store.token(a, &[1; 32]).await.unwrap().unwrap().state_reason, Some(Reason::RevokedByClient));
+    }
+
+    async fn bulk_changes_follow_the_state_machine(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Access, 1, "g"), token(a, TokenKind::Access, 2, "g")]).await.unwrap();
+        let first = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
+        store.transition(a, TokenKind::Access, &Selection::Token(first), Event::LifetimePassed, 300, "system").await.unwrap();
+        // An owner change supersedes ACTIVE tokens only; the EXPIRED one stays EXPIRED.
+        let changed = store.transition(a, TokenKind::Access, &Selection::Grant("g".into()), Event::OwnerChanged(OwnerChange::PasswordChanged), 310, "admin").await.unwrap();
+        assert_eq!(changed, vec![[2; 32]]);
+        assert_eq!(store.token(a, &[1; 32]).await.unwrap().unwrap().state, State::Expired);
+        let second = store.token(a, &[2; 32]).await.unwrap().unwrap();
+        assert_eq!((second.state, second.state_reason), (State::Inactive, Some(Reason::PasswordChanged)));
+        // Revocation reaches EXPIRED and INACTIVE alike.
+        let mut revoked = store.transition(a, TokenKind::Access, &Selection::Grant("g".into()), Event::Revoke(Revocation::ByAdmin), 320, "admin").await.unwrap();
+        revoked.sort();
+        assert_eq!(revoked, vec![[1; 32], [2; 32]]);
+    }
+
+    async fn selections_stay_inside_the_tenant(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        let b = tenant(&store, "b.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Access, 1, "same-grant"), token(b, TokenKind::Access, 2, "same-grant")]).await.unwrap();
+        let changed = store.transition(a, TokenKind::Access, &Selection::Grant("same-grant".into()), Event::Revoke(Revocation::ByAdmin), 150, "admin").await.unwrap();
+        assert_eq!(changed, vec![[1; 32]]);
+        assert_eq!(store.token(b, &[2; 32]).await.unwrap().unwrap().state, State::Active);
+    }
+
+    async fn rotation_supersedes_the_pair_and_loses_a_race(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
+        let old = store.token(a, &[1; 32]).await.unwrap().unwrap();
+        let next = [token(a, TokenKind::Refresh, 3, "g"), access_with(a, 4, 3, "g")];
+        let Rotation::Rotated(mut changed) = store.rotate_refresh(&old, &next, 150, "client:c").await.unwrap() else {
+            panic!("the first rotation must win");
+        };
+        changed.sort();
+        assert_eq!(changed, vec![[1; 32], [2; 32]]);
+        let old_access = store.token(a, &[2; 32]).await.unwrap().unwrap();
+        assert_eq!((old_access.state, old_access.state_reason), (State::Inactive, Some(Reason::Refreshed)));
+        assert_eq!(store.token(a, &[4; 32]).await.unwrap().unwrap().state, State::Active);
+        // A second rotation of the same (stale) record writes nothing.
+        let again = [token(a, TokenKind::Refresh, 5, "g")];
+        assert_eq!(store.rotate_refresh(&old, &again, 160, "client:c").await.unwrap(), Rotation::Lost);
+        assert!(store.token(a, &[5; 32]).await.unwrap().is_none());
+    }
+
+    async fn cascades_select_the_paired_tokens(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g"), access_with(a, 3, 9, "g")]).await.unwrap();
+        let ev = Event::Revoke(Revocation::ByClient);
+        let changed = store.transitions(a, &[
+            (TokenKind::Refresh, Selection::RefreshOf([1; 32]), ev),
+            (TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
+        ], 150, "client:c").await.unwrap();
+        assert_eq!(changed.len(), 2);
+        assert_eq!(store.token(a, &[3; 32]).await.unwrap().unwrap().state, State::Active);
+    }
+
+    async fn users_carry_the_permissions_of_their_roles(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.upsert_role(a, "r1", &["/permission/a".into(), "/permission/b".into()], Source::File).await.unwrap();
+        store.upsert_role(a, "r2", &["/permission/b".into(), "/permission/c".into()], Source::File).await.unwrap();
+        let roles = ["r1".to_owned(), "r2".to_owned()];
+        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h1", roles: &roles }, Source::File, 1).await.unwrap();
+        let user = store.user(a, "alice").await.unwrap().unwrap();
+        assert_eq!(user.permissions, vec!["/permission/a", "/permission/b", "/permission/c"]);
+        assert_eq!(user.roles.len(), 2);
+        assert!(user.enabled);
+        assert!(store.user(a, "bob").await.unwrap().is_none());
+        let b = tenant(&store, "b.com").await;
+        assert!(store.user(b, "alice").await.unwrap().is_none());
+        assert_eq!(store.user_count(a).await.unwrap(), 1);
+        // A file update replaces the hash and the roles.
+        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h2", roles: &roles[..1] }, Source::File, 2).await.unwrap();
+        let user = store.user(a, "alice").await.unwrap().unwrap();
+        assert_eq!((user.password_hash.as_str(), user.roles.len()), ("h2", 1));
+        // A file never overwrites a user the API created.
+        store.upsert_user(a, &NewUser { username: "api-user", password_hash: "api", roles: &[] }, Source::Api, 3).await.unwrap();
+        store.upsert_user(a, &NewUser { username: "api-user", password_hash: "file", roles: &[] }, Source::File, 4).await.unwrap();
+        assert_eq!(store.user(a, "api-user").await.unwrap().unwrap().password_hash, "api");
+    }
+
+    async fn client_ids_are_unique_across_tenants(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        let b = tenant(&store, "b.com").await;
+        let grants = ["client_credentials".to_owned()];
+        let client = NewClient { client_id: "shared", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[] };
+        store.upsert_client(a, &client, Source::File, 1).await.unwrap();
+        // Re-applying the same file is an update.
+        store.upsert_client(a, &NewClient { secret_hash: Some("h2"), ..client }, Source::File, 2).await.unwrap();
+        assert_eq!(store.client("shared").await.unwrap().unwrap().secret_hash.as_deref(), Some("h2"));
+        let dup = store.upsert_client(b, &client, Source::File, 3).await;
+        assert!(matches!(dup, Err(portcullis::store::Error::Duplicate(_))));
+        let read = store.client("shared").await.unwrap().unwrap();
+        assert_eq!((read.tenant_id, read.grant_types.as_slice()), (a, &grants[..]));
+    }
+
+    async fn tenant_settings_are_updated_in_place(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        let settings = TenantSettings {
+            domain: "a.com".into(),
+            access_token_ttl: 60,
+            refresh_token_ttl: 120,
+            authorization_code_ttl: 30,
+            introspection_clients: vec!["rs".into()],
+            resources: Some(vec![portcullis::store::RuleRow { context: ".*".into(), secured: false, http_method: "all".into(), permissions: vec![] }]),
+        };
+        assert_eq!(store.upsert_tenant(&settings, Source::File, 2).await.unwrap(), a);
+        let row = store.tenants().await.unwrap().into_iter().find(|t| t.id == a).unwrap();
+        assert_eq!((row.access_token_ttl, row.refresh_token_ttl, row.authorization_code_ttl), (60, 120, 30));
+        assert_eq!(row.introspection_clients, vec!["rs"]);
+        assert_eq!(row.resources.unwrap()[0].context, ".*");
+        assert!(row.active);
+    }
+}
+
+#[test]
+fn migration_folders_are_in_lockstep() {
+    let names = |dir: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("migrations/sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("migrations/postgres"));
+}
+
+#[tokio::test]
+async fn an_unsupported_database_url_is_refused() {
+    let err = Store::connect("mysql://localhost/x").await.err().unwrap();
+    assert!(err.to_string().contains("mysql"));
+}
