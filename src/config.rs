@@ -92,11 +92,22 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             server: Server::default(),
-            database: Database { url: "sqlite://data/portcullis.db".into() },
-            tenants: Tenants { dir: "tenants".into() },
-            auth: Auth { lockout_attempts: 5, lockout_seconds: 900 },
-            metrics: Metrics { listen: "127.0.0.1:9090".into() },
-            log: Log { format: LogFormat::Text },
+            database: Database {
+                url: "sqlite://data/portcullis.db".into(),
+            },
+            tenants: Tenants {
+                dir: "tenants".into(),
+            },
+            auth: Auth {
+                lockout_attempts: 5,
+                lockout_seconds: 900,
+            },
+            metrics: Metrics {
+                listen: "127.0.0.1:9090".into(),
+            },
+            log: Log {
+                format: LogFormat::Text,
+            },
         }
     }
 }
@@ -121,7 +132,11 @@ impl Default for Server {
 
 impl Default for Tls {
     fn default() -> Self {
-        Tls { enabled: true, cert: "certs/server.crt".into(), key: "certs/server.key".into() }
+        Tls {
+            enabled: true,
+            cert: "certs/server.crt".into(),
+            key: "certs/server.key".into(),
+        }
     }
 }
 
@@ -189,7 +204,10 @@ impl Config {
         let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
         let url = self.server.public_url.as_str();
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.ends_with('/') {
-            return invalid("server.public_url", format!("must be an http(s) URL without a trailing slash, not {url:?}"));
+            return invalid(
+                "server.public_url",
+                format!("must be an http(s) URL without a trailing slash, not {url:?}"),
+            );
         }
         if let Err(e) = crate::domain::tenant::TenantDomain::parse(&self.server.super_tenant) {
             return invalid("server.super_tenant", e.to_string());
@@ -198,14 +216,23 @@ impl Config {
             return invalid("server.trusted_proxies", message);
         }
         let db = self.database.url.as_str();
-        if !(db.starts_with("sqlite://") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return invalid("database.url", "must start with sqlite:// or postgres://".into());
+        if !(db.starts_with("sqlite://")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database.url",
+                "must start with sqlite:// or postgres://".into(),
+            );
         }
         if self.auth.lockout_attempts == 0 {
             return invalid("auth.lockout_attempts", "must be at least 1".into());
         }
         if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
-            return invalid("metrics.listen", format!("must be HOST:PORT or empty, not {:?}", self.metrics.listen));
+            return invalid(
+                "metrics.listen",
+                format!("must be HOST:PORT or empty, not {:?}", self.metrics.listen),
+            );
         }
         if self.server.max_body_bytes == 0 {
             return invalid("server.max_body_bytes", "must be positive".into());
@@ -253,7 +280,11 @@ mod tests {
     fn a_file_then_the_environment_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "[server]\npublic_url = \"https://id.example.com\"\n[log]\nformat = \"json\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[server]\npublic_url = \"https://id.example.com\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
         // Only this test sets this variable, so it cannot race another test.
         std::env::set_var("PORTCULLIS__AUTH__LOCKOUT_SECONDS", "60");
         let c = Config::load(Some(&path)).unwrap();

@@ -19,7 +19,10 @@ use tokio::net::TcpListener;
 
 /// Connects, migrates and reconciles the store, and builds the gateway: everything
 /// `serve` needs but the listener.
-pub async fn prepare(config: Arc<Config>, admin_password: Option<String>) -> anyhow::Result<(Arc<Gateway>, AdminPassword)> {
+pub async fn prepare(
+    config: Arc<Config>,
+    admin_password: Option<String>,
+) -> anyhow::Result<(Arc<Gateway>, AdminPassword)> {
     let store = store::Store::connect(&config.database.url).await?;
     store.migrate().await?;
     let admin = bootstrap::reconcile(&config, &store, admin_password).await?;
@@ -55,7 +58,9 @@ pub async fn serve(
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

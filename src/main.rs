@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Multi-tenant OAuth 2.0 authorization server and introspection gateway")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Multi-tenant OAuth 2.0 authorization server and introspection gateway"
+)]
 struct Cli {
     /// Configuration file (default: portcullis.toml in the working directory, if present).
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
@@ -53,7 +57,11 @@ fn main() -> anyhow::Result<()> {
         Command::CheckConfig => {
             let config = Config::load(cli.config.as_deref())?;
             let files = portcullis::tenant_file::load_dir(&config.tenants.dir)?;
-            println!("configuration is valid; {} tenant file(s) in {}", files.len(), config.tenants.dir.display());
+            println!(
+                "configuration is valid; {} tenant file(s) in {}",
+                files.len(),
+                config.tenants.dir.display()
+            );
             Ok(())
         }
         Command::Migrate => {
@@ -74,7 +82,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
@@ -86,7 +96,9 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
             // Printed once, on standard error only, never logged.
             eprintln!("\n  Created the super tenant's administrator.\n  username: admin\n  password: {password}\n  (shown once; set PORTCULLIS_ADMIN_PASSWORD to choose it)\n");
         }
-        AdminPassword::FromEnvironment => tracing::info!("created the super tenant's administrator from PORTCULLIS_ADMIN_PASSWORD"),
+        AdminPassword::FromEnvironment => tracing::info!(
+            "created the super tenant's administrator from PORTCULLIS_ADMIN_PASSWORD"
+        ),
         AdminPassword::Existing => {}
     }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -132,7 +144,9 @@ async fn termination() {
 
 fn hash_password() -> anyhow::Result<()> {
     let mut input = Vec::new();
-    std::io::stdin().take(MAX_SECRET_BYTES as u64 + 3).read_to_end(&mut input)?;
+    std::io::stdin()
+        .take(MAX_SECRET_BYTES as u64 + 3)
+        .read_to_end(&mut input)?;
     let mut secret = String::from_utf8(input).context("the secret is not UTF-8")?;
     // One trailing newline (from `echo` or a terminal) is not part of the secret.
     if secret.ends_with('\n') {

@@ -9,7 +9,12 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Grants a client may be given.
-pub const GRANT_TYPES: &[&str] = &["client_credentials", "password", "authorization_code", "refresh_token"];
+pub const GRANT_TYPES: &[&str] = &[
+    "client_credentials",
+    "password",
+    "authorization_code",
+    "refresh_token",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,11 +110,24 @@ pub fn load_dir(dir: &Path) -> Result<Vec<TenantFile>, FileError> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    let files = paths.iter().map(|p| load_file(p)).collect::<Result<Vec<_>, _>>()?;
-    let mut client_ids: Vec<&str> = files.iter().flat_map(|f| f.clients.iter().map(|c| c.client_id.as_str())).collect();
+    let files = paths
+        .iter()
+        .map(|p| load_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut client_ids: Vec<&str> = files
+        .iter()
+        .flat_map(|f| f.clients.iter().map(|c| c.client_id.as_str()))
+        .collect();
     client_ids.sort_unstable();
     if let Some(pair) = client_ids.windows(2).find(|w| w[0] == w[1]) {
-        return Err(file_error(dir, "clients.client_id", format!("{:?} is declared twice; client ids are unique across tenants", pair[0])));
+        return Err(file_error(
+            dir,
+            "clients.client_id",
+            format!(
+                "{:?} is declared twice; client ids are unique across tenants",
+                pair[0]
+            ),
+        ));
     }
     Ok(files)
 }
@@ -118,13 +136,24 @@ pub fn load_file(path: &Path) -> Result<TenantFile, FileError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, "-", e.to_string()))?;
     let file: TenantFile = toml::from_str(&text).map_err(|e| {
         let message = e.message().to_owned();
-        let key = e.span().map(|s| locate(&text, s.start)).unwrap_or_else(|| "-".into());
+        let key = e
+            .span()
+            .map(|s| locate(&text, s.start))
+            .unwrap_or_else(|| "-".into());
         file_error(path, &key, message)
     })?;
-    file.validate().map_err(|(key, message)| file_error(path, &key, message))?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    file.validate()
+        .map_err(|(key, message)| file_error(path, &key, message))?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if stem != file.domain {
-        return Err(file_error(path, "domain", format!("{:?} must match the file name {stem:?}", file.domain)));
+        return Err(file_error(
+            path,
+            "domain",
+            format!("{:?} must match the file name {stem:?}", file.domain),
+        ));
     }
     Ok(file)
 }
@@ -135,7 +164,11 @@ fn locate(text: &str, offset: usize) -> String {
 }
 
 fn file_error(path: &Path, key: &str, message: String) -> FileError {
-    FileError { file: path.display().to_string(), key: key.to_owned(), message }
+    FileError {
+        file: path.display().to_string(),
+        key: key.to_owned(),
+        message,
+    }
 }
 
 impl TenantFile {
@@ -147,15 +180,27 @@ impl TenantFile {
         for (key, ttl) in [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
-            ("tokens.authorization_code_ttl", self.tokens.authorization_code_ttl),
+            (
+                "tokens.authorization_code_ttl",
+                self.tokens.authorization_code_ttl,
+            ),
         ] {
             if ttl <= 0 {
-                return err(key.into(), format!("must be a positive number of seconds, not {ttl}"));
+                return err(
+                    key.into(),
+                    format!("must be a positive number of seconds, not {ttl}"),
+                );
             }
         }
         for (i, role) in self.roles.iter().enumerate() {
-            if role.name.is_empty() || role.name.len() > 128 || role.name.chars().any(|c| c.is_control()) {
-                return err(format!("roles[{i}].name"), format!("invalid role name {:?}", role.name));
+            if role.name.is_empty()
+                || role.name.len() > 128
+                || role.name.chars().any(|c| c.is_control())
+            {
+                return err(
+                    format!("roles[{i}].name"),
+                    format!("invalid role name {:?}", role.name),
+                );
             }
             for (j, p) in role.permissions.iter().enumerate() {
                 if let Err(e) = Permission::parse(p) {
@@ -172,13 +217,19 @@ impl TenantFile {
             }
             for (j, role) in user.roles.iter().enumerate() {
                 if !self.roles.iter().any(|r| &r.name == role) && role != "admin" {
-                    return err(format!("users[{i}].roles[{j}]"), format!("role {role:?} is not declared in this file"));
+                    return err(
+                        format!("users[{i}].roles[{j}]"),
+                        format!("role {role:?} is not declared in this file"),
+                    );
                 }
             }
         }
         for (i, client) in self.clients.iter().enumerate() {
             if !is_client_id(&client.client_id) {
-                return err(format!("clients[{i}].client_id"), "1 to 128 characters of A-Z a-z 0-9 - . _ ~".into());
+                return err(
+                    format!("clients[{i}].client_id"),
+                    "1 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
+                );
             }
             if let Some(hash) = &client.client_secret_hash {
                 if let Err(message) = check_phc(hash) {
@@ -186,30 +237,54 @@ impl TenantFile {
                 }
             }
             if client.grant_types.is_empty() {
-                return err(format!("clients[{i}].grant_types"), "list at least one grant type".into());
+                return err(
+                    format!("clients[{i}].grant_types"),
+                    "list at least one grant type".into(),
+                );
             }
             for (j, g) in client.grant_types.iter().enumerate() {
                 if !GRANT_TYPES.contains(&g.as_str()) {
-                    return err(format!("clients[{i}].grant_types[{j}]"), format!("unknown grant type {g:?}; one of {GRANT_TYPES:?}"));
+                    return err(
+                        format!("clients[{i}].grant_types[{j}]"),
+                        format!("unknown grant type {g:?}; one of {GRANT_TYPES:?}"),
+                    );
                 }
             }
-            if client.client_secret_hash.is_none() && client.grant_types.iter().any(|g| g != "authorization_code" && g != "refresh_token") {
-                return err(format!("clients[{i}].client_secret_hash"), "a public client (no secret) may only use authorization_code and refresh_token".into());
+            if client.client_secret_hash.is_none()
+                && client
+                    .grant_types
+                    .iter()
+                    .any(|g| g != "authorization_code" && g != "refresh_token")
+            {
+                return err(
+                    format!("clients[{i}].client_secret_hash"),
+                    "a public client (no secret) may only use authorization_code and refresh_token"
+                        .into(),
+                );
             }
             for (j, uri) in client.redirect_uris.iter().enumerate() {
-                if !(uri.starts_with("https://") || uri.starts_with("http://")) || uri.contains('#') {
-                    return err(format!("clients[{i}].redirect_uris[{j}]"), "an absolute http(s) URI without a fragment".into());
+                if !(uri.starts_with("https://") || uri.starts_with("http://")) || uri.contains('#')
+                {
+                    return err(
+                        format!("clients[{i}].redirect_uris[{j}]"),
+                        "an absolute http(s) URI without a fragment".into(),
+                    );
                 }
             }
             for (j, scope) in client.scopes.iter().enumerate() {
                 if !is_scope_token(scope) {
-                    return err(format!("clients[{i}].scopes[{j}]"), format!("invalid scope {scope:?}"));
+                    return err(
+                        format!("clients[{i}].scopes[{j}]"),
+                        format!("invalid scope {scope:?}"),
+                    );
                 }
             }
         }
         if let Some(rules) = &self.resources {
             for (i, r) in rules.iter().enumerate() {
-                if let Err(e) = ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions) {
+                if let Err(e) =
+                    ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
+                {
                     return err(format!("resources[{i}]"), e.to_string());
                 }
             }
@@ -241,19 +316,26 @@ fn check_phc(hash: &str) -> Result<(), String> {
 /// Client ids use only RFC 3986 unreserved characters, so they survive Basic
 /// percent-encoding untouched.
 pub fn is_client_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+    const HASH: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
@@ -322,8 +404,16 @@ permissions = ["/permission/admin/manage/identity/applicationmgt/view"]
     fn a_client_id_declared_by_two_tenants_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let client = format!("[[clients]]\nclient_id = \"same\"\nclient_secret_hash = \"{HASH}\"\ngrant_types = [\"client_credentials\"]\n");
-        write(dir.path(), "a.com.toml", &format!("domain = \"a.com\"\n{client}"));
-        write(dir.path(), "b.com.toml", &format!("domain = \"b.com\"\n{client}"));
+        write(
+            dir.path(),
+            "a.com.toml",
+            &format!("domain = \"a.com\"\n{client}"),
+        );
+        write(
+            dir.path(),
+            "b.com.toml",
+            &format!("domain = \"b.com\"\n{client}"),
+        );
         let e = load_dir(dir.path()).unwrap_err();
         assert!(e.to_string().contains("same"), "{e}");
     }

@@ -19,13 +19,27 @@ fn bin() -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn hash_password_prints_an_argon2id_phc_string() {
-    let mut child = bin().arg("hash-password").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+    let mut child = bin()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let phc = String::from_utf8(out.stdout).unwrap();
@@ -33,19 +47,44 @@ fn hash_password_prints_an_argon2id_phc_string() {
     let parsed = argon2::PasswordHash::new(phc.trim()).unwrap();
     use argon2::PasswordVerifier;
     // The trailing newline is not part of the secret.
-    assert!(argon2::Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+    assert!(argon2::Argon2::default()
+        .verify_password(b"correct horse", &parsed)
+        .is_ok());
 
-    let mut child = bin().arg("hash-password").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(&vec![b'x'; 1025]).unwrap();
+    let mut child = bin()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&vec![b'x'; 1025])
+        .unwrap();
     assert!(!child.wait_with_output().unwrap().status.success());
 }
 
 #[test]
 fn gen_cert_writes_a_loadable_pair() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().args(["gen-cert", "--out"]).arg(dir.path()).args(["--hosts", "id.example.com,10.0.0.1"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    portcullis::server::tls::acceptor(&dir.path().join("server.crt"), &dir.path().join("server.key")).unwrap();
+    let out = bin()
+        .args(["gen-cert", "--out"])
+        .arg(dir.path())
+        .args(["--hosts", "id.example.com,10.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    portcullis::server::tls::acceptor(
+        &dir.path().join("server.crt"),
+        &dir.path().join("server.key"),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -53,31 +92,72 @@ fn check_config_names_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let tenants = dir.path().join("tenants");
     std::fs::create_dir(&tenants).unwrap();
-    std::fs::write(tenants.join("foo.com.toml"), "domain = \"foo.com\"\n[tokens]\naccess_token_ttl = -5\n").unwrap();
-    let out = bin().arg("check-config").current_dir(dir.path()).output().unwrap();
+    std::fs::write(
+        tenants.join("foo.com.toml"),
+        "domain = \"foo.com\"\n[tokens]\naccess_token_ttl = -5\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("check-config")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("foo.com.toml") && err.contains("tokens.access_token_ttl"), "{err}");
+    assert!(
+        err.contains("foo.com.toml") && err.contains("tokens.access_token_ttl"),
+        "{err}"
+    );
 
     std::fs::write(tenants.join("foo.com.toml"), "domain = \"foo.com\"\n").unwrap();
-    std::fs::write(dir.path().join("portcullis.toml"), "[auth]\nlockout_attempts = 0\n").unwrap();
-    let out = bin().arg("check-config").current_dir(dir.path()).output().unwrap();
+    std::fs::write(
+        dir.path().join("portcullis.toml"),
+        "[auth]\nlockout_attempts = 0\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("check-config")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth.lockout_attempts"));
 
     std::fs::remove_file(dir.path().join("portcullis.toml")).unwrap();
-    let out = bin().arg("check-config").current_dir(dir.path()).env("PORTCULLIS__LOG__FORMAT", "json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("PORTCULLIS__LOG__FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = bin().arg("check-config").current_dir(dir.path()).env("PORTCULLIS__LOG__FORMAT", "xml").output().unwrap();
+    let out = bin()
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("PORTCULLIS__LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
 #[test]
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().arg("migrate").current_dir(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .arg("migrate")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("data/portcullis.db").exists());
 }
 
@@ -112,8 +192,15 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
     }
     let text = lines.join("\n");
     assert!(text.contains("listening"), "{text}");
-    assert!(text.contains("generated a self-signed certificate"), "{text}");
-    let password = lines.iter().find_map(|l| l.trim().strip_prefix("password: ")).expect("the admin password is printed").to_owned();
+    assert!(
+        text.contains("generated a self-signed certificate"),
+        "{text}"
+    );
+    let password = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("the admin password is printed")
+        .to_owned();
     assert!(password.len() >= 20);
     assert!(dir.path().join("certs/server.crt").exists());
     assert!(dir.path().join("data/portcullis.db").exists());
@@ -135,14 +222,20 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
     });
     assert_eq!(status, 200);
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(exit.code(), Some(0));

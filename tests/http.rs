@@ -19,16 +19,21 @@ async fn raw_connection(s: &TestServer) -> TlsStream<TcpStream> {
     for cert in CertificateDer::pem_slice_iter(&s.cert_pem) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let addr = s.base.trim_start_matches("https://").to_owned();
     let tcp = TcpStream::connect(&addr).await.unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    connector.connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await.unwrap()
+    connector
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap()
 }
 
 /// Reads one response: status and body (by Content-Length). `None` when the server
@@ -40,7 +45,10 @@ async fn read_response(stream: &mut TlsStream<TcpStream>) -> Option<(u16, String
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await.ok()?.ok()?;
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             return None;
         }
@@ -50,7 +58,11 @@ async fn read_response(stream: &mut TlsStream<TcpStream>) -> Option<(u16, String
     let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
         .unwrap_or(0);
     while buf.len() < head_end + length {
         let n = stream.read(&mut chunk).await.ok()?;
@@ -59,7 +71,10 @@ async fn read_response(stream: &mut TlsStream<TcpStream>) -> Option<(u16, String
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    Some((status, String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string()))
+    Some((
+        status,
+        String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string(),
+    ))
 }
 
 fn form_request(path: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
@@ -194,7 +209,9 @@ async fn server_with_short_timeouts() -> TestServer {
 async fn slow_headers_are_cut_off() {
     let s = server_with_short_timeouts().await;
     let mut conn = raw_connection(&s).await;
-    conn.write_all(b"POST /oauth2/token HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    conn.write_all(b"POST /oauth2/token HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     let answer = read_response(&mut conn).await;
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -215,9 +232,13 @@ async fn slow_bodies_are_cut_off() {
 #[tokio::test]
 async fn silent_tls_clients_are_cut_off() {
     let s = server_with_short_timeouts().await;
-    let mut tcp = TcpStream::connect(s.base.trim_start_matches("https://")).await.unwrap();
+    let mut tcp = TcpStream::connect(s.base.trim_start_matches("https://"))
+        .await
+        .unwrap();
     let mut buf = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.expect("closed in time");
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("closed in time");
     assert!(matches!(read, Ok(0) | Err(_)));
 }
 
@@ -225,10 +246,21 @@ async fn silent_tls_clients_are_cut_off() {
 async fn oversized_headers_are_refused_without_harm() {
     let s = TestServer::start(Backend::Sqlite).await;
     let mut conn = raw_connection(&s).await;
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n", "a".repeat(32 * 1024));
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(32 * 1024)
+    );
     conn.write_all(request.as_bytes()).await.unwrap();
     let answer = read_response(&mut conn).await;
     // hyper answers 431 (RFC 6585) and closes; the server itself carries on.
     assert!(answer.is_none() || answer.unwrap().0 == 431);
-    assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        s.client
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

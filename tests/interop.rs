@@ -6,8 +6,9 @@ mod common;
 use common::{Backend, TestServer};
 use oauth2::basic::BasicClient;
 use oauth2::{
-    ClientId, ClientSecret, IntrospectionUrl, ResourceOwnerPassword, ResourceOwnerUsername, RevocationUrl, Scope,
-    StandardRevocableToken, TokenIntrospectionResponse, TokenResponse, TokenUrl,
+    ClientId, ClientSecret, IntrospectionUrl, ResourceOwnerPassword, ResourceOwnerUsername,
+    RevocationUrl, Scope, StandardRevocableToken, TokenIntrospectionResponse, TokenResponse,
+    TokenUrl,
 };
 
 async fn library_round_trip(s: TestServer) {
@@ -27,32 +28,60 @@ async fn library_round_trip(s: TestServer) {
         .expect("client credentials grant");
     assert_eq!(token.scopes().unwrap()[0].as_str(), "read");
 
-    let introspection = client.introspect(token.access_token()).request_async(&http).await.expect("introspection");
+    let introspection = client
+        .introspect(token.access_token())
+        .request_async(&http)
+        .await
+        .expect("introspection");
     assert!(introspection.active());
-    assert_eq!(introspection.client_id().unwrap().as_str(), "super_under_score");
+    assert_eq!(
+        introspection.client_id().unwrap().as_str(),
+        "super_under_score"
+    );
     assert!(introspection.exp().is_some());
 
     client
-        .revoke_token(StandardRevocableToken::AccessToken(token.access_token().clone()))
+        .revoke_token(StandardRevocableToken::AccessToken(
+            token.access_token().clone(),
+        ))
         .unwrap()
         .request_async(&http)
         .await
         .expect("revocation answers 200");
-    let after = client.introspect(token.access_token()).request_async(&http).await.unwrap();
+    let after = client
+        .introspect(token.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert!(!after.active());
 
     // Password and refresh grants.
     let pair = client
-        .exchange_password(&ResourceOwnerUsername::new("viewer".into()), &ResourceOwnerPassword::new("viewer-password".into()))
+        .exchange_password(
+            &ResourceOwnerUsername::new("viewer".into()),
+            &ResourceOwnerPassword::new("viewer-password".into()),
+        )
         .request_async(&http)
         .await
         .expect("password grant");
     let refresh = pair.refresh_token().expect("a refresh token").clone();
-    let next = client.exchange_refresh_token(&refresh).request_async(&http).await.expect("refresh grant");
+    let next = client
+        .exchange_refresh_token(&refresh)
+        .request_async(&http)
+        .await
+        .expect("refresh grant");
     assert_ne!(next.access_token().secret(), pair.access_token().secret());
-    let old = client.introspect(pair.access_token()).request_async(&http).await.unwrap();
+    let old = client
+        .introspect(pair.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert!(!old.active());
-    let new = client.introspect(next.access_token()).request_async(&http).await.unwrap();
+    let new = client
+        .introspect(next.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert!(new.active());
     assert_eq!(new.username(), Some("viewer@carbon.super"));
 }

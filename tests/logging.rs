@@ -33,21 +33,74 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         .init();
 
     let s = TestServer::start(Backend::Sqlite).await;
-    let pair = s.password_token("/t/foo.com/oauth2/token", ("foo-client", "foo-secret"), ("alice", "alice-password")).await;
+    let pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            ("foo-client", "foo-secret"),
+            ("alice", "alice-password"),
+        )
+        .await;
     let access = pair["access_token"].as_str().unwrap().to_owned();
     let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
-    s.introspect("/t/foo.com/oauth2/introspect", ("admin@foo.com", "foo-admin-password"), &access).await;
-    s.introspect("/oauth2/introspect", ("admin", "wrong-password-xyz"), &access).await;
-    s.introspect("/oauth2/introspect", ("admin", ADMIN_PASSWORD), &access).await;
-    s.client.post(s.url("/t/foo.com/oauth2/introspect")).bearer_auth(&access)
-        .header("Content-Type", "application/x-www-form-urlencoded").body(format!("token={refresh}")).send().await.unwrap();
-    s.post_form("/t/foo.com/oauth2/token", Some(("foo-client", "foo-secret")), &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
-    s.post_form("/t/foo.com/oauth2/revoke", Some(("foo-client", "foo-secret")), &[("token", &access)]).await;
-    s.post_form("/oauth2/token", Some(("super-client", "super-secret")), &[("grant_type", "password"), ("username", "admin"), ("password", "nope-secret-pw")]).await;
+    s.introspect(
+        "/t/foo.com/oauth2/introspect",
+        ("admin@foo.com", "foo-admin-password"),
+        &access,
+    )
+    .await;
+    s.introspect(
+        "/oauth2/introspect",
+        ("admin", "wrong-password-xyz"),
+        &access,
+    )
+    .await;
+    s.introspect("/oauth2/introspect", ("admin", ADMIN_PASSWORD), &access)
+        .await;
+    s.client
+        .post(s.url("/t/foo.com/oauth2/introspect"))
+        .bearer_auth(&access)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("token={refresh}"))
+        .send()
+        .await
+        .unwrap();
+    s.post_form(
+        "/t/foo.com/oauth2/token",
+        Some(("foo-client", "foo-secret")),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    s.post_form(
+        "/t/foo.com/oauth2/revoke",
+        Some(("foo-client", "foo-secret")),
+        &[("token", &access)],
+    )
+    .await;
+    s.post_form(
+        "/oauth2/token",
+        Some(("super-client", "super-secret")),
+        &[
+            ("grant_type", "password"),
+            ("username", "admin"),
+            ("password", "nope-secret-pw"),
+        ],
+    )
+    .await;
     s.stop().await;
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for secret in [access.as_str(), refresh.as_str(), "alice-password", "foo-secret", "foo-admin-password", "wrong-password-xyz", ADMIN_PASSWORD, "nope-secret-pw", "Basic ", "Bearer "] {
+    for secret in [
+        access.as_str(),
+        refresh.as_str(),
+        "alice-password",
+        "foo-secret",
+        "foo-admin-password",
+        "wrong-password-xyz",
+        ADMIN_PASSWORD,
+        "nope-secret-pw",
+        "Basic ",
+        "Bearer ",
+    ] {
         assert!(!text.contains(secret), "a log line carries {secret:?}");
     }
     let requests: Vec<Value> = text
@@ -56,11 +109,17 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         .filter(|v| v["fields"]["message"] == "request")
         .collect();
     assert_eq!(requests.len(), 8, "{text}");
-    let introspection = requests.iter().find(|r| r["fields"]["endpoint"] == "introspect").unwrap();
+    let introspection = requests
+        .iter()
+        .find(|r| r["fields"]["endpoint"] == "introspect")
+        .unwrap();
     assert_eq!(introspection["fields"]["tenant"], "foo.com");
     assert_eq!(introspection["fields"]["caller"], "admin@foo.com");
     assert_eq!(introspection["fields"]["status"], 200);
     assert!(introspection["fields"]["latency_us"].is_u64());
-    let failed = requests.iter().find(|r| r["fields"]["status"] == 401).unwrap();
+    let failed = requests
+        .iter()
+        .find(|r| r["fields"]["status"] == 401)
+        .unwrap();
     assert_eq!(failed["fields"]["tenant"], "carbon.super");
 }

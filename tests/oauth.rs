@@ -320,7 +320,8 @@ both_backends! {
     }
 
     async fn token_endpoint_errors_follow_rfc_6749(s: TestServer) {
-        let cases: Vec<(Option<(&str, &str)>, Vec<(&str, &str)>, u16, &str)> = vec![
+        type Case<'a> = (Option<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>, u16, &'a str);
+        let cases: Vec<Case> = vec![
             (Some(FOO_CLIENT), vec![], 400, "invalid_request"),
             (Some(FOO_CLIENT), vec![("grant_type", "urn:nope")], 400, "unsupported_grant_type"),
             (Some(FOO_CLIENT), vec![("grant_type", "authorization_code"), ("code", "x")], 400, "unsupported_grant_type"),

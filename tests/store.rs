@@ -4,7 +4,9 @@ mod common;
 
 use common::{Backend, TestDatabase};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
-use portcullis::store::{NewClient, NewToken, NewUser, Rotation, Selection, Source, Store, TenantSettings};
+use portcullis::store::{
+    NewClient, NewToken, NewUser, Rotation, Selection, Source, Store, TenantSettings,
+};
 
 macro_rules! store_tests {
     ($(async fn $name:ident($store:ident: Store) $body:block)+) => {
@@ -47,7 +49,10 @@ async fn tenant(store: &Store, domain: &str) -> i64 {
         introspection_clients: vec![],
         resources: None,
     };
-    store.upsert_tenant(&settings, Source::File, 1).await.unwrap()
+    store
+        .upsert_tenant(&settings, Source::File, 1)
+        .await
+        .unwrap()
 }
 
 fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
@@ -69,7 +74,10 @@ fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
 
 /// An access token issued with the refresh token `refresh_seed`.
 fn access_with(tenant_id: i64, seed: u8, refresh_seed: u8, grant: &str) -> NewToken {
-    NewToken { refresh_digest: Some([refresh_seed; 32]), ..token(tenant_id, TokenKind::Access, seed, grant) }
+    NewToken {
+        refresh_digest: Some([refresh_seed; 32]),
+        ..token(tenant_id, TokenKind::Access, seed, grant)
+    }
 }
 
 store_tests! {
@@ -101,7 +109,7 @@ store_tests! {
         let a = tenant(&store, "a.com").await;
         store.insert_tokens(&[token(a, TokenKind::Access, 1, "g")]).await.unwrap();
         let id = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
-        let changed = store.transition(a, TokenKind::Access, &Selection::Token(id), Event::Revoke(Revocation::ByClient), 150, "client:c").await.unwrap();
+        let changed = store.transitions(a, &[(TokenKind::Access, Selection::Token(id), Event::Revoke(Revocation::ByClient))], 150, "client:c").await.unwrap();
         assert_eq!(changed, vec![[1; 32]]);
         let read = store.token(a, &[1; 32]).await.unwrap().unwrap();
         assert_eq!(read.state, State::Revoked);
@@ -109,7 +117,7 @@ store_tests! {
         assert_eq!(read.state_changed_at, Some(150));
         assert_eq!(read.state_changed_by.as_deref(), Some("client:c"));
         // REVOKED is final: nothing changes, not even the record of who revoked.
-        let again = store.transition(a, TokenKind::Access, &Selection::Token(id), Event::Revoke(Revocation::ByAdmin), 160, "admin").await.unwrap();
+        let again = store.transitions(a, &[(TokenKind::Access, Selection::Token(id), Event::Revoke(Revocation::ByAdmin))], 160, "admin").await.unwrap();
         assert!(again.is_empty());
         assert_eq!(store.token(a, &[1; 32]).await.unwrap().unwrap().state_reason, Some(Reason::RevokedByClient));
     }
@@ -118,15 +126,15 @@ store_tests! {
         let a = tenant(&store, "a.com").await;
         store.insert_tokens(&[token(a, TokenKind::Access, 1, "g"), token(a, TokenKind::Access, 2, "g")]).await.unwrap();
         let first = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
-        store.transition(a, TokenKind::Access, &Selection::Token(first), Event::LifetimePassed, 300, "system").await.unwrap();
+        store.transitions(a, &[(TokenKind::Access, Selection::Token(first), Event::LifetimePassed)], 300, "system").await.unwrap();
         // An owner change supersedes ACTIVE tokens only; the EXPIRED one stays EXPIRED.
-        let changed = store.transition(a, TokenKind::Access, &Selection::Grant("g".into()), Event::OwnerChanged(OwnerChange::PasswordChanged), 310, "admin").await.unwrap();
+        let changed = store.transitions(a, &[(TokenKind::Access, Selection::Grant("g".into()), Event::OwnerChanged(OwnerChange::PasswordChanged))], 310, "admin").await.unwrap();
         assert_eq!(changed, vec![[2; 32]]);
         assert_eq!(store.token(a, &[1; 32]).await.unwrap().unwrap().state, State::Expired);
         let second = store.token(a, &[2; 32]).await.unwrap().unwrap();
         assert_eq!((second.state, second.state_reason), (State::Inactive, Some(Reason::PasswordChanged)));
         // Revocation reaches EXPIRED and INACTIVE alike.
-        let mut revoked = store.transition(a, TokenKind::Access, &Selection::Grant("g".into()), Event::Revoke(Revocation::ByAdmin), 320, "admin").await.unwrap();
+        let mut revoked = store.transitions(a, &[(TokenKind::Access, Selection::Grant("g".into()), Event::Revoke(Revocation::ByAdmin))], 320, "admin").await.unwrap();
         revoked.sort();
         assert_eq!(revoked, vec![[1; 32], [2; 32]]);
     }
@@ -135,7 +143,7 @@ store_tests! {
         let a = tenant(&store, "a.com").await;
         let b = tenant(&store, "b.com").await;
         store.insert_tokens(&[token(a, TokenKind::Access, 1, "same-grant"), token(b, TokenKind::Access, 2, "same-grant")]).await.unwrap();
-        let changed = store.transition(a, TokenKind::Access, &Selection::Grant("same-grant".into()), Event::Revoke(Revocation::ByAdmin), 150, "admin").await.unwrap();
+        let changed = store.transitions(a, &[(TokenKind::Access, Selection::Grant("same-grant".into()), Event::Revoke(Revocation::ByAdmin))], 150, "admin").await.unwrap();
         assert_eq!(changed, vec![[1; 32]]);
         assert_eq!(store.token(b, &[2; 32]).await.unwrap().unwrap().state, State::Active);
     }

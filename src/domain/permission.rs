@@ -23,7 +23,8 @@ impl Permission {
             let rest = rest.strip_prefix('/').ok_or_else(invalid)?;
             let segment_ok = |s: &str| {
                 !s.is_empty()
-                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             };
             if !rest.split('/').all(segment_ok) {
                 return Err(invalid());
@@ -41,7 +42,8 @@ impl Permission {
     pub fn grants(&self, wanted: &Permission) -> bool {
         let held = self.0.as_str();
         let wanted = wanted.0.as_str();
-        wanted == held || (wanted.starts_with(held) && wanted.as_bytes().get(held.len()) == Some(&b'/'))
+        wanted == held
+            || (wanted.starts_with(held) && wanted.as_bytes().get(held.len()) == Some(&b'/'))
     }
 }
 
@@ -65,7 +67,9 @@ impl MethodMatch {
         }
         let upper = s.to_ascii_uppercase();
         match upper.as_str() {
-            "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" => Ok(MethodMatch::Only(upper)),
+            "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" => {
+                Ok(MethodMatch::Only(upper))
+            }
             _ => Err(InvalidRule::Method(s.to_owned())),
         }
     }
@@ -108,13 +112,22 @@ pub struct ResourceRule {
 }
 
 impl ResourceRule {
-    pub fn new(context: &str, secured: bool, method: &str, permissions: &[String]) -> Result<Self, InvalidRule> {
-        let pattern = Regex::new(&format!("^(?:{context})$")).map_err(|e| InvalidRule::Context(e.to_string()))?;
+    pub fn new(
+        context: &str,
+        secured: bool,
+        method: &str,
+        permissions: &[String],
+    ) -> Result<Self, InvalidRule> {
+        let pattern = Regex::new(&format!("^(?:{context})$"))
+            .map_err(|e| InvalidRule::Context(e.to_string()))?;
         Ok(ResourceRule {
             context: context.to_owned(),
             secured,
             method: MethodMatch::parse(method)?,
-            permissions: permissions.iter().map(|p| Permission::parse(p)).collect::<Result<_, _>>()?,
+            permissions: permissions
+                .iter()
+                .map(|p| Permission::parse(p))
+                .collect::<Result<_, _>>()?,
             pattern,
         })
     }
@@ -127,21 +140,43 @@ impl ResourceRule {
 /// The rules every tenant has unless its file or admin replaces them.
 pub fn default_rules(is_super_tenant: bool) -> Vec<ResourceRule> {
     let mut table = vec![
-        ("(.*)/oauth2/introspect(.*)", "/permission/admin/manage/identity/applicationmgt/view"),
-        ("(.*)/api/v1/users(.*)", "/permission/admin/manage/identity/usermgt"),
-        ("(.*)/api/v1/roles(.*)", "/permission/admin/manage/identity/rolemgt"),
-        ("(.*)/api/v1/resources(.*)", "/permission/admin/manage/identity/rolemgt"),
-        ("(.*)/api/v1/clients(.*)", "/permission/admin/manage/identity/applicationmgt"),
-        ("(.*)/api/v1/tokens(.*)", "/permission/admin/manage/identity/tokenmgt"),
+        (
+            "(.*)/oauth2/introspect(.*)",
+            "/permission/admin/manage/identity/applicationmgt/view",
+        ),
+        (
+            "(.*)/api/v1/users(.*)",
+            "/permission/admin/manage/identity/usermgt",
+        ),
+        (
+            "(.*)/api/v1/roles(.*)",
+            "/permission/admin/manage/identity/rolemgt",
+        ),
+        (
+            "(.*)/api/v1/resources(.*)",
+            "/permission/admin/manage/identity/rolemgt",
+        ),
+        (
+            "(.*)/api/v1/clients(.*)",
+            "/permission/admin/manage/identity/applicationmgt",
+        ),
+        (
+            "(.*)/api/v1/tokens(.*)",
+            "/permission/admin/manage/identity/tokenmgt",
+        ),
         ("(.*)/api/v1/audit(.*)", "/permission/admin/monitor/audit"),
     ];
     if is_super_tenant {
-        table.push(("/api/v1/tenants(.*)", "/permission/protected/manage/tenants"));
+        table.push((
+            "/api/v1/tenants(.*)",
+            "/permission/protected/manage/tenants",
+        ));
     }
     table
         .into_iter()
         .map(|(context, permission)| {
-            ResourceRule::new(context, true, "all", &[permission.to_owned()]).expect("default rules are valid")
+            ResourceRule::new(context, true, "all", &[permission.to_owned()])
+                .expect("default rules are valid")
         })
         .collect()
 }
@@ -171,7 +206,12 @@ pub struct Denied {
 }
 
 /// Decides whether a holder of `held` may make this request.
-pub fn authorize(held: &[Permission], rules: &[ResourceRule], method: &str, path: &str) -> Result<(), Denied> {
+pub fn authorize(
+    held: &[Permission],
+    rules: &[ResourceRule],
+    method: &str,
+    path: &str,
+) -> Result<(), Denied> {
     match requirement(rules, method, path) {
         Requirement::Open => Ok(()),
         Requirement::Permissions(wanted) => holds_all(held, wanted),
@@ -181,7 +221,9 @@ pub fn authorize(held: &[Permission], rules: &[ResourceRule], method: &str, path
 /// Every permission in `wanted` is granted by one in `held`.
 pub fn holds_all(held: &[Permission], wanted: &[Permission]) -> Result<(), Denied> {
     match wanted.iter().find(|w| !held.iter().any(|h| h.grants(w))) {
-        Some(missing) => Err(Denied { missing: missing.clone() }),
+        Some(missing) => Err(Denied {
+            missing: missing.clone(),
+        }),
         None => Ok(()),
     }
 }
@@ -197,7 +239,8 @@ mod tests {
     #[test]
     fn a_parent_path_grants_its_children() {
         assert!(p("/permission").grants(&p("/permission/admin/manage")));
-        assert!(p("/permission/admin").grants(&p("/permission/admin/manage/identity/applicationmgt/view")));
+        assert!(p("/permission/admin")
+            .grants(&p("/permission/admin/manage/identity/applicationmgt/view")));
         assert!(p("/permission/admin").grants(&p("/permission/admin")));
     }
 
@@ -210,7 +253,16 @@ mod tests {
 
     #[test]
     fn malformed_permission_paths_are_refused() {
-        for bad in ["", "/", "permission", "/permissions", "/permission/", "/permission//a", "/permission/a b", "/other"] {
+        for bad in [
+            "",
+            "/",
+            "permission",
+            "/permissions",
+            "/permission/",
+            "/permission//a",
+            "/permission/a b",
+            "/other",
+        ] {
             assert!(Permission::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -219,45 +271,104 @@ mod tests {
     fn the_first_matching_rule_decides() {
         let rules = vec![
             ResourceRule::new("/t/foo/oauth2/introspect", false, "all", &[]).unwrap(),
-            ResourceRule::new("(.*)/oauth2/introspect(.*)", true, "post", &["/permission/a".into()]).unwrap(),
+            ResourceRule::new(
+                "(.*)/oauth2/introspect(.*)",
+                true,
+                "post",
+                &["/permission/a".into()],
+            )
+            .unwrap(),
         ];
-        assert_eq!(authorize(&[], &rules, "POST", "/t/foo/oauth2/introspect"), Ok(()));
+        assert_eq!(
+            authorize(&[], &rules, "POST", "/t/foo/oauth2/introspect"),
+            Ok(())
+        );
         assert!(authorize(&[], &rules, "POST", "/oauth2/introspect").is_err());
-        assert_eq!(authorize(&[p("/permission")], &rules, "POST", "/oauth2/introspect"), Ok(()));
+        assert_eq!(
+            authorize(&[p("/permission")], &rules, "POST", "/oauth2/introspect"),
+            Ok(())
+        );
         // The method does not match the secured rule, and nothing else matches.
         assert_eq!(authorize(&[], &rules, "GET", "/oauth2/introspect"), Ok(()));
     }
 
     #[test]
     fn context_matches_the_whole_path() {
-        let rules = vec![ResourceRule::new("/oauth2/introspect", true, "all", &["/permission/a".into()]).unwrap()];
-        assert_eq!(authorize(&[], &rules, "POST", "/x/oauth2/introspect"), Ok(()));
+        let rules =
+            vec![
+                ResourceRule::new("/oauth2/introspect", true, "all", &["/permission/a".into()])
+                    .unwrap(),
+            ];
+        assert_eq!(
+            authorize(&[], &rules, "POST", "/x/oauth2/introspect"),
+            Ok(())
+        );
         assert!(authorize(&[], &rules, "POST", "/oauth2/introspect").is_err());
     }
 
     #[test]
     fn every_listed_permission_is_required() {
-        let rule = ResourceRule::new(".*", true, "all", &["/permission/a".into(), "/permission/b".into()]).unwrap();
+        let rule = ResourceRule::new(
+            ".*",
+            true,
+            "all",
+            &["/permission/a".into(), "/permission/b".into()],
+        )
+        .unwrap();
         let rules = [rule];
         let denied = authorize(&[p("/permission/a")], &rules, "GET", "/x").unwrap_err();
         assert_eq!(denied.missing, p("/permission/b"));
-        assert_eq!(authorize(&[p("/permission/a"), p("/permission/b/c")], &rules, "GET", "/x").is_err(), true);
-        assert_eq!(authorize(&[p("/permission/a"), p("/permission/b")], &rules, "GET", "/x"), Ok(()));
+        // A child of a wanted path does not grant the path itself.
+        assert!(authorize(
+            &[p("/permission/a"), p("/permission/b/c")],
+            &rules,
+            "GET",
+            "/x"
+        )
+        .is_err());
+        assert_eq!(
+            authorize(
+                &[p("/permission/a"), p("/permission/b")],
+                &rules,
+                "GET",
+                "/x"
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn invalid_rules_are_refused() {
-        assert!(matches!(ResourceRule::new("(", true, "all", &[]), Err(InvalidRule::Context(_))));
-        assert!(matches!(ResourceRule::new(".*", true, "FETCH", &[]), Err(InvalidRule::Method(_))));
-        assert!(matches!(ResourceRule::new(".*", true, "all", &["/nope".into()]), Err(InvalidRule::Permission(_))));
+        assert!(matches!(
+            ResourceRule::new("(", true, "all", &[]),
+            Err(InvalidRule::Context(_))
+        ));
+        assert!(matches!(
+            ResourceRule::new(".*", true, "FETCH", &[]),
+            Err(InvalidRule::Method(_))
+        ));
+        assert!(matches!(
+            ResourceRule::new(".*", true, "all", &["/nope".into()]),
+            Err(InvalidRule::Permission(_))
+        ));
     }
 
     #[test]
     fn default_rules_guard_introspection_and_tenants() {
         let rules = default_rules(true);
         let view = p("/permission/admin/manage/identity/applicationmgt/view");
-        assert_eq!(authorize(&[view.clone()], &rules, "POST", "/t/foo.com/oauth2/introspect"), Ok(()));
+        assert_eq!(
+            authorize(
+                std::slice::from_ref(&view),
+                &rules,
+                "POST",
+                "/t/foo.com/oauth2/introspect"
+            ),
+            Ok(())
+        );
         assert!(authorize(&[view], &rules, "GET", "/api/v1/tenants").is_err());
-        assert!(default_rules(false).iter().all(|r| !r.context.contains("tenants")));
+        assert!(default_rules(false)
+            .iter()
+            .all(|r| !r.context.contains("tenants")));
     }
 }

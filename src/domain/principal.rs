@@ -4,7 +4,9 @@ use super::tenant::TenantDomain;
 
 /// A user's name within a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a username is 1 to 128 characters without '/', ':', whitespace or control characters: {0:?}")]
+#[error(
+    "a username is 1 to 128 characters without '/', ':', whitespace or control characters: {0:?}"
+)]
 pub struct InvalidUsername(pub String);
 
 /// Checks a username: no separators used by Basic auth or URLs, no control characters.
@@ -13,7 +15,9 @@ pub struct InvalidUsername(pub String);
 pub fn validate_username(name: &str) -> Result<(), InvalidUsername> {
     let ok = !name.is_empty()
         && name.chars().count() <= 128
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == ':');
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == ':');
     if ok {
         Ok(())
     } else {

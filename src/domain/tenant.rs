@@ -15,7 +15,8 @@ impl TenantDomain {
     pub fn parse(s: &str) -> Result<Self, InvalidDomain> {
         let ok = !s.is_empty()
             && s.len() <= 253
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
             && !s.starts_with(['.', '-'])
             && !s.ends_with(['.', '-'])
             && !s.contains("..");
@@ -47,7 +48,11 @@ pub struct Lifetimes {
 
 impl Default for Lifetimes {
     fn default() -> Self {
-        Lifetimes { access_token: 3600, refresh_token: 86400, authorization_code: 300 }
+        Lifetimes {
+            access_token: 3600,
+            refresh_token: 86400,
+            authorization_code: 300,
+        }
     }
 }
 
@@ -80,7 +85,17 @@ mod tests {
     #[test]
     fn invalid_domains_are_refused() {
         let long = "a".repeat(254);
-        for bad in ["", "Foo.com", "foo_com", ".foo", "foo.", "-foo", "foo..com", "foo/com", long.as_str()] {
+        for bad in [
+            "",
+            "Foo.com",
+            "foo_com",
+            ".foo",
+            "foo.",
+            "-foo",
+            "foo..com",
+            "foo/com",
+            long.as_str(),
+        ] {
             assert!(TenantDomain::parse(bad).is_err(), "{bad:?}");
         }
         assert!(TenantDomain::parse(&"a".repeat(253)).is_ok());

@@ -249,13 +249,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const KINDS: [TokenKind; 3] = [TokenKind::AuthorizationCode, TokenKind::Access, TokenKind::Refresh];
+    const KINDS: [TokenKind; 3] = [
+        TokenKind::AuthorizationCode,
+        TokenKind::Access,
+        TokenKind::Refresh,
+    ];
 
     fn all_events() -> Vec<Event> {
         let mut events = vec![Event::LifetimePassed, Event::Exchange, Event::Refresh];
         events.extend(
-            [Revocation::ByClient, Revocation::ByAdmin, Revocation::RefreshReuse, Revocation::CodeReuse]
-                .map(Event::Revoke),
+            [
+                Revocation::ByClient,
+                Revocation::ByAdmin,
+                Revocation::RefreshReuse,
+                Revocation::CodeReuse,
+            ]
+            .map(Event::Revoke),
         );
         events.extend(
             [
@@ -298,7 +307,11 @@ mod tests {
         for kind in KINDS {
             for &state in State::ALL {
                 for event in all_events() {
-                    assert_eq!(apply(kind, state, event), expected(kind, state, event), "{kind} {state} {event:?}");
+                    assert_eq!(
+                        apply(kind, state, event),
+                        expected(kind, state, event),
+                        "{kind} {state} {event:?}"
+                    );
                     checked += 1;
                 }
             }
@@ -308,9 +321,19 @@ mod tests {
 
     #[test]
     fn revocation_reasons_name_who_revoked() {
-        let t = apply(TokenKind::Access, State::Expired, Event::Revoke(Revocation::ByAdmin)).unwrap();
+        let t = apply(
+            TokenKind::Access,
+            State::Expired,
+            Event::Revoke(Revocation::ByAdmin),
+        )
+        .unwrap();
         assert_eq!((t.to, t.reason), (State::Revoked, Reason::RevokedByAdmin));
-        let t = apply(TokenKind::Refresh, State::Inactive, Event::Revoke(Revocation::RefreshReuse)).unwrap();
+        let t = apply(
+            TokenKind::Refresh,
+            State::Inactive,
+            Event::Revoke(Revocation::RefreshReuse),
+        )
+        .unwrap();
         assert_eq!(t.reason, Reason::RefreshReuse);
     }
 
@@ -319,9 +342,15 @@ mod tests {
         let (from, t) = sources(TokenKind::Access, Event::Revoke(Revocation::ByClient));
         assert_eq!(from, vec![State::Active, State::Inactive, State::Expired]);
         assert_eq!(t.unwrap().to, State::Revoked);
-        let (from, _) = sources(TokenKind::AuthorizationCode, Event::Revoke(Revocation::ByClient));
+        let (from, _) = sources(
+            TokenKind::AuthorizationCode,
+            Event::Revoke(Revocation::ByClient),
+        );
         assert!(from.is_empty());
-        let (from, t) = sources(TokenKind::Refresh, Event::OwnerChanged(OwnerChange::UserDeleted));
+        let (from, t) = sources(
+            TokenKind::Refresh,
+            Event::OwnerChanged(OwnerChange::UserDeleted),
+        );
         assert_eq!(from, vec![State::Active]);
         assert_eq!(t.unwrap().reason, Reason::UserDeleted);
     }

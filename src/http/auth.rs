@@ -1,14 +1,20 @@
 //! The `Authorization` header: Basic and Bearer, parsed strictly. Nothing here is ever
 //! logged or echoed.
 
-use super::form::Form;
+use super::form::{self, Form};
 use super::ApiError;
-use crate::service::oauth::{percent_decode, ClientCredentials, Presented};
+use crate::domain::tenant::Tenant;
+use crate::service::oauth::{percent_decode, ClientCredentials, ClientScope, Presented};
+use crate::service::{Error, Gateway};
+use crate::store::ClientRecord;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::HeaderMap;
+use hyper::Request;
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 
 /// What the header carried.
 pub enum Authorization {
@@ -19,28 +25,44 @@ pub enum Authorization {
 
 pub fn parse(headers: &HeaderMap) -> Result<Authorization, ApiError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else { return Ok(Authorization::None) };
+    let Some(value) = values.next() else {
+        return Ok(Authorization::None);
+    };
     if values.next().is_some() {
         return Err(malformed("more than one Authorization header"));
     }
-    let value = value.to_str().map_err(|_| malformed("the Authorization header is not ASCII"))?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(|| malformed("the Authorization header has no credentials"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| malformed("the Authorization header is not ASCII"))?;
+    let (scheme, rest) = value
+        .split_once(' ')
+        .ok_or_else(|| malformed("the Authorization header has no credentials"))?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD.decode(rest).map_err(|_| malformed("the Basic credentials are not base64"))?;
-        let decoded = String::from_utf8(decoded).map_err(|_| malformed("the Basic credentials are not UTF-8"))?;
-        let (name, secret) = decoded.split_once(':').ok_or_else(|| malformed("the Basic credentials have no ':'"))?;
+        let decoded = STANDARD
+            .decode(rest)
+            .map_err(|_| malformed("the Basic credentials are not base64"))?;
+        let decoded = String::from_utf8(decoded)
+            .map_err(|_| malformed("the Basic credentials are not UTF-8"))?;
+        let (name, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| malformed("the Basic credentials have no ':'"))?;
         if name.is_empty() {
             return Err(malformed("the Basic credentials have an empty name"));
         }
-        Ok(Authorization::Basic { name: name.to_owned(), secret: SecretString::from(secret.to_owned()) })
+        Ok(Authorization::Basic {
+            name: name.to_owned(),
+            secret: SecretString::from(secret.to_owned()),
+        })
     } else if scheme.eq_ignore_ascii_case("bearer") {
         if rest.is_empty() {
             return Err(malformed("the Bearer token is empty"));
         }
         Ok(Authorization::Bearer(SecretString::from(rest.to_owned())))
     } else {
-        Err(malformed("the Authorization scheme must be Basic or Bearer"))
+        Err(malformed(
+            "the Authorization scheme must be Basic or Bearer",
+        ))
     }
 }
 
@@ -51,7 +73,10 @@ fn malformed(why: &str) -> ApiError {
 /// Client credentials by `client_secret_basic` (percent-decoded, RFC 6749 §2.3.1) or
 /// `client_secret_post`, or a public client's bare `client_id`. Using both methods at
 /// once is an error (RFC 6749 §2.3).
-pub fn client_credentials(authorization: Authorization, form: &mut Form) -> Result<Option<ClientCredentials>, ApiError> {
+pub fn client_credentials(
+    authorization: Authorization,
+    form: &mut Form,
+) -> Result<Option<ClientCredentials>, ApiError> {
     let posted_id = form.take("client_id");
     let posted_secret = form.take("client_secret").map(SecretString::from);
     match authorization {
@@ -59,22 +84,56 @@ pub fn client_credentials(authorization: Authorization, form: &mut Form) -> Resu
             if posted_secret.is_some() {
                 return Err(malformed("use one client authentication method, not two"));
             }
-            let client_id = percent_decode(&name).ok_or_else(|| malformed("the client id is not valid percent-encoding"))?;
+            let client_id = percent_decode(&name)
+                .ok_or_else(|| malformed("the client id is not valid percent-encoding"))?;
             let secret = percent_decode(secret.expose_secret())
                 .ok_or_else(|| malformed("the client secret is not valid percent-encoding"))?;
             if posted_id.as_ref().is_some_and(|id| *id != client_id) {
                 return Err(malformed("client_id differs from the authenticated client"));
             }
-            Ok(Some(ClientCredentials { client_id, secret: Some(SecretString::from(secret)) }))
+            Ok(Some(ClientCredentials {
+                client_id,
+                secret: Some(SecretString::from(secret)),
+            }))
         }
-        Authorization::Bearer(_) => Err(malformed("clients authenticate with Basic or client_secret_post")),
-        Authorization::None => Ok(posted_id.map(|client_id| ClientCredentials { client_id, secret: posted_secret })),
+        Authorization::Bearer(_) => Err(malformed(
+            "clients authenticate with Basic or client_secret_post",
+        )),
+        Authorization::None => Ok(posted_id.map(|client_id| ClientCredentials {
+            client_id,
+            secret: posted_secret,
+        })),
     }
+}
+
+/// Reads the form of a token or revocation request and authenticates its client. The
+/// super tenant's endpoints accept a client of any tenant (SPEC §6).
+pub async fn client_request(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: Request<Incoming>,
+    allow_public: bool,
+) -> Result<(Arc<ClientRecord>, Form), ApiError> {
+    let authorization = parse(request.headers())?;
+    let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
+    let credentials = client_credentials(authorization, &mut form)?.ok_or(Error::InvalidClient)?;
+    let scope = if tenant.is_super {
+        ClientScope::AnyTenant
+    } else {
+        ClientScope::ThisTenant
+    };
+    let client = gateway
+        .authenticate_client(tenant, &credentials, scope, allow_public)
+        .await?;
+    Ok((client, form))
 }
 
 /// The introspection caller: a Basic user or client, a Bearer token, or a client by
 /// `client_secret_post`.
-pub fn introspection_caller(authorization: Authorization, form: &mut Form) -> Result<Presented, ApiError> {
+pub fn introspection_caller(
+    authorization: Authorization,
+    form: &mut Form,
+) -> Result<Presented, ApiError> {
     Ok(match authorization {
         Authorization::Basic { name, secret } => Presented::Basic { name, secret },
         Authorization::Bearer(token) => Presented::Bearer(token),
@@ -110,21 +169,36 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_bad_requests() {
-        for v in ["Basic !!!", "Basic", &format!("Basic {}", STANDARD.encode("nocolon")), "Bearer ", "Digest x"] {
-            assert!(matches!(parse(&headers(v)), Err(ApiError::BadRequest(_))), "{v}");
+        for v in [
+            "Basic !!!",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+            "Bearer ",
+            "Digest x",
+        ] {
+            assert!(
+                matches!(parse(&headers(v)), Err(ApiError::BadRequest(_))),
+                "{v}"
+            );
         }
     }
 
     #[test]
     fn client_credentials_are_percent_decoded_and_exclusive() {
         let mut form = Form::parse(b"grant_type=x").unwrap();
-        let auth = Authorization::Basic { name: "my%5Fclient".into(), secret: SecretString::from("s%2Bt+u".to_owned()) };
+        let auth = Authorization::Basic {
+            name: "my%5Fclient".into(),
+            secret: SecretString::from("s%2Bt+u".to_owned()),
+        };
         let c = client_credentials(auth, &mut form).unwrap().unwrap();
         assert_eq!(c.client_id, "my_client");
         assert_eq!(c.secret.unwrap().expose_secret(), "s+t+u");
 
         let mut form = Form::parse(b"client_secret=x").unwrap();
-        let auth = Authorization::Basic { name: "c".into(), secret: SecretString::from("s".to_owned()) };
+        let auth = Authorization::Basic {
+            name: "c".into(),
+            secret: SecretString::from("s".to_owned()),
+        };
         assert!(client_credentials(auth, &mut form).is_err());
     }
 }

@@ -38,35 +38,87 @@ impl ApiError {
         let (status, code, description): (StatusCode, &str, String) = match &self {
             ApiError::Service(e) => match e {
                 S::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
-                S::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed".into()),
+                S::InvalidClient => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "client authentication failed".into(),
+                ),
                 S::InvalidGrant(m) => (StatusCode::BAD_REQUEST, "invalid_grant", (*m).into()),
-                S::UnauthorizedClient(m) => (StatusCode::BAD_REQUEST, "unauthorized_client", (*m).into()),
-                S::UnsupportedGrantType => {
-                    (StatusCode::BAD_REQUEST, "unsupported_grant_type", "this grant type is not supported".into())
+                S::UnauthorizedClient(m) => {
+                    (StatusCode::BAD_REQUEST, "unauthorized_client", (*m).into())
                 }
+                S::UnsupportedGrantType => (
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    "this grant type is not supported".into(),
+                ),
                 S::InvalidScope(m) => (StatusCode::BAD_REQUEST, "invalid_scope", m.clone()),
-                S::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized", "authentication required".into()),
-                S::Forbidden => (StatusCode::FORBIDDEN, "access_denied", "the caller lacks the required permission".into()),
-                S::UnknownTenant => (StatusCode::NOT_FOUND, "tenant_not_found", "unknown or inactive tenant".into()),
+                S::Unauthenticated => (
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "authentication required".into(),
+                ),
+                S::Forbidden => (
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    "the caller lacks the required permission".into(),
+                ),
+                S::UnknownTenant => (
+                    StatusCode::NOT_FOUND,
+                    "tenant_not_found",
+                    "unknown or inactive tenant".into(),
+                ),
                 S::Store(store::Error::Unavailable(_)) => unavailable(),
-                S::Store(store::Error::Duplicate(what)) => (StatusCode::CONFLICT, "conflict", format!("a duplicate of {what}")),
-                S::Store(store::Error::Corrupt(_) | store::Error::UnsupportedUrl(_) | store::Error::Migration(_))
-                | S::Hash(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "an internal error occurred".into()),
+                S::Store(store::Error::Duplicate(what)) => (
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("a duplicate of {what}"),
+                ),
+                S::Store(
+                    store::Error::Corrupt(_)
+                    | store::Error::UnsupportedUrl(_)
+                    | store::Error::Migration(_),
+                )
+                | S::Hash(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "an internal error occurred".into(),
+                ),
             },
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()),
-            ApiError::MethodNotAllowed(_) => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method".into())
-            }
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the request body is too large".into()),
-            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request", "the request body was not received in time".into()),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".into(),
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method".into(),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the request body is too large".into(),
+            ),
+            ApiError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "the request body was not received in time".into(),
+            ),
         };
         if status.is_server_error() {
             // The detail (never a secret: errors carry no credentials) goes to the log
             // inside the request span; the caller sees only the fixed message.
             tracing::error!(error = %self, "request failed");
         }
-        let mut response = json(status, &ErrorBody { error: code, error_description: &description });
+        let mut response = json(
+            status,
+            &ErrorBody {
+                error: code,
+                error_description: &description,
+            },
+        );
         let headers = response.headers_mut();
         match status {
             StatusCode::UNAUTHORIZED => {
@@ -88,5 +140,9 @@ impl ApiError {
 }
 
 fn unavailable() -> (StatusCode, &'static str, String) {
-    (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the token store is unavailable; retry shortly".into())
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the token store is unavailable; retry shortly".into(),
+    )
 }

@@ -22,7 +22,9 @@ impl Form {
             };
             let name = decode(name)?;
             if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(ApiError::BadRequest(format!("the parameter {name:?} is repeated")));
+                return Err(ApiError::BadRequest(format!(
+                    "the parameter {name:?} is repeated"
+                )));
             }
             pairs.push((name, decode(value)?));
         }
@@ -30,7 +32,10 @@ impl Form {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Like [`Form::get`], treating an empty value as absent.
@@ -45,32 +50,56 @@ impl Form {
 }
 
 fn decode(raw: &[u8]) -> Result<String, ApiError> {
-    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
     String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("the form is not valid UTF-8".into()))
 }
 
 /// Reads a form body: checks the media type (ignoring parameters such as
 /// `charset=UTF-8`), the size limit and the read timeout.
-pub async fn read(request: Request<Incoming>, limit: usize, timeout: Duration) -> Result<Form, ApiError> {
+pub async fn read(
+    request: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Form, ApiError> {
     let media_type = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
     if !media_type.is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
-        return Err(ApiError::BadRequest("the body must be application/x-www-form-urlencoded".into()));
+        return Err(ApiError::BadRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
     }
-    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
     let body = Limited::new(request.into_body(), limit);
-    let collected = tokio::time::timeout(timeout, body.collect()).await.map_err(|_| ApiError::Timeout)?;
+    let collected = tokio::time::timeout(timeout, body.collect())
+        .await
+        .map_err(|_| ApiError::Timeout)?;
     let bytes = match collected {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(ApiError::PayloadTooLarge),
-        Err(_) => return Err(ApiError::BadRequest("the request body could not be read".into())),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(ApiError::PayloadTooLarge)
+        }
+        Err(_) => {
+            return Err(ApiError::BadRequest(
+                "the request body could not be read".into(),
+            ))
+        }
     };
     Form::parse(&bytes)
 }
@@ -81,7 +110,8 @@ mod tests {
 
     #[test]
     fn parses_percent_and_plus_encoding() {
-        let f = Form::parse(b"grant_type=client_credentials&scope=test1+test2%20x&empty=&flag").unwrap();
+        let f = Form::parse(b"grant_type=client_credentials&scope=test1+test2%20x&empty=&flag")
+            .unwrap();
         assert_eq!(f.get("grant_type"), Some("client_credentials"));
         assert_eq!(f.get("scope"), Some("test1 test2 x"));
         assert_eq!(f.get("empty"), Some(""));

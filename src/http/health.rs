@@ -12,10 +12,16 @@ pub fn healthz() -> Response<Body> {
 /// Ready while the database answers and the process is not draining.
 pub async fn readyz(gateway: &Gateway) -> Response<Body> {
     if gateway.is_draining() {
-        return json(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "draining"}));
+        return json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "draining"}),
+        );
     }
     match gateway.store.ping().await {
         Ok(()) => json(StatusCode::OK, &json!({"status": "ready"})),
-        Err(_) => json(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "database unavailable"})),
+        Err(_) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "database unavailable"}),
+        ),
     }
 }

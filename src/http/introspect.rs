@@ -22,7 +22,9 @@ pub async fn handle(
     log.caller = introspector.caller().to_owned();
     // `token_type_hint` is accepted and ignored: one digest index finds either kind, so
     // a hint could only ever change the answer, never speed it up (RFC 7662 §2.1).
-    let token = form.non_empty("token").ok_or_else(|| Error::InvalidRequest("token is required".into()))?;
+    let token = form
+        .non_empty("token")
+        .ok_or_else(|| Error::InvalidRequest("token is required".into()))?;
     let answer = gateway.introspect(tenant, &introspector, token).await?;
     Ok(json(StatusCode::OK, &answer))
 }

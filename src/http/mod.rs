@@ -23,7 +23,8 @@ pub type Body = Full<Bytes>;
 
 /// A JSON answer; every OAuth and API answer is `no-store` (RFC 6749 §5.1).
 pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
+    let body =
+        serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

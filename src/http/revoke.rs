@@ -1,22 +1,24 @@
 //! `POST /oauth2/revoke` (RFC 7009).
 
 use super::router::RequestLog;
-use super::{auth, empty, form, ApiError, Body};
+use super::{auth, empty, ApiError, Body};
 use crate::domain::tenant::Tenant;
-use crate::service::oauth::ClientScope;
 use crate::service::{Error, Gateway};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-pub async fn handle(gateway: &Gateway, tenant: &Tenant, request: Request<Incoming>, log: &mut RequestLog) -> Result<Response<Body>, ApiError> {
-    let authorization = auth::parse(request.headers())?;
-    let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
-    let credentials = auth::client_credentials(authorization, &mut form)?.ok_or(Error::InvalidClient)?;
-    let scope = if tenant.is_super { ClientScope::AnyTenant } else { ClientScope::ThisTenant };
+pub async fn handle(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
     // RFC 7009 §2.1: a public client identifies itself by its id alone.
-    let client = gateway.authenticate_client(tenant, &credentials, scope, true).await?;
+    let (client, form) = auth::client_request(gateway, tenant, request, true).await?;
     log.caller = client.client_id.clone();
-    let token = form.non_empty("token").ok_or_else(|| Error::InvalidRequest("token is required".into()))?;
+    let token = form
+        .non_empty("token")
+        .ok_or_else(|| Error::InvalidRequest("token is required".into()))?;
     gateway.revoke(&client, token).await?;
     // 200 with an empty body: clients treat 204 as an error (SPEC §6).
     Ok(empty(StatusCode::OK))

@@ -65,20 +65,41 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         _ => None,
     };
     match path {
-        "/healthz" => return Some(Route { tenant: None, endpoint: Endpoint::Healthz }),
-        "/readyz" => return Some(Route { tenant: None, endpoint: Endpoint::Readyz }),
+        "/healthz" => {
+            return Some(Route {
+                tenant: None,
+                endpoint: Endpoint::Healthz,
+            })
+        }
+        "/readyz" => {
+            return Some(Route {
+                tenant: None,
+                endpoint: Endpoint::Readyz,
+            })
+        }
         _ => {}
     }
     // RFC 8414 §3.1 inserts the well-known segment before the issuer's path.
     if let Some(domain) = path.strip_prefix("/.well-known/oauth-authorization-server/t/") {
-        return (!domain.is_empty() && !domain.contains('/'))
-            .then_some(Route { tenant: Some(domain), endpoint: Endpoint::Metadata });
+        return (!domain.is_empty() && !domain.contains('/')).then_some(Route {
+            tenant: Some(domain),
+            endpoint: Endpoint::Metadata,
+        });
     }
     if let Some(rest) = path.strip_prefix("/t/") {
         let (domain, rest) = rest.split_at(rest.find('/')?);
-        return (!domain.is_empty()).then_some(()).and(endpoint_of(rest)).map(|endpoint| Route { tenant: Some(domain), endpoint });
+        return (!domain.is_empty())
+            .then_some(())
+            .and(endpoint_of(rest))
+            .map(|endpoint| Route {
+                tenant: Some(domain),
+                endpoint,
+            });
     }
-    endpoint_of(path).map(|endpoint| Route { tenant: None, endpoint })
+    endpoint_of(path).map(|endpoint| Route {
+        tenant: None,
+        endpoint,
+    })
 }
 
 /// What the request log line says about a request, filled in as it is handled.
@@ -90,15 +111,27 @@ pub struct RequestLog {
 }
 
 /// Handles one request and writes its log line.
-pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    gateway: Arc<Gateway>,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
     let client_addr = client_address(&gateway, &request, peer);
-    let mut log = RequestLog { tenant: String::new(), endpoint: "unknown", caller: String::new() };
+    let mut log = RequestLog {
+        tenant: String::new(),
+        endpoint: "unknown",
+        caller: String::new(),
+    };
     let response = match dispatch(&gateway, request, &mut log).await {
         Ok(response) => response,
         Err(error) => {
-            let realm = if log.tenant.is_empty() { gateway.super_tenant.as_str() } else { log.tenant.as_str() };
+            let realm = if log.tenant.is_empty() {
+                gateway.super_tenant.as_str()
+            } else {
+                log.tenant.as_str()
+            };
             error.into_response(realm)
         }
     };
@@ -115,7 +148,11 @@ pub async fn handle(gateway: Arc<Gateway>, request: Request<Incoming>, peer: Soc
     response
 }
 
-async fn dispatch(gateway: &Gateway, request: Request<Incoming>, log: &mut RequestLog) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    gateway: &Gateway,
+    request: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path().to_owned();
     let route = route(&path).ok_or(ApiError::NotFound)?;
     log.endpoint = route.endpoint.name();
@@ -168,7 +205,11 @@ fn client_address(gateway: &Gateway, request: &Request<Incoming>, peer: SocketAd
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
         .collect::<Vec<_>>();
-    forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer.ip())
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer.ip())
 }
 
 #[cfg(test)]
@@ -182,18 +223,42 @@ mod tests {
     #[test]
     fn super_tenant_and_tenant_paths_route() {
         assert_eq!(r("/oauth2/token"), Some((None, Endpoint::Token)));
-        assert_eq!(r("/t/foo.com/oauth2/introspect"), Some((Some("foo.com"), Endpoint::Introspect)));
-        assert_eq!(r("/t/foo.com/oauth2/revoke"), Some((Some("foo.com"), Endpoint::Revoke)));
-        assert_eq!(r("/.well-known/oauth-authorization-server"), Some((None, Endpoint::Metadata)));
-        assert_eq!(r("/t/foo.com/.well-known/oauth-authorization-server"), Some((Some("foo.com"), Endpoint::Metadata)));
-        assert_eq!(r("/.well-known/oauth-authorization-server/t/foo.com"), Some((Some("foo.com"), Endpoint::Metadata)));
+        assert_eq!(
+            r("/t/foo.com/oauth2/introspect"),
+            Some((Some("foo.com"), Endpoint::Introspect))
+        );
+        assert_eq!(
+            r("/t/foo.com/oauth2/revoke"),
+            Some((Some("foo.com"), Endpoint::Revoke))
+        );
+        assert_eq!(
+            r("/.well-known/oauth-authorization-server"),
+            Some((None, Endpoint::Metadata))
+        );
+        assert_eq!(
+            r("/t/foo.com/.well-known/oauth-authorization-server"),
+            Some((Some("foo.com"), Endpoint::Metadata))
+        );
+        assert_eq!(
+            r("/.well-known/oauth-authorization-server/t/foo.com"),
+            Some((Some("foo.com"), Endpoint::Metadata))
+        );
         assert_eq!(r("/healthz"), Some((None, Endpoint::Healthz)));
     }
 
     #[test]
     fn unknown_paths_do_not_route() {
-        for path in ["/", "/oauth2/token/", "/t/", "/t//oauth2/token", "/t/foo.com", "/t/foo.com/healthz", "/oauth2/authorize/x",
-                     "/.well-known/oauth-authorization-server/t/", "/.well-known/oauth-authorization-server/t/a/b"] {
+        for path in [
+            "/",
+            "/oauth2/token/",
+            "/t/",
+            "/t//oauth2/token",
+            "/t/foo.com",
+            "/t/foo.com/healthz",
+            "/oauth2/authorize/x",
+            "/.well-known/oauth-authorization-server/t/",
+            "/.well-known/oauth-authorization-server/t/a/b",
+        ] {
             assert_eq!(r(path), None, "{path}");
         }
     }

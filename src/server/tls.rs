@@ -17,7 +17,10 @@ pub enum TlsError {
 }
 
 fn file_error(path: &Path, message: impl ToString) -> TlsError {
-    TlsError::File { path: path.display().to_string(), message: message.to_string() }
+    TlsError::File {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// A TLS acceptor for the PEM certificate chain and key, offering HTTP/2 and HTTP/1.1.
@@ -30,10 +33,12 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         return Err(file_error(cert, "no certificate in the file"));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -48,7 +53,8 @@ pub fn generate(cert: &Path, key: &Path, hosts: &[String]) -> Result<(), TlsErro
         }
     }
     std::fs::write(cert, certified.cert.pem()).map_err(|e| file_error(cert, e))?;
-    write_private(key, certified.key_pair.serialize_pem().as_bytes()).map_err(|e| file_error(key, e))?;
+    write_private(key, certified.key_pair.serialize_pem().as_bytes())
+        .map_err(|e| file_error(key, e))?;
     Ok(())
 }
 
@@ -56,7 +62,12 @@ pub fn generate(cert: &Path, key: &Path, hosts: &[String]) -> Result<(), TlsErro
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(bytes)
 }
 
@@ -77,19 +88,30 @@ mod tests {
     #[test]
     fn a_generated_certificate_loads() {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("c/server.crt"), dir.path().join("c/server.key"));
+        let (cert, key) = (
+            dir.path().join("c/server.crt"),
+            dir.path().join("c/server.key"),
+        );
         generate(&cert, &key, &default_hosts()).unwrap();
         acceptor(&cert, &key).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
     #[test]
     fn a_missing_file_is_named() {
-        let e = acceptor(Path::new("/nonexistent/x.crt"), Path::new("/nonexistent/x.key")).err().unwrap();
+        let e = acceptor(
+            Path::new("/nonexistent/x.crt"),
+            Path::new("/nonexistent/x.key"),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("/nonexistent/x.crt"));
     }
 }

@@ -25,8 +25,13 @@ pub enum AdminPassword {
 
 /// Reads every tenant file (failing, before any write, on the first bad one), writes
 /// what they declare, and creates the super tenant and its admin when missing.
-pub async fn reconcile(config: &Config, store: &Store, admin_password: Option<String>) -> Result<AdminPassword> {
-    let files = tenant_file::load_dir(&config.tenants.dir).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+pub async fn reconcile(
+    config: &Config,
+    store: &Store,
+    admin_password: Option<String>,
+) -> Result<AdminPassword> {
+    let files = tenant_file::load_dir(&config.tenants.dir)
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let now = now();
     if !files.iter().any(|f| f.domain == config.server.super_tenant) {
         let defaults = Lifetimes::default();
@@ -65,35 +70,76 @@ pub async fn reconcile(config: &Config, store: &Store, admin_password: Option<St
     let hash = tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
         .map_err(|e| Error::InvalidRequest(e.to_string()))??;
-    store.upsert_role(super_id, ADMIN_ROLE, &["/permission".to_owned()], Source::Bootstrap).await?;
+    store
+        .upsert_role(
+            super_id,
+            ADMIN_ROLE,
+            &["/permission".to_owned()],
+            Source::Bootstrap,
+        )
+        .await?;
     let roles = [ADMIN_ROLE.to_owned()];
-    let admin = NewUser { username: ADMIN_USER, password_hash: &hash, roles: &roles };
-    store.upsert_user(super_id, &admin, Source::Bootstrap, now).await?;
+    let admin = NewUser {
+        username: ADMIN_USER,
+        password_hash: &hash,
+        roles: &roles,
+    };
+    store
+        .upsert_user(super_id, &admin, Source::Bootstrap, now)
+        .await?;
     Ok(outcome)
 }
 
 async fn ensure_tenant(store: &Store, settings: &TenantSettings, now: i64) -> Result<i64> {
-    let existing = store.tenants().await?.into_iter().find(|t| t.domain == settings.domain);
+    let existing = store
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.domain == settings.domain);
     match existing {
         Some(t) => Ok(t.id),
-        None => Ok(store.upsert_tenant(settings, Source::Bootstrap, now).await?),
+        None => Ok(store
+            .upsert_tenant(settings, Source::Bootstrap, now)
+            .await?),
     }
 }
 
 /// Creates or updates what one file declares; leaves everything else alone.
 async fn apply_file(store: &Store, file: &TenantFile, now: i64) -> Result<()> {
-    let tenant_id = store.upsert_tenant(&file.settings(), Source::File, now).await?;
+    let tenant_id = store
+        .upsert_tenant(&file.settings(), Source::File, now)
+        .await?;
     for role in &file.roles {
-        store.upsert_role(tenant_id, &role.name, &role.permissions, Source::File).await?;
+        store
+            .upsert_role(tenant_id, &role.name, &role.permissions, Source::File)
+            .await?;
     }
     // A file user may name `admin` without declaring it: it then means everything in
     // this tenant, like the bootstrap role.
-    if file.users.iter().any(|u| u.roles.iter().any(|r| r == ADMIN_ROLE)) && !file.roles.iter().any(|r| r.name == ADMIN_ROLE) {
-        store.upsert_role(tenant_id, ADMIN_ROLE, &["/permission/admin".to_owned()], Source::File).await?;
+    if file
+        .users
+        .iter()
+        .any(|u| u.roles.iter().any(|r| r == ADMIN_ROLE))
+        && !file.roles.iter().any(|r| r.name == ADMIN_ROLE)
+    {
+        store
+            .upsert_role(
+                tenant_id,
+                ADMIN_ROLE,
+                &["/permission/admin".to_owned()],
+                Source::File,
+            )
+            .await?;
     }
     for user in &file.users {
-        let new = NewUser { username: &user.username, password_hash: &user.password_hash, roles: &user.roles };
-        store.upsert_user(tenant_id, &new, Source::File, now).await?;
+        let new = NewUser {
+            username: &user.username,
+            password_hash: &user.password_hash,
+            roles: &user.roles,
+        };
+        store
+            .upsert_user(tenant_id, &new, Source::File, now)
+            .await?;
     }
     for client in &file.clients {
         let new = NewClient {

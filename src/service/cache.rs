@@ -26,7 +26,13 @@ pub struct Directory {
 
 impl Directory {
     pub fn new(public_url: String, super_tenant: TenantDomain) -> Self {
-        Directory { public_url, super_tenant, tenants: DashMap::new(), users: DashMap::new(), clients: DashMap::new() }
+        Directory {
+            public_url,
+            super_tenant,
+            tenants: DashMap::new(),
+            users: DashMap::new(),
+            clients: DashMap::new(),
+        }
     }
 
     /// Replaces the tenant table with the database's active tenants.
@@ -35,7 +41,8 @@ impl Directory {
         self.tenants.clear();
         for row in rows.into_iter().filter(|r| r.active) {
             let tenant = self.tenant_from_row(row)?;
-            self.tenants.insert(tenant.domain.as_str().to_owned(), Arc::new(tenant));
+            self.tenants
+                .insert(tenant.domain.as_str().to_owned(), Arc::new(tenant));
         }
         Ok(())
     }
@@ -89,22 +96,35 @@ impl Directory {
         self.tenants.contains_key(domain)
     }
 
-    pub async fn user(&self, store: &Store, tenant_id: i64, username: &str) -> Result<Option<Arc<UserRecord>>> {
+    pub async fn user(
+        &self,
+        store: &Store,
+        tenant_id: i64,
+        username: &str,
+    ) -> Result<Option<Arc<UserRecord>>> {
         let key = (tenant_id, username.to_owned());
         if let Some(user) = self.users.get(&key) {
             return Ok(Some(user.clone()));
         }
-        let Some(user) = store.user(tenant_id, username).await? else { return Ok(None) };
+        let Some(user) = store.user(tenant_id, username).await? else {
+            return Ok(None);
+        };
         let user = Arc::new(user);
         self.users.insert(key, user.clone());
         Ok(Some(user))
     }
 
-    pub async fn client(&self, store: &Store, client_id: &str) -> Result<Option<Arc<ClientRecord>>> {
+    pub async fn client(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Option<Arc<ClientRecord>>> {
         if let Some(client) = self.clients.get(client_id) {
             return Ok(Some(client.clone()));
         }
-        let Some(client) = store.client(client_id).await? else { return Ok(None) };
+        let Some(client) = store.client(client_id).await? else {
+            return Ok(None);
+        };
         let client = Arc::new(client);
         self.clients.insert(client_id.to_owned(), client.clone());
         Ok(Some(client))

@@ -8,7 +8,9 @@
 //! remembered, and an unknown principal is checked against a dummy hash so that it
 //! costs what a known one does.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use dashmap::DashSet;
 use hmac::{Hmac, Mac};
@@ -55,7 +57,9 @@ impl Credentials {
         let mut dummy = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut dummy);
         let dummy_hash = hash_blocking(&hex(&dummy))?;
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(Credentials {
             mac_key,
             verified: DashSet::new(),
@@ -67,7 +71,12 @@ impl Credentials {
 
     /// True when `secret` matches `stored_hash`. `None` (no such principal, or a public
     /// client) costs one argon2 verification all the same and answers false.
-    pub async fn verify(&self, holder: Holder<'_>, stored_hash: Option<&str>, secret: &SecretString) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        holder: Holder<'_>,
+        stored_hash: Option<&str>,
+        secret: &SecretString,
+    ) -> Result<bool, HashError> {
         let secret_bytes = secret.expose_secret().as_bytes();
         if secret_bytes.len() > MAX_SECRET_BYTES {
             return Ok(false);
@@ -80,11 +89,16 @@ impl Credentials {
         }
         let hash = stored_hash.unwrap_or(&self.dummy_hash).to_owned();
         let candidate = secret.clone();
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
-        self.runs.fetch_add(1, Ordering::Relaxed);
-        let matched = tokio::task::spawn_blocking(move || verify_blocking(&hash, candidate.expose_secret()))
+        let _permit = self
+            .permits
+            .acquire()
             .await
-            .map_err(|e| HashError(e.to_string()))??;
+            .map_err(|e| HashError(e.to_string()))?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let matched =
+            tokio::task::spawn_blocking(move || verify_blocking(&hash, candidate.expose_secret()))
+                .await
+                .map_err(|e| HashError(e.to_string()))??;
         let ok = matched && stored_hash.is_some();
         if let (true, Some(key)) = (ok, key) {
             if self.verified.len() >= MAX_REMEMBERED {
@@ -103,21 +117,29 @@ impl Credentials {
     /// Hashes a new secret off the async workers.
     pub async fn hash(&self, secret: &SecretString) -> Result<String, HashError> {
         let secret = secret.clone();
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
         tokio::task::spawn_blocking(move || hash_blocking(secret.expose_secret()))
             .await
             .map_err(|e| HashError(e.to_string()))?
     }
 
     fn cache_key(&self, holder: Holder<'_>, stored_hash: &str, secret: &[u8]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
+            .expect("HMAC takes any key length");
         // Length-prefixed fields, so no two different tuples share a byte string.
         let mut field = |bytes: &[u8]| {
             mac.update(&(bytes.len() as u64).to_be_bytes());
             mac.update(bytes);
         };
         match holder {
-            Holder::User { tenant_id, username } => {
+            Holder::User {
+                tenant_id,
+                username,
+            } => {
                 field(b"user");
                 field(&tenant_id.to_be_bytes());
                 field(username.as_bytes());
@@ -146,7 +168,9 @@ fn verify_blocking(stored_hash: &str, secret: &str) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(stored_hash).map_err(|e| HashError(e.to_string()))?;
     // The parameters come from the stored PHC string; `verify_password` compares in
     // constant time.
-    Ok(Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
+    Ok(Argon2::default()
+        .verify_password(secret.as_bytes(), &parsed)
+        .is_ok())
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -165,13 +189,28 @@ mod tests {
     async fn a_right_secret_is_remembered_and_a_wrong_one_never() {
         let c = Credentials::new().unwrap();
         let hash = hash_blocking("right").unwrap();
-        let holder = Holder::User { tenant_id: 1, username: "alice" };
-        assert!(!c.verify(holder, Some(&hash), &secret("wrong")).await.unwrap());
+        let holder = Holder::User {
+            tenant_id: 1,
+            username: "alice",
+        };
+        assert!(!c
+            .verify(holder, Some(&hash), &secret("wrong"))
+            .await
+            .unwrap());
         assert!(c.verified.is_empty());
-        assert!(c.verify(holder, Some(&hash), &secret("right")).await.unwrap());
+        assert!(c
+            .verify(holder, Some(&hash), &secret("right"))
+            .await
+            .unwrap());
         assert_eq!(c.verified.len(), 1);
-        assert!(c.verify(holder, Some(&hash), &secret("right")).await.unwrap());
-        assert!(!c.verify(holder, Some(&hash), &secret("wrong")).await.unwrap());
+        assert!(c
+            .verify(holder, Some(&hash), &secret("right"))
+            .await
+            .unwrap());
+        assert!(!c
+            .verify(holder, Some(&hash), &secret("wrong"))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -179,17 +218,40 @@ mod tests {
         let c = Credentials::new().unwrap();
         let old = hash_blocking("old-password").unwrap();
         let new = hash_blocking("new-password").unwrap();
-        let holder = Holder::User { tenant_id: 1, username: "alice" };
-        assert!(c.verify(holder, Some(&old), &secret("old-password")).await.unwrap());
-        assert!(!c.verify(holder, Some(&new), &secret("old-password")).await.unwrap());
+        let holder = Holder::User {
+            tenant_id: 1,
+            username: "alice",
+        };
+        assert!(c
+            .verify(holder, Some(&old), &secret("old-password"))
+            .await
+            .unwrap());
+        assert!(!c
+            .verify(holder, Some(&new), &secret("old-password"))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
     async fn the_same_name_in_another_tenant_is_another_key() {
         let c = Credentials::new().unwrap();
         let hash = hash_blocking("pw").unwrap();
-        let a = c.cache_key(Holder::User { tenant_id: 1, username: "admin" }, &hash, b"pw");
-        let b = c.cache_key(Holder::User { tenant_id: 2, username: "admin" }, &hash, b"pw");
+        let a = c.cache_key(
+            Holder::User {
+                tenant_id: 1,
+                username: "admin",
+            },
+            &hash,
+            b"pw",
+        );
+        let b = c.cache_key(
+            Holder::User {
+                tenant_id: 2,
+                username: "admin",
+            },
+            &hash,
+            b"pw",
+        );
         let client = c.cache_key(Holder::Client { client_id: "admin" }, &hash, b"pw");
         assert_ne!(a, b);
         assert_ne!(a, client);
@@ -198,9 +260,18 @@ mod tests {
     #[tokio::test]
     async fn unknown_principals_and_oversized_secrets_fail() {
         let c = Credentials::new().unwrap();
-        let holder = Holder::Client { client_id: "nobody" };
+        let holder = Holder::Client {
+            client_id: "nobody",
+        };
         assert!(!c.verify(holder, None, &secret("anything")).await.unwrap());
         let hash = hash_blocking("x").unwrap();
-        assert!(!c.verify(holder, Some(&hash), &secret(&"x".repeat(MAX_SECRET_BYTES + 1))).await.unwrap());
+        assert!(!c
+            .verify(
+                holder,
+                Some(&hash),
+                &secret(&"x".repeat(MAX_SECRET_BYTES + 1))
+            )
+            .await
+            .unwrap());
     }
 }

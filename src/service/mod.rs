@@ -11,8 +11,8 @@ use crate::domain::tenant::TenantDomain;
 use crate::store::{self, Store};
 use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
-use std::sync::atomic::{AtomicBool, Ordering};
 use ipnet::IpNet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -35,9 +35,18 @@ pub enum ClientScope {
 
 /// A grant at the token endpoint.
 pub enum Grant {
-    ClientCredentials { scope: Option<String> },
-    Password { username: String, password: SecretString, scope: Option<String> },
-    RefreshToken { refresh_token: SecretString, scope: Option<String> },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+    Password {
+        username: String,
+        password: SecretString,
+        scope: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: SecretString,
+        scope: Option<String>,
+    },
 }
 
 impl Grant {
@@ -65,7 +74,10 @@ pub struct TokenResponse {
 /// How a caller presented itself at the introspection endpoint.
 pub enum Presented {
     /// `Authorization: Basic`; the name may be a client id or `USERNAME@TENANT`.
-    Basic { name: String, secret: SecretString },
+    Basic {
+        name: String,
+        secret: SecretString,
+    },
     Bearer(SecretString),
     /// `client_id` and `client_secret` in the form body.
     ClientPost(ClientCredentials),
@@ -95,7 +107,7 @@ impl Introspector {
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum Introspection {
-    Active(ActiveToken),
+    Active(Box<ActiveToken>),
     Inactive { active: bool },
 }
 
@@ -146,7 +158,10 @@ impl Gateway {
         scope: ClientScope,
         allow_public: bool,
     ) -> Result<Arc<ClientRecord>> {
-        let client = self.directory.client(&self.store, &presented.client_id).await?;
+        let client = self
+            .directory
+            .client(&self.store, &presented.client_id)
+            .await?;
         let client = client.filter(|c| scope == ClientScope::AnyTenant || c.tenant_id == tenant.id);
         let client = client.filter(|c| self.directory.tenant_by_id(c.tenant_id).is_some());
         match (&presented.secret, client) {
@@ -154,7 +169,9 @@ impl Gateway {
             (None, _) => Err(Error::InvalidClient),
             (Some(secret), client) => {
                 let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref());
-                let holder = Holder::Client { client_id: &presented.client_id };
+                let holder = Holder::Client {
+                    client_id: &presented.client_id,
+                };
                 if self.credentials.verify(holder, stored, secret).await? {
                     client.ok_or(Error::InvalidClient)
                 } else {
@@ -166,73 +183,125 @@ impl Gateway {
 
     /// Authenticates `USERNAME[@TENANT]` with a password at `tenant`'s path. A user of
     /// another tenant does not authenticate here.
-    pub async fn authenticate_user(&self, tenant: &Tenant, sign_in_name: &str, password: &SecretString) -> Result<Option<Arc<UserRecord>>> {
-        let (username, domain) = split_sign_in_name(sign_in_name, &self.super_tenant, |d| self.directory.is_tenant(d));
+    pub async fn authenticate_user(
+        &self,
+        tenant: &Tenant,
+        sign_in_name: &str,
+        password: &SecretString,
+    ) -> Result<Option<Arc<UserRecord>>> {
+        let (username, domain) = split_sign_in_name(sign_in_name, &self.super_tenant, |d| {
+            self.directory.is_tenant(d)
+        });
         let user = if domain == tenant.domain {
-            self.directory.user(&self.store, tenant.id, username).await?
+            self.directory
+                .user(&self.store, tenant.id, username)
+                .await?
         } else {
             None
         };
         let user = user.filter(|u| u.enabled);
         let stored = user.as_ref().map(|u| u.password_hash.as_str());
-        let holder = Holder::User { tenant_id: tenant.id, username };
+        let holder = Holder::User {
+            tenant_id: tenant.id,
+            username,
+        };
         let ok = self.credentials.verify(holder, stored, password).await?;
         Ok(if ok { user } else { None })
     }
 
     /// Decides who the introspection caller is and whether it may introspect at all.
-    pub async fn introspector(&self, tenant: &Tenant, presented: Presented, method: &str, path: &str) -> Result<Introspector> {
+    pub async fn introspector(
+        &self,
+        tenant: &Tenant,
+        presented: Presented,
+        method: &str,
+        path: &str,
+    ) -> Result<Introspector> {
         let allowed_client = |id: &str| tenant.introspection_clients.iter().any(|c| c == id);
         let client_introspector = |client: &ClientRecord| {
             if allowed_client(&client.client_id) {
-                Introspector::Tenant { caller: client.client_id.clone() }
+                Introspector::Tenant {
+                    caller: client.client_id.clone(),
+                }
             } else {
-                Introspector::OwnTokens { client_id: client.client_id.clone() }
+                Introspector::OwnTokens {
+                    client_id: client.client_id.clone(),
+                }
             }
         };
         let user_introspector = |user: &UserRecord| -> Result<Introspector> {
             let held = permissions(user);
             authorize(&held, &tenant.rules, method, path).map_err(|_| Error::Forbidden)?;
-            Ok(Introspector::Tenant { caller: qualified_name(&user.username, &tenant.domain) })
+            Ok(Introspector::Tenant {
+                caller: qualified_name(&user.username, &tenant.domain),
+            })
         };
         match presented {
             Presented::Nothing => match requirement(&tenant.rules, method, path) {
-                Requirement::Open => Ok(Introspector::Tenant { caller: "anonymous".into() }),
+                Requirement::Open => Ok(Introspector::Tenant {
+                    caller: "anonymous".into(),
+                }),
                 Requirement::Permissions(_) => Err(Error::Unauthenticated),
             },
             Presented::ClientPost(credentials) => {
-                let client = self.authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false).await?;
+                let client = self
+                    .authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false)
+                    .await?;
                 Ok(client_introspector(&client))
             }
             Presented::Basic { name, secret } => {
                 // Client ids are unreserved characters only, so a percent-decoded name
                 // that names a client of this tenant is that client (RFC 6749 §2.3.1).
                 let decoded = percent_decode(&name);
-                if let Some(id) = decoded.as_deref().filter(|id| crate::tenant_file::is_client_id(id)) {
+                if let Some(id) = decoded
+                    .as_deref()
+                    .filter(|id| crate::tenant_file::is_client_id(id))
+                {
                     let client = self.directory.client(&self.store, id).await?;
                     if client.is_some_and(|c| c.tenant_id == tenant.id) {
-                        let secret = percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
-                        let credentials = ClientCredentials { client_id: id.to_owned(), secret: Some(secret.into()) };
-                        let client = self.authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false).await?;
+                        let secret =
+                            percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
+                        let credentials = ClientCredentials {
+                            client_id: id.to_owned(),
+                            secret: Some(secret.into()),
+                        };
+                        let client = self
+                            .authenticate_client(
+                                tenant,
+                                &credentials,
+                                ClientScope::ThisTenant,
+                                false,
+                            )
+                            .await?;
                         return Ok(client_introspector(&client));
                     }
                 }
-                let user = self.authenticate_user(tenant, &name, &secret).await?.ok_or(Error::Unauthenticated)?;
+                let user = self
+                    .authenticate_user(tenant, &name, &secret)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
                 user_introspector(&user)
             }
             Presented::Bearer(token) => {
                 let now = now();
-                let record = self.live_token(tenant, &digest(token.expose_secret()), now).await?;
-                let record = record.filter(|r| r.token.kind == TokenKind::Access).ok_or(Error::Unauthenticated)?;
+                let record = self
+                    .live_token(tenant, &digest(token.expose_secret()), now)
+                    .await?;
+                let record = record
+                    .filter(|r| r.token.kind == TokenKind::Access)
+                    .ok_or(Error::Unauthenticated)?;
                 match &record.token.username {
                     Some(username) => {
-                        let user = self.directory.user(&self.store, tenant.id, username).await?;
+                        let user = self
+                            .directory
+                            .user(&self.store, tenant.id, username)
+                            .await?;
                         let user = user.filter(|u| u.enabled).ok_or(Error::Unauthenticated)?;
                         user_introspector(&user)
                     }
-                    None if allowed_client(&record.token.client_id) => {
-                        Ok(Introspector::Tenant { caller: record.token.client_id.clone() })
-                    }
+                    None if allowed_client(&record.token.client_id) => Ok(Introspector::Tenant {
+                        caller: record.token.client_id.clone(),
+                    }),
                     None => Err(Error::Forbidden),
                 }
             }
@@ -245,50 +314,82 @@ impl Gateway {
     /// before this returns.
     pub async fn grant(&self, client: &ClientRecord, grant: Grant) -> Result<TokenResponse> {
         if !client.grant_types.iter().any(|g| g == grant.name()) {
-            return Err(Error::UnauthorizedClient("the client may not use this grant type"));
+            return Err(Error::UnauthorizedClient(
+                "the client may not use this grant type",
+            ));
         }
-        let tenant = self.directory.tenant_by_id(client.tenant_id).ok_or(Error::InvalidClient)?;
+        let tenant = self
+            .directory
+            .tenant_by_id(client.tenant_id)
+            .ok_or(Error::InvalidClient)?;
         let now = now();
         match grant {
             Grant::ClientCredentials { scope } => {
                 let scope = allowed_scope(client, scope.as_deref())?;
                 // RFC 6749 §4.4.3: no refresh token for client credentials.
-                self.issue(&tenant, client, None, scope, false, random_string(16), now).await
+                let issuance = Issuance {
+                    tenant: &tenant,
+                    client,
+                    username: None,
+                    scope,
+                    with_refresh: false,
+                    grant_id: random_string(16),
+                };
+                self.issue(issuance, now).await
             }
-            Grant::Password { username, password, scope } => {
+            Grant::Password {
+                username,
+                password,
+                scope,
+            } => {
                 let scope = allowed_scope(client, scope.as_deref())?;
                 let sign_in = qualify_for(&username, &tenant);
                 let user = self
                     .authenticate_user(&tenant, &sign_in, &password)
                     .await?
                     .ok_or(Error::InvalidGrant("the username or password is wrong"))?;
-                let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-                self.issue(&tenant, client, Some(user.username.clone()), scope, refresh, random_string(16), now).await
+                let issuance = Issuance {
+                    tenant: &tenant,
+                    client,
+                    username: Some(user.username.clone()),
+                    scope,
+                    with_refresh: client.grant_types.iter().any(|g| g == "refresh_token"),
+                    grant_id: random_string(16),
+                };
+                self.issue(issuance, now).await
             }
-            Grant::RefreshToken { refresh_token, scope } => self.refresh(&tenant, client, &refresh_token, scope.as_deref(), now).await,
+            Grant::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                self.refresh(&tenant, client, &refresh_token, scope.as_deref(), now)
+                    .await
+            }
         }
     }
 
-    async fn issue(
-        &self,
-        tenant: &Tenant,
-        client: &ClientRecord,
-        username: Option<String>,
-        scope: String,
-        with_refresh: bool,
-        grant_id: String,
-        now: i64,
-    ) -> Result<TokenResponse> {
-        let (tokens, response) = mint(tenant, client, username, scope, with_refresh, grant_id, now);
+    async fn issue(&self, issuance: Issuance<'_>, now: i64) -> Result<TokenResponse> {
+        let (tokens, response) = issuance.mint(now);
         self.store.insert_tokens(&tokens).await?;
         Ok(response)
     }
 
     /// The refresh grant: rotate the refresh token, supersede its access token. A
     /// rotated refresh token presented again revokes its whole grant (SPEC §7).
-    async fn refresh(&self, tenant: &Tenant, client: &ClientRecord, presented: &SecretString, scope: Option<&str>, now: i64) -> Result<TokenResponse> {
+    async fn refresh(
+        &self,
+        tenant: &Tenant,
+        client: &ClientRecord,
+        presented: &SecretString,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Result<TokenResponse> {
         let invalid = Error::InvalidGrant("the refresh token is invalid, expired or revoked");
-        let Some(record) = self.store.token(tenant.id, &digest(presented.expose_secret())).await? else {
+        let Some(record) = self
+            .store
+            .token(tenant.id, &digest(presented.expose_secret()))
+            .await?
+        else {
             return Err(invalid);
         };
         if record.token.kind != TokenKind::Refresh || record.token.client_id != client.client_id {
@@ -302,21 +403,42 @@ impl Gateway {
         match token::apply(TokenKind::Refresh, record.state, Event::Refresh) {
             Ok(_) => {}
             Err(Refusal::Replay) => {
-                self.revoke_grant(tenant, &record.token.grant_id, Revocation::RefreshReuse, now, &actor).await?;
+                self.revoke_grant(
+                    tenant,
+                    &record.token.grant_id,
+                    Revocation::RefreshReuse,
+                    now,
+                    &actor,
+                )
+                .await?;
                 return Err(invalid);
             }
             Err(Refusal::Final | Refusal::NotApplicable) => return Err(invalid),
         }
         let scope = narrowed_scope(&record.token.scope, scope)?;
         if let Some(username) = &record.token.username {
-            let user = self.directory.user(&self.store, tenant.id, username).await?;
+            let user = self
+                .directory
+                .user(&self.store, tenant.id, username)
+                .await?;
             if !user.is_some_and(|u| u.enabled) {
                 return Err(invalid);
             }
         }
-        let (tokens, response) =
-            mint(tenant, client, record.token.username.clone(), scope, true, record.token.grant_id.clone(), now);
-        match self.store.rotate_refresh(&record, &tokens, now, &actor).await? {
+        let issuance = Issuance {
+            tenant,
+            client,
+            username: record.token.username.clone(),
+            scope,
+            with_refresh: true,
+            grant_id: record.token.grant_id.clone(),
+        };
+        let (tokens, response) = issuance.mint(now);
+        match self
+            .store
+            .rotate_refresh(&record, &tokens, now, &actor)
+            .await?
+        {
             Rotation::Rotated(changed) => {
                 self.tokens.forget(&changed);
                 Ok(response)
@@ -324,16 +446,34 @@ impl Gateway {
             // Another request rotated it between our read and our write: this is the
             // second use.
             Rotation::Lost => {
-                self.revoke_grant(tenant, &record.token.grant_id, Revocation::RefreshReuse, now, &actor).await?;
+                self.revoke_grant(
+                    tenant,
+                    &record.token.grant_id,
+                    Revocation::RefreshReuse,
+                    now,
+                    &actor,
+                )
+                .await?;
                 Err(invalid)
             }
         }
     }
 
-    async fn revoke_grant(&self, tenant: &Tenant, grant_id: &str, how: Revocation, now: i64, actor: &str) -> Result<()> {
+    async fn revoke_grant(
+        &self,
+        tenant: &Tenant,
+        grant_id: &str,
+        how: Revocation,
+        now: i64,
+        actor: &str,
+    ) -> Result<()> {
         let selection = Selection::Grant(grant_id.to_owned());
-        let steps = [TokenKind::Access, TokenKind::Refresh].map(|k| (k, selection.clone(), Event::Revoke(how)));
-        let changed = self.store.transitions(tenant.id, &steps, now, actor).await?;
+        let steps = [TokenKind::Access, TokenKind::Refresh]
+            .map(|k| (k, selection.clone(), Event::Revoke(how)));
+        let changed = self
+            .store
+            .transitions(tenant.id, &steps, now, actor)
+            .await?;
         self.tokens.forget(&changed);
         Ok(())
     }
@@ -342,7 +482,12 @@ impl Gateway {
 
     /// RFC 7662: what `introspector` may know about `token`. Any token that is not
     /// active, or not the caller's to see, is `{"active": false}`.
-    pub async fn introspect(&self, tenant: &Tenant, introspector: &Introspector, token: &str) -> Result<Introspection> {
+    pub async fn introspect(
+        &self,
+        tenant: &Tenant,
+        introspector: &Introspector,
+        token: &str,
+    ) -> Result<Introspection> {
         let now = now();
         let Some(record) = self.live_token(tenant, &digest(token), now).await? else {
             return Ok(Introspection::inactive());
@@ -353,8 +498,11 @@ impl Gateway {
                 return Ok(Introspection::inactive());
             }
         }
-        let username = t.username.as_deref().map(|u| qualified_name(u, &tenant.domain));
-        Ok(Introspection::Active(ActiveToken {
+        let username = t
+            .username
+            .as_deref()
+            .map(|u| qualified_name(u, &tenant.domain));
+        Ok(Introspection::Active(Box::new(ActiveToken {
             active: true,
             scope: t.scope.clone(),
             client_id: t.client_id.clone(),
@@ -370,14 +518,18 @@ impl Gateway {
             aud: t.client_id.clone(),
             iss: tenant.issuer.clone(),
             jti: t.jti.clone(),
-        }))
+        })))
     }
 
     /// RFC 7009: revokes a token of `client` and its cascade (SPEC §6). Unknown tokens,
     /// tokens already revoked and another client's tokens change nothing.
     pub async fn revoke(&self, client: &ClientRecord, token: &str) -> Result<()> {
-        let Some(tenant) = self.directory.tenant_by_id(client.tenant_id) else { return Err(Error::InvalidClient) };
-        let Some(record) = self.store.token(tenant.id, &digest(token)).await? else { return Ok(()) };
+        let Some(tenant) = self.directory.tenant_by_id(client.tenant_id) else {
+            return Err(Error::InvalidClient);
+        };
+        let Some(record) = self.store.token(tenant.id, &digest(token)).await? else {
+            return Ok(());
+        };
         if record.token.client_id != client.client_id {
             return Ok(());
         }
@@ -385,28 +537,58 @@ impl Gateway {
         let this = (record.token.kind, Selection::Token(record.id), event);
         let steps = match record.token.kind {
             TokenKind::Access => match record.token.refresh_digest {
-                Some(refresh) => vec![this, (TokenKind::Refresh, Selection::RefreshOf(refresh), event)],
+                Some(refresh) => vec![
+                    this,
+                    (TokenKind::Refresh, Selection::RefreshOf(refresh), event),
+                ],
                 None => vec![this],
             },
-            TokenKind::Refresh => vec![this, (TokenKind::Access, Selection::IssuedWith(record.token.digest), event)],
+            TokenKind::Refresh => vec![
+                this,
+                (
+                    TokenKind::Access,
+                    Selection::IssuedWith(record.token.digest),
+                    event,
+                ),
+            ],
             // RFC 7009 covers access and refresh tokens only.
             TokenKind::AuthorizationCode => return Ok(()),
         };
-        let changed = self.store.transitions(tenant.id, &steps, now(), &format!("client:{}", client.client_id)).await?;
+        let changed = self
+            .store
+            .transitions(
+                tenant.id,
+                &steps,
+                now(),
+                &format!("client:{}", client.client_id),
+            )
+            .await?;
         self.tokens.forget(&changed);
         Ok(())
     }
 
     /// The token with this digest in this tenant if it is active now, from the cache or
     /// with one indexed read. A token found past its lifetime is recorded EXPIRED.
-    pub async fn live_token(&self, tenant: &Tenant, digest: &Digest, now: i64) -> Result<Option<Arc<TokenRecord>>> {
+    pub async fn live_token(
+        &self,
+        tenant: &Tenant,
+        digest: &Digest,
+        now: i64,
+    ) -> Result<Option<Arc<TokenRecord>>> {
         let record = match self.tokens.get(digest) {
             Some(record) => record,
             None => {
                 let epoch = self.tokens.epoch();
-                let Some(record) = self.store.token(tenant.id, digest).await? else { return Ok(None) };
+                let Some(record) = self.store.token(tenant.id, digest).await? else {
+                    return Ok(None);
+                };
                 let record = Arc::new(record);
-                if token::is_active(record.state, record.token.not_before, record.token.expires_at, now) {
+                if token::is_active(
+                    record.state,
+                    record.token.not_before,
+                    record.token.expires_at,
+                    now,
+                ) {
                     self.tokens.insert(record.clone(), epoch);
                 }
                 record
@@ -419,7 +601,12 @@ impl Gateway {
             self.record_expiry(&record, now).await;
             return Ok(None);
         }
-        let active = token::is_active(record.state, record.token.not_before, record.token.expires_at, now);
+        let active = token::is_active(
+            record.state,
+            record.token.not_before,
+            record.token.expires_at,
+            now,
+        );
         Ok(active.then_some(record))
     }
 
@@ -427,7 +614,12 @@ impl Gateway {
     /// not this write lands, so a failure is only logged.
     async fn record_expiry(&self, record: &TokenRecord, now: i64) {
         let t = &record.token;
-        match self.store.transition(t.tenant_id, t.kind, &Selection::Token(record.id), Event::LifetimePassed, now, "system").await {
+        let step = (t.kind, Selection::Token(record.id), Event::LifetimePassed);
+        match self
+            .store
+            .transitions(t.tenant_id, &[step], now, "system")
+            .await
+        {
             Ok(changed) => self.tokens.forget(&changed),
             Err(e) => {
                 self.tokens.forget(&[t.digest]);
@@ -439,51 +631,60 @@ impl Gateway {
 
 /// The user's permissions, parsed; malformed stored paths grant nothing.
 fn permissions(user: &UserRecord) -> Vec<crate::domain::permission::Permission> {
-    user.permissions.iter().filter_map(|p| crate::domain::permission::Permission::parse(p).ok()).collect()
+    user.permissions
+        .iter()
+        .filter_map(|p| crate::domain::permission::Permission::parse(p).ok())
+        .collect()
 }
 
-/// Builds the tokens of one issuance and the answer that hands them out.
-fn mint(
-    tenant: &Tenant,
-    client: &ClientRecord,
+/// What one issuance hands out: to whom, with what scope, in which grant.
+struct Issuance<'a> {
+    tenant: &'a Tenant,
+    client: &'a ClientRecord,
     username: Option<String>,
     scope: String,
     with_refresh: bool,
+    /// Shared by every token of one authorization, across its refreshes.
     grant_id: String,
-    now: i64,
-) -> (Vec<NewToken>, TokenResponse) {
-    let access_token = random_string(32);
-    let refresh_token = with_refresh.then(|| random_string(32));
-    let base = |kind, plaintext: &str, ttl: i64| NewToken {
-        tenant_id: tenant.id,
-        kind,
-        digest: digest(plaintext),
-        jti: random_string(16),
-        grant_id: grant_id.clone(),
-        refresh_digest: None,
-        client_id: client.client_id.clone(),
-        username: username.clone(),
-        scope: scope.clone(),
-        issued_at: now,
-        not_before: now,
-        expires_at: now + ttl,
-    };
-    let mut tokens = Vec::with_capacity(2);
-    let mut access = base(TokenKind::Access, &access_token, tenant.lifetimes.access_token);
-    if let Some(refresh) = &refresh_token {
-        let refresh = base(TokenKind::Refresh, refresh, tenant.lifetimes.refresh_token);
-        access.refresh_digest = Some(refresh.digest);
-        tokens.push(refresh);
+}
+
+impl Issuance<'_> {
+    /// Builds the tokens to store and the answer that hands out their plaintext.
+    fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
+        let lifetimes = self.tenant.lifetimes;
+        let access_token = random_string(32);
+        let refresh_token = self.with_refresh.then(|| random_string(32));
+        let base = |kind, plaintext: &str, ttl: i64| NewToken {
+            tenant_id: self.tenant.id,
+            kind,
+            digest: digest(plaintext),
+            jti: random_string(16),
+            grant_id: self.grant_id.clone(),
+            refresh_digest: None,
+            client_id: self.client.client_id.clone(),
+            username: self.username.clone(),
+            scope: self.scope.clone(),
+            issued_at: now,
+            not_before: now,
+            expires_at: now + ttl,
+        };
+        let mut tokens = Vec::with_capacity(2);
+        let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
+        if let Some(refresh) = &refresh_token {
+            let refresh = base(TokenKind::Refresh, refresh, lifetimes.refresh_token);
+            access.refresh_digest = Some(refresh.digest);
+            tokens.push(refresh);
+        }
+        tokens.push(access);
+        let response = TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: lifetimes.access_token,
+            scope: self.scope,
+            refresh_token,
+        };
+        (tokens, response)
     }
-    tokens.push(access);
-    let response = TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: tenant.lifetimes.access_token,
-        scope,
-        refresh_token,
-    };
-    (tokens, response)
 }
 
 /// The password grant names a user of the client's tenant: `alice`, or `alice@foo.com`
@@ -500,8 +701,13 @@ fn qualify_for(username: &str, tenant: &Tenant) -> String {
 /// Parses a requested scope and checks it against the client's allowed scopes.
 fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
     let scopes = parse_scope(requested)?;
-    if let Some(outside) = scopes.iter().find(|s| !client.scopes.is_empty() && !client.scopes.iter().any(|a| a == *s)) {
-        return Err(Error::InvalidScope(format!("the client may not request {outside:?}")));
+    if let Some(outside) = scopes
+        .iter()
+        .find(|s| !client.scopes.is_empty() && !client.scopes.iter().any(|a| a == *s))
+    {
+        return Err(Error::InvalidScope(format!(
+            "the client may not request {outside:?}"
+        )));
     }
     Ok(scopes.join(" "))
 }
@@ -514,14 +720,20 @@ fn narrowed_scope(original: &str, requested: Option<&str>) -> Result<String> {
     let scopes = parse_scope(requested)?;
     let granted: Vec<&str> = original.split(' ').collect();
     if let Some(outside) = scopes.iter().find(|s| !granted.contains(s)) {
-        return Err(Error::InvalidScope(format!("{outside:?} was not granted originally")));
+        return Err(Error::InvalidScope(format!(
+            "{outside:?} was not granted originally"
+        )));
     }
     Ok(scopes.join(" "))
 }
 
 fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
     let mut scopes: Vec<&str> = Vec::new();
-    for s in requested.unwrap_or_default().split(' ').filter(|s| !s.is_empty()) {
+    for s in requested
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
         if !is_scope_token(s) {
             return Err(Error::InvalidScope(format!("{s:?} is not a valid scope")));
         }
@@ -535,7 +747,10 @@ fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
 /// RFC 6749 §2.3.1 form-encodes client credentials inside Basic. `+` is left as it is,
 /// so that raw curl `-u id:secret` with a `+` in the secret still works.
 pub fn percent_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 #[cfg(test)]
@@ -556,10 +771,22 @@ mod tests {
 
     #[test]
     fn scopes_are_checked_against_the_client() {
-        assert_eq!(allowed_scope(&client(&[]), Some("test1 test2")).unwrap(), "test1 test2");
-        assert_eq!(allowed_scope(&client(&["a", "b"]), Some("b  a b")).unwrap(), "b a");
-        assert!(matches!(allowed_scope(&client(&["a"]), Some("a c")), Err(Error::InvalidScope(_))));
-        assert!(matches!(allowed_scope(&client(&[]), Some("a\"")), Err(Error::InvalidScope(_))));
+        assert_eq!(
+            allowed_scope(&client(&[]), Some("test1 test2")).unwrap(),
+            "test1 test2"
+        );
+        assert_eq!(
+            allowed_scope(&client(&["a", "b"]), Some("b  a b")).unwrap(),
+            "b a"
+        );
+        assert!(matches!(
+            allowed_scope(&client(&["a"]), Some("a c")),
+            Err(Error::InvalidScope(_))
+        ));
+        assert!(matches!(
+            allowed_scope(&client(&[]), Some("a\"")),
+            Err(Error::InvalidScope(_))
+        ));
         assert_eq!(allowed_scope(&client(&["a"]), None).unwrap(), "");
     }
 
@@ -581,7 +808,9 @@ mod tests {
     fn tokens_are_long_random_and_url_safe() {
         let a = random_string(32);
         assert_eq!(a.len(), 43);
-        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(a, random_string(32));
     }
 }

@@ -1,8 +1,8 @@
 //! The one SQL implementation of the store, shared by SQLite and PostgreSQL.
 
 use super::{
-    ClientRecord, Digest, Error, NewClient, NewToken, NewUser, Result, Rotation, RuleRow, Selection, Source,
-    TenantRow, TenantSettings, TokenRecord, UserRecord,
+    ClientRecord, Digest, Error, NewClient, NewToken, NewUser, Result, Rotation, RuleRow,
+    Selection, Source, TenantRow, TenantSettings, TokenRecord, UserRecord,
 };
 use crate::domain::token::{self, Event, State, TokenKind};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
@@ -32,11 +32,15 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let file = path.split('?').next().unwrap_or_default();
-            if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::Unavailable(sqlx::Error::Io(e)))?;
+            if let Some(dir) = std::path::Path::new(file)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|e| Error::Unavailable(sqlx::Error::Io(e)))?;
             }
-            let url = if path.contains("mode=") { url.to_owned() } else if path.contains('?') {
+            let url = if path.contains("mode=") {
+                url.to_owned()
+            } else if path.contains('?') {
                 format!("{url}&mode=rwc")
             } else {
                 format!("{url}?mode=rwc")
@@ -86,7 +90,11 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -115,7 +123,12 @@ impl Store {
 
     /// Creates the tenant when missing, else updates it to match `settings`.
     /// Returns the tenant's id.
-    pub async fn upsert_tenant(&self, settings: &TenantSettings, source: Source, now: i64) -> Result<i64> {
+    pub async fn upsert_tenant(
+        &self,
+        settings: &TenantSettings,
+        source: Source,
+        now: i64,
+    ) -> Result<i64> {
         let resources = settings.resources.as_ref().map(to_json).transpose()?;
         let row = sqlx::query(
             "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
@@ -141,7 +154,13 @@ impl Store {
     // ---- roles and users ----------------------------------------------------------
 
     /// Creates or replaces a role's permission list.
-    pub async fn upsert_role(&self, tenant_id: i64, name: &str, permissions: &[String], source: Source) -> Result<()> {
+    pub async fn upsert_role(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        permissions: &[String],
+        source: Source,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET permissions = $3",
@@ -169,7 +188,9 @@ impl Store {
         .bind(username)
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else { return Ok(None) };
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
         let mut user = UserRecord {
             id: first.try_get("id")?,
             tenant_id,
@@ -186,7 +207,8 @@ impl Store {
                 user.roles.push(role);
             }
             if let Some(permissions) = row.try_get::<Option<String>, _>("permissions")? {
-                user.permissions.extend(from_json::<Vec<String>>(&permissions)?);
+                user.permissions
+                    .extend(from_json::<Vec<String>>(&permissions)?);
             }
         }
         user.permissions.sort();
@@ -204,13 +226,20 @@ impl Store {
 
     /// Creates a user, or (for `Source::File`) brings a file-declared user back in line
     /// with its file. A user created through the API is never overwritten by a file.
-    pub async fn upsert_user(&self, tenant_id: i64, user: &NewUser<'_>, source: Source, now: i64) -> Result<()> {
+    pub async fn upsert_user(
+        &self,
+        tenant_id: i64,
+        user: &NewUser<'_>,
+        source: Source,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let existing = sqlx::query("SELECT id, source FROM users WHERE tenant_id = $1 AND username = $2")
-            .bind(tenant_id)
-            .bind(user.username)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing =
+            sqlx::query("SELECT id, source FROM users WHERE tenant_id = $1 AND username = $2")
+                .bind(tenant_id)
+                .bind(user.username)
+                .fetch_optional(&mut *tx)
+                .await?;
         let user_id: i64 = match existing {
             Some(row) if row.try_get::<String, _>("source")? != source.as_str() => return Ok(()),
             Some(row) => {
@@ -235,7 +264,10 @@ impl Store {
             .await?
             .try_get("id")?,
         };
-        sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         for role in user.roles {
             sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role) VALUES ($1, $2, $3)")
                 .bind(tenant_id)
@@ -275,7 +307,13 @@ impl Store {
 
     /// Creates a client, or brings a file-declared one in line with its file. A client
     /// id taken by another tenant, or by the API, is a duplicate.
-    pub async fn upsert_client(&self, tenant_id: i64, client: &NewClient<'_>, source: Source, now: i64) -> Result<()> {
+    pub async fn upsert_client(
+        &self,
+        tenant_id: i64,
+        client: &NewClient<'_>,
+        source: Source,
+        now: i64,
+    ) -> Result<()> {
         let existing = sqlx::query("SELECT tenant_id, source FROM clients WHERE client_id = $1")
             .bind(client.client_id)
             .fetch_optional(&self.pool)
@@ -315,7 +353,9 @@ impl Store {
         .execute(&self.pool)
         .await;
         match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Duplicate("client_id")),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(Error::Duplicate("client_id"))
+            }
             other => other.map(|_| ()).map_err(Error::from),
         }
     }
@@ -332,32 +372,19 @@ impl Store {
 
     /// The token with this digest in this tenant: one indexed read.
     pub async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = $1 AND tenant_id = $2"))
-            .bind(&digest[..])
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = $1 AND tenant_id = $2"
+        ))
+        .bind(&digest[..])
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(token_record).transpose()
     }
 
-    /// Applies `event` to the selected tokens of `kind` that the state machine lets it
-    /// move, and returns the digests of those that changed.
-    pub async fn transition(
-        &self,
-        tenant_id: i64,
-        kind: TokenKind,
-        selection: &Selection,
-        event: Event,
-        now: i64,
-        actor: &str,
-    ) -> Result<Vec<Digest>> {
-        let mut tx = self.pool.begin().await?;
-        let changed = transition(&mut tx, tenant_id, kind, selection, event, now, actor).await?;
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    /// Applies several transitions in one transaction (a revocation and its cascade).
+    /// Applies each `(kind, selection, event)` step to the selected tokens that the state
+    /// machine lets it move, all in one transaction (a revocation and its cascade), and
+    /// returns the digests of the tokens that changed.
     pub async fn transitions(
         &self,
         tenant_id: i64,
@@ -368,7 +395,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut changed = Vec::new();
         for (kind, selection, event) in steps {
-            changed.extend(transition(&mut tx, tenant_id, *kind, selection, *event, now, actor).await?);
+            changed.extend(
+                transition(&mut tx, tenant_id, *kind, selection, *event, now, actor).await?,
+            );
         }
         tx.commit().await?;
         Ok(changed)
@@ -386,9 +415,16 @@ impl Store {
     ) -> Result<Rotation> {
         let tenant_id = old.token.tenant_id;
         let mut tx = self.pool.begin().await?;
-        let rotated =
-            transition(&mut tx, tenant_id, TokenKind::Refresh, &Selection::Token(old.id), Event::Refresh, now, actor)
-                .await?;
+        let rotated = transition(
+            &mut tx,
+            tenant_id,
+            TokenKind::Refresh,
+            &Selection::Token(old.id),
+            Event::Refresh,
+            now,
+            actor,
+        )
+        .await?;
         if rotated.is_empty() {
             return Ok(Rotation::Lost);
         }
@@ -449,7 +485,9 @@ async fn transition(
     actor: &str,
 ) -> Result<Vec<Digest>> {
     let (from, target) = token::sources(kind, event);
-    let Some(target) = target else { return Ok(Vec::new()) };
+    let Some(target) = target else {
+        return Ok(Vec::new());
+    };
     // The state names are our own constants, never input, so they may be inlined.
     let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
     let filter = match selection {
@@ -488,7 +526,10 @@ fn tenant_row(row: &AnyRow) -> Result<TenantRow> {
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
         authorization_code_ttl: row.try_get("authorization_code_ttl")?,
         introspection_clients: from_json(&row.try_get::<String, _>("introspection_clients")?)?,
-        resources: resources.as_deref().map(from_json::<Vec<RuleRow>>).transpose()?,
+        resources: resources
+            .as_deref()
+            .map(from_json::<Vec<RuleRow>>)
+            .transpose()?,
     })
 }
 
@@ -531,7 +572,9 @@ fn digest(row: &AnyRow, column: &str) -> Result<Digest> {
 }
 
 fn to_digest(bytes: Vec<u8>) -> Result<Digest> {
-    bytes.try_into().map_err(|_| Error::Corrupt("a token digest is not 32 bytes".into()))
+    bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt("a token digest is not 32 bytes".into()))
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {

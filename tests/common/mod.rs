@@ -78,8 +78,13 @@ impl TestDatabase {
             Backend::Postgres => {
                 let base = postgres_url().expect("postgres URL");
                 let schema = format!("t_{}", random_suffix());
-                let pool = sqlx::postgres::PgPool::connect(&base).await.expect("PostgreSQL reachable");
-                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+                let pool = sqlx::postgres::PgPool::connect(&base)
+                    .await
+                    .expect("PostgreSQL reachable");
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
                 pool.close().await;
                 let sep = if base.contains('?') { '&' } else { '?' };
                 format!("{base}{sep}options=-c%20search_path%3D{schema}")
@@ -100,7 +105,9 @@ pub fn hash_of(secret: &str) -> String {
     static HASHES: OnceLock<std::sync::Mutex<HashMap<String, String>>> = OnceLock::new();
     let map = HASHES.get_or_init(Default::default);
     let mut map = map.lock().unwrap();
-    map.entry(secret.to_owned()).or_insert_with(|| hash_blocking(secret).unwrap()).clone()
+    map.entry(secret.to_owned())
+        .or_insert_with(|| hash_blocking(secret).unwrap())
+        .clone()
 }
 
 /// The tenant files every end-to-end test starts with.
@@ -113,7 +120,10 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
     };
     let all = "\"client_credentials\", \"password\", \"refresh_token\"";
     let user = |name: &str, password: &str, roles: &str| {
-        format!("[[users]]\nusername = \"{name}\"\npassword_hash = \"{}\"\nroles = [{roles}]\n", hash_of(password))
+        format!(
+            "[[users]]\nusername = \"{name}\"\npassword_hash = \"{}\"\nroles = [{roles}]\n",
+            hash_of(password)
+        )
     };
     let view = "/permission/admin/manage/identity/applicationmgt/view";
     let super_tenant = format!(
@@ -129,7 +139,7 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
         user("nobody", "nobody-password", ""),
         user("sibling", "sibling-password", "\"viewer-ish\""),
     );
-    let foo = format!(
+    let foo_tenant = format!(
         "domain = \"foo.com\"\n\
          [[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n\
          {}{}{}{}{}{}\
@@ -138,8 +148,18 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
         user("alice", "alice-password", ""),
         client("foo-client", "foo-secret", all, ""),
         client("foo-other", "other-secret", all, ""),
-        client("foo-allowed", "allowed-secret", "\"client_credentials\"", ""),
-        client("foo-narrow", "narrow-secret", "\"client_credentials\"", "\"read\", \"write\""),
+        client(
+            "foo-allowed",
+            "allowed-secret",
+            "\"client_credentials\"",
+            ""
+        ),
+        client(
+            "foo-narrow",
+            "narrow-secret",
+            "\"client_credentials\"",
+            "\"read\", \"write\""
+        ),
     );
     let bar = format!(
         "domain = \"bar.com\"\n[[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n{}{}",
@@ -154,7 +174,7 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
     );
     vec![
         ("carbon.super".into(), super_tenant),
-        ("foo.com".into(), foo),
+        ("foo.com".into(), foo_tenant),
         ("bar.com".into(), bar),
         ("short.com".into(), short),
     ]
@@ -183,15 +203,23 @@ impl TestServer {
 
     /// Starts a server over `backend` with these tenant files; `adjust` may change the
     /// configuration first.
-    pub async fn start_with(backend: Backend, tenants: Vec<(String, String)>, adjust: impl FnOnce(&mut Config)) -> Self {
+    pub async fn start_with(
+        backend: Backend,
+        tenants: Vec<(String, String)>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let database = TestDatabase::new(backend).await;
         let tenants_dir = tempfile::tempdir().unwrap();
         for (domain, text) in &tenants {
             std::fs::write(tenants_dir.path().join(format!("{domain}.toml")), text).unwrap();
         }
         let cert_dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (cert_dir.path().join("server.crt"), cert_dir.path().join("server.key"));
-        portcullis::server::tls::generate(&cert, &key, &["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let (cert, key) = (
+            cert_dir.path().join("server.crt"),
+            cert_dir.path().join("server.key"),
+        );
+        portcullis::server::tls::generate(&cert, &key, &["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
 
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -204,9 +232,13 @@ impl TestServer {
         config.validate().unwrap();
         let config = Arc::new(config);
 
-        let (gateway, _) = portcullis::prepare(config.clone(), Some(ADMIN_PASSWORD.into())).await.unwrap();
+        let (gateway, _) = portcullis::prepare(config.clone(), Some(ADMIN_PASSWORD.into()))
+            .await
+            .unwrap();
         let tls = portcullis::tls_acceptor(&config).unwrap();
-        let listener = tokio::net::TcpListener::bind(config.server.listen).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(portcullis::serve(listener, gateway.clone(), tls, async {
@@ -231,11 +263,19 @@ impl TestServer {
     }
 
     /// POSTs a form; `auth` is `(user, password)` for Basic.
-    pub async fn post_form(&self, path: &str, auth: Option<(&str, &str)>, form: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_form(
+        &self,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .post(self.url(path))
-            .header("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
+            .header(
+                "Content-Type",
+                "application/x-www-form-urlencoded;charset=UTF-8",
+            )
             .body(encode_form(form));
         if let Some((user, password)) = auth {
             request = request.basic_auth(user, Some(password));
@@ -244,7 +284,12 @@ impl TestServer {
     }
 
     /// A client-credentials token for `client` at `path`'s token endpoint.
-    pub async fn client_token(&self, path: &str, client: (&str, &str), scope: Option<&str>) -> Value {
+    pub async fn client_token(
+        &self,
+        path: &str,
+        client: (&str, &str),
+        scope: Option<&str>,
+    ) -> Value {
         let mut form = vec![("grant_type", "client_credentials")];
         if let Some(scope) = scope {
             form.push(("scope", scope));
@@ -255,23 +300,41 @@ impl TestServer {
     }
 
     /// A password-grant token pair.
-    pub async fn password_token(&self, path: &str, client: (&str, &str), user: (&str, &str)) -> Value {
-        let response =
-            self.post_form(path, Some(client), &[("grant_type", "password"), ("username", user.0), ("password", user.1)]).await;
+    pub async fn password_token(
+        &self,
+        path: &str,
+        client: (&str, &str),
+        user: (&str, &str),
+    ) -> Value {
+        let response = self
+            .post_form(
+                path,
+                Some(client),
+                &[
+                    ("grant_type", "password"),
+                    ("username", user.0),
+                    ("password", user.1),
+                ],
+            )
+            .await;
         assert_eq!(response.status(), 200, "password grant failed");
         response.json().await.unwrap()
     }
 
     /// Introspects `token` at `path` as `caller` and returns (status, body).
     pub async fn introspect(&self, path: &str, caller: (&str, &str), token: &str) -> (u16, Value) {
-        let response = self.post_form(path, Some(caller), &[("token", token)]).await;
+        let response = self
+            .post_form(path, Some(caller), &[("token", token)])
+            .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Whether `token` is active, asked by the tenant's admin.
     pub async fn is_active(&self, tenant_path: &str, admin: (&str, &str), token: &str) -> bool {
-        let (status, body) = self.introspect(&format!("{tenant_path}/oauth2/introspect"), admin, token).await;
+        let (status, body) = self
+            .introspect(&format!("{tenant_path}/oauth2/introspect"), admin, token)
+            .await;
         assert_eq!(status, 200, "{body}");
         body["active"].as_bool().unwrap()
     }
