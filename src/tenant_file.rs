@@ -1,6 +1,7 @@
 //! Tenant files: `tenants/{domain}.toml`, parsed and validated before anything is
 //! written, so that a bad file names itself and its key and changes nothing (SPEC §3).
 
+use crate::domain::client;
 use crate::domain::permission::{Permission, ResourceRule};
 use crate::domain::principal::validate_username;
 use crate::domain::tenant::{Lifetimes, TenantDomain};
@@ -225,59 +226,20 @@ impl TenantFile {
             }
         }
         for (i, client) in self.clients.iter().enumerate() {
-            if !is_client_id(&client.client_id) {
-                return err(
-                    format!("clients[{i}].client_id"),
-                    "1 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
-                );
-            }
             if let Some(hash) = &client.client_secret_hash {
                 if let Err(message) = check_phc(hash) {
                     return err(format!("clients[{i}].client_secret_hash"), message);
                 }
             }
-            if client.grant_types.is_empty() {
-                return err(
-                    format!("clients[{i}].grant_types"),
-                    "list at least one grant type".into(),
-                );
-            }
-            for (j, g) in client.grant_types.iter().enumerate() {
-                if !GRANT_TYPES.contains(&g.as_str()) {
-                    return err(
-                        format!("clients[{i}].grant_types[{j}]"),
-                        format!("unknown grant type {g:?}; one of {GRANT_TYPES:?}"),
-                    );
-                }
-            }
-            if client.client_secret_hash.is_none()
-                && client
-                    .grant_types
-                    .iter()
-                    .any(|g| g != "authorization_code" && g != "refresh_token")
-            {
-                return err(
-                    format!("clients[{i}].client_secret_hash"),
-                    "a public client (no secret) may only use authorization_code and refresh_token"
-                        .into(),
-                );
-            }
-            for (j, uri) in client.redirect_uris.iter().enumerate() {
-                if !(uri.starts_with("https://") || uri.starts_with("http://")) || uri.contains('#')
-                {
-                    return err(
-                        format!("clients[{i}].redirect_uris[{j}]"),
-                        "an absolute http(s) URI without a fragment".into(),
-                    );
-                }
-            }
-            for (j, scope) in client.scopes.iter().enumerate() {
-                if !is_scope_token(scope) {
-                    return err(
-                        format!("clients[{i}].scopes[{j}]"),
-                        format!("invalid scope {scope:?}"),
-                    );
-                }
+            let public = client.client_secret_hash.is_none();
+            if let Err(e) = client::validate(
+                &client.client_id,
+                public,
+                &client.grant_types,
+                &client.redirect_uris,
+                &client.scopes,
+            ) {
+                return err(format!("clients[{i}].{}", e.field), e.message);
             }
         }
         if let Some(rules) = &self.resources {
@@ -311,23 +273,6 @@ fn check_phc(hash: &str) -> Result<(), String> {
         Ok(parsed) => Err(format!("must be argon2id, not {}", parsed.algorithm)),
         Err(_) => Err("not a PHC string; make one with `portcullis hash-password`".into()),
     }
-}
-
-/// Client ids use only RFC 3986 unreserved characters, so they survive Basic
-/// percent-encoding untouched.
-pub fn is_client_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 #[cfg(test)]
@@ -416,15 +361,5 @@ permissions = ["/permission/admin/manage/identity/applicationmgt/view"]
         );
         let e = load_dir(dir.path()).unwrap_err();
         assert!(e.to_string().contains("same"), "{e}");
-    }
-
-    #[test]
-    fn scope_tokens_follow_rfc_6749() {
-        assert!(is_scope_token("openid"));
-        assert!(is_scope_token("read:all"));
-        assert!(!is_scope_token("a b"));
-        assert!(!is_scope_token("a\"b"));
-        assert!(!is_scope_token("a\\b"));
-        assert!(!is_scope_token(""));
     }
 }

@@ -5,7 +5,8 @@ mod common;
 use common::{Backend, TestDatabase};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    NewClient, NewToken, NewUser, Rotation, Selection, Source, Store, TenantSettings,
+    AuditEvent, LockTarget, NewClient, NewToken, NewUser, RoleRecord, Rotation, Selection, Source,
+    Store, TenantSettings, UserChange,
 };
 
 macro_rules! store_tests {
@@ -234,6 +235,121 @@ store_tests! {
         assert_eq!(row.introspection_clients, vec!["rs"]);
         assert_eq!(row.resources.unwrap()[0].context, ".*");
         assert!(row.active);
+    }
+}
+
+fn audit(tenant_id: i64, action: &str, target: &str, at: i64) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        tenant_id,
+        at,
+        actor: "admin@a.com".into(),
+        action: action.into(),
+        target: target.into(),
+        client_address: "127.0.0.1".into(),
+    }
+}
+
+store_tests! {
+    async fn a_user_change_ends_tokens_and_is_audited_together(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h", roles: &[] }, Source::Api, 1).await.unwrap();
+        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
+        let changed = store.change_user(a, "alice", UserChange::Password("h2"), &audit(a, "user.password", "alice", 50)).await.unwrap();
+        assert_eq!(changed.map(|c| c.len()), Some(2));
+        let access = store.token(a, &[2; 32]).await.unwrap().unwrap();
+        assert_eq!((access.state, access.state_reason), (State::Inactive, Some(Reason::PasswordChanged)));
+        assert_eq!(access.state_changed_by.as_deref(), Some("admin@a.com"));
+        assert_eq!(store.user(a, "alice").await.unwrap().unwrap().password_hash, "h2");
+        let events = store.audit_events(a, 10, None).await.unwrap();
+        assert_eq!((events.len(), events[0].action.as_str()), (1, "user.password"));
+        // Enabling ends nothing; roles end nothing; an unknown user is None.
+        let none = store.change_user(a, "alice", UserChange::Enabled(true), &audit(a, "user.enable", "alice", 51)).await.unwrap();
+        assert_eq!(none, Some(vec![]));
+        assert!(store.change_user(a, "ghost", UserChange::Delete, &audit(a, "user.delete", "ghost", 52)).await.unwrap().is_none());
+        assert_eq!(store.audit_events(a, 10, None).await.unwrap().len(), 2, "a change that found nothing is not audited");
+        store.change_user(a, "alice", UserChange::Delete, &audit(a, "user.delete", "alice", 53)).await.unwrap();
+        assert!(store.user(a, "alice").await.unwrap().is_none());
+    }
+
+    async fn failures_lock_at_the_threshold_and_clear(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h", roles: &[] }, Source::Api, 1).await.unwrap();
+        let target = LockTarget::User { tenant_id: a, username: "alice" };
+        let (fail, lock) = (audit(a, "user.signin_failure", "alice", 5), audit(a, "user.lock", "alice", 5));
+        for _ in 0..2 {
+            assert_eq!(store.record_failure(target, 3, 1000, &fail, &lock).await.unwrap(), None);
+        }
+        assert_eq!(store.record_failure(target, 3, 1000, &fail, &lock).await.unwrap(), Some(1000));
+        let user = store.user(a, "alice").await.unwrap().unwrap();
+        assert_eq!((user.failed_attempts, user.locked_until), (0, Some(1000)));
+        let actions: Vec<String> = store.audit_events(a, 10, None).await.unwrap().into_iter().map(|e| e.action).collect();
+        assert_eq!(actions, ["user.lock", "user.signin_failure", "user.signin_failure", "user.signin_failure"]);
+        assert!(store.clear_failures(target, None).await.unwrap());
+        assert_eq!(store.user(a, "alice").await.unwrap().unwrap().locked_until, None);
+        // Clients count the same way.
+        let grants = ["client_credentials".to_owned()];
+        store.upsert_client(a, &NewClient { client_id: "c", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[] }, Source::Api, 1).await.unwrap();
+        let client = LockTarget::Client { client_id: "c" };
+        assert_eq!(store.record_failure(client, 1, 99, &fail, &lock).await.unwrap(), Some(99));
+        assert_eq!(store.client("c").await.unwrap().unwrap().locked_until, Some(99));
+    }
+
+    async fn roles_create_update_and_leave_users_when_deleted(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        let role = RoleRecord { name: "r".into(), permissions: vec!["/permission/a".into()] };
+        store.create_role(a, &role, &audit(a, "role.create", "r", 1)).await.unwrap();
+        assert!(matches!(store.create_role(a, &role, &audit(a, "role.create", "r", 2)).await, Err(portcullis::store::Error::Duplicate(_))));
+        let roles = ["r".to_owned()];
+        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h", roles: &roles }, Source::Api, 1).await.unwrap();
+        let wider = RoleRecord { name: "r".into(), permissions: vec!["/permission".into()] };
+        assert!(store.update_role(a, &wider, &audit(a, "role.update", "r", 3)).await.unwrap());
+        assert_eq!(store.user(a, "alice").await.unwrap().unwrap().permissions, vec!["/permission"]);
+        assert!(store.delete_role(a, "r", &audit(a, "role.delete", "r", 4)).await.unwrap());
+        let user = store.user(a, "alice").await.unwrap().unwrap();
+        assert!(user.roles.is_empty() && user.permissions.is_empty());
+        assert!(!store.delete_role(a, "r", &audit(a, "role.delete", "r", 5)).await.unwrap());
+        assert_eq!(store.roles(a).await.unwrap(), vec![]);
+    }
+
+    async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Store) {
+        let root = tenant(&store, "root.com").await;
+        let settings = TenantSettings {
+            domain: "new.org".into(),
+            access_token_ttl: 60,
+            refresh_token_ttl: 60,
+            authorization_code_ttl: 60,
+            introspection_clients: vec![],
+            resources: None,
+        };
+        let role = RoleRecord { name: "admin".into(), permissions: vec!["/permission/admin".into()] };
+        let roles = ["admin".to_owned()];
+        let boss = NewUser { username: "boss", password_hash: "h", roles: &roles };
+        let id = store.create_tenant(&settings, &role, &boss, &audit(root, "tenant.create", "new.org", 1)).await.unwrap();
+        assert_eq!(store.user(id, "boss").await.unwrap().unwrap().permissions, vec!["/permission/admin"]);
+        assert!(matches!(
+            store.create_tenant(&settings, &role, &boss, &audit(root, "tenant.create", "new.org", 2)).await,
+            Err(portcullis::store::Error::Duplicate("domain"))
+        ));
+        store.insert_tokens(&[token(id, TokenKind::Access, 7, "g")]).await.unwrap();
+        let changed = store.deactivate_tenant(id, &audit(root, "tenant.deactivate", "new.org", 3)).await.unwrap();
+        assert_eq!(changed, vec![[7; 32]]);
+        assert_eq!(store.token(id, &[7; 32]).await.unwrap().unwrap().state_reason, Some(Reason::TenantDeactivated));
+        assert!(!store.tenants().await.unwrap().into_iter().find(|t| t.id == id).unwrap().active);
+        assert_eq!(store.audit_events(root, 10, None).await.unwrap().len(), 2);
+    }
+
+    async fn audit_events_page_newest_first_per_tenant(store: Store) {
+        let a = tenant(&store, "a.com").await;
+        let b = tenant(&store, "b.com").await;
+        for i in 0..5 {
+            store.record_audit(&audit(a, "x", &format!("t{i}"), i)).await.unwrap();
+        }
+        store.record_audit(&audit(b, "x", "other", 9)).await.unwrap();
+        let page = store.audit_events(a, 2, None).await.unwrap();
+        assert_eq!(page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(), ["t4", "t3"]);
+        let next = store.audit_events(a, 10, Some(page[1].id)).await.unwrap();
+        assert_eq!(next.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(), ["t2", "t1", "t0"]);
     }
 }
 

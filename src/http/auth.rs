@@ -5,7 +5,7 @@ use super::form::{self, Form};
 use super::ApiError;
 use crate::domain::tenant::Tenant;
 use crate::service::oauth::{percent_decode, ClientCredentials, ClientScope, Presented};
-use crate::service::{Error, Gateway};
+use crate::service::{Error, Gateway, Origin};
 use crate::store::ClientRecord;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -113,6 +113,7 @@ pub async fn client_request(
     tenant: &Tenant,
     request: Request<Incoming>,
     allow_public: bool,
+    origin: &Origin,
 ) -> Result<(Arc<ClientRecord>, Form), ApiError> {
     let authorization = parse(request.headers())?;
     let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
@@ -123,7 +124,7 @@ pub async fn client_request(
         ClientScope::ThisTenant
     };
     let client = gateway
-        .authenticate_client(tenant, &credentials, scope, allow_public)
+        .authenticate_client(tenant, &credentials, scope, allow_public, origin)
         .await?;
     Ok((client, form))
 }

@@ -29,6 +29,9 @@ pub enum ApiError {
 struct ErrorBody<'a> {
     error: &'a str,
     error_description: &'a str,
+    /// The request field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -67,6 +70,16 @@ impl ApiError {
                     StatusCode::NOT_FOUND,
                     "tenant_not_found",
                     "unknown or inactive tenant".into(),
+                ),
+                S::Invalid { field, message } => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("{field}: {message}"),
+                ),
+                S::NotFound(what) => (
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no such {what}"),
                 ),
                 S::Store(store::Error::Unavailable(_)) => unavailable(),
                 S::Store(store::Error::Duplicate(what)) => (
@@ -112,11 +125,16 @@ impl ApiError {
             // inside the request span; the caller sees only the fixed message.
             tracing::error!(error = %self, "request failed");
         }
+        let field = match &self {
+            ApiError::Service(S::Invalid { field, .. }) => Some(field.as_str()),
+            _ => None,
+        };
         let mut response = json(
             status,
             &ErrorBody {
                 error: code,
                 error_description: &description,
+                field,
             },
         );
         let headers = response.headers_mut();
@@ -132,7 +150,7 @@ impl ApiError {
             }
             _ => {}
         }
-        if let ApiError::MethodNotAllowed(allow) = self {
+        if let ApiError::MethodNotAllowed(allow) = &self {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
         response

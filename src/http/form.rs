@@ -2,6 +2,7 @@
 //! parameters are errors (RFC 6749 §3.1), never silently repaired.
 
 use super::ApiError;
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -65,16 +66,30 @@ pub async fn read(
     limit: usize,
     timeout: Duration,
 ) -> Result<Form, ApiError> {
-    let media_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
-    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+    if !has_media_type(&request, "application/x-www-form-urlencoded") {
         return Err(ApiError::BadRequest(
             "the body must be application/x-www-form-urlencoded".into(),
         ));
     }
+    Form::parse(&read_body(request, limit, timeout).await?)
+}
+
+/// True when the request's `Content-Type`, without its parameters, is `expected`.
+pub fn has_media_type(request: &Request<Incoming>, expected: &str) -> bool {
+    request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .is_some_and(|m| m.eq_ignore_ascii_case(expected))
+}
+
+/// Reads a whole body within the size limit (413 beyond it) and the read timeout (408).
+pub async fn read_body(
+    request: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -87,21 +102,18 @@ pub async fn read(
     let collected = tokio::time::timeout(timeout, body.collect())
         .await
         .map_err(|_| ApiError::Timeout)?;
-    let bytes = match collected {
-        Ok(c) => c.to_bytes(),
+    match collected {
+        Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return Err(ApiError::PayloadTooLarge)
+            Err(ApiError::PayloadTooLarge)
         }
-        Err(_) => {
-            return Err(ApiError::BadRequest(
-                "the request body could not be read".into(),
-            ))
-        }
-    };
-    Form::parse(&bytes)
+        Err(_) => Err(ApiError::BadRequest(
+            "the request body could not be read".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

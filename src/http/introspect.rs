@@ -18,7 +18,9 @@ pub async fn handle(
     let authorization = auth::parse(request.headers())?;
     let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
     let caller = auth::introspection_caller(authorization, &mut form)?;
-    let introspector = gateway.introspector(tenant, caller, &method, path).await?;
+    let introspector = gateway
+        .introspector(tenant, caller, &method, path, &log.origin)
+        .await?;
     log.caller = introspector.caller().to_owned();
     // `token_type_hint` is accepted and ignored: one digest index finds either kind, so
     // a hint could only ever change the answer, never speed it up (RFC 7662 §2.1).

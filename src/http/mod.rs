@@ -1,6 +1,7 @@
 //! HTTP in and out: the router, request parsing, and the one error-to-HTTP mapping.
 //! Handlers are thin: parse, call a `Gateway` use case, render.
 
+mod admin;
 mod auth;
 mod error;
 mod form;

@@ -6,11 +6,12 @@
 //! | `/oauth2/introspect`                                         | POST      |
 //! | `/oauth2/revoke`                                             | POST      |
 //! | `/.well-known/oauth-authorization-server` (also `…/t/{domain}` after it) | GET, HEAD |
+//! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
-use super::{health, introspect, metadata, revoke, token, ApiError, Body};
+use super::{admin, health, introspect, metadata, revoke, token, ApiError, Body};
 use crate::domain::tenant::Tenant;
-use crate::service::{Error, Gateway};
+use crate::service::{Error, Gateway, Origin};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +24,7 @@ pub enum Endpoint {
     Introspect,
     Revoke,
     Metadata,
+    Admin,
     Healthz,
     Readyz,
 }
@@ -34,16 +36,19 @@ impl Endpoint {
             Endpoint::Introspect => "introspect",
             Endpoint::Revoke => "revoke",
             Endpoint::Metadata => "metadata",
+            Endpoint::Admin => "admin",
             Endpoint::Healthz => "healthz",
             Endpoint::Readyz => "readyz",
         }
     }
 
-    /// The methods the endpoint accepts, as an `Allow` header value.
-    fn allow(self) -> &'static str {
+    /// The methods the endpoint accepts, as an `Allow` header value; `None` when the
+    /// endpoint decides per path (the admin API).
+    fn allow(self) -> Option<&'static str> {
         match self {
-            Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => "POST",
-            Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => "GET, HEAD",
+            Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => Some("POST"),
+            Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => Some("GET, HEAD"),
+            Endpoint::Admin => None,
         }
     }
 }
@@ -54,52 +59,52 @@ pub struct Route<'a> {
     /// `None` for the super tenant, or for endpoints outside any tenant.
     pub tenant: Option<&'a str>,
     pub endpoint: Endpoint,
+    /// For the admin API: the path after `/api/v1/`.
+    pub rest: &'a str,
 }
 
 pub fn route(path: &str) -> Option<Route<'_>> {
-    let endpoint_of = |rest: &str| match rest {
-        "/oauth2/token" => Some(Endpoint::Token),
-        "/oauth2/introspect" => Some(Endpoint::Introspect),
-        "/oauth2/revoke" => Some(Endpoint::Revoke),
-        "/.well-known/oauth-authorization-server" => Some(Endpoint::Metadata),
-        _ => None,
+    let only = |tenant, endpoint| {
+        Some(Route {
+            tenant,
+            endpoint,
+            rest: "",
+        })
     };
     match path {
-        "/healthz" => {
-            return Some(Route {
-                tenant: None,
-                endpoint: Endpoint::Healthz,
-            })
-        }
-        "/readyz" => {
-            return Some(Route {
-                tenant: None,
-                endpoint: Endpoint::Readyz,
-            })
-        }
+        "/healthz" => return only(None, Endpoint::Healthz),
+        "/readyz" => return only(None, Endpoint::Readyz),
         _ => {}
     }
     // RFC 8414 §3.1 inserts the well-known segment before the issuer's path.
     if let Some(domain) = path.strip_prefix("/.well-known/oauth-authorization-server/t/") {
-        return (!domain.is_empty() && !domain.contains('/')).then_some(Route {
-            tenant: Some(domain),
-            endpoint: Endpoint::Metadata,
-        });
+        return if domain.is_empty() || domain.contains('/') {
+            None
+        } else {
+            only(Some(domain), Endpoint::Metadata)
+        };
     }
-    if let Some(rest) = path.strip_prefix("/t/") {
-        let (domain, rest) = rest.split_at(rest.find('/')?);
-        return (!domain.is_empty())
-            .then_some(())
-            .and(endpoint_of(rest))
-            .map(|endpoint| Route {
-                tenant: Some(domain),
-                endpoint,
-            });
+    let (tenant, within) = match path.strip_prefix("/t/") {
+        Some(after) => {
+            let (domain, within) = after.split_at(after.find('/')?);
+            if domain.is_empty() {
+                return None;
+            }
+            (Some(domain), within)
+        }
+        None => (None, path),
+    };
+    match within {
+        "/oauth2/token" => only(tenant, Endpoint::Token),
+        "/oauth2/introspect" => only(tenant, Endpoint::Introspect),
+        "/oauth2/revoke" => only(tenant, Endpoint::Revoke),
+        "/.well-known/oauth-authorization-server" => only(tenant, Endpoint::Metadata),
+        _ => within.strip_prefix("/api/v1/").map(|rest| Route {
+            tenant,
+            endpoint: Endpoint::Admin,
+            rest,
+        }),
     }
-    endpoint_of(path).map(|endpoint| Route {
-        tenant: None,
-        endpoint,
-    })
 }
 
 /// What the request log line says about a request, filled in as it is handled.
@@ -108,6 +113,8 @@ pub struct RequestLog {
     pub endpoint: &'static str,
     /// Who authenticated: a client id or `user@tenant`; never a secret.
     pub caller: String,
+    /// Where the request came from, for the log and the audit log.
+    pub origin: Origin,
 }
 
 /// Handles one request and writes its log line.
@@ -118,11 +125,14 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
-    let client_addr = client_address(&gateway, &request, peer);
+    let origin = Origin {
+        address: client_address(&gateway, &request, peer).to_string(),
+    };
     let mut log = RequestLog {
         tenant: String::new(),
         endpoint: "unknown",
         caller: String::new(),
+        origin,
     };
     let response = match dispatch(&gateway, request, &mut log).await {
         Ok(response) => response,
@@ -142,7 +152,7 @@ pub async fn handle(
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
         caller = %log.caller,
-        client = %client_addr,
+        client = %log.origin.address,
         "request"
     );
     response
@@ -156,18 +166,24 @@ async fn dispatch(
     let path = request.uri().path().to_owned();
     let route = route(&path).ok_or(ApiError::NotFound)?;
     log.endpoint = route.endpoint.name();
-    let method = request.method();
-    let allowed = match route.endpoint.allow() {
-        "POST" => method == Method::POST,
-        _ => method == Method::GET || method == Method::HEAD,
-    };
-    if !allowed {
-        return Err(ApiError::MethodNotAllowed(route.endpoint.allow()));
+    if let Some(allow) = route.endpoint.allow() {
+        let method = request.method();
+        let allowed = match allow {
+            "POST" => method == Method::POST,
+            _ => method == Method::GET || method == Method::HEAD,
+        };
+        if !allowed {
+            return Err(ApiError::MethodNotAllowed(allow));
+        }
     }
     match route.endpoint {
         Endpoint::Healthz => return Ok(health::healthz()),
         Endpoint::Readyz => return Ok(health::readyz(gateway).await),
-        Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke | Endpoint::Metadata => {}
+        Endpoint::Token
+        | Endpoint::Introspect
+        | Endpoint::Revoke
+        | Endpoint::Metadata
+        | Endpoint::Admin => {}
     }
     let tenant = resolve_tenant(gateway, route.tenant)?;
     log.tenant = tenant.domain.to_string();
@@ -176,6 +192,7 @@ async fn dispatch(
         Endpoint::Introspect => introspect::handle(gateway, &tenant, request, &path, log).await,
         Endpoint::Revoke => revoke::handle(gateway, &tenant, request, log).await,
         Endpoint::Metadata => Ok(metadata::handle(&tenant)),
+        Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, &path, log).await,
         Endpoint::Healthz | Endpoint::Readyz => Err(ApiError::NotFound),
     }
 }
@@ -218,6 +235,18 @@ mod tests {
 
     fn r(path: &str) -> Option<(Option<&str>, Endpoint)> {
         route(path).map(|r| (r.tenant, r.endpoint))
+    }
+
+    #[test]
+    fn admin_paths_keep_their_rest() {
+        let admin = route("/t/foo.com/api/v1/users/alice").unwrap();
+        assert_eq!(
+            (admin.tenant, admin.endpoint, admin.rest),
+            (Some("foo.com"), Endpoint::Admin, "users/alice")
+        );
+        assert_eq!(route("/api/v1/tenants").unwrap().rest, "tenants");
+        assert!(route("/api/v1").is_none());
+        assert!(route("/api/v2/users").is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub async fn handle(
     request: Request<Incoming>,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let (client, form) = auth::client_request(gateway, tenant, request, false).await?;
+    let (client, form) = auth::client_request(gateway, tenant, request, false, &log.origin).await?;
     log.caller = client.client_id.clone();
     let required = |name: &str| {
         form.non_empty(name)
@@ -37,6 +37,6 @@ pub async fn handle(
         },
         Some(_) => return Err(Error::UnsupportedGrantType.into()),
     };
-    let issued = gateway.grant(&client, grant).await?;
+    let issued = gateway.grant(&client, grant, &log.origin).await?;
     Ok(json(StatusCode::OK, &issued))
 }

@@ -134,6 +134,11 @@ impl Directory {
         self.users.remove(&(tenant_id, username.to_owned()));
     }
 
+    /// After a role changes, any cached user of the tenant may hold stale permissions.
+    pub fn forget_users_of(&self, tenant_id: i64) {
+        self.users.retain(|(tenant, _), _| *tenant != tenant_id);
+    }
+
     pub fn forget_client(&self, client_id: &str) {
         self.clients.remove(client_id);
     }

@@ -1,6 +1,7 @@
 //! The use cases: authenticate callers, issue, introspect and revoke tokens, and start
 //! the gateway. Handlers call these; these call the store and the pure domain.
 
+pub mod admin;
 pub mod bootstrap;
 pub mod cache;
 pub mod credentials;
@@ -41,6 +42,12 @@ pub enum Error {
     Forbidden,
     #[error("unknown tenant")]
     UnknownTenant,
+    /// A request field has an invalid value; names the field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The named object does not exist in this tenant.
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
@@ -100,6 +107,12 @@ impl Gateway {
     pub fn body_timeout(&self) -> Duration {
         Duration::from_millis(self.config.server.body_timeout_ms)
     }
+}
+
+/// Where a request came from: the client address the audit log records.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub address: String,
 }
 
 /// Seconds since the Unix epoch; the one place the services read the clock.

@@ -1,13 +1,16 @@
 //! Token issuance (RFC 6749), introspection (RFC 7662) and revocation (RFC 7009).
 
 use super::credentials::Holder;
-use super::{now, Error, Gateway, Result};
+use super::{now, Error, Gateway, Origin, Result};
+use crate::domain::client::is_scope_token;
 use crate::domain::permission::{authorize, requirement, Requirement};
 use crate::domain::principal::{qualified_name, split_sign_in_name};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
-use crate::store::{ClientRecord, Digest, NewToken, Rotation, Selection, TokenRecord, UserRecord};
-use crate::tenant_file::is_scope_token;
+use crate::store::{
+    AuditEvent, ClientRecord, Digest, LockTarget, NewToken, Rotation, Selection, TokenRecord,
+    UserRecord,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -149,14 +152,16 @@ fn random_string(bytes: usize) -> String {
 impl Gateway {
     // ---- authentication -----------------------------------------------------------
 
-    /// Authenticates a client at `tenant`'s path. A wrong secret, an unknown client and a
-    /// client of another tenant are all `InvalidClient`, and all cost one argon2 check.
+    /// Authenticates a client at `tenant`'s path. A wrong secret, an unknown client, a
+    /// locked client and a client of another tenant are all `InvalidClient`, and all
+    /// cost one argon2 check. Failures count toward the client's lock (SPEC §4).
     pub async fn authenticate_client(
         &self,
         tenant: &Tenant,
         presented: &ClientCredentials,
         scope: ClientScope,
         allow_public: bool,
+        origin: &Origin,
     ) -> Result<Arc<ClientRecord>> {
         let client = self
             .directory
@@ -164,30 +169,58 @@ impl Gateway {
             .await?;
         let client = client.filter(|c| scope == ClientScope::AnyTenant || c.tenant_id == tenant.id);
         let client = client.filter(|c| self.directory.tenant_by_id(c.tenant_id).is_some());
-        match (&presented.secret, client) {
-            (None, Some(client)) if client.secret_hash.is_none() && allow_public => Ok(client),
-            (None, _) => Err(Error::InvalidClient),
-            (Some(secret), client) => {
-                let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref());
-                let holder = Holder::Client {
-                    client_id: &presented.client_id,
-                };
-                if self.credentials.verify(holder, stored, secret).await? {
-                    client.ok_or(Error::InvalidClient)
-                } else {
-                    Err(Error::InvalidClient)
-                }
+        let now = now();
+        let Some(secret) = &presented.secret else {
+            return match client {
+                Some(client) if client.secret_hash.is_none() && allow_public => Ok(client),
+                Some(_) | None => Err(Error::InvalidClient),
+            };
+        };
+        let usable = client.as_ref().filter(|c| !is_locked(c.locked_until, now));
+        let stored = usable.and_then(|c| c.secret_hash.as_deref());
+        let holder = Holder::Client {
+            client_id: &presented.client_id,
+        };
+        if self.credentials.verify(holder, stored, secret).await? {
+            let client = client.ok_or(Error::InvalidClient)?;
+            if client.failed_attempts > 0 {
+                self.store
+                    .clear_failures(
+                        LockTarget::Client {
+                            client_id: &client.client_id,
+                        },
+                        None,
+                    )
+                    .await?;
+                self.directory.forget_client(&client.client_id);
             }
+            return Ok(client);
         }
+        let audit_tenant = client.as_ref().map_or(tenant.id, |c| c.tenant_id);
+        let target = client.as_ref().map(|c| LockTarget::Client {
+            client_id: &c.client_id,
+        });
+        self.sign_in_failed(
+            audit_tenant,
+            &presented.client_id,
+            "client",
+            target,
+            origin,
+            now,
+        )
+        .await?;
+        Err(Error::InvalidClient)
     }
 
     /// Authenticates `USERNAME[@TENANT]` with a password at `tenant`'s path. A user of
-    /// another tenant does not authenticate here.
+    /// another tenant does not authenticate here; a disabled or locked user fails like
+    /// a wrong password, at the same cost. Failures count toward the user's lock.
     pub async fn authenticate_user(
         &self,
         tenant: &Tenant,
         sign_in_name: &str,
         password: &SecretString,
+        origin: &Origin,
     ) -> Result<Option<Arc<UserRecord>>> {
         let (username, domain) = split_sign_in_name(sign_in_name, &self.super_tenant, |d| {
             self.directory.is_tenant(d)
@@ -199,14 +232,88 @@ impl Gateway {
         } else {
             None
         };
-        let user = user.filter(|u| u.enabled);
-        let stored = user.as_ref().map(|u| u.password_hash.as_str());
+        let now = now();
+        let usable = user
+            .as_ref()
+            .filter(|u| u.enabled && !is_locked(u.locked_until, now));
+        let stored = usable.map(|u| u.password_hash.as_str());
         let holder = Holder::User {
             tenant_id: tenant.id,
             username,
         };
-        let ok = self.credentials.verify(holder, stored, password).await?;
-        Ok(if ok { user } else { None })
+        if self.credentials.verify(holder, stored, password).await? {
+            let Some(user) = user else { return Ok(None) };
+            if user.failed_attempts > 0 {
+                let target = LockTarget::User {
+                    tenant_id: tenant.id,
+                    username: &user.username,
+                };
+                self.store.clear_failures(target, None).await?;
+                self.directory.forget_user(tenant.id, &user.username);
+            }
+            return Ok(Some(user));
+        }
+        let target = user.as_ref().map(|u| LockTarget::User {
+            tenant_id: tenant.id,
+            username: &u.username,
+        });
+        self.sign_in_failed(tenant.id, sign_in_name, "user", target, origin, now)
+            .await?;
+        Ok(None)
+    }
+
+    /// Audits a failed sign-in and counts it toward a lock when the principal exists.
+    async fn sign_in_failed(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        kind: &str,
+        target: Option<LockTarget<'_>>,
+        origin: &Origin,
+        now: i64,
+    ) -> Result<()> {
+        let event = |actor: &str, action: String| AuditEvent {
+            id: 0,
+            tenant_id,
+            at: now,
+            actor: actor.to_owned(),
+            action,
+            target: name.to_owned(),
+            client_address: origin.address.clone(),
+        };
+        let failure = event(name, format!("{kind}.signin_failure"));
+        let Some(target) = target else {
+            return Ok(self.store.record_audit(&failure).await?);
+        };
+        let auth = &self.config.auth;
+        let until = now + auth.lockout_seconds as i64;
+        let lock = event("system", format!("{kind}.lock"));
+        let locked = self
+            .store
+            .record_failure(
+                target,
+                i64::from(auth.lockout_attempts),
+                until,
+                &failure,
+                &lock,
+            )
+            .await?;
+        if locked.is_some() {
+            tracing::warn!(
+                tenant_id,
+                principal = name,
+                kind,
+                "locked after repeated sign-in failures"
+            );
+        }
+        match target {
+            LockTarget::User {
+                tenant_id,
+                username,
+            } => self.directory.forget_user(tenant_id, username),
+            LockTarget::Client { client_id } => self.directory.forget_client(client_id),
+        }
+        Ok(())
     }
 
     /// Decides who the introspection caller is and whether it may introspect at all.
@@ -216,6 +323,7 @@ impl Gateway {
         presented: Presented,
         method: &str,
         path: &str,
+        origin: &Origin,
     ) -> Result<Introspector> {
         let allowed_client = |id: &str| tenant.introspection_clients.iter().any(|c| c == id);
         let client_introspector = |client: &ClientRecord| {
@@ -245,7 +353,13 @@ impl Gateway {
             },
             Presented::ClientPost(credentials) => {
                 let client = self
-                    .authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false)
+                    .authenticate_client(
+                        tenant,
+                        &credentials,
+                        ClientScope::ThisTenant,
+                        false,
+                        origin,
+                    )
                     .await?;
                 Ok(client_introspector(&client))
             }
@@ -255,7 +369,7 @@ impl Gateway {
                 let decoded = percent_decode(&name);
                 if let Some(id) = decoded
                     .as_deref()
-                    .filter(|id| crate::tenant_file::is_client_id(id))
+                    .filter(|id| crate::domain::client::is_client_id(id))
                 {
                     let client = self.directory.client(&self.store, id).await?;
                     if client.is_some_and(|c| c.tenant_id == tenant.id) {
@@ -271,13 +385,14 @@ impl Gateway {
                                 &credentials,
                                 ClientScope::ThisTenant,
                                 false,
+                                origin,
                             )
                             .await?;
                         return Ok(client_introspector(&client));
                     }
                 }
                 let user = self
-                    .authenticate_user(tenant, &name, &secret)
+                    .authenticate_user(tenant, &name, &secret, origin)
                     .await?
                     .ok_or(Error::Unauthenticated)?;
                 user_introspector(&user)
@@ -312,7 +427,12 @@ impl Gateway {
 
     /// Runs a grant for an authenticated client. Every token in the answer is committed
     /// before this returns.
-    pub async fn grant(&self, client: &ClientRecord, grant: Grant) -> Result<TokenResponse> {
+    pub async fn grant(
+        &self,
+        client: &ClientRecord,
+        grant: Grant,
+        origin: &Origin,
+    ) -> Result<TokenResponse> {
         if !client.grant_types.iter().any(|g| g == grant.name()) {
             return Err(Error::UnauthorizedClient(
                 "the client may not use this grant type",
@@ -345,7 +465,7 @@ impl Gateway {
                 let scope = allowed_scope(client, scope.as_deref())?;
                 let sign_in = qualify_for(&username, &tenant);
                 let user = self
-                    .authenticate_user(&tenant, &sign_in, &password)
+                    .authenticate_user(&tenant, &sign_in, &password, origin)
                     .await?
                     .ok_or(Error::InvalidGrant("the username or password is wrong"))?;
                 let issuance = Issuance {
@@ -533,27 +653,11 @@ impl Gateway {
         if record.token.client_id != client.client_id {
             return Ok(());
         }
-        let event = Event::Revoke(Revocation::ByClient);
-        let this = (record.token.kind, Selection::Token(record.id), event);
-        let steps = match record.token.kind {
-            TokenKind::Access => match record.token.refresh_digest {
-                Some(refresh) => vec![
-                    this,
-                    (TokenKind::Refresh, Selection::RefreshOf(refresh), event),
-                ],
-                None => vec![this],
-            },
-            TokenKind::Refresh => vec![
-                this,
-                (
-                    TokenKind::Access,
-                    Selection::IssuedWith(record.token.digest),
-                    event,
-                ),
-            ],
-            // RFC 7009 covers access and refresh tokens only.
-            TokenKind::AuthorizationCode => return Ok(()),
-        };
+        // RFC 7009 covers access and refresh tokens only.
+        if record.token.kind == TokenKind::AuthorizationCode {
+            return Ok(());
+        }
+        let steps = super::admin::revocation_steps(&record, Event::Revoke(Revocation::ByClient));
         let changed = self
             .store
             .transitions(
@@ -627,6 +731,11 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Locked until a time still to come.
+pub fn is_locked(locked_until: Option<i64>, now: i64) -> bool {
+    locked_until.is_some_and(|until| until > now)
 }
 
 /// The user's permissions, parsed; malformed stored paths grant nothing.
@@ -766,6 +875,8 @@ mod tests {
             grant_types: vec![],
             redirect_uris: vec![],
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            failed_attempts: 0,
+            locked_until: None,
         }
     }
 

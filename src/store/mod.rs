@@ -6,6 +6,7 @@
 //! method takes the tenant it works in, except the client lookup: client ids are unique
 //! across tenants (SPEC §6).
 
+mod admin;
 mod records;
 mod sql;
 

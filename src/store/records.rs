@@ -98,6 +98,8 @@ pub struct ClientRecord {
     pub redirect_uris: Vec<String>,
     /// Allowed scopes; empty means any.
     pub scopes: Vec<String>,
+    pub failed_attempts: i64,
+    pub locked_until: Option<i64>,
 }
 
 /// A client to create or reconcile.
@@ -152,6 +154,50 @@ pub enum Selection {
     IssuedWith(Digest),
     /// The refresh token this access token was issued with.
     RefreshOf(Digest),
+    /// Every token a user owns.
+    Owner(String),
+    /// Every token issued to a client.
+    Client(String),
+    /// Every token of the tenant.
+    Tenant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+/// A change to a user, and what it does to the user's tokens.
+#[derive(Debug, Clone, Copy)]
+pub enum UserChange<'a> {
+    Password(&'a str),
+    Enabled(bool),
+    Roles(&'a [String]),
+    Delete,
+}
+
+/// Whose sign-in failures are counted.
+#[derive(Debug, Clone, Copy)]
+pub enum LockTarget<'a> {
+    User { tenant_id: i64, username: &'a str },
+    Client { client_id: &'a str },
+}
+
+/// One audit log entry. Never holds a secret or a token. `id` is assigned by the
+/// store; it is ignored when an event is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub at: i64,
+    /// Who acted: `admin@foo.com`, a client id, or the name a failed sign-in used.
+    pub actor: String,
+    /// What happened: `user.create`, `signin.failure`, `user.lock`, …
+    pub action: String,
+    /// What it happened to: a username, role, client id, token id, domain.
+    pub target: String,
+    pub client_address: String,
 }
 
 /// The outcome of rotating a refresh token.

@@ -19,9 +19,12 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     backend: Backend,
 }
+
+pub(super) const CLIENT_COLUMNS: &str =
+    "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, failed_attempts, locked_until";
 
 const TOKEN_COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
      scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by";
@@ -176,33 +179,45 @@ impl Store {
 
     /// One user with the permissions of their roles, in one query.
     pub async fn user(&self, tenant_id: i64, username: &str) -> Result<Option<UserRecord>> {
+        Ok(self.load_users(tenant_id, Some(username)).await?.pop())
+    }
+
+    /// Users of a tenant (or the one named) with their roles' permissions, by username.
+    pub(super) async fn load_users(
+        &self,
+        tenant_id: i64,
+        username: Option<&str>,
+    ) -> Result<Vec<UserRecord>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, u.locked_until, \
                     ur.role, r.permissions \
              FROM users u \
              LEFT JOIN user_roles ur ON ur.user_id = u.id \
              LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = ur.role \
-             WHERE u.tenant_id = $1 AND u.username = $2",
+             WHERE u.tenant_id = $1 AND ($2 = '' OR u.username = $2) \
+             ORDER BY u.username, ur.role",
         )
         .bind(tenant_id)
-        .bind(username)
+        .bind(username.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut user = UserRecord {
-            id: first.try_get("id")?,
-            tenant_id,
-            username: first.try_get("username")?,
-            password_hash: first.try_get("password_hash")?,
-            enabled: first.try_get::<i64, _>("enabled")? != 0,
-            roles: Vec::new(),
-            permissions: Vec::new(),
-            failed_attempts: first.try_get("failed_attempts")?,
-            locked_until: first.try_get("locked_until")?,
-        };
+        let mut users: Vec<UserRecord> = Vec::new();
         for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if users.last().is_none_or(|u| u.id != id) {
+                users.push(UserRecord {
+                    id,
+                    tenant_id,
+                    username: row.try_get("username")?,
+                    password_hash: row.try_get("password_hash")?,
+                    enabled: row.try_get::<i64, _>("enabled")? != 0,
+                    roles: Vec::new(),
+                    permissions: Vec::new(),
+                    failed_attempts: row.try_get("failed_attempts")?,
+                    locked_until: row.try_get("locked_until")?,
+                });
+            }
+            let user = users.last_mut().expect("pushed above");
             if let Some(role) = row.try_get::<Option<String>, _>("role")? {
                 user.roles.push(role);
             }
@@ -211,9 +226,11 @@ impl Store {
                     .extend(from_json::<Vec<String>>(&permissions)?);
             }
         }
-        user.permissions.sort();
-        user.permissions.dedup();
-        Ok(Some(user))
+        for user in &mut users {
+            user.permissions.sort();
+            user.permissions.dedup();
+        }
+        Ok(users)
     }
 
     pub async fn user_count(&self, tenant_id: i64) -> Result<i64> {
@@ -264,18 +281,7 @@ impl Store {
             .await?
             .try_get("id")?,
         };
-        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        for role in user.roles {
-            sqlx::query("INSERT INTO user_roles (tenant_id, user_id, role) VALUES ($1, $2, $3)")
-                .bind(tenant_id)
-                .bind(user_id)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
-        }
+        super::admin::replace_roles(&mut tx, tenant_id, user_id, user.roles).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -284,25 +290,13 @@ impl Store {
 
     /// A client by its id, whatever its tenant (ids are unique across tenants).
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes \
-             FROM clients WHERE client_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1"
+        ))
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(ClientRecord {
-                id: row.try_get("id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                client_id: row.try_get("client_id")?,
-                secret_hash: row.try_get("secret_hash")?,
-                grant_types: from_json(&row.try_get::<String, _>("grant_types")?)?,
-                redirect_uris: from_json(&row.try_get::<String, _>("redirect_uris")?)?,
-                scopes: from_json(&row.try_get::<String, _>("scopes")?)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(client_record).transpose()
     }
 
     /// Creates a client, or brings a file-declared one in line with its file. A client
@@ -475,7 +469,7 @@ async fn insert_tokens(tx: &mut Transaction<'_, Any>, tokens: &[NewToken]) -> Re
 
 /// The bulk form of [`token::apply`]: the `WHERE state IN (…)` list and the new state
 /// both come from the state machine.
-async fn transition(
+pub(super) async fn transition(
     tx: &mut Transaction<'_, Any>,
     tenant_id: i64,
     kind: TokenKind,
@@ -495,6 +489,9 @@ async fn transition(
         Selection::Grant(_) => "grant_id = $6",
         Selection::IssuedWith(_) => "refresh_digest = $6",
         Selection::RefreshOf(_) => "digest = $6",
+        Selection::Owner(_) => "username = $6",
+        Selection::Client(_) => "client_id = $6",
+        Selection::Tenant => "tenant_id = $6",
     };
     let sql = format!(
         "UPDATE tokens SET state = $1, state_reason = $2, state_changed_at = $3, state_changed_by = $4 \
@@ -509,11 +506,28 @@ async fn transition(
         .bind(tenant_id);
     let query = match selection {
         Selection::Token(id) => query.bind(*id),
-        Selection::Grant(grant) => query.bind(grant.clone()),
+        Selection::Grant(name) | Selection::Owner(name) | Selection::Client(name) => {
+            query.bind(name.clone())
+        }
+        Selection::Tenant => query.bind(tenant_id),
         Selection::IssuedWith(d) | Selection::RefreshOf(d) => query.bind(d.to_vec()),
     };
     let rows = query.bind(kind.as_str()).fetch_all(&mut **tx).await?;
     rows.iter().map(|row| digest(row, "digest")).collect()
+}
+
+pub(super) fn client_record(row: &AnyRow) -> Result<ClientRecord> {
+    Ok(ClientRecord {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        client_id: row.try_get("client_id")?,
+        secret_hash: row.try_get("secret_hash")?,
+        grant_types: from_json(&row.try_get::<String, _>("grant_types")?)?,
+        redirect_uris: from_json(&row.try_get::<String, _>("redirect_uris")?)?,
+        scopes: from_json(&row.try_get::<String, _>("scopes")?)?,
+        failed_attempts: row.try_get("failed_attempts")?,
+        locked_until: row.try_get("locked_until")?,
+    })
 }
 
 fn tenant_row(row: &AnyRow) -> Result<TenantRow> {
@@ -577,10 +591,10 @@ fn to_digest(bytes: Vec<u8>) -> Result<Digest> {
         .map_err(|_| Error::Corrupt("a token digest is not 32 bytes".into()))
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+pub(super) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
 }

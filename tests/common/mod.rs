@@ -167,7 +167,7 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
         client("bar-client", "bar-secret", all, ""),
     );
     let short = format!(
-        "domain = \"short.com\"\n[tokens]\naccess_token_ttl = 1\nrefresh_token_ttl = 2\n\
+        "domain = \"short.com\"\n[tokens]\naccess_token_ttl = 2\nrefresh_token_ttl = 3\n\
          [[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n{}{}",
         user("admin", "short-admin-password", "\"admin\""),
         client("short-client", "short-secret", all, ""),
@@ -378,4 +378,28 @@ pub fn encode_form(pairs: &[(&str, &str)]) -> String {
 
 pub fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
+}
+
+impl TestServer {
+    /// Calls the admin API: `(status, JSON body or Null)`.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        auth: (&str, &str),
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .basic_auth(auth.0, Some(auth.1));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
 }

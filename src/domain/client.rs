@@ -1,0 +1,189 @@
+//! What a client registration may say: ids, grant types, redirect URIs, scopes. Shared
+//! by tenant files and the admin API so both refuse the same things.
+
+/// Grants a client may be given.
+pub const GRANT_TYPES: &[&str] = &[
+    "client_credentials",
+    "password",
+    "authorization_code",
+    "refresh_token",
+];
+
+/// Grants a public client (one without a secret) may use.
+const PUBLIC_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+
+/// A client registration that cannot be accepted; `field` is relative to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidClient {
+    pub field: String,
+    pub message: String,
+}
+
+/// Client ids use only RFC 3986 unreserved characters, so they survive Basic
+/// percent-encoding untouched.
+pub fn is_client_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Checks a registration's id, grants, redirect URIs and scopes.
+pub fn validate(
+    client_id: &str,
+    public: bool,
+    grant_types: &[String],
+    redirect_uris: &[String],
+    scopes: &[String],
+) -> Result<(), InvalidClient> {
+    let invalid = |field: String, message: String| Err(InvalidClient { field, message });
+    if !is_client_id(client_id) {
+        return invalid(
+            "client_id".into(),
+            "1 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        );
+    }
+    if grant_types.is_empty() {
+        return invalid("grant_types".into(), "list at least one grant type".into());
+    }
+    for (i, g) in grant_types.iter().enumerate() {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return invalid(
+                format!("grant_types[{i}]"),
+                format!("unknown grant type {g:?}; one of {GRANT_TYPES:?}"),
+            );
+        }
+        if public && !PUBLIC_GRANT_TYPES.contains(&g.as_str()) {
+            return invalid(
+                format!("grant_types[{i}]"),
+                format!("a public client (no secret) may only use {PUBLIC_GRANT_TYPES:?}"),
+            );
+        }
+    }
+    for (i, uri) in redirect_uris.iter().enumerate() {
+        // RFC 6749 §3.1.2: absolute, no fragment.
+        let absolute = uri
+            .strip_prefix("https://")
+            .or_else(|| uri.strip_prefix("http://"))
+            .is_some_and(|rest| !rest.is_empty());
+        if !absolute || uri.contains('#') || uri.chars().any(char::is_whitespace) {
+            return invalid(
+                format!("redirect_uris[{i}]"),
+                "an absolute http(s) URI without a fragment".into(),
+            );
+        }
+    }
+    for (i, scope) in scopes.iter().enumerate() {
+        if !is_scope_token(scope) {
+            return invalid(format!("scopes[{i}]"), format!("invalid scope {scope:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_good_registration_passes() {
+        assert!(validate(
+            "app-1",
+            false,
+            &strings(&["client_credentials"]),
+            &strings(&["https://a.example/cb"]),
+            &strings(&["read"])
+        )
+        .is_ok());
+        assert!(validate(
+            "spa",
+            true,
+            &strings(&["authorization_code", "refresh_token"]),
+            &[],
+            &[]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn each_bad_part_is_named() {
+        let field = |r: Result<(), InvalidClient>| r.unwrap_err().field;
+        assert_eq!(
+            field(validate("a b", false, &strings(&["password"]), &[], &[])),
+            "client_id"
+        );
+        assert_eq!(field(validate("a", false, &[], &[], &[])), "grant_types");
+        assert_eq!(
+            field(validate(
+                "a",
+                false,
+                &strings(&["password", "implicit"]),
+                &[],
+                &[]
+            )),
+            "grant_types[1]"
+        );
+        assert_eq!(
+            field(validate(
+                "a",
+                true,
+                &strings(&["client_credentials"]),
+                &[],
+                &[]
+            )),
+            "grant_types[0]"
+        );
+        assert_eq!(
+            field(validate(
+                "a",
+                false,
+                &strings(&["password"]),
+                &strings(&["https://x/#f"]),
+                &[]
+            )),
+            "redirect_uris[0]"
+        );
+        assert_eq!(
+            field(validate(
+                "a",
+                false,
+                &strings(&["password"]),
+                &strings(&["/relative"]),
+                &[]
+            )),
+            "redirect_uris[0]"
+        );
+        assert_eq!(
+            field(validate(
+                "a",
+                false,
+                &strings(&["password"]),
+                &[],
+                &strings(&["ok", "b\"ad"])
+            )),
+            "scopes[1]"
+        );
+    }
+
+    #[test]
+    fn scope_tokens_follow_rfc_6749() {
+        assert!(is_scope_token("openid"));
+        assert!(is_scope_token("read:all"));
+        assert!(!is_scope_token("a b"));
+        assert!(!is_scope_token("a\"b"));
+        assert!(!is_scope_token("a\\b"));
+        assert!(!is_scope_token(""));
+    }
+}
