@@ -388,3 +388,40 @@ both_backends! {
         assert!(!list.to_string().contains("argon2"));
     }
 }
+
+/// What a restart does to admin API changes: the files win for what they declare, and
+/// nothing else is touched.
+async fn restart_reconciles(s: &TestServer) {
+    portcullis::service::bootstrap::reconcile(&s.gateway.config, &s.gateway.store, None)
+        .await
+        .unwrap();
+    s.gateway
+        .directory
+        .reload_tenants(&s.gateway.store)
+        .await
+        .unwrap();
+    s.gateway
+        .directory
+        .forget_users_of(s.gateway.directory.tenant("foo.com").unwrap().id);
+}
+
+both_backends! {
+    async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer) {
+        let api = "/t/foo.com/api/v1";
+        // File-declared: alice's password; API-created: erin; API-set resource rules.
+        s.api("PUT", &format!("{api}/users/alice/password"), FOO_ADMIN, Some(json!({"password": "changed-by-api"}))).await;
+        s.api("POST", &format!("{api}/users"), FOO_ADMIN, Some(json!({"username": "erin", "password": "erin-password"}))).await;
+        let rules = json!({"resources": [{"context": "(.*)/api/v1/(.*)", "secured": true, "http_method": "all", "permissions": ["/permission/admin"]}]});
+        s.api("PUT", &format!("{api}/resources"), FOO_ADMIN, Some(rules.clone())).await;
+        s.api("PUT", &format!("{api}/users/alice/enabled"), FOO_ADMIN, Some(json!({"enabled": false}))).await;
+        restart_reconciles(&s).await;
+        // The file's hash is back for alice; her enabled flag, erin and the rules stay.
+        let (_, alice) = s.api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None).await;
+        assert_eq!(alice["enabled"], false);
+        s.api("PUT", &format!("{api}/users/alice/enabled"), FOO_ADMIN, Some(json!({"enabled": true}))).await;
+        s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
+        s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("erin", "erin-password")).await;
+        let (_, kept) = s.api("GET", &format!("{api}/resources"), FOO_ADMIN, None).await;
+        assert_eq!(kept, rules);
+    }
+}

@@ -46,7 +46,7 @@ pub async fn reconcile(
         ensure_tenant(store, &settings, now).await?;
     }
     for file in &files {
-        apply_file(store, file, now).await?;
+        apply_file(store, file, file.domain == config.server.super_tenant, now).await?;
     }
     let super_id = store
         .tenants()
@@ -105,7 +105,7 @@ async fn ensure_tenant(store: &Store, settings: &TenantSettings, now: i64) -> Re
 }
 
 /// Creates or updates what one file declares; leaves everything else alone.
-async fn apply_file(store: &Store, file: &TenantFile, now: i64) -> Result<()> {
+async fn apply_file(store: &Store, file: &TenantFile, is_super: bool, now: i64) -> Result<()> {
     let tenant_id = store
         .upsert_tenant(&file.settings(), Source::File, now)
         .await?;
@@ -114,19 +114,25 @@ async fn apply_file(store: &Store, file: &TenantFile, now: i64) -> Result<()> {
             .upsert_role(tenant_id, &role.name, &role.permissions, Source::File)
             .await?;
     }
-    // A file user may name `admin` without declaring it: it then means everything in
-    // this tenant, like the bootstrap role.
+    // A file user may name `admin` without declaring it: it then means what the
+    // bootstrap role means, everything in this tenant (and tenant management in the
+    // super tenant).
     if file
         .users
         .iter()
         .any(|u| u.roles.iter().any(|r| r == ADMIN_ROLE))
         && !file.roles.iter().any(|r| r.name == ADMIN_ROLE)
     {
+        let everything = if is_super {
+            "/permission"
+        } else {
+            "/permission/admin"
+        };
         store
             .upsert_role(
                 tenant_id,
                 ADMIN_ROLE,
-                &["/permission/admin".to_owned()],
+                &[everything.to_owned()],
                 Source::File,
             )
             .await?;

@@ -124,7 +124,9 @@ impl Store {
         rows.iter().map(tenant_row).collect()
     }
 
-    /// Creates the tenant when missing, else updates it to match `settings`.
+    /// Creates the tenant when missing, else updates it to match `settings`. Resource
+    /// rules are only replaced when `settings` declares some: a file without
+    /// `[[resources]]` leaves rules set through the admin API alone.
     /// Returns the tenant's id.
     pub async fn upsert_tenant(
         &self,
@@ -138,7 +140,8 @@ impl Store {
                                   introspection_clients, resources, source, created_at) \
              VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (domain) DO UPDATE SET access_token_ttl = $2, refresh_token_ttl = $3, \
-                 authorization_code_ttl = $4, introspection_clients = $5, resources = $6 \
+                 authorization_code_ttl = $4, introspection_clients = $5, \
+                 resources = COALESCE($6, tenants.resources) \
              RETURNING id",
         )
         .bind(&settings.domain)
