@@ -344,68 +344,36 @@ impl Gateway {
                 caller: qualified_name(&user.username, &tenant.domain),
             })
         };
-        match presented {
-            Presented::Nothing => match requirement(&tenant.rules, method, path) {
-                Requirement::Open => Ok(Introspector::Tenant {
-                    caller: "anonymous".into(),
-                }),
-                Requirement::Permissions(_) => Err(Error::Unauthenticated),
-            },
-            Presented::ClientPost(credentials) => {
-                let client = self
-                    .authenticate_client(
-                        tenant,
-                        &credentials,
-                        ClientScope::ThisTenant,
-                        false,
-                        origin,
-                    )
-                    .await?;
-                Ok(client_introspector(&client))
+        let credentials = match presented {
+            Presented::Nothing => {
+                return match requirement(&tenant.rules, method, path) {
+                    Requirement::Open => Ok(Introspector::Tenant {
+                        caller: "anonymous".into(),
+                    }),
+                    Requirement::Permissions(_) => Err(Error::Unauthenticated),
+                }
             }
+            Presented::ClientPost(credentials) => credentials,
             Presented::Basic { name, secret } => {
-                // Client ids are unreserved characters only, so a percent-decoded name
-                // that names a client of this tenant is that client (RFC 6749 §2.3.1).
-                let decoded = percent_decode(&name);
-                if let Some(id) = decoded
-                    .as_deref()
-                    .filter(|id| crate::domain::client::is_client_id(id))
-                {
-                    let client = self.directory.client(&self.store, id).await?;
-                    if client.is_some_and(|c| c.tenant_id == tenant.id) {
-                        let secret =
-                            percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
-                        let credentials = ClientCredentials {
-                            client_id: id.to_owned(),
-                            secret: Some(secret.into()),
-                        };
-                        let client = self
-                            .authenticate_client(
-                                tenant,
-                                &credentials,
-                                ClientScope::ThisTenant,
-                                false,
-                                origin,
-                            )
+                match self.basic_client(tenant, &name, &secret).await? {
+                    Some(credentials) => credentials,
+                    None => {
+                        let user = self
+                            .authenticate_user(tenant, &name, &secret, origin)
                             .await?;
-                        return Ok(client_introspector(&client));
+                        let user = user.ok_or(Error::Unauthenticated)?;
+                        return user_introspector(&user);
                     }
                 }
-                let user = self
-                    .authenticate_user(tenant, &name, &secret, origin)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?;
-                user_introspector(&user)
             }
             Presented::Bearer(token) => {
-                let now = now();
                 let record = self
-                    .live_token(tenant, &digest(token.expose_secret()), now)
+                    .live_token(tenant, &digest(token.expose_secret()), now())
                     .await?;
                 let record = record
                     .filter(|r| r.token.kind == TokenKind::Access)
                     .ok_or(Error::Unauthenticated)?;
-                match &record.token.username {
+                return match &record.token.username {
                     Some(username) => {
                         let user = self
                             .directory
@@ -418,9 +386,37 @@ impl Gateway {
                         caller: record.token.client_id.clone(),
                     }),
                     None => Err(Error::Forbidden),
-                }
+                };
             }
+        };
+        let client = self
+            .authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false, origin)
+            .await?;
+        Ok(client_introspector(&client))
+    }
+
+    /// A Basic name that, percent-decoded, is the id of a client of this tenant makes
+    /// the header client credentials (RFC 6749 §2.3.1); client ids are unreserved
+    /// characters only, so no user name is mistaken for one. `None`: a user.
+    async fn basic_client(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        secret: &SecretString,
+    ) -> Result<Option<ClientCredentials>> {
+        let Some(id) = percent_decode(name).filter(|id| crate::domain::client::is_client_id(id))
+        else {
+            return Ok(None);
+        };
+        let client = self.directory.client(&self.store, &id).await?;
+        if client.is_none_or(|c| c.tenant_id != tenant.id) {
+            return Ok(None);
         }
+        let secret = percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
+        Ok(Some(ClientCredentials {
+            client_id: id,
+            secret: Some(secret.into()),
+        }))
     }
 
     // ---- the token endpoint -----------------------------------------------------------

@@ -279,22 +279,7 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-                                  failed_attempts, source, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
-        )
-        .bind(tenant_id)
-        .bind(client.client_id)
-        .bind(client.secret_hash)
-        .bind(to_json(client.grant_types)?)
-        .bind(to_json(client.redirect_uris)?)
-        .bind(to_json(client.scopes)?)
-        .bind(Source::Api.as_str())
-        .bind(audit.at)
-        .execute(&mut *tx)
-        .await
-        .map_err(duplicate_as("client_id"))?;
+        insert_client(&mut tx, tenant_id, client, Source::Api, audit.at).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -506,7 +491,7 @@ impl Store {
     }
 }
 
-async fn insert_user(
+pub(super) async fn insert_user(
     tx: &mut Transaction<'_, Any>,
     tenant_id: i64,
     user: &NewUser<'_>,
@@ -526,6 +511,33 @@ async fn insert_user(
     .await
     .map_err(duplicate_as("username"))?;
     Ok(row.try_get("id")?)
+}
+
+/// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
+pub(super) async fn insert_client(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: i64,
+    client: &NewClient<'_>,
+    source: Source,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
+                              failed_attempts, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+    )
+    .bind(tenant_id)
+    .bind(client.client_id)
+    .bind(client.secret_hash)
+    .bind(to_json(client.grant_types)?)
+    .bind(to_json(client.redirect_uris)?)
+    .bind(to_json(client.scopes)?)
+    .bind(source.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(duplicate_as("client_id"))?;
+    Ok(())
 }
 
 /// Moves the selected access and refresh tokens by `event`.

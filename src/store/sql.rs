@@ -271,18 +271,7 @@ impl Store {
                     .await?;
                 id
             }
-            None => sqlx::query(
-                "INSERT INTO users (tenant_id, username, password_hash, enabled, failed_attempts, source, created_at) \
-                 VALUES ($1, $2, $3, 1, 0, $4, $5) RETURNING id",
-            )
-            .bind(tenant_id)
-            .bind(user.username)
-            .bind(user.password_hash)
-            .bind(source.as_str())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("id")?,
+            None => super::admin::insert_user(&mut tx, tenant_id, user, source, now).await?,
         };
         super::admin::replace_roles(&mut tx, tenant_id, user_id, user.roles).await?;
         tx.commit().await?;
@@ -334,27 +323,10 @@ impl Store {
             .await?;
             return Ok(());
         }
-        let inserted = sqlx::query(
-            "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-                                  failed_attempts, source, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
-        )
-        .bind(tenant_id)
-        .bind(client.client_id)
-        .bind(client.secret_hash)
-        .bind(to_json(client.grant_types)?)
-        .bind(to_json(client.redirect_uris)?)
-        .bind(to_json(client.scopes)?)
-        .bind(source.as_str())
-        .bind(now)
-        .execute(&self.pool)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(Error::Duplicate("client_id"))
-            }
-            other => other.map(|_| ()).map_err(Error::from),
-        }
+        let mut tx = self.pool.begin().await?;
+        super::admin::insert_client(&mut tx, tenant_id, client, source, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     // ---- tokens -------------------------------------------------------------------
