@@ -327,7 +327,7 @@ both_backends! {
         let cases: Vec<Case> = vec![
             (Some(FOO_CLIENT), vec![], 400, "invalid_request"),
             (Some(FOO_CLIENT), vec![("grant_type", "urn:nope")], 400, "unsupported_grant_type"),
-            (Some(FOO_CLIENT), vec![("grant_type", "authorization_code"), ("code", "x")], 400, "unsupported_grant_type"),
+            (Some(FOO_CLIENT), vec![("grant_type", "authorization_code"), ("code", "x")], 400, "unauthorized_client"),
             (Some(FOO_ALLOWED), vec![("grant_type", "password"), ("username", "alice"), ("password", "alice-password")], 400, "unauthorized_client"),
             (Some(("foo-narrow", "narrow-secret")), vec![("grant_type", "client_credentials"), ("scope", "read admin")], 400, "invalid_scope"),
             (Some(FOO_CLIENT), vec![("grant_type", "password"), ("username", "alice")], 400, "invalid_request"),
@@ -382,10 +382,13 @@ both_backends! {
         let root = get("/.well-known/oauth-authorization-server").await;
         assert_eq!(root["issuer"], public.as_str());
         assert!(!root["issuer"].as_str().unwrap().ends_with('/'));
-        for key in ["token_endpoint", "introspection_endpoint", "revocation_endpoint"] {
+        for key in ["authorization_endpoint", "token_endpoint", "introspection_endpoint", "revocation_endpoint"] {
             assert!(root[key].as_str().unwrap().starts_with("https://"), "{key}");
         }
-        assert_eq!(root["grant_types_supported"], json!(["client_credentials", "password", "refresh_token"]));
+        assert_eq!(root["grant_types_supported"], json!(["authorization_code", "client_credentials", "password", "refresh_token"]));
+        assert_eq!(root["response_types_supported"], json!(["code"]));
+        assert_eq!(root["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(root["authorization_endpoint"], format!("{public}/oauth2/authorize"));
         // The issuer is the same string introspection reports, whatever Host says.
         let token = s.client_token("/oauth2/token", SUPER_CLIENT, None).await;
         let r = s.client.post(s.url("/oauth2/introspect")).basic_auth("admin", Some(ADMIN_PASSWORD))

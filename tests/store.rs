@@ -70,6 +70,8 @@ fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
         issued_at: 100,
         not_before: 100,
         expires_at: 200,
+        redirect_uri: None,
+        code_challenge: None,
     }
 }
 
@@ -154,7 +156,7 @@ store_tests! {
         store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
         let old = store.token(a, &[1; 32]).await.unwrap().unwrap();
         let next = [token(a, TokenKind::Refresh, 3, "g"), access_with(a, 4, 3, "g")];
-        let Rotation::Rotated(mut changed) = store.rotate_refresh(&old, &next, 150, "client:c").await.unwrap() else {
+        let Rotation::Rotated(mut changed) = store.redeem(&old, &next, 150, "client:c").await.unwrap() else {
             panic!("the first rotation must win");
         };
         changed.sort();
@@ -164,7 +166,7 @@ store_tests! {
         assert_eq!(store.token(a, &[4; 32]).await.unwrap().unwrap().state, State::Active);
         // A second rotation of the same (stale) record writes nothing.
         let again = [token(a, TokenKind::Refresh, 5, "g")];
-        assert_eq!(store.rotate_refresh(&old, &again, 160, "client:c").await.unwrap(), Rotation::Lost);
+        assert_eq!(store.redeem(&old, &again, 160, "client:c").await.unwrap(), Rotation::Lost);
         assert!(store.token(a, &[5; 32]).await.unwrap().is_none());
     }
 

@@ -36,6 +36,31 @@ pub fn is_scope_token(s: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
+/// Whether a redirect URI sent in a request matches a registered one: exactly, or, for
+/// a loopback URI registered without a port, with any port (RFC 8252 §7.3, native apps
+/// listen on an ephemeral port).
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    for host in ["http://127.0.0.1", "http://[::1]"] {
+        let (Some(reg_rest), Some(req_rest)) =
+            (registered.strip_prefix(host), requested.strip_prefix(host))
+        else {
+            continue;
+        };
+        if !reg_rest.starts_with('/') {
+            return false;
+        }
+        let Some(after_port) = req_rest.strip_prefix(':') else {
+            return false;
+        };
+        let digits = after_port.bytes().take_while(u8::is_ascii_digit).count();
+        return (1..=5).contains(&digits) && &after_port[digits..] == reg_rest;
+    }
+    false
+}
+
 /// Checks a registration's id, grants, redirect URIs and scopes.
 pub fn validate(
     client_id: &str,
@@ -175,6 +200,50 @@ mod tests {
             )),
             "scopes[1]"
         );
+    }
+
+    #[test]
+    fn loopback_redirect_uris_match_any_port() {
+        assert!(redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb/"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example:8443/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51004/callback"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]/cb?x=1",
+            "http://[::1]:8080/cb?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51004/other"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1.evil.com/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1:9000/callback",
+            "http://127.0.0.1:9001/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost/callback",
+            "http://localhost:9001/callback"
+        ));
     }
 
     #[test]

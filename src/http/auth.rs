@@ -107,12 +107,13 @@ pub fn client_credentials(
 }
 
 /// Reads the form of a token or revocation request and authenticates its client. The
-/// super tenant's endpoints accept a client of any tenant (SPEC §6).
+/// super tenant's endpoints accept a client of any tenant (SPEC §6). `allow_public`
+/// says, from the form, whether a public client's bare `client_id` is enough.
 pub async fn client_request(
     gateway: &Gateway,
     tenant: &Tenant,
     request: Request<Incoming>,
-    allow_public: bool,
+    allow_public: fn(&Form) -> bool,
     origin: &Origin,
 ) -> Result<(Arc<ClientRecord>, Form), ApiError> {
     let authorization = parse(request.headers())?;
@@ -124,7 +125,7 @@ pub async fn client_request(
         ClientScope::ThisTenant
     };
     let client = gateway
-        .authenticate_client(tenant, &credentials, scope, allow_public, origin)
+        .authenticate_client(tenant, &credentials, scope, allow_public(&form), origin)
         .await?;
     Ok((client, form))
 }

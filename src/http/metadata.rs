@@ -11,15 +11,19 @@ pub fn handle(tenant: &Tenant) -> Response<Body> {
     let client_auth = ["client_secret_basic", "client_secret_post"];
     let document = json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
-        // The authorization endpoint is not served yet, so no response type is.
-        "response_types_supported": [],
-        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
-        "token_endpoint_auth_methods_supported": client_auth,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        // "none": a public client exchanging a code with PKCE.
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
     });
     json(StatusCode::OK, &document)
 }

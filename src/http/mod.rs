@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod authorize;
 mod error;
 mod form;
 mod health;

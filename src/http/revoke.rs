@@ -14,7 +14,8 @@ pub async fn handle(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     // RFC 7009 §2.1: a public client identifies itself by its id alone.
-    let (client, form) = auth::client_request(gateway, tenant, request, true, &log.origin).await?;
+    let (client, form) =
+        auth::client_request(gateway, tenant, request, |_| true, &log.origin).await?;
     log.caller = client.client_id.clone();
     let token = form
         .non_empty("token")

@@ -2,6 +2,7 @@
 //!
 //! | path (super tenant; tenants add `/t/{domain}` in front)      | methods   |
 //! |--------------------------------------------------------------|-----------|
+//! | `/oauth2/authorize`                                          | GET, POST |
 //! | `/oauth2/token`                                              | POST      |
 //! | `/oauth2/introspect`                                         | POST      |
 //! | `/oauth2/revoke`                                             | POST      |
@@ -9,17 +10,18 @@
 //! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
-use super::{admin, health, introspect, metadata, revoke, token, ApiError, Body};
+use super::{admin, authorize, health, introspect, metadata, revoke, token, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway, Origin};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::{Request, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    Authorize,
     Token,
     Introspect,
     Revoke,
@@ -32,6 +34,7 @@ pub enum Endpoint {
 impl Endpoint {
     fn name(self) -> &'static str {
         match self {
+            Endpoint::Authorize => "authorize",
             Endpoint::Token => "token",
             Endpoint::Introspect => "introspect",
             Endpoint::Revoke => "revoke",
@@ -46,6 +49,7 @@ impl Endpoint {
     /// endpoint decides per path (the admin API).
     fn allow(self) -> Option<&'static str> {
         match self {
+            Endpoint::Authorize => Some("GET, POST"),
             Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => Some("POST"),
             Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => Some("GET, HEAD"),
             Endpoint::Admin => None,
@@ -95,6 +99,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         None => (None, path),
     };
     match within {
+        "/oauth2/authorize" => only(tenant, Endpoint::Authorize),
         "/oauth2/token" => only(tenant, Endpoint::Token),
         "/oauth2/introspect" => only(tenant, Endpoint::Introspect),
         "/oauth2/revoke" => only(tenant, Endpoint::Revoke),
@@ -168,10 +173,7 @@ async fn dispatch(
     log.endpoint = route.endpoint.name();
     if let Some(allow) = route.endpoint.allow() {
         let method = request.method();
-        let allowed = match allow {
-            "POST" => method == Method::POST,
-            _ => method == Method::GET || method == Method::HEAD,
-        };
+        let allowed = allow.split(", ").any(|m| m == method.as_str());
         if !allowed {
             return Err(ApiError::MethodNotAllowed(allow));
         }
@@ -179,7 +181,8 @@ async fn dispatch(
     match route.endpoint {
         Endpoint::Healthz => return Ok(health::healthz()),
         Endpoint::Readyz => return Ok(health::readyz(gateway).await),
-        Endpoint::Token
+        Endpoint::Authorize
+        | Endpoint::Token
         | Endpoint::Introspect
         | Endpoint::Revoke
         | Endpoint::Metadata
@@ -188,6 +191,7 @@ async fn dispatch(
     let tenant = resolve_tenant(gateway, route.tenant)?;
     log.tenant = tenant.domain.to_string();
     match route.endpoint {
+        Endpoint::Authorize => authorize::handle(gateway, &tenant, request, &path, log).await,
         Endpoint::Token => token::handle(gateway, &tenant, request, log).await,
         Endpoint::Introspect => introspect::handle(gateway, &tenant, request, &path, log).await,
         Endpoint::Revoke => revoke::handle(gateway, &tenant, request, log).await,

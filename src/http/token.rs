@@ -15,7 +15,12 @@ pub async fn handle(
     request: Request<Incoming>,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let (client, form) = auth::client_request(gateway, tenant, request, false, &log.origin).await?;
+    // A public client authenticates by its id alone, and only to exchange a code (its
+    // PKCE verifier is then the proof).
+    let is_code_exchange =
+        |form: &super::form::Form| form.get("grant_type") == Some("authorization_code");
+    let (client, form) =
+        auth::client_request(gateway, tenant, request, is_code_exchange, &log.origin).await?;
     log.caller = client.client_id.clone();
     let required = |name: &str| {
         form.non_empty(name)
@@ -26,6 +31,13 @@ pub async fn handle(
     let grant = match form.non_empty("grant_type") {
         None => return Err(Error::InvalidRequest("grant_type is required".into()).into()),
         Some("client_credentials") => Grant::ClientCredentials { scope },
+        Some("authorization_code") => Grant::AuthorizationCode {
+            code: SecretString::from(required("code")?),
+            redirect_uri: form.non_empty("redirect_uri").map(str::to_owned),
+            code_verifier: form
+                .non_empty("code_verifier")
+                .map(|v| SecretString::from(v.to_owned())),
+        },
         Some("password") => Grant::Password {
             username: required("username")?,
             password: SecretString::from(required("password")?),

@@ -2,6 +2,7 @@
 //! the gateway. Handlers call these; these call the store and the pure domain.
 
 pub mod admin;
+pub mod authorize;
 pub mod bootstrap;
 pub mod cache;
 pub mod credentials;

@@ -38,6 +38,11 @@ pub enum ClientScope {
 
 /// A grant at the token endpoint.
 pub enum Grant {
+    AuthorizationCode {
+        code: SecretString,
+        redirect_uri: Option<String>,
+        code_verifier: Option<SecretString>,
+    },
     ClientCredentials {
         scope: Option<String>,
     },
@@ -56,6 +61,7 @@ impl Grant {
     fn name(&self) -> &'static str {
         match self {
             Grant::ClientCredentials { .. } => "client_credentials",
+            Grant::AuthorizationCode { .. } => "authorization_code",
             Grant::Password { .. } => "password",
             Grant::RefreshToken { .. } => "refresh_token",
         }
@@ -143,7 +149,7 @@ pub fn digest(token: &str) -> Digest {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn random_string(bytes: usize) -> String {
+pub fn random_string(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
@@ -469,10 +475,25 @@ impl Gateway {
                     client,
                     username: Some(user.username.clone()),
                     scope,
-                    with_refresh: client.grant_types.iter().any(|g| g == "refresh_token"),
+                    with_refresh: true,
                     grant_id: random_string(16),
                 };
                 self.issue(issuance, now).await
+            }
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.exchange_code(
+                    &tenant,
+                    client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_ref(),
+                    now,
+                )
+                .await
             }
             Grant::RefreshToken {
                 refresh_token,
@@ -550,11 +571,7 @@ impl Gateway {
             grant_id: record.token.grant_id.clone(),
         };
         let (tokens, response) = issuance.mint(now);
-        match self
-            .store
-            .rotate_refresh(&record, &tokens, now, &actor)
-            .await?
-        {
+        match self.store.redeem(&record, &tokens, now, &actor).await? {
             Rotation::Rotated(changed) => {
                 self.tokens.forget(&changed);
                 Ok(response)
@@ -575,7 +592,7 @@ impl Gateway {
         }
     }
 
-    async fn revoke_grant(
+    pub(super) async fn revoke_grant(
         &self,
         tenant: &Tenant,
         grant_id: &str,
@@ -712,7 +729,7 @@ impl Gateway {
 
     /// Records EXPIRED at the first look after expiry. The token is inactive whether or
     /// not this write lands, so a failure is only logged.
-    async fn record_expiry(&self, record: &TokenRecord, now: i64) {
+    pub(super) async fn record_expiry(&self, record: &TokenRecord, now: i64) {
         let t = &record.token;
         let step = (t.kind, Selection::Token(record.id), Event::LifetimePassed);
         match self
@@ -743,19 +760,19 @@ fn permissions(user: &UserRecord) -> Vec<crate::domain::permission::Permission> 
 }
 
 /// What one issuance hands out: to whom, with what scope, in which grant.
-struct Issuance<'a> {
-    tenant: &'a Tenant,
-    client: &'a ClientRecord,
-    username: Option<String>,
-    scope: String,
-    with_refresh: bool,
+pub(super) struct Issuance<'a> {
+    pub(super) tenant: &'a Tenant,
+    pub(super) client: &'a ClientRecord,
+    pub(super) username: Option<String>,
+    pub(super) scope: String,
+    pub(super) with_refresh: bool,
     /// Shared by every token of one authorization, across its refreshes.
-    grant_id: String,
+    pub(super) grant_id: String,
 }
 
 impl Issuance<'_> {
     /// Builds the tokens to store and the answer that hands out their plaintext.
-    fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
+    pub(super) fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
         let lifetimes = self.tenant.lifetimes;
         let access_token = random_string(32);
         let refresh_token = self.with_refresh.then(|| random_string(32));
@@ -772,6 +789,8 @@ impl Issuance<'_> {
             issued_at: now,
             not_before: now,
             expires_at: now + ttl,
+            redirect_uri: None,
+            code_challenge: None,
         };
         let mut tokens = Vec::with_capacity(2);
         let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
@@ -804,7 +823,7 @@ fn qualify_for(username: &str, tenant: &Tenant) -> String {
 }
 
 /// Parses a requested scope and checks it against the client's allowed scopes.
-fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
+pub(super) fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
     let scopes = parse_scope(requested)?;
     if let Some(outside) = scopes
         .iter()

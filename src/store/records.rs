@@ -130,6 +130,10 @@ pub struct NewToken {
     pub issued_at: i64,
     pub not_before: i64,
     pub expires_at: i64,
+    /// For a code: the redirect URI its request named, which the exchange must repeat.
+    pub redirect_uri: Option<String>,
+    /// For a code: the PKCE S256 challenge the exchange's verifier must meet.
+    pub code_challenge: Option<String>,
 }
 
 /// A stored token and its current state.
@@ -200,12 +204,13 @@ pub struct AuditEvent {
     pub client_address: String,
 }
 
-/// The outcome of rotating a refresh token.
+/// The outcome of redeeming a single-use credential (a refresh token or a code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The old pair is INACTIVE and the new tokens are stored. Holds the digests of the
-    /// tokens that changed state, for cache invalidation.
+    /// The credential (and, for a refresh token, the access tokens issued with it) is
+    /// INACTIVE and the new tokens are stored. Holds the digests of the tokens that
+    /// changed state, for cache invalidation.
     Rotated(Vec<Digest>),
-    /// Another request changed the refresh token first; nothing was written.
+    /// Another request used the credential first; nothing was written.
     Lost,
 }

@@ -27,7 +27,8 @@ pub(super) const CLIENT_COLUMNS: &str =
     "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, failed_attempts, locked_until";
 
 const TOKEN_COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
-     scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by";
+     scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by, \
+     redirect_uri, code_challenge";
 
 impl Store {
     /// Opens a pool for `url`, creating an SQLite file (and its folder) when missing.
@@ -372,10 +373,11 @@ impl Store {
         Ok(changed)
     }
 
-    /// The refresh grant in one transaction: the old refresh token and the access tokens
-    /// issued with it become INACTIVE, and `new` is stored. If the refresh token is no
-    /// longer ACTIVE when the transaction runs (a concurrent use), nothing is written.
-    pub async fn rotate_refresh(
+    /// Redeems a single-use credential in one transaction: a refresh token (the refresh
+    /// grant) becomes INACTIVE with the access tokens issued with it, or a code becomes
+    /// INACTIVE (exchanged); then `new` is stored. If the credential is no longer ACTIVE
+    /// when the transaction runs (a concurrent use), nothing is written.
+    pub async fn redeem(
         &self,
         old: &TokenRecord,
         new: &[NewToken],
@@ -383,33 +385,39 @@ impl Store {
         actor: &str,
     ) -> Result<Rotation> {
         let tenant_id = old.token.tenant_id;
+        let event = match old.token.kind {
+            TokenKind::AuthorizationCode => Event::Exchange,
+            TokenKind::Access | TokenKind::Refresh => Event::Refresh,
+        };
         let mut tx = self.pool.begin().await?;
-        let rotated = transition(
+        let mut changed = transition(
             &mut tx,
             tenant_id,
-            TokenKind::Refresh,
+            old.token.kind,
             &Selection::Token(old.id),
-            Event::Refresh,
+            event,
             now,
             actor,
         )
         .await?;
-        if rotated.is_empty() {
+        if changed.is_empty() {
             return Ok(Rotation::Lost);
         }
-        let mut changed = rotated;
-        changed.extend(
-            transition(
-                &mut tx,
-                tenant_id,
-                TokenKind::Access,
-                &Selection::IssuedWith(old.token.digest),
-                Event::Refresh,
-                now,
-                actor,
-            )
-            .await?,
-        );
+        if old.token.kind == TokenKind::Refresh {
+            let issued_with = Selection::IssuedWith(old.token.digest);
+            changed.extend(
+                transition(
+                    &mut tx,
+                    tenant_id,
+                    TokenKind::Access,
+                    &issued_with,
+                    event,
+                    now,
+                    actor,
+                )
+                .await?,
+            );
+        }
         insert_tokens(&mut tx, new).await?;
         tx.commit().await?;
         Ok(Rotation::Rotated(changed))
@@ -420,8 +428,8 @@ async fn insert_tokens(tx: &mut Transaction<'_, Any>, tokens: &[NewToken]) -> Re
     for t in tokens {
         sqlx::query(
             "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
-                                 scope, issued_at, not_before, expires_at, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                 scope, issued_at, not_before, expires_at, state, redirect_uri, code_challenge) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(t.tenant_id)
         .bind(t.kind.as_str())
@@ -436,6 +444,8 @@ async fn insert_tokens(tx: &mut Transaction<'_, Any>, tokens: &[NewToken]) -> Re
         .bind(t.not_before)
         .bind(t.expires_at)
         .bind(State::Active.as_str())
+        .bind(&t.redirect_uri)
+        .bind(&t.code_challenge)
         .execute(&mut **tx)
         .await?;
     }
@@ -544,6 +554,8 @@ fn token_record(row: &AnyRow) -> Result<TokenRecord> {
             issued_at: row.try_get("issued_at")?,
             not_before: row.try_get("not_before")?,
             expires_at: row.try_get("expires_at")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+            code_challenge: row.try_get("code_challenge")?,
         },
         state: parse("state")?.parse().map_err(corrupt)?,
         state_reason: row

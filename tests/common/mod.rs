@@ -161,16 +161,27 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
             "\"read\", \"write\""
         ),
     );
+    let foo_tenant = format!(
+        "{foo_tenant}\
+         [[clients]]\nclient_id = \"foo-spa\"\ngrant_types = [\"authorization_code\", \"refresh_token\"]\n\
+         redirect_uris = [\"https://spa.foo.com/callback\", \"http://127.0.0.1/callback\"]\nscopes = [\"read\", \"write\"]\n\
+         [[clients]]\nclient_id = \"foo-web\"\nclient_secret_hash = \"{}\"\n\
+         grant_types = [\"authorization_code\", \"refresh_token\"]\nredirect_uris = [\"https://web.foo.com/cb?from=portcullis\"]\n\
+         [[clients]]\nclient_id = \"foo-nocode\"\nclient_secret_hash = \"{}\"\n\
+         grant_types = [\"client_credentials\"]\nredirect_uris = [\"https://nocode.foo.com/cb\"]\n",
+        hash_of("web-secret"),
+        hash_of("nocode-secret")
+    );
     let bar = format!(
         "domain = \"bar.com\"\n[[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n{}{}",
         user("admin", "bar-admin-password", "\"admin\""),
         client("bar-client", "bar-secret", all, ""),
     );
     let short = format!(
-        "domain = \"short.com\"\n[tokens]\naccess_token_ttl = 2\nrefresh_token_ttl = 3\n\
+        "domain = \"short.com\"\n[tokens]\naccess_token_ttl = 2\nrefresh_token_ttl = 3\nauthorization_code_ttl = 1\n\
          [[roles]]\nname = \"admin\"\npermissions = [\"/permission/admin\"]\n{}{}",
         user("admin", "short-admin-password", "\"admin\""),
-        client("short-client", "short-secret", all, ""),
+                client("short-client", "short-secret", "\"client_credentials\", \"password\", \"refresh_token\", \"authorization_code\"", ""),
     );
     vec![
         ("carbon.super".into(), super_tenant),

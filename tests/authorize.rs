@@ -1,0 +1,382 @@
+//! End-to-end: the authorization code flow (RFC 6749 §4.1, RFC 7636) with its sign-in
+//! page, against the real TLS server, on SQLite and PostgreSQL.
+
+mod common;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::TestServer;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
+const SPA_CALLBACK: &str = "https://spa.foo.com/callback";
+
+fn pkce() -> (String, String) {
+    let verifier = format!("{}{}", common::random_suffix(), "v".repeat(40));
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The sign-in page as a browser gets it.
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name}"))
+            + marker.len();
+        let end = self.html[start..].find('"').unwrap() + start;
+        self.html[start..end].replace("&amp;", "&")
+    }
+
+    /// The `name=value` of the CSRF cookie the page set.
+    fn cookie(&self) -> String {
+        let set = self.headers["set-cookie"].to_str().unwrap();
+        set.split(';').next().unwrap().to_owned()
+    }
+}
+
+async fn open(s: &TestServer, prefix: &str, query: &[(&str, &str)]) -> Page {
+    let url = format!(
+        "{}{prefix}/oauth2/authorize?{}",
+        s.base,
+        common::encode_form(query)
+    );
+    let r = s.client.get(url).send().await.unwrap();
+    Page {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        html: r.text().await.unwrap(),
+    }
+}
+
+/// Posts the sign-in form of `page` with these credentials; answers (status, Location).
+async fn submit(
+    s: &TestServer,
+    prefix: &str,
+    page: &Page,
+    user: &str,
+    password: &str,
+    action: &str,
+) -> (u16, Option<String>, String) {
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "csrf",
+    ] {
+        if page.html.contains(&format!("name=\"{name}\"")) {
+            form.push((name.to_owned(), page.hidden(name)));
+        }
+    }
+    form.push(("username".into(), user.into()));
+    form.push(("password".into(), password.into()));
+    form.push(("action".into(), action.into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = s
+        .client
+        .post(format!("{}{prefix}/oauth2/authorize", s.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Cookie", page.cookie())
+        .body(common::encode_form(&pairs))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, location, r.text().await.unwrap())
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let query = location.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Signs alice in through foo-spa with PKCE and answers (code, verifier).
+async fn spa_code(s: &TestServer, prefix: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let page = open(
+        s,
+        prefix,
+        &[
+            ("response_type", "code"),
+            ("client_id", "foo-spa"),
+            ("redirect_uri", SPA_CALLBACK),
+            ("scope", "read"),
+            ("state", "st-1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let (status, location, body) =
+        submit(s, prefix, &page, "alice", "alice-password", "approve").await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.unwrap();
+    assert!(
+        location.starts_with(&format!("{SPA_CALLBACK}?")),
+        "{location}"
+    );
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st-1"));
+    (query_param(&location, "code").unwrap(), verifier)
+}
+
+async fn exchange(
+    s: &TestServer,
+    prefix: &str,
+    auth: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut pairs = vec![("grant_type", "authorization_code")];
+    pairs.extend_from_slice(form);
+    let r = s
+        .post_form(&format!("{prefix}/oauth2/token"), auth, &pairs)
+        .await;
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+both_backends! {
+    async fn the_full_flow_with_pkce_issues_tokens_naming_the_user(s: TestServer) {
+        let (code, verifier) = spa_code(&s, "/t/foo.com").await;
+        let (status, tokens) = exchange(&s, "/t/foo.com", None, &[("client_id", "foo-spa"), ("code", &code),
+            ("redirect_uri", SPA_CALLBACK), ("code_verifier", &verifier)]).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert!(tokens["refresh_token"].is_string());
+        assert_eq!(tokens["scope"], "read");
+        let (_, info) = s.introspect("/t/foo.com/oauth2/introspect", FOO_ADMIN, tokens["access_token"].as_str().unwrap()).await;
+        assert_eq!(info["active"], true);
+        assert_eq!(info["username"], "alice@foo.com");
+        assert_eq!(info["client_id"], "foo-spa");
+        // The same flow through the super tenant's path: the client's tenant decides.
+        let (code, verifier) = spa_code(&s, "").await;
+        let (status, _) = exchange(&s, "", None, &[("client_id", "foo-spa"), ("code", &code),
+            ("redirect_uri", SPA_CALLBACK), ("code_verifier", &verifier)]).await;
+        assert_eq!(status, 200);
+    }
+
+    async fn the_sign_in_page_is_safe_and_says_who_asks(s: TestServer) {
+        let (_, challenge) = pkce();
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-spa"),
+            ("redirect_uri", SPA_CALLBACK), ("scope", "read write"), ("state", "<script>alert(1)</script>"),
+            ("code_challenge", &challenge), ("code_challenge_method", "S256")]).await;
+        assert_eq!(page.status, 200);
+        let h = &page.headers;
+        assert_eq!(h["content-type"], "text/html; charset=utf-8");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+        let cookie = h["set-cookie"].to_str().unwrap();
+        for attribute in ["__Host-portcullis_csrf=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        for text in ["foo.com", "foo-spa", "<li>read</li>", "<li>write</li>", "<label for=\"username\">", "<label for=\"password\">"] {
+            assert!(page.html.contains(text), "{text}");
+        }
+        assert!(!page.html.contains("<script>"), "state must be escaped");
+        assert!(page.html.contains("&lt;script&gt;"));
+    }
+
+    async fn a_public_client_must_use_pkce_and_the_right_verifier(s: TestServer) {
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK), ("state", "s")]).await;
+        assert_eq!(page.status, 302);
+        let location = page.headers["location"].to_str().unwrap();
+        assert_eq!(query_param(location, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(query_param(location, "state").as_deref(), Some("s"));
+        assert_eq!(query_param(location, "iss").as_deref(), Some(format!("{}/t/foo.com", s.gateway.config.server.public_url).as_str()));
+        // plain is not offered.
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK),
+            ("code_challenge", &"a".repeat(43)), ("code_challenge_method", "plain")]).await;
+        assert_eq!(query_param(page.headers["location"].to_str().unwrap(), "error").as_deref(), Some("invalid_request"));
+        // A wrong verifier, or none, gets nothing; the right one still works.
+        let (code, verifier) = spa_code(&s, "/t/foo.com").await;
+        let (wrong, _) = pkce();
+        for form in [vec![("code_verifier", wrong.as_str())], vec![]] {
+            let mut f = vec![("client_id", "foo-spa"), ("code", code.as_str()), ("redirect_uri", SPA_CALLBACK)];
+            f.extend(form);
+            let (status, body) = exchange(&s, "/t/foo.com", None, &f).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+        }
+        let (status, _) = exchange(&s, "/t/foo.com", None, &[("client_id", "foo-spa"), ("code", &code),
+            ("redirect_uri", SPA_CALLBACK), ("code_verifier", &verifier)]).await;
+        assert_eq!(status, 200);
+    }
+
+    async fn a_confidential_client_authenticates_and_repeats_its_redirect_uri(s: TestServer) {
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-web"),
+            ("redirect_uri", "https://web.foo.com/cb?from=portcullis")]).await;
+        assert_eq!(page.status, 200);
+        let (status, location, _) = submit(&s, "/t/foo.com", &page, "alice@foo.com", "alice-password", "approve").await;
+        assert_eq!(status, 303);
+        let location = location.unwrap();
+        // The registered query survives, the code is added.
+        assert!(location.starts_with("https://web.foo.com/cb?from=portcullis&code="), "{location}");
+        let code = query_param(&location, "code").unwrap();
+        let (status, _) = exchange(&s, "/t/foo.com", None, &[("client_id", "foo-web"), ("code", &code), ("redirect_uri", "https://web.foo.com/cb?from=portcullis")]).await;
+        assert_eq!(status, 401, "a confidential client must authenticate");
+        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), ("redirect_uri", "https://web.foo.com/cb")]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri mismatch");
+        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code)]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri missing");
+        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), ("redirect_uri", "https://web.foo.com/cb?from=portcullis")]).await;
+        assert_eq!(status, 200, "{body}");
+        // Another client cannot exchange someone else's code.
+        let (code, verifier) = spa_code(&s, "/t/foo.com").await;
+        let (status, _) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), ("redirect_uri", SPA_CALLBACK), ("code_verifier", &verifier)]).await;
+        assert_eq!(status, 400);
+    }
+
+    async fn bad_clients_and_redirect_uris_get_a_page_never_a_redirect(s: TestServer) {
+        let (_, challenge) = pkce();
+        for query in [
+            vec![("response_type", "code"), ("client_id", "ghost"), ("redirect_uri", SPA_CALLBACK)],
+            vec![("response_type", "code"), ("redirect_uri", SPA_CALLBACK)],
+            vec![("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", "https://evil.example/cb"), ("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")],
+            // Two registered URIs: naming none is not allowed.
+            vec![("response_type", "code"), ("client_id", "foo-spa"), ("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")],
+            // A client of another tenant at a tenant's path.
+            vec![("response_type", "code"), ("client_id", "bar-client")],
+        ] {
+            let page = open(&s, "/t/foo.com", &query).await;
+            assert_eq!(page.status, 400, "{query:?}");
+            assert!(page.headers.get("location").is_none());
+            assert!(page.html.contains("Sign-in cannot continue"));
+            assert_eq!(page.headers["x-frame-options"], "DENY");
+        }
+    }
+
+    async fn other_errors_go_back_to_the_client(s: TestServer) {
+        let (_, challenge) = pkce();
+        let pkce_params = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("response_type", "token"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK)], "unsupported_response_type"),
+            (vec![("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK)], "invalid_request"),
+            (vec![("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK), ("scope", "read admin")], "invalid_scope"),
+            (vec![("response_type", "code"), ("client_id", "foo-nocode")], "unauthorized_client"),
+        ];
+        for (mut query, error) in cases {
+            query.extend_from_slice(&pkce_params);
+            query.push(("state", "keep-me"));
+            let page = open(&s, "/t/foo.com", &query).await;
+            assert_eq!(page.status, 302, "{error}");
+            let location = page.headers["location"].to_str().unwrap();
+            assert_eq!(query_param(location, "error").as_deref(), Some(error), "{location}");
+            assert_eq!(query_param(location, "state").as_deref(), Some("keep-me"));
+            assert!(query_param(location, "error_description").is_some());
+        }
+        // Cancel on the page is access_denied.
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK),
+            ("code_challenge", &challenge), ("code_challenge_method", "S256"), ("state", "c")]).await;
+        let (status, location, _) = submit(&s, "/t/foo.com", &page, "", "", "deny").await;
+        assert_eq!(status, 302);
+        assert_eq!(query_param(&location.unwrap(), "error").as_deref(), Some("access_denied"));
+    }
+
+    async fn a_post_without_the_csrf_token_issues_no_code(s: TestServer) {
+        let (_, challenge) = pkce();
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK),
+            ("code_challenge", &challenge), ("code_challenge_method", "S256")]).await;
+        let form = |csrf: &str| common::encode_form(&[("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK),
+            ("code_challenge", &challenge), ("code_challenge_method", "S256"), ("csrf", csrf), ("username", "alice"), ("password", "alice-password")]);
+        let post = |body: String, cookie: Option<String>| {
+            let mut r = s.client.post(format!("{}/t/foo.com/oauth2/authorize", s.base)).header("Content-Type", "application/x-www-form-urlencoded").body(body);
+            if let Some(c) = cookie {
+                r = r.header("Cookie", c);
+            }
+            r.send()
+        };
+        let csrf = page.hidden("csrf");
+        for (body, cookie) in [
+            (form(&csrf), None),                                 // no cookie
+            (form(""), Some(page.cookie())),                      // no field
+            (form(&"x".repeat(43)), Some(page.cookie())),         // a different value
+        ] {
+            let r = post(body, cookie).await.unwrap();
+            assert_eq!(r.status(), 400);
+            assert!(r.headers().get("location").is_none());
+        }
+        let r = post(form(&csrf), Some(page.cookie())).await.unwrap();
+        assert_eq!(r.status(), 303);
+    }
+
+    async fn wrong_credentials_reshow_the_form_saying_nothing_more(s: TestServer) {
+        let (_, challenge) = pkce();
+        let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-spa"), ("redirect_uri", SPA_CALLBACK),
+            ("code_challenge", &challenge), ("code_challenge_method", "S256")]).await;
+        let mut bodies = Vec::new();
+        // A wrong password, an unknown user, and a user of another tenant.
+        for (user, password) in [("alice", "wrong"), ("ghost", "alice-password"), ("admin@bar.com", "bar-admin-password")] {
+            let (status, location, body) = submit(&s, "/t/foo.com", &page, user, password, "approve").await;
+            assert_eq!((status, location), (200, None));
+            assert!(body.contains("The username or password is wrong."));
+            bodies.push(body.replace(user, "USER"));
+        }
+        let stripped: Vec<String> = bodies.iter().map(|b| b.split("name=\"csrf\"").next().unwrap().to_owned()).collect();
+        assert_eq!(stripped[0], stripped[1], "the page must not tell an unknown user from a wrong password");
+                // The failures count toward the lock: alice's first, and four more.
+        for _ in 0..4 {
+            submit(&s, "/t/foo.com", &page, "alice", "wrong", "approve").await;
+        }
+        let (_, alice) = s.api("GET", "/t/foo.com/api/v1/users/alice", FOO_ADMIN, None).await;
+        assert_eq!(alice["locked"], true, "{alice}");
+        let (status, _, body) = submit(&s, "/t/foo.com", &page, "alice", "alice-password", "approve").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("The username or password is wrong."));
+    }
+
+    async fn a_reused_code_revokes_what_it_issued(s: TestServer) {
+        let (code, verifier) = spa_code(&s, "/t/foo.com").await;
+        let form = [("client_id", "foo-spa"), ("code", code.as_str()), ("redirect_uri", SPA_CALLBACK), ("code_verifier", verifier.as_str())];
+        let (status, tokens) = exchange(&s, "/t/foo.com", None, &form).await;
+        assert_eq!(status, 200);
+        let access = tokens["access_token"].as_str().unwrap();
+        assert!(s.is_active("/t/foo.com", FOO_ADMIN, access).await);
+        let (status, body) = exchange(&s, "/t/foo.com", None, &form).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+        assert!(!s.is_active("/t/foo.com", FOO_ADMIN, access).await);
+        assert!(!s.is_active("/t/foo.com", FOO_ADMIN, tokens["refresh_token"].as_str().unwrap()).await);
+        let (_, info) = s.api("POST", "/t/foo.com/api/v1/tokens/lookup", FOO_ADMIN, Some(json!({"token": access}))).await;
+        assert_eq!((info["state"].as_str(), info["state_reason"].as_str()), (Some("REVOKED"), Some("code_reuse")));
+        let (_, code_info) = s.api("POST", "/t/foo.com/api/v1/tokens/lookup", FOO_ADMIN, Some(json!({"token": code}))).await;
+        assert_eq!((code_info["kind"].as_str(), code_info["state"].as_str()), (Some("authorization_code"), Some("INACTIVE")));
+        assert_eq!(code_info["state_reason"], "exchanged");
+    }
+
+    async fn codes_expire(s: TestServer) {
+        // short.com codes live one second; its client is confidential.
+        let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-client"), ("redirect_uri", "https://short.example/cb")]).await;
+        assert_eq!(page.status, 400, "short-client has no redirect URI registered");
+        let (status, created) = s.api("POST", "/t/short.com/api/v1/clients", ("admin@short.com", "short-admin-password"),
+            Some(json!({"client_id": "short-web", "grant_types": ["authorization_code"], "redirect_uris": ["https://short.example/cb"]}))).await;
+        assert_eq!(status, 201);
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-web")]).await;
+        let (_, location, _) = submit(&s, "/t/short.com", &page, "admin", "short-admin-password", "approve").await;
+        let code = query_param(&location.unwrap(), "code").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (status, body) = exchange(&s, "/t/short.com", Some(("short-web", &secret)), &[("code", &code)]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+        let (_, info) = s.api("POST", "/t/short.com/api/v1/tokens/lookup", ("admin@short.com", "short-admin-password"), Some(json!({"token": code}))).await;
+        assert_eq!(info["state"], "EXPIRED");
+    }
+}
