@@ -42,7 +42,7 @@ input[type=text],input[type=password]{width:100%;padding:.65rem .75rem;font-size
 border:1px solid #d1d5db;border-radius:8px}\
 input:focus,button:focus{outline:3px solid #93c5fd;outline-offset:1px}\
 .error{padding:.65rem .75rem;border-radius:8px;background:#fef2f2;color:#991b1b;margin:0 0 1rem}\
-.actions{display:flex;gap:.75rem;margin-top:1.5rem}\
+.actions{display:flex;flex-direction:row-reverse;gap:.75rem;margin-top:1.5rem}\
 button{flex:1;padding:.7rem;font-size:1rem;font-weight:600;border-radius:8px;border:1px solid #1d4ed8;cursor:pointer}\
 button[value=approve]{background:#1d4ed8;color:#fff}\
 button[value=deny]{background:#fff;color:#1d4ed8}";
@@ -300,6 +300,8 @@ fn sign_in_page(
     let error = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
         .unwrap_or_default();
+    // "Sign in" comes first so that Enter submits it (the first submit button is the
+    // form's default); the stylesheet shows it on the right.
     let body = format!(
         "<p class=\"tenant\">{tenant}</p>\
          <h1>Sign in to continue</h1>\
@@ -311,9 +313,9 @@ fn sign_in_page(
                 spellcheck=\"false\" required autofocus value=\"{username}\">\
          <label for=\"password\">Password</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <div class=\"actions\">\
-         <button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Cancel</button>\
+                  <div class=\"actions\">\
          <button type=\"submit\" name=\"action\" value=\"approve\">Sign in</button>\
+         <button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Cancel</button>\
          </div></form>",
         tenant = escape(a.tenant.domain.as_str()),
         client = escape(&a.client.client_id),
