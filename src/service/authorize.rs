@@ -365,11 +365,11 @@ mod tests {
     #[test]
     fn s256_matches_the_rfc_7636_example() {
         // RFC 7636 Appendix B.
-        let verifier = "dBjftJeZ4CVP-mJ92K1s-1d7Ml8IsbHqHdwgM-Ze8rc";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(verifier_meets(verifier, challenge));
         assert!(!verifier_meets(
-            "dBjftJeZ4CVP-mJ92K1s-1d7Ml8IsbHqHdwgM-Ze8rd",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
             challenge
         ));
         assert!(is_pkce_value(verifier));
