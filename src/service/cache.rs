@@ -19,7 +19,9 @@ const MAX_CACHED_TOKENS: usize = 1_000_000;
 pub struct Directory {
     public_url: String,
     super_tenant: TenantDomain,
+    /// Active tenants by domain (for paths) and by id (for clients and tokens).
     tenants: DashMap<String, Arc<Tenant>>,
+    tenants_by_id: DashMap<i64, Arc<Tenant>>,
     users: DashMap<(i64, String), Arc<UserRecord>>,
     clients: DashMap<String, Arc<ClientRecord>>,
 }
@@ -30,20 +32,27 @@ impl Directory {
             public_url,
             super_tenant,
             tenants: DashMap::new(),
+            tenants_by_id: DashMap::new(),
             users: DashMap::new(),
             clients: DashMap::new(),
         }
     }
 
-    /// Replaces the tenant table with the database's active tenants.
+    /// Brings the tenant tables in line with the database's active tenants. Entries are
+    /// replaced in place and stale ones removed afterwards, so a concurrent request
+    /// never finds an active tenant missing.
     pub async fn reload_tenants(&self, store: &Store) -> Result<()> {
         let rows = store.tenants().await?;
-        self.tenants.clear();
+        let mut active = std::collections::HashSet::with_capacity(rows.len());
         for row in rows.into_iter().filter(|r| r.active) {
-            let tenant = self.tenant_from_row(row)?;
+            let tenant = Arc::new(self.tenant_from_row(row)?);
             self.tenants
-                .insert(tenant.domain.as_str().to_owned(), Arc::new(tenant));
+                .insert(tenant.domain.as_str().to_owned(), tenant.clone());
+            self.tenants_by_id.insert(tenant.id, tenant.clone());
+            active.insert(tenant.id);
         }
+        self.tenants.retain(|_, t| active.contains(&t.id));
+        self.tenants_by_id.retain(|id, _| active.contains(id));
         Ok(())
     }
 
@@ -85,7 +94,7 @@ impl Directory {
     }
 
     pub fn tenant_by_id(&self, id: i64) -> Option<Arc<Tenant>> {
-        self.tenants.iter().find(|t| t.id == id).map(|t| t.clone())
+        self.tenants_by_id.get(&id).map(|t| t.clone())
     }
 
     pub fn super_tenant(&self) -> Option<Arc<Tenant>> {
