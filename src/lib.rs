@@ -51,7 +51,23 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    spawn_cache_sweeper(&gateway);
     server::listener::serve(listener, gateway, tls, shutdown).await
+}
+
+/// Sweeps expired tokens out of the cache every minute while the gateway lives.
+fn spawn_cache_sweeper(gateway: &Arc<Gateway>) {
+    let gateway = Arc::downgrade(gateway);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(gateway) = gateway.upgrade() else {
+                break;
+            };
+            gateway.tokens.sweep(service::now());
+        }
+    });
 }
 
 /// Installs the log subscriber: one line per event, text or JSON. `RUST_LOG` filters.

@@ -194,11 +194,75 @@ impl TokenCache {
         }
     }
 
+    /// Drops entries past their lifetime, so that tokens nobody asks about again do
+    /// not fill the cache up to its bound.
+    pub fn sweep(&self, now: i64) {
+        self.entries.retain(|_, t| t.token.expires_at > now);
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::token::{State, TokenKind};
+    use crate::store::NewToken;
+
+    fn record(seed: u8, expires_at: i64) -> Arc<TokenRecord> {
+        Arc::new(TokenRecord {
+            id: seed.into(),
+            token: NewToken {
+                tenant_id: 1,
+                kind: TokenKind::Access,
+                digest: [seed; 32],
+                jti: String::new(),
+                grant_id: String::new(),
+                refresh_digest: None,
+                client_id: String::new(),
+                username: None,
+                scope: String::new(),
+                issued_at: 0,
+                not_before: 0,
+                expires_at,
+                redirect_uri: None,
+                code_challenge: None,
+            },
+            state: State::Active,
+            state_reason: None,
+            state_changed_at: None,
+            state_changed_by: None,
+        })
+    }
+
+    #[test]
+    fn a_sweep_drops_only_expired_tokens() {
+        let cache = TokenCache::default();
+        cache.insert(record(1, 100), cache.epoch());
+        cache.insert(record(2, 300), cache.epoch());
+        cache.sweep(200);
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(cache.get(&[2; 32]).is_some());
+    }
+
+    #[test]
+    fn an_insert_racing_an_invalidation_is_taken_back() {
+        let cache = TokenCache::default();
+        let before_read = cache.epoch();
+        // A revocation commits and invalidates while the reader was at the database.
+        cache.forget(&[[3; 32]]);
+        cache.insert(record(3, 300), before_read);
+        assert!(
+            cache.get(&[3; 32]).is_none(),
+            "a stale ACTIVE read must not stay cached"
+        );
+        cache.insert(record(3, 300), cache.epoch());
+        assert!(cache.get(&[3; 32]).is_some());
     }
 }
