@@ -5,8 +5,8 @@ use super::oauth::{digest, random_string, ClientScope, Issuance, TokenResponse};
 use super::{now, Error, Gateway, Result};
 use crate::domain::client;
 use crate::domain::tenant::Tenant;
-use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
-use crate::store::{ClientRecord, NewToken, Rotation, UserRecord};
+use crate::domain::token::TokenKind;
+use crate::store::{ClientRecord, NewToken, UserRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
@@ -271,31 +271,17 @@ impl Gateway {
     ) -> Result<TokenResponse> {
         let invalid =
             || Error::InvalidGrant("the authorization code is invalid, expired or already used");
-        let Some(record) = self
-            .store
-            .token(tenant.id, &digest(code.expose_secret()))
-            .await?
-        else {
-            return Err(invalid());
-        };
+        let record = self
+            .single_use(
+                tenant,
+                client,
+                TokenKind::AuthorizationCode,
+                code,
+                now,
+                invalid,
+            )
+            .await?;
         let t = &record.token;
-        if t.kind != TokenKind::AuthorizationCode || t.client_id != client.client_id {
-            return Err(invalid());
-        }
-        if record.state == token::State::Active && now >= t.expires_at {
-            self.record_expiry(&record, now).await;
-            return Err(invalid());
-        }
-        let actor = format!("client:{}", client.client_id);
-        match token::apply(TokenKind::AuthorizationCode, record.state, Event::Exchange) {
-            Ok(_) => {}
-            Err(Refusal::Replay) => {
-                self.revoke_grant(tenant, &t.grant_id, Revocation::CodeReuse, now, &actor)
-                    .await?;
-                return Err(invalid());
-            }
-            Err(Refusal::Final | Refusal::NotApplicable) => return Err(invalid()),
-        }
         let redirect_ok = match (&t.redirect_uri, redirect_uri) {
             (Some(stored), Some(given)) => stored == given,
             (Some(_), None) => false,
@@ -326,35 +312,15 @@ impl Gateway {
             }
             (None, None) => {}
         }
-        let username = t.username.clone().ok_or_else(invalid)?;
-        let user = self
-            .directory
-            .user(&self.store, tenant.id, &username)
-            .await?;
-        if !user.is_some_and(|u| u.enabled) {
-            return Err(invalid());
-        }
         let issuance = Issuance {
             tenant,
             client,
-            username: Some(username),
+            username: Some(t.username.clone().ok_or_else(invalid)?),
             scope: t.scope.clone(),
             with_refresh: true,
             grant_id: t.grant_id.clone(),
         };
-        let (tokens, response) = issuance.mint(now);
-        match self.store.redeem(&record, &tokens, now, &actor).await? {
-            Rotation::Rotated(changed) => {
-                self.tokens.forget(&changed);
-                Ok(response)
-            }
-            // Exchanged by a concurrent request between our read and our write.
-            Rotation::Lost => {
-                self.revoke_grant(tenant, &t.grant_id, Revocation::CodeReuse, now, &actor)
-                    .await?;
-                Err(invalid())
-            }
-        }
+        self.spend(&record, issuance, now, invalid).await
     }
 }
 

@@ -521,73 +521,94 @@ impl Gateway {
         scope: Option<&str>,
         now: i64,
     ) -> Result<TokenResponse> {
-        let invalid = Error::InvalidGrant("the refresh token is invalid, expired or revoked");
-        let Some(record) = self
+        let invalid = || Error::InvalidGrant("the refresh token is invalid, expired or revoked");
+        let record = self
+            .single_use(tenant, client, TokenKind::Refresh, presented, now, invalid)
+            .await?;
+        let issuance = Issuance {
+            tenant,
+            client,
+            username: record.token.username.clone(),
+            scope: narrowed_scope(&record.token.scope, scope)?,
+            with_refresh: true,
+            grant_id: record.token.grant_id.clone(),
+        };
+        self.spend(&record, issuance, now, invalid).await
+    }
+
+    /// Finds `presented` as a usable single-use credential of `kind` (a refresh token or
+    /// a code) issued to `client`. One that was already used revokes its grant
+    /// (`refresh_reuse`, `code_reuse`); one past its lifetime is recorded EXPIRED. Every
+    /// failure reads as `invalid()`, never why.
+    pub(super) async fn single_use(
+        &self,
+        tenant: &Tenant,
+        client: &ClientRecord,
+        kind: TokenKind,
+        presented: &SecretString,
+        now: i64,
+        invalid: fn() -> Error,
+    ) -> Result<TokenRecord> {
+        let record = self
             .store
             .token(tenant.id, &digest(presented.expose_secret()))
-            .await?
-        else {
-            return Err(invalid);
-        };
-        if record.token.kind != TokenKind::Refresh || record.token.client_id != client.client_id {
-            return Err(invalid);
-        }
+            .await?;
+        let record = record
+            .filter(|r| r.token.kind == kind && r.token.client_id == client.client_id)
+            .ok_or_else(invalid)?;
         if record.state == token::State::Active && now >= record.token.expires_at {
             self.record_expiry(&record, now).await;
-            return Err(invalid);
+            return Err(invalid());
         }
-        let actor = format!("client:{}", client.client_id);
-        match token::apply(TokenKind::Refresh, record.state, Event::Refresh) {
-            Ok(_) => {}
+        match token::apply(kind, record.state, redemption(kind)) {
+            Ok(_) => Ok(record),
             Err(Refusal::Replay) => {
-                self.revoke_grant(
-                    tenant,
-                    &record.token.grant_id,
-                    Revocation::RefreshReuse,
-                    now,
-                    &actor,
-                )
-                .await?;
-                return Err(invalid);
+                let actor = format!("client:{}", client.client_id);
+                self.revoke_grant(tenant, &record.token.grant_id, reuse(kind), now, &actor)
+                    .await?;
+                Err(invalid())
             }
-            Err(Refusal::Final | Refusal::NotApplicable) => return Err(invalid),
+            Err(Refusal::Final | Refusal::NotApplicable) => Err(invalid()),
         }
-        let scope = narrowed_scope(&record.token.scope, scope)?;
+    }
+
+    /// Spends `record` and stores the tokens of `issuance` in one transaction, once its
+    /// user is still allowed to hold tokens. Losing a race to a concurrent use is a
+    /// second use: the grant is revoked.
+    pub(super) async fn spend(
+        &self,
+        record: &TokenRecord,
+        issuance: Issuance<'_>,
+        now: i64,
+        invalid: fn() -> Error,
+    ) -> Result<TokenResponse> {
+        let tenant = issuance.tenant;
         if let Some(username) = &record.token.username {
             let user = self
                 .directory
                 .user(&self.store, tenant.id, username)
                 .await?;
             if !user.is_some_and(|u| u.enabled) {
-                return Err(invalid);
+                return Err(invalid());
             }
         }
-        let issuance = Issuance {
-            tenant,
-            client,
-            username: record.token.username.clone(),
-            scope,
-            with_refresh: true,
-            grant_id: record.token.grant_id.clone(),
-        };
+        let actor = format!("client:{}", issuance.client.client_id);
         let (tokens, response) = issuance.mint(now);
-        match self.store.redeem(&record, &tokens, now, &actor).await? {
+        match self.store.redeem(record, &tokens, now, &actor).await? {
             Rotation::Rotated(changed) => {
                 self.tokens.forget(&changed);
                 Ok(response)
             }
-            // Another request rotated it between our read and our write: this is the
-            // second use.
             Rotation::Lost => {
                 self.revoke_grant(
                     tenant,
                     &record.token.grant_id,
-                    Revocation::RefreshReuse,
+                    reuse(record.token.kind),
                     now,
                     &actor,
                 )
                 .await?;
-                Err(invalid)
+                Err(invalid())
             }
         }
     }
@@ -743,6 +764,22 @@ impl Gateway {
                 tracing::warn!(error = %e, "could not record a token's expiry");
             }
         }
+    }
+}
+
+/// The event that spends a single-use credential of `kind`.
+fn redemption(kind: TokenKind) -> Event {
+    match kind {
+        TokenKind::AuthorizationCode => Event::Exchange,
+        TokenKind::Access | TokenKind::Refresh => Event::Refresh,
+    }
+}
+
+/// Why a grant is revoked when a credential of `kind` comes back after use.
+fn reuse(kind: TokenKind) -> Revocation {
+    match kind {
+        TokenKind::AuthorizationCode => Revocation::CodeReuse,
+        TokenKind::Access | TokenKind::Refresh => Revocation::RefreshReuse,
     }
 }
 
