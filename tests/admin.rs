@@ -372,6 +372,17 @@ both_backends! {
         assert!(!bar.to_string().contains("dave"));
     }
 
+    async fn a_client_tried_before_it_existed_works_once_registered(s: TestServer) {
+        // The failed attempt leaves "late" remembered as absent.
+        let r = s.post_form("/t/foo.com/oauth2/token", Some(("late", "x")), &[("grant_type", "client_credentials")]).await;
+        assert_eq!(r.status(), 401);
+        let (status, created) = s.api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN,
+            Some(json!({"client_id": "late", "grant_types": ["client_credentials"]}))).await;
+        assert_eq!(status, 201);
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        s.client_token("/t/foo.com/oauth2/token", ("late", &secret), None).await;
+    }
+
     async fn a_public_client_is_registered_without_a_secret(s: TestServer) {
         let (status, client) = s.api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN, Some(json!({
             "client_id": "spa", "public": true, "grant_types": ["authorization_code", "refresh_token"],

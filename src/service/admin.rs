@@ -643,6 +643,8 @@ impl Gateway {
                 &admin.audit("client.create", &client_id),
             )
             .await?;
+        // The id may be remembered as absent from an earlier sign-in attempt.
+        self.directory.forget_client(&client_id);
         let client = self.get_client(admin, &client_id).await?;
         Ok(RegisteredClient {
             client,

@@ -13,6 +13,9 @@ use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Most client ids remembered as absent.
+const MAX_REMEMBERED_ABSENT_CLIENTS: usize = 100_000;
+
 /// Most tokens held in memory; past it, lookups go to the database.
 const MAX_CACHED_TOKENS: usize = 1_000_000;
 
@@ -23,7 +26,9 @@ pub struct Directory {
     tenants: DashMap<String, Arc<Tenant>>,
     tenants_by_id: DashMap<i64, Arc<Tenant>>,
     users: DashMap<(i64, String), Arc<UserRecord>>,
-    clients: DashMap<String, Arc<ClientRecord>>,
+    /// Clients by id; `None` remembers that no such client exists, because a Basic
+    /// name is tried as a client id before it is tried as a user.
+    clients: DashMap<String, Option<Arc<ClientRecord>>>,
 }
 
 impl Directory {
@@ -128,15 +133,16 @@ impl Directory {
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Arc<ClientRecord>>> {
-        if let Some(client) = self.clients.get(client_id) {
-            return Ok(Some(client.clone()));
+        if let Some(known) = self.clients.get(client_id) {
+            return Ok(known.clone());
         }
-        let Some(client) = store.client(client_id).await? else {
-            return Ok(None);
-        };
-        let client = Arc::new(client);
-        self.clients.insert(client_id.to_owned(), client.clone());
-        Ok(Some(client))
+        let client = store.client(client_id).await?.map(Arc::new);
+        // Absent ids are remembered only up to a bound, so a flood of made-up names
+        // cannot grow memory without end.
+        if client.is_some() || self.clients.len() < MAX_REMEMBERED_ABSENT_CLIENTS {
+            self.clients.insert(client_id.to_owned(), client.clone());
+        }
+        Ok(client)
     }
 
     pub fn forget_user(&self, tenant_id: i64, username: &str) {
