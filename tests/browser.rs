@@ -31,14 +31,6 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Serves the client's redirect URI: answers every request with a small page and sends
 /// each request target to the test.
 async fn callback_server() -> (u16, mpsc::UnboundedReceiver<String>) {
@@ -71,7 +63,7 @@ async fn callback_server() -> (u16, mpsc::UnboundedReceiver<String>) {
 }
 
 async fn start_chromedriver() -> (Driver, String) {
-    let port = free_port();
+    let port = common::free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

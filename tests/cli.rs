@@ -18,14 +18,6 @@ fn bin() -> Command {
     c
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn hash_password_prints_an_argon2id_phc_string() {
     let mut child = bin()
@@ -166,7 +158,7 @@ fn migrate_creates_the_database() {
 #[test]
 fn first_start_bootstraps_and_sigterm_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let mut child = bin()
         .arg("serve")
         .current_dir(dir.path())

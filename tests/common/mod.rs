@@ -94,6 +94,16 @@ impl TestDatabase {
     }
 }
 
+/// A port that was free a moment ago, for child processes that need one on the command
+/// line (chromedriver, a `serve` under test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn random_suffix() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().gen();
