@@ -325,12 +325,7 @@ impl Gateway {
             Presented::ClientPost(_) | Presented::Nothing => None,
         };
         let user = user.ok_or(Error::Unauthenticated)?;
-        let held: Vec<Permission> = user
-            .permissions
-            .iter()
-            .filter_map(|p| Permission::parse(p).ok())
-            .collect();
-        authorize(&held, &tenant.rules, method, path).map_err(|_| Error::Forbidden)?;
+        authorize(&user.permissions, &tenant.rules, method, path).map_err(|_| Error::Forbidden)?;
         Ok(Admin {
             name: qualified_name(&user.username, &tenant.domain),
             tenant,

@@ -344,8 +344,8 @@ impl Gateway {
             }
         };
         let user_introspector = |user: &UserRecord| -> Result<Introspector> {
-            let held = permissions(user);
-            authorize(&held, &tenant.rules, method, path).map_err(|_| Error::Forbidden)?;
+            authorize(&user.permissions, &tenant.rules, method, path)
+                .map_err(|_| Error::Forbidden)?;
             Ok(Introspector::Tenant {
                 caller: qualified_name(&user.username, &tenant.domain),
             })
@@ -786,14 +786,6 @@ fn reuse(kind: TokenKind) -> Revocation {
 /// Locked until a time still to come.
 pub fn is_locked(locked_until: Option<i64>, now: i64) -> bool {
     locked_until.is_some_and(|until| until > now)
-}
-
-/// The user's permissions, parsed; malformed stored paths grant nothing.
-fn permissions(user: &UserRecord) -> Vec<crate::domain::permission::Permission> {
-    user.permissions
-        .iter()
-        .filter_map(|p| crate::domain::permission::Permission::parse(p).ok())
-        .collect()
 }
 
 /// What one issuance hands out: to whom, with what scope, in which grant.

@@ -1,5 +1,6 @@
 //! The rows the store reads and writes.
 
+use crate::domain::permission::Permission;
 use crate::domain::token::{Reason, State, TokenKind};
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +76,8 @@ pub struct UserRecord {
     pub password_hash: String,
     pub enabled: bool,
     pub roles: Vec<String>,
-    pub permissions: Vec<String>,
+    /// The union of the roles' permissions, parsed once when the record is loaded.
+    pub permissions: Vec<Permission>,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
 }

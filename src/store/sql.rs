@@ -4,6 +4,7 @@ use super::{
     ClientRecord, Digest, Error, NewClient, NewToken, NewUser, Result, Rotation, RuleRow,
     Selection, Source, TenantRow, TenantSettings, TokenRecord, UserRecord,
 };
+use crate::domain::permission::Permission;
 use crate::domain::token::{self, Event, State, TokenKind};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -226,8 +227,10 @@ impl Store {
                 user.roles.push(role);
             }
             if let Some(permissions) = row.try_get::<Option<String>, _>("permissions")? {
+                // Paths are validated when written; one that no longer parses grants nothing.
+                let paths = from_json::<Vec<String>>(&permissions)?;
                 user.permissions
-                    .extend(from_json::<Vec<String>>(&permissions)?);
+                    .extend(paths.iter().filter_map(|p| Permission::parse(p).ok()));
             }
         }
         for user in &mut users {
