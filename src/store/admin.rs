@@ -38,8 +38,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id = insert_user(&mut tx, tenant_id, user, Source::Api, audit.at).await?;
         replace_roles(&mut tx, tenant_id, id, user.roles).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(())
     }
 
@@ -107,8 +106,7 @@ impl Store {
             )
             .await?;
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(Some(changed))
     }
 
@@ -205,8 +203,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(duplicate_as("name"))?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(())
     }
 
@@ -228,8 +225,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(true)
     }
 
@@ -254,8 +250,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(true)
     }
 
@@ -280,8 +275,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_client(&mut tx, tenant_id, client, Source::Api, audit.at).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(())
     }
 
@@ -311,8 +305,7 @@ impl Store {
             audit,
         )
         .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(Some(changed))
     }
 
@@ -335,8 +328,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(true)
     }
 
@@ -365,8 +357,7 @@ impl Store {
                 .await?,
             );
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(changed)
     }
 
@@ -383,8 +374,7 @@ impl Store {
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(())
     }
 
@@ -426,8 +416,7 @@ impl Store {
         .await?;
         let user_id = insert_user(&mut tx, tenant_id, admin, Source::Api, audit.at).await?;
         replace_roles(&mut tx, tenant_id, user_id, admin.roles).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(tenant_id)
     }
 
@@ -444,8 +433,7 @@ impl Store {
             .await?;
         let event = Event::OwnerChanged(OwnerChange::TenantDeactivated);
         let changed = end_tokens(&mut tx, tenant_id, &Selection::Tenant, event, audit).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(changed)
     }
 
@@ -453,10 +441,7 @@ impl Store {
 
     /// Writes one audit entry on its own (a failed sign-in of an unknown principal).
     pub async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        commit_audited(self.pool.begin().await?, event).await
     }
 
     /// At most `limit` events of the tenant, newest first, older than event `before`.
@@ -564,6 +549,14 @@ async fn end_tokens(
         );
     }
     Ok(changed)
+}
+
+/// Writes a change's audit entry and commits: the one way an audited change ends, so
+/// that no change commits without its entry.
+async fn commit_audited(mut tx: Transaction<'_, Any>, audit: &AuditEvent) -> Result<()> {
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn insert_audit(tx: &mut Transaction<'_, Any>, event: &AuditEvent) -> Result<()> {
