@@ -14,6 +14,7 @@ pub struct Config {
     pub database: Database,
     pub tenants: Tenants,
     pub auth: Auth,
+    pub rate_limits: RateLimits,
     pub metrics: Metrics,
     pub log: Log,
 }
@@ -39,6 +40,10 @@ pub struct Server {
     /// may take before the process exits.
     pub shutdown_grace_ms: u64,
     pub drain_timeout_ms: u64,
+    /// Open connections at most; past it a new connection is closed at once.
+    pub max_connections: usize,
+    /// Open connections per client address (peers in `trusted_proxies` are exempt).
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +71,19 @@ pub struct Tenants {
 pub struct Auth {
     pub lockout_attempts: u32,
     pub lockout_seconds: u64,
+}
+
+/// Per-instance rate limits (SPEC §9); 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Failed client or user authentications per minute from one address; past it, 429
+    /// before any hashing.
+    pub failed_auth_per_address: u32,
+    /// Token, introspection and revocation requests per second for one caller.
+    pub requests_per_caller: u32,
+    /// The same for a whole tenant.
+    pub requests_per_tenant: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +120,11 @@ impl Default for Config {
                 lockout_attempts: 5,
                 lockout_seconds: 900,
             },
+            rate_limits: RateLimits {
+                failed_auth_per_address: 60,
+                requests_per_caller: 0,
+                requests_per_tenant: 0,
+            },
             metrics: Metrics {
                 listen: "127.0.0.1:9090".into(),
             },
@@ -126,6 +149,8 @@ impl Default for Server {
             body_timeout_ms: 10_000,
             shutdown_grace_ms: 2_000,
             drain_timeout_ms: 30_000,
+            max_connections: 10_000,
+            max_connections_per_address: 512,
         }
     }
 }
@@ -153,6 +178,11 @@ impl Default for Tenants {
 impl Default for Auth {
     fn default() -> Self {
         Config::default().auth
+    }
+}
+impl Default for RateLimits {
+    fn default() -> Self {
+        Config::default().rate_limits
     }
 }
 impl Default for Metrics {
@@ -234,6 +264,15 @@ impl Config {
                 format!("must be HOST:PORT or empty, not {:?}", self.metrics.listen),
             );
         }
+        if self.server.max_connections == 0 {
+            return invalid("server.max_connections", "must be positive".into());
+        }
+        if self.server.max_connections_per_address == 0 {
+            return invalid(
+                "server.max_connections_per_address",
+                "must be positive".into(),
+            );
+        }
         if self.server.max_body_bytes == 0 {
             return invalid("server.max_body_bytes", "must be positive".into());
         }
@@ -273,6 +312,16 @@ mod tests {
         assert_eq!(c.metrics.listen, "127.0.0.1:9090");
         assert_eq!(c.log.format, LogFormat::Text);
         assert_eq!(c.server.max_body_bytes, 65536);
+        assert_eq!(
+            (
+                c.server.max_connections,
+                c.server.max_connections_per_address
+            ),
+            (10_000, 512)
+        );
+        assert_eq!(c.rate_limits.failed_auth_per_address, 60);
+        assert_eq!(c.rate_limits.requests_per_caller, 0);
+        assert_eq!(c.rate_limits.requests_per_tenant, 0);
         c.validate().unwrap();
     }
 

@@ -55,7 +55,8 @@ pub async fn serve(
     server::listener::serve(listener, gateway, tls, shutdown).await
 }
 
-/// Sweeps expired tokens out of the cache every minute while the gateway lives.
+/// Sweeps expired tokens out of the cache, and idle keys out of the rate limiters, every
+/// minute while the gateway lives.
 fn spawn_cache_sweeper(gateway: &Arc<Gateway>) {
     let gateway = Arc::downgrade(gateway);
     tokio::spawn(async move {
@@ -66,6 +67,7 @@ fn spawn_cache_sweeper(gateway: &Arc<Gateway>) {
                 break;
             };
             gateway.tokens.sweep(service::now());
+            gateway.limits.sweep();
         }
     });
 }

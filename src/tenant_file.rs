@@ -33,6 +33,16 @@ pub struct TenantFile {
     pub introspection: IntrospectionSection,
     /// Replaces the default rules when present.
     pub resources: Option<Vec<RuleRow>>,
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+}
+
+/// The tenant's own request limits per second; absent keys follow the configuration.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsSection {
+    pub requests_per_caller: Option<u32>,
+    pub requests_per_tenant: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +51,7 @@ pub struct TokensSection {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub authorization_code_ttl: i64,
+    pub grant_max_lifetime: i64,
 }
 
 impl Default for TokensSection {
@@ -50,6 +61,7 @@ impl Default for TokensSection {
             access_token_ttl: d.access_token,
             refresh_token_ttl: d.refresh_token,
             authorization_code_ttl: d.authorization_code,
+            grant_max_lifetime: d.grant_max_lifetime,
         }
     }
 }
@@ -81,6 +93,13 @@ pub struct ClientEntry {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// PKCE S256 at the code grant; `false` only for a legacy confidential client.
+    #[serde(default = "pkce_by_default")]
+    pub require_pkce: bool,
+}
+
+fn pkce_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -185,6 +204,7 @@ impl TenantFile {
                 "tokens.authorization_code_ttl",
                 self.tokens.authorization_code_ttl,
             ),
+            ("tokens.grant_max_lifetime", self.tokens.grant_max_lifetime),
         ] {
             if ttl <= 0 {
                 return err(
@@ -238,6 +258,7 @@ impl TenantFile {
                 &client.grant_types,
                 &client.redirect_uris,
                 &client.scopes,
+                client.require_pkce,
             ) {
                 return err(format!("clients[{i}].{}", e.field), e.message);
             }
@@ -260,8 +281,11 @@ impl TenantFile {
             access_token_ttl: self.tokens.access_token_ttl,
             refresh_token_ttl: self.tokens.refresh_token_ttl,
             authorization_code_ttl: self.tokens.authorization_code_ttl,
+            grant_max_lifetime: self.tokens.grant_max_lifetime,
             introspection_clients: self.introspection.allowed_clients.clone(),
             resources: self.resources.clone(),
+            requests_per_caller: self.rate_limits.requests_per_caller.map(i64::from),
+            requests_per_tenant: self.rate_limits.requests_per_tenant.map(i64::from),
         }
     }
 }

@@ -234,16 +234,29 @@ both_backends! {
         let code = query_param(&location, "code").unwrap();
         let (status, _) = exchange(&s, "/t/foo.com", None, &[("client_id", "foo-web"), ("code", &code), ("redirect_uri", "https://web.foo.com/cb?from=portcullis")]).await;
         assert_eq!(status, 401, "a confidential client must authenticate");
-        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), ("redirect_uri", "https://web.foo.com/cb")]).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri mismatch");
-        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code)]).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri missing");
-        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), ("redirect_uri", "https://web.foo.com/cb?from=portcullis")]).await;
+        let right = ("redirect_uri", "https://web.foo.com/cb?from=portcullis");
+        let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), right]).await;
         assert_eq!(status, 200, "{body}");
-        // Another client cannot exchange someone else's code.
+        // A wrong or missing redirect_uri spends the code (it has leaked): the rightful
+        // exchange that follows fails too.
+        for wrong in [vec![("redirect_uri", "https://web.foo.com/cb")], vec![]] {
+            let page = open(&s, "/t/foo.com", &[("response_type", "code"), ("client_id", "foo-web"), right]).await;
+            let (_, location, _) = submit(&s, "/t/foo.com", &page, "alice@foo.com", "alice-password", "approve").await;
+            let code = query_param(&location.unwrap(), "code").unwrap();
+            let mut form = vec![("code", code.as_str())];
+            form.extend(wrong.clone());
+            let (status, body) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &form).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{wrong:?}");
+            let (status, _) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), right]).await;
+            assert_eq!(status, 400, "a code spent by a wrong redirect_uri stays spent");
+        }
+        // Another client cannot exchange someone else's code, and its attempt spends it.
         let (code, verifier) = spa_code(&s, "/t/foo.com").await;
         let (status, _) = exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &[("code", &code), ("redirect_uri", SPA_CALLBACK), ("code_verifier", &verifier)]).await;
         assert_eq!(status, 400);
+        let (status, _) = exchange(&s, "/t/foo.com", None, &[("client_id", "foo-spa"), ("code", &code),
+            ("redirect_uri", SPA_CALLBACK), ("code_verifier", &verifier)]).await;
+        assert_eq!(status, 400, "the rightful client's exchange of a leaked code fails");
     }
 
     async fn bad_clients_and_redirect_uris_get_a_page_never_a_redirect(s: TestServer) {
@@ -362,13 +375,32 @@ both_backends! {
         assert_eq!(code_info["state_reason"], "exchanged");
     }
 
+    async fn pkce_is_required_of_a_confidential_client_by_default(s: TestServer) {
+        let (status, created) = s.api("POST", "/t/short.com/api/v1/clients", ("admin@short.com", "short-admin-password"),
+            Some(json!({"client_id": "short-strict", "grant_types": ["authorization_code"], "redirect_uris": ["https://short.example/cb"]}))).await;
+        assert_eq!((status, created["require_pkce"].as_bool()), (201, Some(true)));
+        let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-strict")]).await;
+        assert_eq!(page.status, 302);
+        let location = page.headers["location"].to_str().unwrap();
+        assert_eq!(query_param(location, "error").as_deref(), Some("invalid_request"));
+        let (_, challenge) = pkce();
+        let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-strict"),
+            ("code_challenge", &challenge), ("code_challenge_method", "S256")]).await;
+        assert_eq!(page.status, 200);
+        // A public client cannot be exempted.
+        let (status, body) = s.api("POST", "/t/short.com/api/v1/clients", ("admin@short.com", "short-admin-password"),
+            Some(json!({"public": true, "grant_types": ["authorization_code"], "redirect_uris": ["https://short.example/cb"], "require_pkce": false}))).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some("require_pkce")));
+    }
+
     async fn codes_expire(s: TestServer) {
         // short.com codes live one second; its client is confidential.
         let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-client"), ("redirect_uri", "https://short.example/cb")]).await;
         assert_eq!(page.status, 400, "short-client has no redirect URI registered");
         let (status, created) = s.api("POST", "/t/short.com/api/v1/clients", ("admin@short.com", "short-admin-password"),
-            Some(json!({"client_id": "short-web", "grant_types": ["authorization_code"], "redirect_uris": ["https://short.example/cb"]}))).await;
+            Some(json!({"client_id": "short-web", "grant_types": ["authorization_code"], "redirect_uris": ["https://short.example/cb"], "require_pkce": false}))).await;
         assert_eq!(status, 201);
+        assert_eq!(created["require_pkce"], false);
         let secret = created["client_secret"].as_str().unwrap().to_owned();
         let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-web")]).await;
         let (_, location, _) = submit(&s, "/t/short.com", &page, "admin", "short-admin-password", "approve").await;

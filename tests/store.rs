@@ -46,14 +46,7 @@ fn paths(permissions: &[portcullis::domain::permission::Permission]) -> Vec<&str
 }
 
 async fn tenant(store: &Store, domain: &str) -> i64 {
-    let settings = TenantSettings {
-        domain: domain.into(),
-        access_token_ttl: 3600,
-        refresh_token_ttl: 86400,
-        authorization_code_ttl: 300,
-        introspection_clients: vec![],
-        resources: None,
-    };
+    let settings = TenantSettings::defaults(domain.into());
     store
         .upsert_tenant(&settings, Source::File, 1)
         .await
@@ -67,6 +60,7 @@ fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
         digest: [seed; 32],
         jti: format!("jti-{seed}"),
         grant_id: grant.into(),
+        grant_started_at: 100,
         refresh_digest: None,
         client_id: "c".into(),
         username: Some("alice".into()),
@@ -214,7 +208,7 @@ store_tests! {
         let a = tenant(&store, "a.com").await;
         let b = tenant(&store, "b.com").await;
         let grants = ["client_credentials".to_owned()];
-        let client = NewClient { client_id: "shared", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[] };
+        let client = NewClient { client_id: "shared", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[], require_pkce: true };
         store.upsert_client(a, &client, Source::File, 1).await.unwrap();
         // Re-applying the same file is an update.
         store.upsert_client(a, &NewClient { secret_hash: Some("h2"), ..client }, Source::File, 2).await.unwrap();
@@ -232,12 +226,16 @@ store_tests! {
             access_token_ttl: 60,
             refresh_token_ttl: 120,
             authorization_code_ttl: 30,
+            grant_max_lifetime: 600,
             introspection_clients: vec!["rs".into()],
             resources: Some(vec![portcullis::store::RuleRow { context: ".*".into(), secured: false, http_method: "all".into(), permissions: vec![] }]),
+            requests_per_caller: Some(5),
+            requests_per_tenant: None,
         };
         assert_eq!(store.upsert_tenant(&settings, Source::File, 2).await.unwrap(), a);
         let row = store.tenants().await.unwrap().into_iter().find(|t| t.id == a).unwrap();
         assert_eq!((row.access_token_ttl, row.refresh_token_ttl, row.authorization_code_ttl), (60, 120, 30));
+        assert_eq!((row.grant_max_lifetime, row.requests_per_caller, row.requests_per_tenant), (600, Some(5), None));
         assert_eq!(row.introspection_clients, vec!["rs"]);
         assert_eq!(row.resources.unwrap()[0].context, ".*");
         assert!(row.active);
@@ -295,7 +293,7 @@ store_tests! {
         assert_eq!(store.user(a, "alice").await.unwrap().unwrap().locked_until, None);
         // Clients count the same way.
         let grants = ["client_credentials".to_owned()];
-        store.upsert_client(a, &NewClient { client_id: "c", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[] }, Source::Api, 1).await.unwrap();
+        store.upsert_client(a, &NewClient { client_id: "c", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[], require_pkce: true }, Source::Api, 1).await.unwrap();
         let client = LockTarget::Client { client_id: "c" };
         assert_eq!(store.record_failure(client, 1, 99, &fail, &lock).await.unwrap(), Some(99));
         assert_eq!(store.client("c").await.unwrap().unwrap().locked_until, Some(99));
@@ -320,14 +318,7 @@ store_tests! {
 
     async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Store) {
         let root = tenant(&store, "root.com").await;
-        let settings = TenantSettings {
-            domain: "new.org".into(),
-            access_token_ttl: 60,
-            refresh_token_ttl: 60,
-            authorization_code_ttl: 60,
-            introspection_clients: vec![],
-            resources: None,
-        };
+        let settings = TenantSettings { access_token_ttl: 60, refresh_token_ttl: 60, authorization_code_ttl: 60, ..TenantSettings::defaults("new.org".into()) };
         let role = RoleRecord { name: "admin".into(), permissions: vec!["/permission/admin".into()] };
         let roles = ["admin".to_owned()];
         let boss = NewUser { username: "boss", password_hash: "h", roles: &roles };

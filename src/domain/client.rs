@@ -68,6 +68,7 @@ pub fn validate(
     grant_types: &[String],
     redirect_uris: &[String],
     scopes: &[String],
+    require_pkce: bool,
 ) -> Result<(), InvalidClient> {
     let invalid = |field: String, message: String| Err(InvalidClient { field, message });
     if !is_client_id(client_id) {
@@ -106,6 +107,13 @@ pub fn validate(
             );
         }
     }
+    if public && !require_pkce {
+        // RFC 9700 §2.1.1: a public client has no other proof than its PKCE verifier.
+        return invalid(
+            "require_pkce".into(),
+            "only a confidential client may be exempted from PKCE".into(),
+        );
+    }
     for (i, scope) in scopes.iter().enumerate() {
         if !is_scope_token(scope) {
             return invalid(format!("scopes[{i}]"), format!("invalid scope {scope:?}"));
@@ -129,7 +137,8 @@ mod tests {
             false,
             &strings(&["client_credentials"]),
             &strings(&["https://a.example/cb"]),
-            &strings(&["read"])
+            &strings(&["read"]),
+            true
         )
         .is_ok());
         assert!(validate(
@@ -137,26 +146,46 @@ mod tests {
             true,
             &strings(&["authorization_code", "refresh_token"]),
             &[],
-            &[]
+            &[],
+            true
         )
         .is_ok());
+    }
+
+    #[test]
+    fn only_a_confidential_client_may_skip_pkce() {
+        let code = strings(&["authorization_code"]);
+        assert!(validate("legacy", false, &code, &[], &[], false).is_ok());
+        let e = validate("spa", true, &code, &[], &[], false).unwrap_err();
+        assert_eq!(e.field, "require_pkce");
     }
 
     #[test]
     fn each_bad_part_is_named() {
         let field = |r: Result<(), InvalidClient>| r.unwrap_err().field;
         assert_eq!(
-            field(validate("a b", false, &strings(&["password"]), &[], &[])),
+            field(validate(
+                "a b",
+                false,
+                &strings(&["password"]),
+                &[],
+                &[],
+                true
+            )),
             "client_id"
         );
-        assert_eq!(field(validate("a", false, &[], &[], &[])), "grant_types");
+        assert_eq!(
+            field(validate("a", false, &[], &[], &[], true)),
+            "grant_types"
+        );
         assert_eq!(
             field(validate(
                 "a",
                 false,
                 &strings(&["password", "implicit"]),
                 &[],
-                &[]
+                &[],
+                true
             )),
             "grant_types[1]"
         );
@@ -166,7 +195,8 @@ mod tests {
                 true,
                 &strings(&["client_credentials"]),
                 &[],
-                &[]
+                &[],
+                true
             )),
             "grant_types[0]"
         );
@@ -176,7 +206,8 @@ mod tests {
                 false,
                 &strings(&["password"]),
                 &strings(&["https://x/#f"]),
-                &[]
+                &[],
+                true
             )),
             "redirect_uris[0]"
         );
@@ -186,7 +217,8 @@ mod tests {
                 false,
                 &strings(&["password"]),
                 &strings(&["/relative"]),
-                &[]
+                &[],
+                true
             )),
             "redirect_uris[0]"
         );
@@ -196,7 +228,8 @@ mod tests {
                 false,
                 &strings(&["password"]),
                 &[],
-                &strings(&["ok", "b\"ad"])
+                &strings(&["ok", "b\"ad"]),
+                true
             )),
             "scopes[1]"
         );

@@ -44,6 +44,17 @@ pub struct Lifetimes {
     pub access_token: i64,
     pub refresh_token: i64,
     pub authorization_code: i64,
+    /// A refresh chain ends this long after its grant's first token, whatever the
+    /// rotations (RFC 9700 §4.14.2).
+    pub grant_max_lifetime: i64,
+}
+
+/// A tenant's own rate limits (requests per second); `None` follows the configuration,
+/// 0 turns the limit off for this tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantRateLimits {
+    pub requests_per_caller: Option<u32>,
+    pub requests_per_tenant: Option<u32>,
 }
 
 impl Default for Lifetimes {
@@ -52,6 +63,7 @@ impl Default for Lifetimes {
             access_token: 3600,
             refresh_token: 86400,
             authorization_code: 300,
+            grant_max_lifetime: 2_592_000,
         }
     }
 }
@@ -69,6 +81,7 @@ pub struct Tenant {
     pub rules: Vec<ResourceRule>,
     /// `{public_url}` or `{public_url}/t/{domain}`: the `iss` of every token.
     pub issuer: String,
+    pub rate_limits: TenantRateLimits,
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use super::router::RequestLog;
 use super::{auth, empty, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::admin::{path_segment, Admin};
-use crate::service::oauth::Presented;
+use crate::service::authenticate::Presented;
 use crate::service::Gateway;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};

@@ -4,7 +4,7 @@
 use super::form::{self, Form};
 use super::ApiError;
 use crate::domain::tenant::Tenant;
-use crate::service::oauth::{percent_decode, ClientCredentials, ClientScope, Presented};
+use crate::service::authenticate::{percent_decode, ClientCredentials, ClientScope, Presented};
 use crate::service::{Error, Gateway, Origin};
 use crate::store::ClientRecord;
 use base64::engine::general_purpose::STANDARD;

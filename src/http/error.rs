@@ -82,6 +82,16 @@ impl ApiError {
                     format!("no such {what}"),
                 ),
                 S::Store(store::Error::Unavailable(_)) => unavailable(),
+                S::RateLimited(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests; retry after the time in Retry-After".into(),
+                ),
+                S::Overloaded => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "too many password checks are waiting; retry shortly".into(),
+                ),
                 S::Store(store::Error::Duplicate(what)) => (
                     StatusCode::CONFLICT,
                     "conflict",
@@ -147,6 +157,15 @@ impl ApiError {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                let wait = match &self {
+                    ApiError::Service(S::RateLimited(wait)) => *wait,
+                    _ => std::time::Duration::from_secs(1),
+                };
+                // Whole seconds, rounded up: a client that waits that long gets through.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
             _ => {}
         }

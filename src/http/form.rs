@@ -16,13 +16,16 @@ pub struct Form {
 impl Form {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
+        // A set, not a scan of `pairs`: a body of thousands of tiny parameters must
+        // cost linear time, not quadratic.
+        let mut seen = std::collections::HashSet::new();
         for part in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match part.iter().position(|b| *b == b'=') {
                 Some(i) => (&part[..i], &part[i + 1..]),
                 None => (part, &b""[..]),
             };
             let name = decode(name)?;
-            if pairs.iter().any(|(n, _)| *n == name) {
+            if !seen.insert(name.clone()) {
                 return Err(ApiError::BadRequest(format!(
                     "the parameter {name:?} is repeated"
                 )));

@@ -17,6 +17,7 @@ pub async fn handle(
     let (client, form) =
         auth::client_request(gateway, tenant, request, |_| true, &log.origin).await?;
     log.caller = client.client_id.clone();
+    gateway.admit_caller(client.tenant_id, &client.client_id)?;
     let token = form
         .non_empty("token")
         .ok_or_else(|| Error::InvalidRequest("token is required".into()))?;

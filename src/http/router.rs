@@ -130,9 +130,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
-    let origin = Origin {
-        address: client_address(&gateway, &request, peer).to_string(),
-    };
+    let origin = Origin::new(client_address(&gateway, &request, peer));
     let mut log = RequestLog {
         tenant: String::new(),
         endpoint: "unknown",
@@ -190,6 +188,15 @@ async fn dispatch(
     }
     let tenant = resolve_tenant(gateway, route.tenant)?;
     log.tenant = tenant.domain.to_string();
+    match route.endpoint {
+        // The tenant's budget is spent before authentication: a limited request costs
+        // no hash (SPEC §9). The caller's own budget is checked once it is known.
+        Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => {
+            gateway.limits.check_tenant(&tenant).map_err(Error::from)?;
+        }
+        Endpoint::Authorize | Endpoint::Metadata | Endpoint::Admin => {}
+        Endpoint::Healthz | Endpoint::Readyz => {}
+    }
     match route.endpoint {
         Endpoint::Authorize => authorize::handle(gateway, &tenant, request, &path, log).await,
         Endpoint::Token => token::handle(gateway, &tenant, request, log).await,

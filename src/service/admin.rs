@@ -1,12 +1,14 @@
 //! Tenant administration (SPEC §8): users, roles, clients, resource rules, tokens,
 //! tenants and the audit log, each change audited and effective on the next request.
 
-use super::oauth::{digest, is_locked, percent_decode, Presented};
+use super::authenticate::{is_locked, percent_decode, BearerCaller, Presented};
+use super::hasher::Lane;
+use super::oauth::presented_digest;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client;
 use crate::domain::permission::{authorize, Permission, ResourceRule};
 use crate::domain::principal::{qualified_name, validate_username};
-use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain};
+use crate::domain::tenant::{Tenant, TenantDomain};
 use crate::domain::token::{Event, Revocation, TokenKind};
 use crate::service::credentials::MAX_SECRET_BYTES;
 use crate::store::{
@@ -101,6 +103,13 @@ pub struct NewClientRequest {
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// PKCE S256 at the code grant; only a confidential client may turn it off.
+    #[serde(default = "pkce_by_default")]
+    pub require_pkce: bool,
+}
+
+fn pkce_by_default() -> bool {
+    true
 }
 
 #[derive(Serialize, Deserialize)]
@@ -161,6 +170,7 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
+    pub require_pkce: bool,
     pub locked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
@@ -239,6 +249,7 @@ fn client_view(client: &ClientRecord, now: i64) -> ClientView {
         grant_types: client.grant_types.clone(),
         redirect_uris: client.redirect_uris.clone(),
         scopes: client.scopes.clone(),
+        require_pkce: client.require_pkce,
         locked,
         locked_until: client.locked_until.filter(|_| locked),
     }
@@ -306,22 +317,10 @@ impl Gateway {
                 self.authenticate_user(&tenant, &name, &secret, &origin)
                     .await?
             }
-            Presented::Bearer(token) => {
-                let record = self
-                    .live_token(&tenant, &digest(token.expose_secret()), now())
-                    .await?;
-                match record
-                    .filter(|r| r.token.kind == TokenKind::Access)
-                    .and_then(|r| r.token.username.clone())
-                {
-                    Some(username) => self
-                        .directory
-                        .user(&self.store, tenant.id, &username)
-                        .await?
-                        .filter(|u| u.enabled),
-                    None => None,
-                }
-            }
+            Presented::Bearer(token) => match self.bearer_caller(&tenant, &token).await? {
+                BearerCaller::User(user) => Some(user),
+                BearerCaller::Client(_) => None,
+            },
             Presented::ClientPost(_) | Presented::Nothing => None,
         };
         let user = user.ok_or(Error::Unauthenticated)?;
@@ -331,6 +330,17 @@ impl Gateway {
             tenant,
             origin,
         })
+    }
+
+    /// Hashes a new secret, waiting for a permit in the admin's queue like any other
+    /// hash.
+    async fn hash_secret(&self, admin: &Admin, secret: &SecretString) -> Result<String> {
+        let lane = Lane {
+            tenant_id: admin.tenant.id,
+            address: admin.origin.ip,
+        };
+        let permit = self.credentials.permit(lane).await.map_err(Error::from)?;
+        Ok(self.credentials.hash(&permit, secret).await?)
     }
 
     // ---- users ------------------------------------------------------------------------
@@ -359,7 +369,7 @@ impl Gateway {
         validate_username(&request.username).map_err(|e| invalid("username", e.to_string()))?;
         check_password("password", &request.password)?;
         self.check_roles_exist(admin, &request.roles).await?;
-        let hash = self.credentials.hash(&request.password).await?;
+        let hash = self.hash_secret(admin, &request.password).await?;
         let user = NewUser {
             username: &request.username,
             password_hash: &hash,
@@ -387,7 +397,7 @@ impl Gateway {
         request: PasswordRequest,
     ) -> Result<()> {
         check_password("password", &request.password)?;
-        let hash = self.credentials.hash(&request.password).await?;
+        let hash = self.hash_secret(admin, &request.password).await?;
         self.change_user(
             admin,
             username,
@@ -613,13 +623,13 @@ impl Gateway {
             &request.grant_types,
             &request.redirect_uris,
             &request.scopes,
+            request.require_pkce,
         )
         .map_err(|e| invalid(e.field, e.message))?;
         let secret = (!request.public).then(|| generate(32));
         let hash = match &secret {
             Some(secret) => Some(
-                self.credentials
-                    .hash(&SecretString::from(secret.clone()))
+                self.hash_secret(admin, &SecretString::from(secret.clone()))
                     .await?,
             ),
             None => None,
@@ -630,6 +640,7 @@ impl Gateway {
             grant_types: &request.grant_types,
             redirect_uris: &request.redirect_uris,
             scopes: &request.scopes,
+            require_pkce: request.require_pkce,
         };
         self.store
             .create_client(
@@ -671,8 +682,7 @@ impl Gateway {
         }
         let secret = generate(32);
         let hash = self
-            .credentials
-            .hash(&SecretString::from(secret.clone()))
+            .hash_secret(admin, &SecretString::from(secret.clone()))
             .await?;
         if !self
             .store
@@ -744,7 +754,8 @@ impl Gateway {
     /// the lifetime has passed, so the answer is what the next introspection will see.
     pub async fn lookup_token(&self, admin: &Admin, request: TokenRequest) -> Result<TokenView> {
         let tenant = &admin.tenant;
-        let digest = digest(request.token.expose_secret());
+        let digest =
+            presented_digest(request.token.expose_secret()).ok_or(Error::NotFound("token"))?;
         let now = now();
         // A token past its lifetime is recorded EXPIRED here, as introspection would.
         self.live_token(tenant, &digest, now).await?;
@@ -768,11 +779,10 @@ impl Gateway {
         };
         let (steps, target) = match (request.token, request.username, request.client_id) {
             (Some(token), None, None) => {
-                let Some(record) = self
-                    .store
-                    .token(tenant.id, &digest(token.expose_secret()))
-                    .await?
-                else {
+                let Some(digest) = presented_digest(token.expose_secret()) else {
+                    return Ok(0);
+                };
+                let Some(record) = self.store.token(tenant.id, &digest).await? else {
                     return Ok(0);
                 };
                 (
@@ -825,16 +835,8 @@ impl Gateway {
         validate_username(&request.admin.username)
             .map_err(|e| invalid("admin.username", e.to_string()))?;
         check_password("admin.password", &request.admin.password)?;
-        let hash = self.credentials.hash(&request.admin.password).await?;
-        let defaults = Lifetimes::default();
-        let settings = TenantSettings {
-            domain: request.domain.clone(),
-            access_token_ttl: defaults.access_token,
-            refresh_token_ttl: defaults.refresh_token,
-            authorization_code_ttl: defaults.authorization_code,
-            introspection_clients: Vec::new(),
-            resources: None,
-        };
+        let hash = self.hash_secret(admin, &request.admin.password).await?;
+        let settings = TenantSettings::defaults(request.domain.clone());
         let role = RoleRecord {
             name: TENANT_ADMIN_ROLE.into(),
             permissions: vec![TENANT_ADMIN_PERMISSION.into()],

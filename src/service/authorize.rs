@@ -1,7 +1,8 @@
 //! The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636): validating an
 //! authorization request, issuing a code after sign-in, and exchanging it.
 
-use super::oauth::{digest, random_string, ClientScope, Issuance, TokenResponse};
+use super::authenticate::ClientScope;
+use super::oauth::{digest, random_string, Issuance, TokenResponse};
 use super::{now, Error, Gateway, Result};
 use crate::domain::client;
 use crate::domain::tenant::Tenant;
@@ -189,10 +190,10 @@ impl Gateway {
                     "code_challenge_method without code_challenge",
                 ))
             }
-            (None, None) if client.secret_hash.is_none() => {
+            (None, None) if client.require_pkce => {
                 return Err(refuse(
                     "invalid_request",
-                    "a public client must use PKCE (code_challenge with S256)",
+                    "this client must use PKCE (code_challenge with S256)",
                 ))
             }
             (None, None) => {}
@@ -237,6 +238,7 @@ impl Gateway {
             digest: digest(&code),
             jti: random_string(16),
             grant_id: random_string(16),
+            grant_started_at: now,
             refresh_digest: None,
             client_id: request.client.client_id.clone(),
             username: Some(user.username.clone()),
@@ -291,6 +293,7 @@ impl Gateway {
             }
         };
         if !redirect_ok {
+            self.spend_leaked_code(&record, client, now).await?;
             return Err(Error::InvalidGrant(
                 "redirect_uri differs from the authorization request",
             ));
@@ -319,6 +322,7 @@ impl Gateway {
             scope: t.scope.clone(),
             with_refresh: true,
             grant_id: t.grant_id.clone(),
+            grant_started_at: t.grant_started_at,
         };
         self.spend(&record, issuance, now, invalid).await
     }

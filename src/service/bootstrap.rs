@@ -4,7 +4,6 @@
 use super::credentials::hash_blocking;
 use super::{now, Error, Result};
 use crate::config::Config;
-use crate::domain::tenant::Lifetimes;
 use crate::store::{NewClient, NewUser, Source, Store, TenantSettings};
 use crate::tenant_file::{self, TenantFile};
 use base64::Engine;
@@ -34,15 +33,7 @@ pub async fn reconcile(
         .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let now = now();
     if !files.iter().any(|f| f.domain == config.server.super_tenant) {
-        let defaults = Lifetimes::default();
-        let settings = TenantSettings {
-            domain: config.server.super_tenant.clone(),
-            access_token_ttl: defaults.access_token,
-            refresh_token_ttl: defaults.refresh_token,
-            authorization_code_ttl: defaults.authorization_code,
-            introspection_clients: Vec::new(),
-            resources: None,
-        };
+        let settings = TenantSettings::defaults(config.server.super_tenant.clone());
         ensure_tenant(store, &settings, now).await?;
     }
     for file in &files {
@@ -154,6 +145,7 @@ async fn apply_file(store: &Store, file: &TenantFile, is_super: bool, now: i64) 
             grant_types: &client.grant_types,
             redirect_uris: &client.redirect_uris,
             scopes: &client.scopes,
+            require_pkce: client.require_pkce,
         };
         store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
             crate::store::Error::Duplicate(_) => Error::InvalidRequest(format!(

@@ -6,18 +6,31 @@
 //! outside the process.
 
 use super::Result;
+use crate::domain::client::is_client_id;
 use crate::domain::permission::{default_rules, ResourceRule};
-use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain};
+use crate::domain::principal::validate_username;
+use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain, TenantRateLimits};
 use crate::store::{ClientRecord, Digest, Store, TenantRow, TokenRecord, UserRecord};
-use dashmap::DashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use dashmap::{DashMap, DashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Most client ids remembered as absent.
-const MAX_REMEMBERED_ABSENT_CLIENTS: usize = 100_000;
+// Every cache is bounded in entries, and every key and value in bytes: ids and names
+// are validated (at most 128 characters) before they are looked up, so no entry can be
+// made from an identifier that no stored one could equal.
 
-/// Most tokens held in memory; past it, lookups go to the database.
+/// Most clients (known or remembered as absent) and users held in memory; past it the
+/// cache is emptied and refills from the database.
+const MAX_CACHED_CLIENTS: usize = 100_000;
+const MAX_CACHED_USERS: usize = 100_000;
+
+/// Most client ids remembered as absent.
+const MAX_REMEMBERED_ABSENT_CLIENTS: usize = 10_000;
+
+/// Most tokens held in memory, and most bytes they may take; past either, lookups go to
+/// the database.
 const MAX_CACHED_TOKENS: usize = 1_000_000;
+const MAX_CACHED_TOKEN_BYTES: usize = 512 * 1024 * 1024;
 
 pub struct Directory {
     public_url: String,
@@ -26,9 +39,12 @@ pub struct Directory {
     tenants: DashMap<String, Arc<Tenant>>,
     tenants_by_id: DashMap<i64, Arc<Tenant>>,
     users: DashMap<(i64, String), Arc<UserRecord>>,
-    /// Clients by id; `None` remembers that no such client exists, because a Basic
-    /// name is tried as a client id before it is tried as a user.
-    clients: DashMap<String, Option<Arc<ClientRecord>>>,
+    clients: DashMap<String, Arc<ClientRecord>>,
+    /// Ids known not to be clients, because a Basic name is tried as a client id
+    /// before it is tried as a user.
+    absent_clients: DashSet<String>,
+    /// Bumped by every `forget_*`, so that a read racing an invalidation is not cached.
+    epoch: AtomicU64,
 }
 
 impl Directory {
@@ -40,6 +56,8 @@ impl Directory {
             tenants_by_id: DashMap::new(),
             users: DashMap::new(),
             clients: DashMap::new(),
+            absent_clients: DashSet::new(),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -65,6 +83,12 @@ impl Directory {
         let corrupt = |e: String| super::Error::Store(crate::store::Error::Corrupt(e));
         let domain = TenantDomain::parse(&row.domain).map_err(|e| corrupt(e.to_string()))?;
         let is_super = domain == self.super_tenant;
+        let limit = |stored: Option<i64>| {
+            stored
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))
+        };
         let rules = match &row.resources {
             None => default_rules(is_super),
             Some(rules) => rules
@@ -86,10 +110,15 @@ impl Directory {
                 access_token: row.access_token_ttl,
                 refresh_token: row.refresh_token_ttl,
                 authorization_code: row.authorization_code_ttl,
+                grant_max_lifetime: row.grant_max_lifetime,
             },
             introspection_clients: row.introspection_clients,
             rules,
             issuer,
+            rate_limits: TenantRateLimits {
+                requests_per_caller: limit(row.requests_per_caller)?,
+                requests_per_tenant: limit(row.requests_per_tenant)?,
+            },
         })
     }
 
@@ -116,15 +145,19 @@ impl Directory {
         tenant_id: i64,
         username: &str,
     ) -> Result<Option<Arc<UserRecord>>> {
+        if validate_username(username).is_err() {
+            return Ok(None);
+        }
         let key = (tenant_id, username.to_owned());
         if let Some(user) = self.users.get(&key) {
             return Ok(Some(user.clone()));
         }
+        let epoch = self.epoch();
         let Some(user) = store.user(tenant_id, username).await? else {
             return Ok(None);
         };
         let user = Arc::new(user);
-        self.users.insert(key, user.clone());
+        self.remember_user(&user, epoch);
         Ok(Some(user))
     }
 
@@ -133,29 +166,80 @@ impl Directory {
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Arc<ClientRecord>>> {
+        if !is_client_id(client_id) {
+            return Ok(None);
+        }
         if let Some(known) = self.clients.get(client_id) {
-            return Ok(known.clone());
+            return Ok(Some(known.clone()));
         }
-        let client = store.client(client_id).await?.map(Arc::new);
-        // Absent ids are remembered only up to a bound, so a flood of made-up names
-        // cannot grow memory without end.
-        if client.is_some() || self.clients.len() < MAX_REMEMBERED_ABSENT_CLIENTS {
-            self.clients.insert(client_id.to_owned(), client.clone());
+        if self.absent_clients.contains(client_id) {
+            return Ok(None);
         }
-        Ok(client)
+        let epoch = self.epoch();
+        let Some(client) = store.client(client_id).await? else {
+            if self.absent_clients.len() < MAX_REMEMBERED_ABSENT_CLIENTS {
+                self.absent_clients.insert(client_id.to_owned());
+            }
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        self.remember_client(&client, epoch);
+        Ok(Some(client))
+    }
+
+    /// Read before reading a principal from the database; pass to `remember_*`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches a user read from the database, unless a principal was forgotten since
+    /// `epoch_before_read`: a concurrent failure's lock must not be hidden by a record
+    /// read before it (the same race [`TokenCache`] closes).
+    pub fn remember_user(&self, user: &Arc<UserRecord>, epoch_before_read: u64) {
+        if self.epoch() != epoch_before_read {
+            return;
+        }
+        if self.users.len() >= MAX_CACHED_USERS {
+            self.users.clear();
+        }
+        let key = (user.tenant_id, user.username.clone());
+        self.users.insert(key.clone(), user.clone());
+        if self.epoch() != epoch_before_read {
+            self.users.remove(&key);
+        }
+    }
+
+    /// Caches a client read from the database, as [`Directory::remember_user`] does.
+    pub fn remember_client(&self, client: &Arc<ClientRecord>, epoch_before_read: u64) {
+        if self.epoch() != epoch_before_read {
+            return;
+        }
+        if self.clients.len() >= MAX_CACHED_CLIENTS {
+            self.clients.clear();
+        }
+        self.absent_clients.remove(&client.client_id);
+        self.clients
+            .insert(client.client_id.clone(), client.clone());
+        if self.epoch() != epoch_before_read {
+            self.clients.remove(&client.client_id);
+        }
     }
 
     pub fn forget_user(&self, tenant_id: i64, username: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.users.remove(&(tenant_id, username.to_owned()));
     }
 
     /// After a role changes, any cached user of the tenant may hold stale permissions.
     pub fn forget_users_of(&self, tenant_id: i64) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.users.retain(|(tenant, _), _| *tenant != tenant_id);
     }
 
     pub fn forget_client(&self, client_id: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.clients.remove(client_id);
+        self.absent_clients.remove(client_id);
     }
 }
 
@@ -169,6 +253,8 @@ impl Directory {
 pub struct TokenCache {
     entries: DashMap<Digest, Arc<TokenRecord>>,
     epoch: AtomicU64,
+    /// What the entries take, approximately: bounds the cache in bytes as well.
+    bytes: AtomicUsize,
 }
 
 impl TokenCache {
@@ -182,13 +268,26 @@ impl TokenCache {
     }
 
     pub fn insert(&self, record: Arc<TokenRecord>, epoch_before_read: u64) {
-        if self.entries.len() >= MAX_CACHED_TOKENS {
+        let size = footprint(&record);
+        if self.entries.len() >= MAX_CACHED_TOKENS
+            || self.bytes.load(Ordering::Relaxed) + size > MAX_CACHED_TOKEN_BYTES
+        {
             return;
         }
         let digest = record.token.digest;
-        self.entries.insert(digest, record);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        if let Some(replaced) = self.entries.insert(digest, record) {
+            self.bytes
+                .fetch_sub(footprint(&replaced), Ordering::Relaxed);
+        }
         if self.epoch() != epoch_before_read {
-            self.entries.remove(&digest);
+            self.remove(&digest);
+        }
+    }
+
+    fn remove(&self, digest: &Digest) {
+        if let Some((_, removed)) = self.entries.remove(digest) {
+            self.bytes.fetch_sub(footprint(&removed), Ordering::Relaxed);
         }
     }
 
@@ -196,14 +295,25 @@ impl TokenCache {
     pub fn forget(&self, digests: &[Digest]) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for d in digests {
-            self.entries.remove(d);
+            self.remove(d);
         }
     }
 
     /// Drops entries past their lifetime, so that tokens nobody asks about again do
     /// not fill the cache up to its bound.
     pub fn sweep(&self, now: i64) {
-        self.entries.retain(|_, t| t.token.expires_at > now);
+        self.entries.retain(|_, t| {
+            let keep = t.token.expires_at > now;
+            if !keep {
+                self.bytes.fetch_sub(footprint(t), Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
+    /// Approximate bytes held by the entries.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -213,6 +323,22 @@ impl TokenCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// What one cached token takes: the record and the text it owns.
+fn footprint(record: &TokenRecord) -> usize {
+    let t = &record.token;
+    let owned = [
+        t.jti.len(),
+        t.grant_id.len(),
+        t.client_id.len(),
+        t.scope.len(),
+        t.username.as_ref().map_or(0, String::len),
+        t.redirect_uri.as_ref().map_or(0, String::len),
+        t.code_challenge.as_ref().map_or(0, String::len),
+        record.state_changed_by.as_ref().map_or(0, String::len),
+    ];
+    std::mem::size_of::<TokenRecord>() + owned.iter().sum::<usize>()
 }
 
 #[cfg(test)]
@@ -230,6 +356,7 @@ mod tests {
                 digest: [seed; 32],
                 jti: String::new(),
                 grant_id: String::new(),
+                grant_started_at: 0,
                 refresh_digest: None,
                 client_id: String::new(),
                 username: None,
@@ -252,9 +379,13 @@ mod tests {
         let cache = TokenCache::default();
         cache.insert(record(1, 100), cache.epoch());
         cache.insert(record(2, 300), cache.epoch());
+        let two = cache.bytes();
         cache.sweep(200);
         assert!(cache.get(&[1; 32]).is_none());
         assert!(cache.get(&[2; 32]).is_some());
+        assert_eq!(cache.bytes(), two / 2, "the byte count follows the entries");
+        cache.forget(&[[2; 32]]);
+        assert_eq!(cache.bytes(), 0);
     }
 
     #[test]

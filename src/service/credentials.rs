@@ -8,23 +8,20 @@
 //! remembered, and an unknown principal is checked against a dummy hash so that it
 //! costs what a known one does.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
+use super::hasher::{Hasher, Lane, Permit, Saturated};
 use dashmap::DashSet;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+
+pub use super::hasher::{hash_blocking, HashError};
 
 /// Secrets longer than this are refused before any hashing (SPEC §4).
 pub const MAX_SECRET_BYTES: usize = 1024;
 
-/// Remembered verifications before the memory is cleared; bounds memory under churn.
+/// Remembered verifications before the memory is cleared: 32 bytes each, so at most a
+/// few MiB under churn.
 const MAX_REMEMBERED: usize = 100_000;
 
 /// Whose secret is being checked; part of every cache key.
@@ -37,42 +34,53 @@ pub enum Holder<'a> {
 pub struct Credentials {
     mac_key: [u8; 32],
     verified: DashSet<[u8; 32]>,
-    /// Caps concurrent argon2 work so a flood of wrong passwords cannot starve the server.
-    permits: Arc<Semaphore>,
+    hasher: Hasher,
     dummy_hash: String,
-    /// argon2 verifications run so far: what the cache saves is visible here.
-    runs: AtomicU64,
 }
 
-/// Argon2 failed in a way that is not "wrong secret" (a malformed stored hash, a
-/// panicked worker).
-#[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
-
 impl Credentials {
+    /// One hashing worker (and permit) per core: argon2 is CPU-bound, so more would only
+    /// queue inside the kernel instead of in the fair queue.
     pub fn new() -> Result<Self, HashError> {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self::with_workers(workers)
+    }
+
+    pub fn with_workers(workers: usize) -> Result<Self, HashError> {
         let mut mac_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut mac_key);
         let mut dummy = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut dummy);
-        let dummy_hash = hash_blocking(&hex(&dummy))?;
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         Ok(Credentials {
             mac_key,
             verified: DashSet::new(),
-            permits: Arc::new(Semaphore::new(workers)),
-            dummy_hash,
-            runs: AtomicU64::new(0),
+            hasher: Hasher::new(workers),
+            dummy_hash: hash_blocking(&hex(&dummy))?,
         })
     }
 
-    /// True when `secret` matches `stored_hash`. `None` (no such principal, or a public
-    /// client) costs one argon2 verification all the same and answers false.
+    /// True when this exact (holder, stored hash, secret) was verified before: no
+    /// argon2 and no permit needed.
+    pub fn remembered(&self, holder: Holder<'_>, stored_hash: &str, secret: &SecretString) -> bool {
+        let secret = secret.expose_secret().as_bytes();
+        secret.len() <= MAX_SECRET_BYTES
+            && self
+                .verified
+                .contains(&self.cache_key(holder, stored_hash, secret))
+    }
+
+    /// Waits, fairly per tenant and address, for the right to hash.
+    pub async fn permit(&self, lane: Lane) -> Result<Permit, Saturated> {
+        self.hasher.permit(lane).await
+    }
+
+    /// True when `secret` matches `stored_hash`, which is then remembered. `None` (no
+    /// usable principal) costs one argon2 verification all the same and answers false.
     pub async fn verify(
         &self,
+        permit: &Permit,
         holder: Holder<'_>,
         stored_hash: Option<&str>,
         secret: &SecretString,
@@ -81,50 +89,27 @@ impl Credentials {
         if secret_bytes.len() > MAX_SECRET_BYTES {
             return Ok(false);
         }
-        let key = stored_hash.map(|hash| self.cache_key(holder, hash, secret_bytes));
-        if let Some(key) = &key {
-            if self.verified.contains(key) {
-                return Ok(true);
-            }
+        let hash = stored_hash.unwrap_or(&self.dummy_hash);
+        let matched = self.hasher.verify(permit, hash, secret).await?;
+        let Some(stored_hash) = stored_hash.filter(|_| matched) else {
+            return Ok(false);
+        };
+        if self.verified.len() >= MAX_REMEMBERED {
+            self.verified.clear();
         }
-        let hash = stored_hash.unwrap_or(&self.dummy_hash).to_owned();
-        let candidate = secret.clone();
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
-        self.runs.fetch_add(1, Ordering::Relaxed);
-        let matched =
-            tokio::task::spawn_blocking(move || verify_blocking(&hash, candidate.expose_secret()))
-                .await
-                .map_err(|e| HashError(e.to_string()))??;
-        let ok = matched && stored_hash.is_some();
-        if let (true, Some(key)) = (ok, key) {
-            if self.verified.len() >= MAX_REMEMBERED {
-                self.verified.clear();
-            }
-            self.verified.insert(key);
-        }
-        Ok(ok)
+        self.verified
+            .insert(self.cache_key(holder, stored_hash, secret_bytes));
+        Ok(true)
     }
 
     /// How many argon2 verifications have run.
     pub fn argon2_runs(&self) -> u64 {
-        self.runs.load(Ordering::Relaxed)
+        self.hasher.runs()
     }
 
-    /// Hashes a new secret off the async workers.
-    pub async fn hash(&self, secret: &SecretString) -> Result<String, HashError> {
-        let secret = secret.clone();
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
-        tokio::task::spawn_blocking(move || hash_blocking(secret.expose_secret()))
-            .await
-            .map_err(|e| HashError(e.to_string()))?
+    /// Hashes a new secret on a hashing worker.
+    pub async fn hash(&self, permit: &Permit, secret: &SecretString) -> Result<String, HashError> {
+        self.hasher.hash(permit, secret).await
     }
 
     fn cache_key(&self, holder: Holder<'_>, stored_hash: &str, secret: &[u8]) -> [u8; 32] {
@@ -155,24 +140,6 @@ impl Credentials {
     }
 }
 
-/// argon2id with the crate's recommended parameters, for the CLI and start-up.
-pub fn hash_blocking(secret: &str) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
-}
-
-fn verify_blocking(stored_hash: &str, secret: &str) -> Result<bool, HashError> {
-    let parsed = PasswordHash::new(stored_hash).map_err(|e| HashError(e.to_string()))?;
-    // The parameters come from the stored PHC string; `verify_password` compares in
-    // constant time.
-    Ok(Argon2::default()
-        .verify_password(secret.as_bytes(), &parsed)
-        .is_ok())
-}
-
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -185,6 +152,18 @@ mod tests {
         SecretString::from(s.to_owned())
     }
 
+    fn lane() -> Lane {
+        Lane {
+            tenant_id: 1,
+            address: std::net::IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+
+    async fn verify(c: &Credentials, holder: Holder<'_>, hash: Option<&str>, s: &str) -> bool {
+        let permit = c.permit(lane()).await.unwrap();
+        c.verify(&permit, holder, hash, &secret(s)).await.unwrap()
+    }
+
     #[tokio::test]
     async fn a_right_secret_is_remembered_and_a_wrong_one_never() {
         let c = Credentials::new().unwrap();
@@ -193,24 +172,14 @@ mod tests {
             tenant_id: 1,
             username: "alice",
         };
-        assert!(!c
-            .verify(holder, Some(&hash), &secret("wrong"))
-            .await
-            .unwrap());
+        assert!(!verify(&c, holder, Some(&hash), "wrong").await);
         assert!(c.verified.is_empty());
-        assert!(c
-            .verify(holder, Some(&hash), &secret("right"))
-            .await
-            .unwrap());
+        assert!(verify(&c, holder, Some(&hash), "right").await);
         assert_eq!(c.verified.len(), 1);
-        assert!(c
-            .verify(holder, Some(&hash), &secret("right"))
-            .await
-            .unwrap());
-        assert!(!c
-            .verify(holder, Some(&hash), &secret("wrong"))
-            .await
-            .unwrap());
+        assert!(verify(&c, holder, Some(&hash), "right").await);
+        assert!(c.remembered(holder, &hash, &secret("right")));
+        assert!(!c.remembered(holder, &hash, &secret("wrong")));
+        assert!(!verify(&c, holder, Some(&hash), "wrong").await);
     }
 
     #[tokio::test]
@@ -222,14 +191,8 @@ mod tests {
             tenant_id: 1,
             username: "alice",
         };
-        assert!(c
-            .verify(holder, Some(&old), &secret("old-password"))
-            .await
-            .unwrap());
-        assert!(!c
-            .verify(holder, Some(&new), &secret("old-password"))
-            .await
-            .unwrap());
+        assert!(verify(&c, holder, Some(&old), "old-password").await);
+        assert!(!verify(&c, holder, Some(&new), "old-password").await);
     }
 
     #[tokio::test]
@@ -263,15 +226,9 @@ mod tests {
         let holder = Holder::Client {
             client_id: "nobody",
         };
-        assert!(!c.verify(holder, None, &secret("anything")).await.unwrap());
+        assert!(!verify(&c, holder, None, "anything").await);
         let hash = hash_blocking("x").unwrap();
-        assert!(!c
-            .verify(
-                holder,
-                Some(&hash),
-                &secret(&"x".repeat(MAX_SECRET_BYTES + 1))
-            )
-            .await
-            .unwrap());
+        let long = "x".repeat(MAX_SECRET_BYTES + 1);
+        assert!(!verify(&c, holder, Some(&hash), &long).await);
     }
 }

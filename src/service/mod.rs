@@ -2,10 +2,13 @@
 //! the gateway. Handlers call these; these call the store and the pure domain.
 
 pub mod admin;
+pub mod authenticate;
 pub mod authorize;
 pub mod bootstrap;
 pub mod cache;
 pub mod credentials;
+pub mod hasher;
+pub mod limits;
 pub mod oauth;
 
 use crate::config::Config;
@@ -14,6 +17,8 @@ use crate::store::{self, Store};
 use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
 use ipnet::IpNet;
+use limits::Limits;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +58,27 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// A rate limit (SPEC §9) refused the request; retry after this long.
+    #[error("rate limited")]
+    RateLimited(Duration),
+    /// Too much work is already waiting (the password-check queue is full).
+    #[error("overloaded")]
+    Overloaded,
+}
+
+impl From<hasher::Saturated> for Error {
+    fn from(saturated: hasher::Saturated) -> Self {
+        match saturated {
+            hasher::Saturated::Address => Error::RateLimited(Duration::from_secs(1)),
+            hasher::Saturated::Queue => Error::Overloaded,
+        }
+    }
+}
+
+impl From<limits::Limited> for Error {
+    fn from(limited: limits::Limited) -> Self {
+        Error::RateLimited(limited.retry_after)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -64,6 +90,7 @@ pub struct Gateway {
     pub credentials: Credentials,
     pub directory: Directory,
     pub tokens: TokenCache,
+    pub limits: Limits,
     pub super_tenant: TenantDomain,
     trusted_proxies: Vec<IpNet>,
     draining: AtomicBool,
@@ -78,6 +105,7 @@ impl Gateway {
             directory: Directory::new(config.server.public_url.clone(), super_tenant.clone()),
             credentials: Credentials::new()?,
             tokens: TokenCache::default(),
+            limits: Limits::new(config.rate_limits),
             super_tenant,
             trusted_proxies: config.trusted_proxies().map_err(Error::InvalidRequest)?,
             store,
@@ -97,6 +125,14 @@ impl Gateway {
         self.draining.load(Ordering::SeqCst)
     }
 
+    /// Spends one request of an authenticated caller's budget in its tenant.
+    pub fn admit_caller(&self, tenant_id: i64, caller: &str) -> Result<()> {
+        match self.directory.tenant_by_id(tenant_id) {
+            Some(tenant) => Ok(self.limits.check_caller(&tenant, caller)?),
+            None => Err(Error::UnknownTenant),
+        }
+    }
+
     pub fn trusted_proxies(&self) -> &[IpNet] {
         &self.trusted_proxies
     }
@@ -110,10 +146,22 @@ impl Gateway {
     }
 }
 
-/// Where a request came from: the client address the audit log records.
+/// Where a request came from: the client address that the audit log records and that
+/// lockout, fair queueing and rate limits key on.
 #[derive(Debug, Clone)]
 pub struct Origin {
+    pub ip: IpAddr,
+    /// `ip` as text, for logs and the audit log.
     pub address: String,
+}
+
+impl Origin {
+    pub fn new(ip: IpAddr) -> Self {
+        Origin {
+            ip,
+            address: ip.to_string(),
+        }
+    }
 }
 
 /// Seconds since the Unix epoch; the one place the services read the clock.

@@ -1,16 +1,12 @@
 //! Token issuance (RFC 6749), introspection (RFC 7662) and revocation (RFC 7009).
 
-use super::credentials::Holder;
+use super::authenticate::Introspector;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::is_scope_token;
-use crate::domain::permission::{authorize, requirement, Requirement};
-use crate::domain::principal::{qualified_name, split_sign_in_name};
+use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
-use crate::store::{
-    AuditEvent, ClientRecord, Digest, LockTarget, NewToken, Rotation, Selection, TokenRecord,
-    UserRecord,
-};
+use crate::store::{ClientRecord, Digest, NewToken, Rotation, Selection, TokenRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -18,23 +14,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
-
-/// Client credentials as presented, before authentication.
-pub struct ClientCredentials {
-    pub client_id: String,
-    /// `None` for a public client, which sends only its id.
-    pub secret: Option<SecretString>,
-}
-
-/// Where a client may come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientScope {
-    /// Only clients of the path's tenant.
-    ThisTenant,
-    /// The super tenant's token and revocation endpoints accept a client of any tenant,
-    /// as WSO2 does; the token then belongs to the client's tenant (SPEC §6).
-    AnyTenant,
-}
 
 /// A grant at the token endpoint.
 pub enum Grant {
@@ -80,38 +59,6 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
-/// How a caller presented itself at the introspection endpoint.
-pub enum Presented {
-    /// `Authorization: Basic`; the name may be a client id or `USERNAME@TENANT`.
-    Basic {
-        name: String,
-        secret: SecretString,
-    },
-    Bearer(SecretString),
-    /// `client_id` and `client_secret` in the form body.
-    ClientPost(ClientCredentials),
-    Nothing,
-}
-
-/// Who may see what at the introspection endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Introspector {
-    /// A user holding the rule's permissions, an allowed client, or anyone under an
-    /// unsecured rule: every token of the tenant.
-    Tenant { caller: String },
-    /// Any other client: only tokens issued to itself.
-    OwnTokens { client_id: String },
-}
-
-impl Introspector {
-    pub fn caller(&self) -> &str {
-        match self {
-            Introspector::Tenant { caller } => caller,
-            Introspector::OwnTokens { client_id } => client_id,
-        }
-    }
-}
-
 /// RFC 7662 §2.2. An inactive answer carries nothing but `active: false`.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -149,6 +96,20 @@ pub fn digest(token: &str) -> Digest {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The digest of a presented token, or `None` when no token of ours could look like it
+/// (longer than 128 characters, or outside base64url): such input is refused before
+/// any lookup or cache entry. Tokens and codes are `random_string(32)`, 43 characters.
+pub fn presented_digest(token: &str) -> Option<Digest> {
+    let plausible = (1..=MAX_TOKEN_CHARS).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plausible.then(|| digest(token))
+}
+
+/// Longest presented token looked up; ours are 43 characters.
+const MAX_TOKEN_CHARS: usize = 128;
+
 pub fn random_string(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
@@ -156,275 +117,6 @@ pub fn random_string(bytes: usize) -> String {
 }
 
 impl Gateway {
-    // ---- authentication -----------------------------------------------------------
-
-    /// Authenticates a client at `tenant`'s path. A wrong secret, an unknown client, a
-    /// locked client and a client of another tenant are all `InvalidClient`, and all
-    /// cost one argon2 check. Failures count toward the client's lock (SPEC §4).
-    pub async fn authenticate_client(
-        &self,
-        tenant: &Tenant,
-        presented: &ClientCredentials,
-        scope: ClientScope,
-        allow_public: bool,
-        origin: &Origin,
-    ) -> Result<Arc<ClientRecord>> {
-        let client = self
-            .directory
-            .client(&self.store, &presented.client_id)
-            .await?;
-        let client = client.filter(|c| scope == ClientScope::AnyTenant || c.tenant_id == tenant.id);
-        let client = client.filter(|c| self.directory.tenant_by_id(c.tenant_id).is_some());
-        let now = now();
-        let Some(secret) = &presented.secret else {
-            return match client {
-                Some(client) if client.secret_hash.is_none() && allow_public => Ok(client),
-                Some(_) | None => Err(Error::InvalidClient),
-            };
-        };
-        let usable = client.as_ref().filter(|c| !is_locked(c.locked_until, now));
-        let stored = usable.and_then(|c| c.secret_hash.as_deref());
-        let holder = Holder::Client {
-            client_id: &presented.client_id,
-        };
-        if self.credentials.verify(holder, stored, secret).await? {
-            let client = client.ok_or(Error::InvalidClient)?;
-            if client.failed_attempts > 0 {
-                self.store
-                    .clear_failures(
-                        LockTarget::Client {
-                            client_id: &client.client_id,
-                        },
-                        None,
-                    )
-                    .await?;
-                self.directory.forget_client(&client.client_id);
-            }
-            return Ok(client);
-        }
-        let audit_tenant = client.as_ref().map_or(tenant.id, |c| c.tenant_id);
-        let target = client.as_ref().map(|c| LockTarget::Client {
-            client_id: &c.client_id,
-        });
-        self.sign_in_failed(
-            audit_tenant,
-            &presented.client_id,
-            "client",
-            target,
-            origin,
-            now,
-        )
-        .await?;
-        Err(Error::InvalidClient)
-    }
-
-    /// Authenticates `USERNAME[@TENANT]` with a password at `tenant`'s path. A user of
-    /// another tenant does not authenticate here; a disabled or locked user fails like
-    /// a wrong password, at the same cost. Failures count toward the user's lock.
-    pub async fn authenticate_user(
-        &self,
-        tenant: &Tenant,
-        sign_in_name: &str,
-        password: &SecretString,
-        origin: &Origin,
-    ) -> Result<Option<Arc<UserRecord>>> {
-        let (username, domain) = split_sign_in_name(sign_in_name, &self.super_tenant, |d| {
-            self.directory.is_tenant(d)
-        });
-        let user = if domain == tenant.domain {
-            self.directory
-                .user(&self.store, tenant.id, username)
-                .await?
-        } else {
-            None
-        };
-        let now = now();
-        let usable = user
-            .as_ref()
-            .filter(|u| u.enabled && !is_locked(u.locked_until, now));
-        let stored = usable.map(|u| u.password_hash.as_str());
-        let holder = Holder::User {
-            tenant_id: tenant.id,
-            username,
-        };
-        if self.credentials.verify(holder, stored, password).await? {
-            let Some(user) = user else { return Ok(None) };
-            if user.failed_attempts > 0 {
-                let target = LockTarget::User {
-                    tenant_id: tenant.id,
-                    username: &user.username,
-                };
-                self.store.clear_failures(target, None).await?;
-                self.directory.forget_user(tenant.id, &user.username);
-            }
-            return Ok(Some(user));
-        }
-        let target = user.as_ref().map(|u| LockTarget::User {
-            tenant_id: tenant.id,
-            username: &u.username,
-        });
-        self.sign_in_failed(tenant.id, sign_in_name, "user", target, origin, now)
-            .await?;
-        Ok(None)
-    }
-
-    /// Audits a failed sign-in and counts it toward a lock when the principal exists.
-    async fn sign_in_failed(
-        &self,
-        tenant_id: i64,
-        name: &str,
-        kind: &str,
-        target: Option<LockTarget<'_>>,
-        origin: &Origin,
-        now: i64,
-    ) -> Result<()> {
-        let event = |actor: &str, action: String| AuditEvent {
-            id: 0,
-            tenant_id,
-            at: now,
-            actor: actor.to_owned(),
-            action,
-            target: name.to_owned(),
-            client_address: origin.address.clone(),
-        };
-        let failure = event(name, format!("{kind}.signin_failure"));
-        let Some(target) = target else {
-            return Ok(self.store.record_audit(&failure).await?);
-        };
-        let auth = &self.config.auth;
-        let until = now + auth.lockout_seconds as i64;
-        let lock = event("system", format!("{kind}.lock"));
-        let locked = self
-            .store
-            .record_failure(
-                target,
-                i64::from(auth.lockout_attempts),
-                until,
-                &failure,
-                &lock,
-            )
-            .await?;
-        if locked.is_some() {
-            tracing::warn!(
-                tenant_id,
-                principal = name,
-                kind,
-                "locked after repeated sign-in failures"
-            );
-        }
-        match target {
-            LockTarget::User {
-                tenant_id,
-                username,
-            } => self.directory.forget_user(tenant_id, username),
-            LockTarget::Client { client_id } => self.directory.forget_client(client_id),
-        }
-        Ok(())
-    }
-
-    /// Decides who the introspection caller is and whether it may introspect at all.
-    pub async fn introspector(
-        &self,
-        tenant: &Tenant,
-        presented: Presented,
-        method: &str,
-        path: &str,
-        origin: &Origin,
-    ) -> Result<Introspector> {
-        let allowed_client = |id: &str| tenant.introspection_clients.iter().any(|c| c == id);
-        let client_introspector = |client: &ClientRecord| {
-            if allowed_client(&client.client_id) {
-                Introspector::Tenant {
-                    caller: client.client_id.clone(),
-                }
-            } else {
-                Introspector::OwnTokens {
-                    client_id: client.client_id.clone(),
-                }
-            }
-        };
-        let user_introspector = |user: &UserRecord| -> Result<Introspector> {
-            authorize(&user.permissions, &tenant.rules, method, path)
-                .map_err(|_| Error::Forbidden)?;
-            Ok(Introspector::Tenant {
-                caller: qualified_name(&user.username, &tenant.domain),
-            })
-        };
-        let credentials = match presented {
-            Presented::Nothing => {
-                return match requirement(&tenant.rules, method, path) {
-                    Requirement::Open => Ok(Introspector::Tenant {
-                        caller: "anonymous".into(),
-                    }),
-                    Requirement::Permissions(_) => Err(Error::Unauthenticated),
-                }
-            }
-            Presented::ClientPost(credentials) => credentials,
-            Presented::Basic { name, secret } => {
-                match self.basic_client(tenant, &name, &secret).await? {
-                    Some(credentials) => credentials,
-                    None => {
-                        let user = self
-                            .authenticate_user(tenant, &name, &secret, origin)
-                            .await?;
-                        let user = user.ok_or(Error::Unauthenticated)?;
-                        return user_introspector(&user);
-                    }
-                }
-            }
-            Presented::Bearer(token) => {
-                let record = self
-                    .live_token(tenant, &digest(token.expose_secret()), now())
-                    .await?;
-                let record = record
-                    .filter(|r| r.token.kind == TokenKind::Access)
-                    .ok_or(Error::Unauthenticated)?;
-                return match &record.token.username {
-                    Some(username) => {
-                        let user = self
-                            .directory
-                            .user(&self.store, tenant.id, username)
-                            .await?;
-                        let user = user.filter(|u| u.enabled).ok_or(Error::Unauthenticated)?;
-                        user_introspector(&user)
-                    }
-                    None if allowed_client(&record.token.client_id) => Ok(Introspector::Tenant {
-                        caller: record.token.client_id.clone(),
-                    }),
-                    None => Err(Error::Forbidden),
-                };
-            }
-        };
-        let client = self
-            .authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false, origin)
-            .await?;
-        Ok(client_introspector(&client))
-    }
-
-    /// A Basic name that, percent-decoded, is the id of a client of this tenant makes
-    /// the header client credentials (RFC 6749 §2.3.1); client ids are unreserved
-    /// characters only, so no user name is mistaken for one. `None`: a user.
-    async fn basic_client(
-        &self,
-        tenant: &Tenant,
-        name: &str,
-        secret: &SecretString,
-    ) -> Result<Option<ClientCredentials>> {
-        let Some(id) = percent_decode(name).filter(|id| crate::domain::client::is_client_id(id))
-        else {
-            return Ok(None);
-        };
-        let client = self.directory.client(&self.store, &id).await?;
-        if client.is_none_or(|c| c.tenant_id != tenant.id) {
-            return Ok(None);
-        }
-        let secret = percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
-        Ok(Some(ClientCredentials {
-            client_id: id,
-            secret: Some(secret.into()),
-        }))
-    }
-
     // ---- the token endpoint -----------------------------------------------------------
 
     /// Runs a grant for an authenticated client. Every token in the answer is committed
@@ -456,6 +148,7 @@ impl Gateway {
                     scope,
                     with_refresh: false,
                     grant_id: random_string(16),
+                    grant_started_at: now,
                 };
                 self.issue(issuance, now).await
             }
@@ -477,6 +170,7 @@ impl Gateway {
                     scope,
                     with_refresh: true,
                     grant_id: random_string(16),
+                    grant_started_at: now,
                 };
                 self.issue(issuance, now).await
             }
@@ -525,6 +219,10 @@ impl Gateway {
         let record = self
             .single_use(tenant, client, TokenKind::Refresh, presented, now, invalid)
             .await?;
+        // A refresh token from before the grant's end was enforced may outlive it.
+        if now >= record.token.grant_started_at + tenant.lifetimes.grant_max_lifetime {
+            return Err(invalid());
+        }
         let issuance = Issuance {
             tenant,
             client,
@@ -532,6 +230,7 @@ impl Gateway {
             scope: narrowed_scope(&record.token.scope, scope)?,
             with_refresh: true,
             grant_id: record.token.grant_id.clone(),
+            grant_started_at: record.token.grant_started_at,
         };
         self.spend(&record, issuance, now, invalid).await
     }
@@ -549,13 +248,21 @@ impl Gateway {
         now: i64,
         invalid: fn() -> Error,
     ) -> Result<TokenRecord> {
-        let record = self
-            .store
-            .token(tenant.id, &digest(presented.expose_secret()))
-            .await?;
+        let Some(digest) = presented_digest(presented.expose_secret()) else {
+            return Err(invalid());
+        };
+        let record = self.store.token(tenant.id, &digest).await?;
         let record = record
-            .filter(|r| r.token.kind == kind && r.token.client_id == client.client_id)
+            .filter(|r| r.token.kind == kind)
             .ok_or_else(invalid)?;
+        if record.token.client_id != client.client_id {
+            // A code in the wrong client's hands has leaked: spend it, so that the
+            // rightful exchange fails too (RFC 9700 §4.5).
+            if kind == TokenKind::AuthorizationCode {
+                self.spend_leaked_code(&record, client, now).await?;
+            }
+            return Err(invalid());
+        }
         if record.state == token::State::Active && now >= record.token.expires_at {
             self.record_expiry(&record, now).await;
             return Err(invalid());
@@ -613,6 +320,28 @@ impl Gateway {
         }
     }
 
+    /// Spends a code that was presented by the wrong client or with the wrong
+    /// `redirect_uri`. A code already spent or expired stays as it is.
+    pub(super) async fn spend_leaked_code(
+        &self,
+        record: &TokenRecord,
+        presenter: &ClientRecord,
+        now: i64,
+    ) -> Result<()> {
+        let step = (
+            TokenKind::AuthorizationCode,
+            Selection::Token(record.id),
+            Event::Exchange,
+        );
+        let actor = format!("client:{}", presenter.client_id);
+        let changed = self
+            .store
+            .transitions(record.token.tenant_id, &[step], now, &actor)
+            .await?;
+        self.tokens.forget(&changed);
+        Ok(())
+    }
+
     pub(super) async fn revoke_grant(
         &self,
         tenant: &Tenant,
@@ -643,7 +372,10 @@ impl Gateway {
         token: &str,
     ) -> Result<Introspection> {
         let now = now();
-        let Some(record) = self.live_token(tenant, &digest(token), now).await? else {
+        let Some(digest) = presented_digest(token) else {
+            return Ok(Introspection::inactive());
+        };
+        let Some(record) = self.live_token(tenant, &digest, now).await? else {
             return Ok(Introspection::inactive());
         };
         let t = &record.token;
@@ -681,7 +413,10 @@ impl Gateway {
         let Some(tenant) = self.directory.tenant_by_id(client.tenant_id) else {
             return Err(Error::InvalidClient);
         };
-        let Some(record) = self.store.token(tenant.id, &digest(token)).await? else {
+        let Some(digest) = presented_digest(token) else {
+            return Ok(());
+        };
+        let Some(record) = self.store.token(tenant.id, &digest).await? else {
             return Ok(());
         };
         if record.token.client_id != client.client_id {
@@ -783,11 +518,6 @@ fn reuse(kind: TokenKind) -> Revocation {
     }
 }
 
-/// Locked until a time still to come.
-pub fn is_locked(locked_until: Option<i64>, now: i64) -> bool {
-    locked_until.is_some_and(|until| until > now)
-}
-
 /// What one issuance hands out: to whom, with what scope, in which grant.
 pub(super) struct Issuance<'a> {
     pub(super) tenant: &'a Tenant,
@@ -797,6 +527,8 @@ pub(super) struct Issuance<'a> {
     pub(super) with_refresh: bool,
     /// Shared by every token of one authorization, across its refreshes.
     pub(super) grant_id: String,
+    /// When the grant's first token was issued.
+    pub(super) grant_started_at: i64,
 }
 
 impl Issuance<'_> {
@@ -805,19 +537,23 @@ impl Issuance<'_> {
         let lifetimes = self.tenant.lifetimes;
         let access_token = random_string(32);
         let refresh_token = self.with_refresh.then(|| random_string(32));
+        // No token of a grant outlives the grant (RFC 9700 §4.14.2).
+        let grant_ends = self.grant_started_at + lifetimes.grant_max_lifetime;
+        let expiry = |ttl: i64| (now + ttl).min(grant_ends);
         let base = |kind, plaintext: &str, ttl: i64| NewToken {
             tenant_id: self.tenant.id,
             kind,
             digest: digest(plaintext),
             jti: random_string(16),
             grant_id: self.grant_id.clone(),
+            grant_started_at: self.grant_started_at,
             refresh_digest: None,
             client_id: self.client.client_id.clone(),
             username: self.username.clone(),
             scope: self.scope.clone(),
             issued_at: now,
             not_before: now,
-            expires_at: now + ttl,
+            expires_at: expiry(ttl),
             redirect_uri: None,
             code_challenge: None,
         };
@@ -832,7 +568,7 @@ impl Issuance<'_> {
         let response = TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: lifetimes.access_token,
+            expires_in: expiry(lifetimes.access_token) - now,
             scope: self.scope,
             refresh_token,
         };
@@ -897,15 +633,6 @@ fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
     Ok(scopes)
 }
 
-/// RFC 6749 §2.3.1 form-encodes client credentials inside Basic. `+` is left as it is,
-/// so that raw curl `-u id:secret` with a `+` in the secret still works.
-pub fn percent_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -919,6 +646,7 @@ mod tests {
             grant_types: vec![],
             redirect_uris: vec![],
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            require_pkce: true,
             failed_attempts: 0,
             locked_until: None,
         }
@@ -950,13 +678,6 @@ mod tests {
         assert_eq!(narrowed_scope("a b", None).unwrap(), "a b");
         assert_eq!(narrowed_scope("a b", Some("b")).unwrap(), "b");
         assert!(narrowed_scope("a b", Some("c")).is_err());
-    }
-
-    #[test]
-    fn basic_client_credentials_are_percent_decoded_but_plus_stays() {
-        assert_eq!(percent_decode("my%5Fclient").unwrap(), "my_client");
-        assert_eq!(percent_decode("a+b").unwrap(), "a+b");
-        assert!(percent_decode("%ff").is_none());
     }
 
     #[test]

@@ -168,6 +168,21 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Resets the failure count after a successful sign-in, unless a lock is in force:
+    /// a lock set by a concurrent failure is never lifted by a success. False when the
+    /// principal is locked (or gone).
+    pub async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<bool> {
+        let (table, filter) = lock_filter(target, 2);
+        let sql = format!(
+            "UPDATE {table} SET failed_attempts = 0 \
+             WHERE {filter} AND (locked_until IS NULL OR locked_until <= $1)"
+        );
+        let done = bind_lock_target(sqlx::query(&sql).bind(now), target)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // ---- roles ----------------------------------------------------------------------
 
     pub async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>> {
@@ -391,8 +406,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let tenant_id: i64 = sqlx::query(
             "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
-                                  introspection_clients, resources, source, created_at) \
-             VALUES ($1, 1, $2, $3, $4, $5, NULL, $6, $7) RETURNING id",
+                                  introspection_clients, resources, source, created_at, grant_max_lifetime, \
+                                  requests_per_caller, requests_per_tenant) \
+             VALUES ($1, 1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(&settings.domain)
         .bind(settings.access_token_ttl)
@@ -401,6 +417,9 @@ impl Store {
         .bind(to_json(&settings.introspection_clients)?)
         .bind(Source::Api.as_str())
         .bind(audit.at)
+        .bind(settings.grant_max_lifetime)
+        .bind(settings.requests_per_caller)
+        .bind(settings.requests_per_tenant)
         .fetch_one(&mut *tx)
         .await
         .map_err(duplicate_as("domain"))?
@@ -508,8 +527,8 @@ pub(super) async fn insert_client(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-                              failed_attempts, source, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+                              failed_attempts, source, created_at, require_pkce) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
     )
     .bind(tenant_id)
     .bind(client.client_id)
@@ -519,6 +538,7 @@ pub(super) async fn insert_client(
     .bind(to_json(client.scopes)?)
     .bind(source.as_str())
     .bind(now)
+    .bind(i64::from(client.require_pkce))
     .execute(&mut **tx)
     .await
     .map_err(duplicate_as("client_id"))?;

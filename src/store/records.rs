@@ -50,9 +50,13 @@ pub struct TenantRow {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub authorization_code_ttl: i64,
+    pub grant_max_lifetime: i64,
     pub introspection_clients: Vec<String>,
     /// `None`: the default rules.
     pub resources: Option<Vec<RuleRow>>,
+    /// The tenant's own rate limits; `None` follows the configuration.
+    pub requests_per_caller: Option<i64>,
+    pub requests_per_tenant: Option<i64>,
 }
 
 /// The settings a tenant file or the bootstrap declares.
@@ -62,8 +66,30 @@ pub struct TenantSettings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub authorization_code_ttl: i64,
+    pub grant_max_lifetime: i64,
     pub introspection_clients: Vec<String>,
     pub resources: Option<Vec<RuleRow>>,
+    pub requests_per_caller: Option<i64>,
+    pub requests_per_tenant: Option<i64>,
+}
+
+impl TenantSettings {
+    /// A tenant with the default lifetimes, rules and limits: the bootstrap's super
+    /// tenant and tenants created through the API.
+    pub fn defaults(domain: String) -> Self {
+        let lifetimes = crate::domain::tenant::Lifetimes::default();
+        TenantSettings {
+            domain,
+            access_token_ttl: lifetimes.access_token,
+            refresh_token_ttl: lifetimes.refresh_token,
+            authorization_code_ttl: lifetimes.authorization_code,
+            grant_max_lifetime: lifetimes.grant_max_lifetime,
+            introspection_clients: Vec::new(),
+            resources: None,
+            requests_per_caller: None,
+            requests_per_tenant: None,
+        }
+    }
 }
 
 /// A user with the permissions of all their roles.
@@ -100,6 +126,8 @@ pub struct ClientRecord {
     pub redirect_uris: Vec<String>,
     /// Allowed scopes; empty means any.
     pub scopes: Vec<String>,
+    /// PKCE S256 required at the code grant (false only for a legacy confidential client).
+    pub require_pkce: bool,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
 }
@@ -111,6 +139,7 @@ pub struct NewClient<'a> {
     pub grant_types: &'a [String],
     pub redirect_uris: &'a [String],
     pub scopes: &'a [String],
+    pub require_pkce: bool,
 }
 
 /// SHA-256 of a token's plaintext: the only form in which a token is stored.
@@ -124,6 +153,9 @@ pub struct NewToken {
     pub digest: Digest,
     pub jti: String,
     pub grant_id: String,
+    /// When the grant's first token was issued; a refresh chain ends
+    /// `grant_max_lifetime` after it.
+    pub grant_started_at: i64,
     /// For an access token: the refresh token issued with it.
     pub refresh_digest: Option<Digest>,
     pub client_id: String,

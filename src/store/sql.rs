@@ -25,11 +25,11 @@ pub struct Store {
 }
 
 pub(super) const CLIENT_COLUMNS: &str =
-    "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, failed_attempts, locked_until";
+    "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, require_pkce, failed_attempts, locked_until";
 
 const TOKEN_COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
      scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by, \
-     redirect_uri, code_challenge";
+     redirect_uri, code_challenge, grant_started_at";
 
 impl Store {
     /// Opens a pool for `url`, creating an SQLite file (and its folder) when missing.
@@ -119,7 +119,8 @@ impl Store {
     pub async fn tenants(&self) -> Result<Vec<TenantRow>> {
         let rows = sqlx::query(
             "SELECT id, domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
-             introspection_clients, resources FROM tenants ORDER BY id",
+             grant_max_lifetime, introspection_clients, resources, requests_per_caller, requests_per_tenant \
+             FROM tenants ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -139,11 +140,13 @@ impl Store {
         let resources = settings.resources.as_ref().map(to_json).transpose()?;
         let row = sqlx::query(
             "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
-                                  introspection_clients, resources, source, created_at) \
-             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8) \
+                                  introspection_clients, resources, source, created_at, grant_max_lifetime, \
+                                  requests_per_caller, requests_per_tenant) \
+             VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (domain) DO UPDATE SET access_token_ttl = $2, refresh_token_ttl = $3, \
                  authorization_code_ttl = $4, introspection_clients = $5, \
-                 resources = COALESCE($6, tenants.resources) \
+                 resources = COALESCE($6, tenants.resources), grant_max_lifetime = $9, \
+                 requests_per_caller = $10, requests_per_tenant = $11 \
              RETURNING id",
         )
         .bind(&settings.domain)
@@ -154,6 +157,9 @@ impl Store {
         .bind(resources)
         .bind(source.as_str())
         .bind(now)
+        .bind(settings.grant_max_lifetime)
+        .bind(settings.requests_per_caller)
+        .bind(settings.requests_per_tenant)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("id")?)
@@ -315,7 +321,8 @@ impl Store {
                 return Err(Error::Duplicate("client_id"));
             }
             sqlx::query(
-                "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4 \
+                "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4, \
+                     require_pkce = $6 \
                  WHERE client_id = $5",
             )
             .bind(client.secret_hash)
@@ -323,6 +330,7 @@ impl Store {
             .bind(to_json(client.redirect_uris)?)
             .bind(to_json(client.scopes)?)
             .bind(client.client_id)
+            .bind(i64::from(client.require_pkce))
             .execute(&self.pool)
             .await?;
             return Ok(());
@@ -431,8 +439,9 @@ async fn insert_tokens(tx: &mut Transaction<'_, Any>, tokens: &[NewToken]) -> Re
     for t in tokens {
         sqlx::query(
             "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
-                                 scope, issued_at, not_before, expires_at, state, redirect_uri, code_challenge) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                 scope, issued_at, not_before, expires_at, state, redirect_uri, code_challenge, \
+                                 grant_started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(t.tenant_id)
         .bind(t.kind.as_str())
@@ -449,6 +458,7 @@ async fn insert_tokens(tx: &mut Transaction<'_, Any>, tokens: &[NewToken]) -> Re
         .bind(State::Active.as_str())
         .bind(&t.redirect_uri)
         .bind(&t.code_challenge)
+        .bind(t.grant_started_at)
         .execute(&mut **tx)
         .await?;
     }
@@ -513,6 +523,7 @@ pub(super) fn client_record(row: &AnyRow) -> Result<ClientRecord> {
         grant_types: from_json(&row.try_get::<String, _>("grant_types")?)?,
         redirect_uris: from_json(&row.try_get::<String, _>("redirect_uris")?)?,
         scopes: from_json(&row.try_get::<String, _>("scopes")?)?,
+        require_pkce: row.try_get::<i64, _>("require_pkce")? != 0,
         failed_attempts: row.try_get("failed_attempts")?,
         locked_until: row.try_get("locked_until")?,
     })
@@ -527,6 +538,9 @@ fn tenant_row(row: &AnyRow) -> Result<TenantRow> {
         access_token_ttl: row.try_get("access_token_ttl")?,
         refresh_token_ttl: row.try_get("refresh_token_ttl")?,
         authorization_code_ttl: row.try_get("authorization_code_ttl")?,
+        grant_max_lifetime: row.try_get("grant_max_lifetime")?,
+        requests_per_caller: row.try_get("requests_per_caller")?,
+        requests_per_tenant: row.try_get("requests_per_tenant")?,
         introspection_clients: from_json(&row.try_get::<String, _>("introspection_clients")?)?,
         resources: resources
             .as_deref()
@@ -550,6 +564,7 @@ fn token_record(row: &AnyRow) -> Result<TokenRecord> {
             digest: digest(row, "digest")?,
             jti: parse("jti")?,
             grant_id: parse("grant_id")?,
+            grant_started_at: row.try_get("grant_started_at")?,
             refresh_digest,
             client_id: parse("client_id")?,
             username: row.try_get("username")?,

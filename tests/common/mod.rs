@@ -177,6 +177,7 @@ pub fn default_tenant_files() -> Vec<(String, String)> {
          redirect_uris = [\"https://spa.foo.com/callback\", \"http://127.0.0.1/callback\"]\nscopes = [\"read\", \"write\"]\n\
          [[clients]]\nclient_id = \"foo-web\"\nclient_secret_hash = \"{}\"\n\
          grant_types = [\"authorization_code\", \"refresh_token\"]\nredirect_uris = [\"https://web.foo.com/cb?from=portcullis\"]\n\
+         require_pkce = false\n\
          [[clients]]\nclient_id = \"foo-nocode\"\nclient_secret_hash = \"{}\"\n\
          grant_types = [\"client_credentials\"]\nredirect_uris = [\"https://nocode.foo.com/cb\"]\n",
         hash_of("web-secret"),
