@@ -264,3 +264,72 @@ async fn oversized_headers_are_refused_without_harm() {
         200
     );
 }
+
+/// A client that writes its whole 1 MB body before reading anything (Python's
+/// `http.client` does) still receives the 413.
+#[tokio::test]
+async fn a_client_that_sends_first_still_reads_its_413() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    for declared in [true, false] {
+        let mut conn = raw_connection(&s).await;
+        let body = vec![b'a'; 1024 * 1024];
+        let head = if declared {
+            format!(
+                "POST /oauth2/introspect HTTP/1.1\r\nHost: localhost\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+        } else {
+            "POST /oauth2/introspect HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_owned()
+        };
+        conn.write_all(head.as_bytes()).await.unwrap();
+        if declared {
+            conn.write_all(&body).await.unwrap();
+        } else {
+            for chunk in body.chunks(16 * 1024) {
+                conn.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await
+                    .unwrap();
+                conn.write_all(chunk).await.unwrap();
+                conn.write_all(b"\r\n").await.unwrap();
+            }
+            conn.write_all(b"0\r\n\r\n").await.unwrap();
+        }
+        conn.flush().await.unwrap();
+        let (status, body) = read_response(&mut conn).await.expect("the 413 arrives");
+        assert_eq!(status, 413, "declared length: {declared}: {body}");
+    }
+}
+
+/// Past `server.max_connections_per_address` a new connection is closed at once; the
+/// open ones keep being served, and a closed one frees its place.
+#[tokio::test]
+async fn connections_past_the_per_address_cap_are_closed() {
+    let s = TestServer::start_with(Backend::Sqlite, default_tenant_files(), |c| {
+        c.server.max_connections_per_address = 3;
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(raw_connection(&s).await);
+    }
+    let addr = s.base.trim_start_matches("https://").to_owned();
+    let mut refused = TcpStream::connect(&addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), refused.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the fourth connection is closed at once"
+    );
+    for conn in &mut open {
+        conn.write_all(HEALTH).await.unwrap();
+        assert_eq!(read_response(conn).await.unwrap().0, 200);
+    }
+    drop(open.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = raw_connection(&s).await;
+    again.write_all(HEALTH).await.unwrap();
+    assert_eq!(read_response(&mut again).await.unwrap().0, 200);
+}

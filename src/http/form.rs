@@ -2,8 +2,8 @@
 //! parameters are errors (RFC 6749 §3.1), never silently repaired.
 
 use super::ApiError;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::Request;
@@ -87,6 +87,11 @@ pub fn has_media_type(request: &Request<Incoming>, expected: &str) -> bool {
         .is_some_and(|m| m.eq_ignore_ascii_case(expected))
 }
 
+/// Most bytes read and thrown away after a body passed its limit, so that a client
+/// that writes its whole body before reading still receives the 413: closing with
+/// unread data would reset the connection and lose the answer.
+const MAX_DRAINED_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Reads a whole body within the size limit (413 beyond it) and the read timeout (408).
 pub async fn read_body(
     request: Request<Incoming>,
@@ -98,24 +103,42 @@ pub async fn read_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    let mut body = request.into_body();
+    let read = async {
+        let mut collected = BytesMut::new();
+        let mut seen: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len() as u64;
+            if seen > MAX_DRAINED_BYTES {
+                break;
+            }
+            if seen <= limit as u64 {
+                collected.extend_from_slice(&data);
+            }
+        }
+        Ok(if seen > limit as u64 {
+            None
+        } else {
+            Some(collected.freeze())
+        })
+    };
+    // A declared length past what would be drained is refused without reading.
+    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let body = Limited::new(request.into_body(), limit);
-    let collected = tokio::time::timeout(timeout, body.collect())
-        .await
-        .map_err(|_| ApiError::Timeout)?;
-    match collected {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => Err(ApiError::Timeout),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(None)) => Err(ApiError::PayloadTooLarge),
+        Ok(Ok(Some(_))) if declared.is_some_and(|n| n > limit as u64) => {
             Err(ApiError::PayloadTooLarge)
         }
-        Err(_) => Err(ApiError::BadRequest(
-            "the request body could not be read".into(),
-        )),
+        Ok(Ok(Some(body))) => Ok(body),
     }
 }
 

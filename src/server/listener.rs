@@ -1,15 +1,19 @@
 //! The accept loop: one task per connection, the TLS handshake inside it, HTTP/1.1 and
-//! HTTP/2 through hyper-util's auto builder, timeouts against slow clients, and a
-//! graceful drain on shutdown.
+//! HTTP/2 through hyper-util's auto builder, timeouts against slow clients, caps on
+//! open connections (in total and per client address), and a graceful drain on
+//! shutdown.
 
 use crate::http;
 use crate::service::Gateway;
+use dashmap::DashMap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -42,6 +46,10 @@ pub async fn serve(
         .keep_alive_interval(Duration::from_secs(30));
     let builder = Arc::new(builder);
     let handshake_timeout = Duration::from_millis(settings.handshake_timeout_ms);
+    let connections = Arc::new(Connections::new(
+        settings.max_connections,
+        settings.max_connections_per_address,
+    ));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -56,12 +64,23 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let exempt = gateway
+            .trusted_proxies()
+            .iter()
+            .any(|net| net.contains(&peer.ip()));
+        let Some(admitted) = connections.admit(peer.ip(), exempt) else {
+            // Closed at once, before any TLS work; the open connections go on.
+            tracing::debug!(%peer, "connection refused: too many open connections");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _admitted = admitted;
             let service = service_fn(move |request| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(http::handle(gateway, request, peer).await) }
@@ -89,6 +108,71 @@ pub async fn serve(
     Ok(())
 }
 
+/// Open connections, in total and per client address.
+struct Connections {
+    open: AtomicUsize,
+    by_address: DashMap<IpAddr, usize>,
+    max: usize,
+    max_per_address: usize,
+}
+
+/// One admitted connection; counted until dropped.
+struct Admitted {
+    connections: Arc<Connections>,
+    /// `None` for a trusted proxy, which the per-address cap does not apply to.
+    address: Option<IpAddr>,
+}
+
+impl Connections {
+    fn new(max: usize, max_per_address: usize) -> Self {
+        Connections {
+            open: AtomicUsize::new(0),
+            by_address: DashMap::new(),
+            max,
+            max_per_address,
+        }
+    }
+
+    /// Counts a new connection from `address`, or `None` past a cap.
+    fn admit(self: &Arc<Self>, address: IpAddr, exempt: bool) -> Option<Admitted> {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        // From here on, dropping `admitted` gives the place back.
+        let mut admitted = Admitted {
+            connections: self.clone(),
+            address: None,
+        };
+        if exempt {
+            return Some(admitted);
+        }
+        {
+            let mut count = self.by_address.entry(address).or_insert(0);
+            if *count >= self.max_per_address {
+                return None;
+            }
+            *count += 1;
+        }
+        admitted.address = Some(address);
+        Some(admitted)
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.connections.open.fetch_sub(1, Ordering::SeqCst);
+        if let Some(address) = self.address {
+            self.connections
+                .by_address
+                .remove_if_mut(&address, |_, count| {
+                    *count -= 1;
+                    *count == 0
+                });
+        }
+    }
+}
+
 async fn drive<I, S>(
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
@@ -108,5 +192,44 @@ async fn drive<I, S>(
     let connection = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_capped_in_total_and_per_address() {
+        let connections = Arc::new(Connections::new(3, 2));
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let b = IpAddr::from([10, 0, 0, 2]);
+        let first = connections.admit(a, false).unwrap();
+        let _second = connections.admit(a, false).unwrap();
+        assert!(connections.admit(a, false).is_none(), "per address");
+        let _third = connections.admit(b, false).unwrap();
+        assert!(
+            connections.admit(b, true).is_none(),
+            "in total, proxies too"
+        );
+        drop(first);
+        assert!(
+            connections.admit(a, false).is_some(),
+            "a closed one frees its place"
+        );
+        assert_eq!(connections.open.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_not_capped_per_address() {
+        let connections = Arc::new(Connections::new(10, 1));
+        let proxy = IpAddr::from([10, 0, 0, 9]);
+        let held: Vec<_> = (0..5)
+            .map(|_| connections.admit(proxy, true).unwrap())
+            .collect();
+        assert_eq!(held.len(), 5);
+        drop(held);
+        assert!(connections.by_address.is_empty());
+        assert_eq!(connections.open.load(Ordering::SeqCst), 0);
     }
 }
