@@ -154,11 +154,16 @@ pub fn load_dir(dir: &Path) -> Result<Vec<TenantFile>, FileError> {
 
 pub fn load_file(path: &Path) -> Result<TenantFile, FileError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, "-", e.to_string()))?;
+    parse(path, &text)
+}
+
+/// Parses and validates the text of the tenant file at `path`.
+pub fn parse(path: &Path, text: &str) -> Result<TenantFile, FileError> {
     let file: TenantFile = toml::from_str(&text).map_err(|e| {
         let message = e.message().to_owned();
         let key = e
             .span()
-            .map(|s| locate(&text, s.start))
+            .map(|s| locate(text, s.start))
             .unwrap_or_else(|| "-".into());
         file_error(path, &key, message)
     })?;
@@ -385,5 +390,14 @@ permissions = ["/permission/admin/manage/identity/applicationmgt/view"]
         );
         let e = load_dir(dir.path()).unwrap_err();
         assert!(e.to_string().contains("same"), "{e}");
+    }
+
+    // Fuzzing of untrusted input: arbitrary bytes never panic. PROPTEST_CASES raises
+    // the number of cases for a longer run (README, "Abuse resistance").
+    proptest::proptest! {
+        #[test]
+        fn any_tenant_file_loads_or_names_its_error(text in "(domain|tokens|\\[|\\]|=|\"|[a-z_.]{1,12}|[0-9]{1,6}|\n| ){0,60}") {
+            let _ = parse(Path::new("tenants/foo.com.toml"), &text);
+        }
     }
 }

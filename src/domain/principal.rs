@@ -87,4 +87,16 @@ mod tests {
         }
         assert!(validate_username(&"x".repeat(129)).is_err());
     }
+
+    // Fuzzing of untrusted input: arbitrary bytes never panic. PROPTEST_CASES raises
+    // the number of cases for a longer run (README, "Abuse resistance").
+    proptest::proptest! {
+        #[test]
+        fn any_sign_in_name_splits_into_its_parts(name in "[a-z@.:/ ]{0,40}") {
+            let (user, tenant) = split_sign_in_name(&name, &super_tenant(), |d| d == "foo.com");
+            proptest::prop_assert!(name.starts_with(user));
+            proptest::prop_assert!(tenant.as_str() == "carbon.super" || tenant.as_str() == "foo.com");
+            let _ = validate_username(user);
+        }
+    }
 }

@@ -203,4 +203,22 @@ mod tests {
         };
         assert!(client_credentials(auth, &mut form).is_err());
     }
+
+    // Fuzzing of untrusted input: arbitrary bytes never panic. PROPTEST_CASES raises
+    // the number of cases for a longer run (README, "Abuse resistance").
+    proptest::proptest! {
+        #[test]
+        fn any_authorization_header_parses_or_is_a_bad_request(value in "[ -~]{0,300}") {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                let mut h = HeaderMap::new();
+                h.insert(AUTHORIZATION, v);
+                let _ = parse(&h);
+            }
+        }
+
+        #[test]
+        fn any_basic_payload_parses_or_is_a_bad_request(payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse(&headers(&format!("Basic {}", STANDARD.encode(payload))));
+        }
+    }
 }

@@ -169,4 +169,29 @@ mod tests {
         assert!(Form::parse(b"token=%ff%fe").is_err());
         assert!(Form::parse(b"token=\xff").is_err());
     }
+
+    // Fuzzing of untrusted input: arbitrary bytes never panic. PROPTEST_CASES raises
+    // the number of cases for a longer run (README, "Abuse resistance").
+    proptest::proptest! {
+        #[test]
+        fn any_body_parses_or_is_refused(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            if let Ok(form) = Form::parse(&body) {
+                // Every parsed name is unique.
+                let mut names: Vec<_> = form.pairs.iter().map(|(n, _)| n.clone()).collect();
+                names.sort();
+                names.dedup();
+                proptest::prop_assert_eq!(names.len(), form.pairs.len());
+            }
+        }
+    }
+
+    #[test]
+    fn thousands_of_parameters_parse_in_linear_time() {
+        let body: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("p{i}=&").into_bytes())
+            .collect();
+        let started = std::time::Instant::now();
+        assert_eq!(Form::parse(&body).unwrap().pairs.len(), 20_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
 }

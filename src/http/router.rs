@@ -302,4 +302,18 @@ mod tests {
             assert_eq!(r(path), None, "{path}");
         }
     }
+
+    // Fuzzing of untrusted input: arbitrary bytes never panic. PROPTEST_CASES raises
+    // the number of cases for a longer run (README, "Abuse resistance").
+    proptest::proptest! {
+        #[test]
+        fn any_path_routes_or_does_not(path in "(/|t/|api/v1/|oauth2/|\\.well-known/|[a-z.%-]{0,8}){0,12}") {
+            let path = format!("/{path}");
+            if let Some(r) = route(&path) {
+                if let Some(t) = r.tenant {
+                    proptest::prop_assert!(!t.is_empty() && !t.contains('/'));
+                }
+            }
+        }
+    }
 }

@@ -970,3 +970,23 @@ fn token_view(record: &TokenRecord, tenant: &Tenant) -> TokenView {
 pub fn path_segment(raw: &str) -> Result<String> {
     percent_decode(raw).ok_or_else(|| invalid("path", "not valid percent-encoded UTF-8"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Fuzzing of the admin API's JSON bodies: any bytes decode or are refused, never
+    // panic. PROPTEST_CASES raises the number of cases.
+    proptest::proptest! {
+        #[test]
+        fn any_json_body_decodes_or_is_refused(body in "(\\{|\\}|\\[|\\]|:|,|\"|username|password|roles|grant_types|public|true|[0-9]{1,3}| ){0,40}") {
+            let bytes = body.as_bytes();
+            let _ = serde_json::from_slice::<NewUserRequest>(bytes);
+            let _ = serde_json::from_slice::<NewClientRequest>(bytes);
+            let _ = serde_json::from_slice::<RoleRequest>(bytes);
+            let _ = serde_json::from_slice::<Resources>(bytes);
+            let _ = serde_json::from_slice::<RevokeRequest>(bytes);
+            let _ = serde_json::from_slice::<NewTenantRequest>(bytes);
+        }
+    }
+}
