@@ -393,6 +393,33 @@ both_backends! {
         assert_eq!((status, body["field"].as_str()), (400, Some("require_pkce")));
     }
 
+    async fn parallel_sign_in_guesses_lock_the_user(s: TestServer) {
+        let s = std::sync::Arc::new(s);
+        let query = [("response_type", "code"), ("client_id", "foo-web"), ("redirect_uri", "https://web.foo.com/cb?from=portcullis")];
+        let mut pages = Vec::new();
+        for _ in 0..20 {
+            pages.push(open(&s, "/t/foo.com", &query).await);
+        }
+        let guesses: Vec<_> = pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, page)| {
+                let s = s.clone();
+                tokio::spawn(async move { submit(&s, "/t/foo.com", &page, "alice", &format!("wrong-{i}"), "approve").await.0 })
+            })
+            .collect();
+        for g in guesses {
+            let status = g.await.unwrap();
+            assert!(status == 200 || status == 429, "the form again, or limited: {status}");
+        }
+        let tenant = s.gateway.directory.tenant("foo.com").unwrap();
+        let alice = s.gateway.store.user(tenant.id, "alice").await.unwrap().unwrap();
+        assert!(alice.locked_until.is_some_and(|t| t > portcullis::service::now()));
+        let page = open(&s, "/t/foo.com", &query).await;
+        let (status, location, _) = submit(&s, "/t/foo.com", &page, "alice", "alice-password", "approve").await;
+        assert_eq!((status, location), (200, None), "the right password during the lock re-shows the form");
+    }
+
     async fn codes_expire(s: TestServer) {
         // short.com codes live one second; its client is confidential.
         let page = open(&s, "/t/short.com", &[("response_type", "code"), ("client_id", "short-client"), ("redirect_uri", "https://short.example/cb")]).await;

@@ -120,4 +120,33 @@ async fn memory_stays_bounded_under_unauthenticated_floods() {
     );
     assert!(peak < bound, "peak {peak} over {bound}");
     assert!(after < bound, "after {after} over {bound}");
+
+    // 3. 2,000 idle TLS connections, from five loopback addresses (under the default
+    // 512 per address): what each costs, and a new client still served meanwhile.
+    let before = rss();
+    let mut idle = Vec::new();
+    for i in 0..2_000u32 {
+        let source = std::net::IpAddr::from([127, 0, 0, 1 + (i % 5) as u8]);
+        idle.push(common::tls_connection_from(&s, source).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = rss();
+    let per_connection = after.saturating_sub(before) / 2_000;
+    eprintln!(
+        "2,000 idle TLS connections: RSS {} -> {} MiB, {} KiB each (client and server sides together)",
+        before / MIB,
+        after / MIB,
+        per_connection / 1024
+    );
+    let r = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a new client is served while 2,000 connections idle"
+    );
+    assert!(
+        per_connection < 256 * 1024,
+        "{per_connection} bytes per idle connection"
+    );
+    drop(idle);
 }
