@@ -467,3 +467,51 @@ both_backends! {
         assert_eq!(s.gateway.credentials.argon2_runs(), before + 2);
     }
 }
+
+/// RFC 9700 §4.14.2: a refresh chain ends `grant_max_lifetime` after the grant's first
+/// token, whatever the rotations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_chain_ends_at_the_grant_max_lifetime() {
+    let mut files = common::default_tenant_files();
+    for (domain, text) in &mut files {
+        if domain == "foo.com" {
+            *text = text.replacen('\n', "\n[tokens]\ngrant_max_lifetime = 3\n", 1);
+        }
+    }
+    let s = TestServer::start_with(common::Backend::Sqlite, files, |_| {}).await;
+    let client = ("foo-client", "foo-secret");
+    let first = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            client,
+            ("alice", "alice-password"),
+        )
+        .await;
+    assert!(first["expires_in"].as_i64().unwrap() <= 3, "{first}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let refresh = |token: String| {
+        let s = &s;
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+            ];
+            let r = s
+                .post_form("/t/foo.com/oauth2/token", Some(client), &form)
+                .await;
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, second) = refresh(first["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, 200, "{second}");
+    assert!(
+        second["expires_in"].as_i64().unwrap() <= 2,
+        "the chain's end caps the new tokens: {second}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = refresh(second["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
