@@ -62,8 +62,9 @@ pub struct Lane {
 
 pub struct Hasher {
     permits: Arc<FairPermits>,
-    /// Jobs for the workers; at most one per permit is ever in flight.
-    jobs: Mutex<mpsc::SyncSender<Job>>,
+    /// Jobs for the workers: one per permit, plus those of requests that went away
+    /// while their job waited (a worker drops those unrun), so the queue stays short.
+    jobs: mpsc::Sender<Job>,
     runs: AtomicU64,
 }
 
@@ -96,7 +97,7 @@ impl Hasher {
     /// Starts `workers` hashing threads and as many permits.
     pub fn new(workers: usize) -> Self {
         let workers = workers.max(1);
-        let (sender, receiver) = mpsc::sync_channel::<Job>(workers);
+        let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..workers {
             let receiver = receiver.clone();
@@ -107,7 +108,7 @@ impl Hasher {
         }
         Hasher {
             permits: Arc::new(FairPermits::new(workers)),
-            jobs: Mutex::new(sender),
+            jobs: sender,
             runs: AtomicU64::new(0),
         }
     }
@@ -155,10 +156,7 @@ impl Hasher {
     async fn run(&self, work: Work) -> Result<Outcome, HashError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || HashError("the hashing workers stopped".into());
-        // Never blocks: the channel holds one job per permit, and the caller holds one.
-        lock(&self.jobs)
-            .try_send(Job { work, reply })
-            .map_err(|_| stopped())?;
+        self.jobs.send(Job { work, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
