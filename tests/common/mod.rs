@@ -230,7 +230,15 @@ impl TestServer {
         tenants: Vec<(String, String)>,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
-        let database = TestDatabase::new(backend).await;
+        Self::start_on(TestDatabase::new(backend).await, tenants, adjust).await
+    }
+
+    /// Starts a server over a database the test prepared (an upgrade fixture).
+    pub async fn start_on(
+        database: TestDatabase,
+        tenants: Vec<(String, String)>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let tenants_dir = tempfile::tempdir().unwrap();
         for (domain, text) in &tenants {
             std::fs::write(tenants_dir.path().join(format!("{domain}.toml")), text).unwrap();
