@@ -208,7 +208,7 @@ both_backends! {
         let bar = tenants["tenants"].as_array().unwrap().iter().find(|t| t["domain"] == "bar.com").unwrap().clone();
         assert_eq!(bar["active"], false);
         let tenant_id = s.gateway.store.tenants().await.unwrap().into_iter().find(|t| t.domain == "bar.com").unwrap().id;
-        let record = s.gateway.store.token(tenant_id, &portcullis::service::oauth::digest(&token)).await.unwrap().unwrap();
+        let record = s.gateway.store.token(tenant_id, &portcullis::service::grant::digest(&token)).await.unwrap().unwrap();
         assert_eq!(record.state_reason, Some(portcullis::domain::token::Reason::TenantDeactivated));
         let (status, _) = s.api("DELETE", "/api/v1/tenants/carbon.super", ADMIN, None).await;
         assert_eq!(status, 400);

@@ -315,7 +315,7 @@ both_backends! {
         let r = s.post_form("/t/short.com/oauth2/token", Some(client), &[("grant_type", "refresh_token"), ("refresh_token", refresh_of(&pair))]).await;
         assert_eq!(r.status(), 400);
         // The expiry was recorded.
-        let digest = portcullis::service::oauth::digest(token_of(&pair));
+        let digest = portcullis::service::grant::digest(token_of(&pair));
         let tenant = s.gateway.directory.tenant("short.com").unwrap();
         let record = s.gateway.store.token(tenant.id, &digest).await.unwrap().unwrap();
         assert_eq!(record.state, portcullis::domain::token::State::Expired);

@@ -3,7 +3,7 @@
 use super::router::RequestLog;
 use super::{auth, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
-use crate::service::oauth::Grant;
+use crate::service::grant::Grant;
 use crate::service::{Error, Gateway};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};

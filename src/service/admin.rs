@@ -2,8 +2,8 @@
 //! tenants and the audit log, each change audited and effective on the next request.
 
 use super::authenticate::{is_locked, percent_decode, BearerCaller, Presented};
+use super::grant::presented_digest;
 use super::hasher::Lane;
-use super::oauth::presented_digest;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client;
 use crate::domain::permission::{authorize, Permission, ResourceRule};

@@ -415,7 +415,7 @@ impl Gateway {
         token: &SecretString,
     ) -> Result<BearerCaller> {
         let digest =
-            super::oauth::presented_digest(token.expose_secret()).ok_or(Error::Unauthenticated)?;
+            super::grant::presented_digest(token.expose_secret()).ok_or(Error::Unauthenticated)?;
         let record = self
             .live_token(tenant, &digest, now())
             .await?

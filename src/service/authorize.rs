@@ -2,7 +2,7 @@
 //! authorization request, issuing a code after sign-in, and exchanging it.
 
 use super::authenticate::ClientScope;
-use super::oauth::{digest, random_string, Issuance, TokenResponse};
+use super::grant::{digest, random_string, Issuance, TokenResponse};
 use super::{now, Error, Gateway, Result};
 use crate::domain::client;
 use crate::domain::tenant::Tenant;
@@ -180,7 +180,7 @@ impl Gateway {
                 "the client may not use the authorization code grant",
             ));
         }
-        let scope = super::oauth::allowed_scope(&client, params.scope.as_deref())
+        let scope = super::grant::allowed_scope(&client, params.scope.as_deref())
             .map_err(|e| refuse("invalid_scope", &e.to_string()))?;
         let challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
         match (&challenge, params.code_challenge_method.as_deref()) {

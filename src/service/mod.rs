@@ -7,9 +7,12 @@ pub mod authorize;
 pub mod bootstrap;
 pub mod cache;
 pub mod credentials;
+pub mod grant;
 pub mod hasher;
+pub mod introspect;
 pub mod limits;
-pub mod oauth;
+mod redeem;
+mod revoke;
 
 use crate::config::Config;
 use crate::domain::tenant::TenantDomain;

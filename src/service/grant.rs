@@ -1,0 +1,346 @@
+//! The token endpoint (RFC 6749 §3.2): which grant, for whom, with what scope, and the
+//! tokens one issuance hands out.
+
+use super::{now, Error, Gateway, Origin, Result};
+use crate::domain::client::is_scope_token;
+use crate::domain::tenant::Tenant;
+use crate::domain::token::TokenKind;
+use crate::store::{ClientRecord, Digest, NewToken};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use secrecy::SecretString;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+/// A grant at the token endpoint.
+pub enum Grant {
+    AuthorizationCode {
+        code: SecretString,
+        redirect_uri: Option<String>,
+        code_verifier: Option<SecretString>,
+    },
+    ClientCredentials {
+        scope: Option<String>,
+    },
+    Password {
+        username: String,
+        password: SecretString,
+        scope: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: SecretString,
+        scope: Option<String>,
+    },
+}
+
+impl Grant {
+    fn name(&self) -> &'static str {
+        match self {
+            Grant::ClientCredentials { .. } => "client_credentials",
+            Grant::AuthorizationCode { .. } => "authorization_code",
+            Grant::Password { .. } => "password",
+            Grant::RefreshToken { .. } => "refresh_token",
+        }
+    }
+}
+
+/// RFC 6749 §5.1.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// SHA-256 of a token: the only form in which tokens are stored or cached.
+pub fn digest(token: &str) -> Digest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The digest of a presented token, or `None` when no token of ours could look like it
+/// (longer than 128 characters, or outside base64url): such input is refused before
+/// any lookup or cache entry. Tokens and codes are `random_string(32)`, 43 characters.
+pub fn presented_digest(token: &str) -> Option<Digest> {
+    let plausible = (1..=MAX_TOKEN_CHARS).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plausible.then(|| digest(token))
+}
+
+/// Longest presented token looked up; ours are 43 characters.
+const MAX_TOKEN_CHARS: usize = 128;
+
+pub fn random_string(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+impl Gateway {
+    // ---- the token endpoint -----------------------------------------------------------
+
+    /// Runs a grant for an authenticated client. Every token in the answer is committed
+    /// before this returns.
+    pub async fn grant(
+        &self,
+        client: &ClientRecord,
+        grant: Grant,
+        origin: &Origin,
+    ) -> Result<TokenResponse> {
+        if !client.grant_types.iter().any(|g| g == grant.name()) {
+            return Err(Error::UnauthorizedClient(
+                "the client may not use this grant type",
+            ));
+        }
+        let tenant = self
+            .directory
+            .tenant_by_id(client.tenant_id)
+            .ok_or(Error::InvalidClient)?;
+        let now = now();
+        match grant {
+            Grant::ClientCredentials { scope } => {
+                let scope = allowed_scope(client, scope.as_deref())?;
+                // RFC 6749 §4.4.3: no refresh token for client credentials.
+                let issuance = Issuance {
+                    tenant: &tenant,
+                    client,
+                    username: None,
+                    scope,
+                    with_refresh: false,
+                    grant_id: random_string(16),
+                    grant_started_at: now,
+                };
+                self.issue(issuance, now).await
+            }
+            Grant::Password {
+                username,
+                password,
+                scope,
+            } => {
+                let scope = allowed_scope(client, scope.as_deref())?;
+                let sign_in = qualify_for(&username, &tenant);
+                let user = self
+                    .authenticate_user(&tenant, &sign_in, &password, origin)
+                    .await?
+                    .ok_or(Error::InvalidGrant("the username or password is wrong"))?;
+                let issuance = Issuance {
+                    tenant: &tenant,
+                    client,
+                    username: Some(user.username.clone()),
+                    scope,
+                    with_refresh: true,
+                    grant_id: random_string(16),
+                    grant_started_at: now,
+                };
+                self.issue(issuance, now).await
+            }
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.exchange_code(
+                    &tenant,
+                    client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_ref(),
+                    now,
+                )
+                .await
+            }
+            Grant::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                self.refresh(&tenant, client, &refresh_token, scope.as_deref(), now)
+                    .await
+            }
+        }
+    }
+
+    async fn issue(&self, issuance: Issuance<'_>, now: i64) -> Result<TokenResponse> {
+        let (tokens, response) = issuance.mint(now);
+        self.store.insert_tokens(&tokens).await?;
+        Ok(response)
+    }
+}
+
+/// What one issuance hands out: to whom, with what scope, in which grant.
+pub(super) struct Issuance<'a> {
+    pub(super) tenant: &'a Tenant,
+    pub(super) client: &'a ClientRecord,
+    pub(super) username: Option<String>,
+    pub(super) scope: String,
+    pub(super) with_refresh: bool,
+    /// Shared by every token of one authorization, across its refreshes.
+    pub(super) grant_id: String,
+    /// When the grant's first token was issued.
+    pub(super) grant_started_at: i64,
+}
+
+impl Issuance<'_> {
+    /// Builds the tokens to store and the answer that hands out their plaintext.
+    pub(super) fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
+        let lifetimes = self.tenant.lifetimes;
+        let access_token = random_string(32);
+        let refresh_token = self.with_refresh.then(|| random_string(32));
+        // No token of a grant outlives the grant (RFC 9700 §4.14.2).
+        let grant_ends = self.grant_started_at + lifetimes.grant_max_lifetime;
+        let expiry = |ttl: i64| (now + ttl).min(grant_ends);
+        let base = |kind, plaintext: &str, ttl: i64| NewToken {
+            tenant_id: self.tenant.id,
+            kind,
+            digest: digest(plaintext),
+            jti: random_string(16),
+            grant_id: self.grant_id.clone(),
+            grant_started_at: self.grant_started_at,
+            refresh_digest: None,
+            client_id: self.client.client_id.clone(),
+            username: self.username.clone(),
+            scope: self.scope.clone(),
+            issued_at: now,
+            not_before: now,
+            expires_at: expiry(ttl),
+            redirect_uri: None,
+            code_challenge: None,
+        };
+        let mut tokens = Vec::with_capacity(2);
+        let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
+        if let Some(refresh) = &refresh_token {
+            let refresh = base(TokenKind::Refresh, refresh, lifetimes.refresh_token);
+            access.refresh_digest = Some(refresh.digest);
+            tokens.push(refresh);
+        }
+        tokens.push(access);
+        let response = TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: expiry(lifetimes.access_token) - now,
+            scope: self.scope,
+            refresh_token,
+        };
+        (tokens, response)
+    }
+}
+
+/// The password grant names a user of the client's tenant: `alice`, or `alice@foo.com`
+/// when the client is in foo.com.
+fn qualify_for(username: &str, tenant: &Tenant) -> String {
+    let suffix = format!("@{}", tenant.domain);
+    if username.ends_with(&suffix) {
+        username.to_owned()
+    } else {
+        format!("{username}{suffix}")
+    }
+}
+
+/// Parses a requested scope and checks it against the client's allowed scopes.
+pub(super) fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
+    let scopes = parse_scope(requested)?;
+    if let Some(outside) = scopes
+        .iter()
+        .find(|s| !client.scopes.is_empty() && !client.scopes.iter().any(|a| a == *s))
+    {
+        return Err(Error::InvalidScope(format!(
+            "the client may not request {outside:?}"
+        )));
+    }
+    Ok(scopes.join(" "))
+}
+
+/// RFC 6749 §6: a refresh may narrow the original scope, never widen it.
+pub(super) fn narrowed_scope(original: &str, requested: Option<&str>) -> Result<String> {
+    if requested.is_none() {
+        return Ok(original.to_owned());
+    }
+    let scopes = parse_scope(requested)?;
+    let granted: Vec<&str> = original.split(' ').collect();
+    if let Some(outside) = scopes.iter().find(|s| !granted.contains(s)) {
+        return Err(Error::InvalidScope(format!(
+            "{outside:?} was not granted originally"
+        )));
+    }
+    Ok(scopes.join(" "))
+}
+
+fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in requested
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        if !is_scope_token(s) {
+            return Err(Error::InvalidScope(format!("{s:?} is not a valid scope")));
+        }
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    Ok(scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(scopes: &[&str]) -> ClientRecord {
+        ClientRecord {
+            id: 1,
+            tenant_id: 1,
+            client_id: "c".into(),
+            secret_hash: None,
+            grant_types: vec![],
+            redirect_uris: vec![],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            require_pkce: true,
+            failed_attempts: 0,
+            locked_until: None,
+        }
+    }
+
+    #[test]
+    fn scopes_are_checked_against_the_client() {
+        assert_eq!(
+            allowed_scope(&client(&[]), Some("test1 test2")).unwrap(),
+            "test1 test2"
+        );
+        assert_eq!(
+            allowed_scope(&client(&["a", "b"]), Some("b  a b")).unwrap(),
+            "b a"
+        );
+        assert!(matches!(
+            allowed_scope(&client(&["a"]), Some("a c")),
+            Err(Error::InvalidScope(_))
+        ));
+        assert!(matches!(
+            allowed_scope(&client(&[]), Some("a\"")),
+            Err(Error::InvalidScope(_))
+        ));
+        assert_eq!(allowed_scope(&client(&["a"]), None).unwrap(), "");
+    }
+
+    #[test]
+    fn a_refresh_may_narrow_but_not_widen() {
+        assert_eq!(narrowed_scope("a b", None).unwrap(), "a b");
+        assert_eq!(narrowed_scope("a b", Some("b")).unwrap(), "b");
+        assert!(narrowed_scope("a b", Some("c")).is_err());
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_url_safe() {
+        let a = random_string(32);
+        assert_eq!(a.len(), 43);
+        assert!(a
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(a, random_string(32));
+    }
+}

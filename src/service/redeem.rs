@@ -1,0 +1,184 @@
+//! Single use of codes and refresh tokens (RFC 6749 §6, §10.5; RFC 6819 §5.2.2.3): a
+//! credential is spent once, its reuse revokes its grant, and a code in the wrong hands
+//! is spent so that the rightful exchange fails too.
+
+use super::grant::{narrowed_scope, presented_digest, Issuance, TokenResponse};
+use super::{Error, Gateway, Result};
+use crate::domain::tenant::Tenant;
+use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
+use crate::store::{ClientRecord, Rotation, Selection, TokenRecord};
+use secrecy::{ExposeSecret, SecretString};
+
+impl Gateway {
+    /// The refresh grant: rotate the refresh token, supersede its access token. A
+    /// rotated refresh token presented again revokes its whole grant (SPEC §7).
+    pub(super) async fn refresh(
+        &self,
+        tenant: &Tenant,
+        client: &ClientRecord,
+        presented: &SecretString,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Result<TokenResponse> {
+        let invalid = || Error::InvalidGrant("the refresh token is invalid, expired or revoked");
+        let record = self
+            .single_use(tenant, client, TokenKind::Refresh, presented, now, invalid)
+            .await?;
+        // A refresh token from before the grant's end was enforced may outlive it.
+        if now >= record.token.grant_started_at + tenant.lifetimes.grant_max_lifetime {
+            return Err(invalid());
+        }
+        let issuance = Issuance {
+            tenant,
+            client,
+            username: record.token.username.clone(),
+            scope: narrowed_scope(&record.token.scope, scope)?,
+            with_refresh: true,
+            grant_id: record.token.grant_id.clone(),
+            grant_started_at: record.token.grant_started_at,
+        };
+        self.spend(&record, issuance, now, invalid).await
+    }
+
+    /// Finds `presented` as a usable single-use credential of `kind` (a refresh token or
+    /// a code) issued to `client`. One that was already used revokes its grant
+    /// (`refresh_reuse`, `code_reuse`); one past its lifetime is recorded EXPIRED. Every
+    /// failure reads as `invalid()`, never why.
+    pub(super) async fn single_use(
+        &self,
+        tenant: &Tenant,
+        client: &ClientRecord,
+        kind: TokenKind,
+        presented: &SecretString,
+        now: i64,
+        invalid: fn() -> Error,
+    ) -> Result<TokenRecord> {
+        let Some(digest) = presented_digest(presented.expose_secret()) else {
+            return Err(invalid());
+        };
+        let record = self.store.token(tenant.id, &digest).await?;
+        let record = record
+            .filter(|r| r.token.kind == kind)
+            .ok_or_else(invalid)?;
+        if record.token.client_id != client.client_id {
+            // A code in the wrong client's hands has leaked: spend it, so that the
+            // rightful exchange fails too (RFC 9700 §4.5).
+            if kind == TokenKind::AuthorizationCode {
+                self.spend_leaked_code(&record, client, now).await?;
+            }
+            return Err(invalid());
+        }
+        if record.state == token::State::Active && now >= record.token.expires_at {
+            self.record_expiry(&record, now).await;
+            return Err(invalid());
+        }
+        match token::apply(kind, record.state, redemption(kind)) {
+            Ok(_) => Ok(record),
+            Err(Refusal::Replay) => {
+                let actor = format!("client:{}", client.client_id);
+                self.revoke_grant(tenant, &record.token.grant_id, reuse(kind), now, &actor)
+                    .await?;
+                Err(invalid())
+            }
+            Err(Refusal::Final | Refusal::NotApplicable) => Err(invalid()),
+        }
+    }
+
+    /// Spends `record` and stores the tokens of `issuance` in one transaction, once its
+    /// user is still allowed to hold tokens. Losing a race to a concurrent use is a
+    /// second use: the grant is revoked.
+    pub(super) async fn spend(
+        &self,
+        record: &TokenRecord,
+        issuance: Issuance<'_>,
+        now: i64,
+        invalid: fn() -> Error,
+    ) -> Result<TokenResponse> {
+        let tenant = issuance.tenant;
+        if let Some(username) = &record.token.username {
+            let user = self
+                .directory
+                .user(&self.store, tenant.id, username)
+                .await?;
+            if !user.is_some_and(|u| u.enabled) {
+                return Err(invalid());
+            }
+        }
+        let actor = format!("client:{}", issuance.client.client_id);
+        let (tokens, response) = issuance.mint(now);
+        match self.store.redeem(record, &tokens, now, &actor).await? {
+            Rotation::Rotated(changed) => {
+                self.tokens.forget(&changed);
+                Ok(response)
+            }
+            Rotation::Lost => {
+                self.revoke_grant(
+                    tenant,
+                    &record.token.grant_id,
+                    reuse(record.token.kind),
+                    now,
+                    &actor,
+                )
+                .await?;
+                Err(invalid())
+            }
+        }
+    }
+
+    /// Spends a code that was presented by the wrong client or with the wrong
+    /// `redirect_uri`. A code already spent or expired stays as it is.
+    pub(super) async fn spend_leaked_code(
+        &self,
+        record: &TokenRecord,
+        presenter: &ClientRecord,
+        now: i64,
+    ) -> Result<()> {
+        let step = (
+            TokenKind::AuthorizationCode,
+            Selection::Token(record.id),
+            Event::Exchange,
+        );
+        let actor = format!("client:{}", presenter.client_id);
+        let changed = self
+            .store
+            .transitions(record.token.tenant_id, &[step], now, &actor)
+            .await?;
+        self.tokens.forget(&changed);
+        Ok(())
+    }
+
+    pub(super) async fn revoke_grant(
+        &self,
+        tenant: &Tenant,
+        grant_id: &str,
+        how: Revocation,
+        now: i64,
+        actor: &str,
+    ) -> Result<()> {
+        let selection = Selection::Grant(grant_id.to_owned());
+        let steps = [TokenKind::Access, TokenKind::Refresh]
+            .map(|k| (k, selection.clone(), Event::Revoke(how)));
+        let changed = self
+            .store
+            .transitions(tenant.id, &steps, now, actor)
+            .await?;
+        self.tokens.forget(&changed);
+        Ok(())
+    }
+}
+
+/// The event that spends a single-use credential of `kind`.
+fn redemption(kind: TokenKind) -> Event {
+    match kind {
+        TokenKind::AuthorizationCode => Event::Exchange,
+        TokenKind::Access | TokenKind::Refresh => Event::Refresh,
+    }
+}
+
+/// Why a grant is revoked when a credential of `kind` comes back after use.
+fn reuse(kind: TokenKind) -> Revocation {
+    match kind {
+        TokenKind::AuthorizationCode => Revocation::CodeReuse,
+        TokenKind::Access | TokenKind::Refresh => Revocation::RefreshReuse,
+    }
+}
