@@ -119,7 +119,7 @@ impl Hasher {
     }
 
     /// True when `secret` matches the PHC string `stored_hash`, compared in constant
-    /// time.
+    /// time. The permit is not used, only required: no hash runs without one.
     pub async fn verify(
         &self,
         _permit: &Permit,
