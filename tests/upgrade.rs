@@ -40,19 +40,6 @@ async fn fixture_database(backend: Backend) -> Option<TestDatabase> {
         Backend::Sqlite => {
             let file = database.dir.path().join("portcullis.db");
             std::fs::copy(Path::new(FIXTURE).join("portcullis.db"), &file).unwrap();
-            let mut conn = sqlx::SqliteConnection::connect(&database.url)
-                .await
-                .unwrap();
-            let newest: i64 = sqlx::query_scalar("SELECT MAX(issued_at) FROM tokens")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            sqlx::query(SHIFT)
-                .bind(now - newest)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
         }
         Backend::Postgres => {
             let schema = database
@@ -72,19 +59,21 @@ async fn fixture_database(backend: Backend) -> Option<TestDatabase> {
                 .unwrap();
             sqlx::raw_sql(&script).execute(&mut conn).await.unwrap();
             conn.close().await.unwrap();
-            let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
-            let newest: i64 = sqlx::query_scalar("SELECT MAX(issued_at) FROM tokens")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            sqlx::query(SHIFT)
-                .bind(now - newest)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
         }
     }
+    // The same statement for both: one connection through sqlx's Any driver.
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(issued_at) FROM tokens")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(SHIFT)
+        .bind(now - newest)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
     Some(database)
 }
 

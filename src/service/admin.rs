@@ -2,7 +2,7 @@
 //! tenants and the audit log, each change audited and effective on the next request.
 
 use super::authenticate::{is_locked, percent_decode, BearerCaller, Presented};
-use super::grant::presented_digest;
+use super::grant::{presented_digest, random_string};
 use super::hasher::Lane;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client;
@@ -15,9 +15,6 @@ use crate::store::{
     AuditEvent, ClientRecord, LockTarget, NewClient, NewUser, RoleRecord, RuleRow, Selection,
     TenantSettings, TokenRecord, UserChange, UserRecord,
 };
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -290,14 +287,6 @@ fn check_role_name(name: &str) -> Result<()> {
             "1 to 128 characters without '/' or control characters",
         ))
     }
-}
-
-/// A random credential of `bytes` bytes from the OS CSPRNG, base64url: only
-/// `A-Z a-z 0-9 - _`.
-fn generate(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
 }
 
 impl Gateway {
@@ -616,7 +605,7 @@ impl Gateway {
         admin: &Admin,
         request: NewClientRequest,
     ) -> Result<RegisteredClient> {
-        let client_id = request.client_id.unwrap_or_else(|| generate(18));
+        let client_id = request.client_id.unwrap_or_else(|| random_string(18));
         client::validate(
             &client_id,
             request.public,
@@ -626,7 +615,7 @@ impl Gateway {
             request.require_pkce,
         )
         .map_err(|e| invalid(e.field, e.message))?;
-        let secret = (!request.public).then(|| generate(32));
+        let secret = (!request.public).then(|| random_string(32));
         let hash = match &secret {
             Some(secret) => Some(
                 self.hash_secret(admin, &SecretString::from(secret.clone()))
@@ -680,7 +669,7 @@ impl Gateway {
         if client.secret_hash.is_none() {
             return Err(invalid("client_id", "a public client has no secret"));
         }
-        let secret = generate(32);
+        let secret = random_string(32);
         let hash = self
             .hash_secret(admin, &SecretString::from(secret.clone()))
             .await?;
