@@ -35,7 +35,7 @@ impl Store {
         user: &NewUser<'_>,
         audit: &AuditEvent,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let id = insert_user(&mut tx, tenant_id, user, Source::Api, audit.at).await?;
         replace_roles(&mut tx, tenant_id, id, user.roles).await?;
         commit_audited(tx, audit).await?;
@@ -52,7 +52,7 @@ impl Store {
         change: UserChange<'_>,
         audit: &AuditEvent,
     ) -> Result<Option<Vec<Digest>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
             .bind(tenant_id)
             .bind(username)
@@ -128,7 +128,7 @@ impl Store {
                  failed_attempts = CASE WHEN failed_attempts + 1 >= $1 THEN 0 ELSE failed_attempts + 1 END \
              WHERE {filter} RETURNING failed_attempts, locked_until"
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let row = bind_lock_target(sqlx::query(&sql).bind(threshold).bind(locked_until), target)
             .fetch_optional(&mut *tx)
             .await?;
@@ -157,7 +157,7 @@ impl Store {
         let (table, filter) = lock_filter(target, 1);
         let sql =
             format!("UPDATE {table} SET failed_attempts = 0, locked_until = NULL WHERE {filter}");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = bind_lock_target(sqlx::query(&sql), target)
             .execute(&mut *tx)
             .await?;
@@ -207,7 +207,7 @@ impl Store {
         role: &RoleRecord,
         audit: &AuditEvent,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4)",
         )
@@ -229,7 +229,7 @@ impl Store {
         role: &RoleRecord,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done =
             sqlx::query("UPDATE roles SET permissions = $1 WHERE tenant_id = $2 AND name = $3")
                 .bind(to_json(&role.permissions)?)
@@ -251,7 +251,7 @@ impl Store {
         name: &str,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM user_roles WHERE tenant_id = $1 AND role = $2")
             .bind(tenant_id)
             .bind(name)
@@ -288,7 +288,7 @@ impl Store {
         client: &NewClient<'_>,
         audit: &AuditEvent,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         insert_client(&mut tx, tenant_id, client, Source::Api, audit.at).await?;
         commit_audited(tx, audit).await?;
         Ok(())
@@ -302,7 +302,7 @@ impl Store {
         client_id: &str,
         audit: &AuditEvent,
     ) -> Result<Option<Vec<Digest>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2")
             .bind(tenant_id)
             .bind(client_id)
@@ -331,7 +331,7 @@ impl Store {
         secret_hash: &str,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET secret_hash = $1 WHERE tenant_id = $2 AND client_id = $3",
         )
@@ -356,7 +356,7 @@ impl Store {
         steps: &[(TokenKind, Selection, Event)],
         audit: &AuditEvent,
     ) -> Result<Vec<Digest>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut changed = Vec::new();
         for (kind, selection, event) in steps {
             changed.extend(
@@ -383,7 +383,7 @@ impl Store {
         rules: Option<&[RuleRow]>,
         audit: &AuditEvent,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE tenants SET resources = $1 WHERE id = $2")
             .bind(rules.map(to_json).transpose()?)
             .bind(tenant_id)
@@ -403,7 +403,7 @@ impl Store {
         admin: &NewUser<'_>,
         audit: &AuditEvent,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let tenant_id: i64 = sqlx::query(
             "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
                                   introspection_clients, resources, source, created_at, grant_max_lifetime, \
@@ -445,7 +445,7 @@ impl Store {
         tenant_id: i64,
         audit: &AuditEvent,
     ) -> Result<Vec<Digest>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE tenants SET active = 0 WHERE id = $1")
             .bind(tenant_id)
             .execute(&mut *tx)
@@ -460,7 +460,7 @@ impl Store {
 
     /// Writes one audit entry on its own (a failed sign-in of an unknown principal).
     pub async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
-        commit_audited(self.pool.begin().await?, event).await
+        commit_audited(self.begin().await?, event).await
     }
 
     /// At most `limit` events of the tenant, newest first, older than event `before`.

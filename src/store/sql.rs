@@ -32,6 +32,16 @@ const TOKEN_COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh
      redirect_uri, code_challenge, grant_started_at";
 
 impl Store {
+    /// A write transaction. On SQLite it takes the write lock at `BEGIN IMMEDIATE`, where
+    /// `busy_timeout` waits for it: a deferred transaction that read first and writes
+    /// second fails with "database is locked" at once when another writer holds it.
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Opens a pool for `url`, creating an SQLite file (and its folder) when missing.
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
@@ -263,7 +273,7 @@ impl Store {
         source: Source,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let existing =
             sqlx::query("SELECT id, source FROM users WHERE tenant_id = $1 AND username = $2")
                 .bind(tenant_id)
@@ -335,7 +345,7 @@ impl Store {
             .await?;
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::admin::insert_client(&mut tx, tenant_id, client, source, now).await?;
         tx.commit().await?;
         Ok(())
@@ -345,7 +355,7 @@ impl Store {
 
     /// Stores the tokens of one issuance in one transaction: all or none.
     pub async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         insert_tokens(&mut tx, tokens).await?;
         tx.commit().await?;
         Ok(())
@@ -373,7 +383,7 @@ impl Store {
         now: i64,
         actor: &str,
     ) -> Result<Vec<Digest>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut changed = Vec::new();
         for (kind, selection, event) in steps {
             changed.extend(
@@ -400,7 +410,7 @@ impl Store {
             TokenKind::AuthorizationCode => Event::Exchange,
             TokenKind::Access | TokenKind::Refresh => Event::Refresh,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut changed = transition(
             &mut tx,
             tenant_id,
