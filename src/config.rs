@@ -5,7 +5,6 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -289,10 +288,6 @@ impl Config {
                     .map_err(|_| format!("{cidr:?} is not a CIDR"))
             })
             .collect()
-    }
-
-    pub fn timeout(ms: u64) -> Duration {
-        Duration::from_millis(ms)
     }
 }
 

@@ -23,10 +23,11 @@ pub async fn prepare(
     config: Arc<Config>,
     admin_password: Option<String>,
 ) -> anyhow::Result<(Arc<Gateway>, AdminPassword)> {
-    let store = store::Store::connect(&config.database.url).await?;
+    let store = store::connect(&config.database.url).await?;
     store.migrate().await?;
-    let admin = bootstrap::reconcile(&config, &store, admin_password).await?;
+    let (admin, changes) = bootstrap::reconcile(&config, &*store, admin_password).await?;
     let gateway = Gateway::new(config, store).await?;
+    gateway.apply(&changes).await?;
     Ok((Arc::new(gateway), admin))
 }
 

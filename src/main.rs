@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
             runtime()?.block_on(async {
-                let store = portcullis::store::Store::connect(&config.database.url).await?;
+                let store = portcullis::store::connect(&config.database.url).await?;
                 store.migrate().await?;
                 println!("migrations applied");
                 anyhow::Ok(())

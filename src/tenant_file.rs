@@ -2,20 +2,12 @@
 //! written, so that a bad file names itself and its key and changes nothing (SPEC §3).
 
 use crate::domain::client;
-use crate::domain::permission::{Permission, ResourceRule};
+use crate::domain::permission::{validate_role_name, Permission, ResourceRule};
 use crate::domain::principal::validate_username;
 use crate::domain::tenant::{Lifetimes, TenantDomain};
 use crate::store::{RuleRow, TenantSettings};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-
-/// Grants a client may be given.
-pub const GRANT_TYPES: &[&str] = &[
-    "client_credentials",
-    "password",
-    "authorization_code",
-    "refresh_token",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,14 +211,8 @@ impl TenantFile {
             }
         }
         for (i, role) in self.roles.iter().enumerate() {
-            if role.name.is_empty()
-                || role.name.len() > 128
-                || role.name.chars().any(|c| c.is_control())
-            {
-                return err(
-                    format!("roles[{i}].name"),
-                    format!("invalid role name {:?}", role.name),
-                );
+            if let Err(e) = validate_role_name(&role.name) {
+                return err(format!("roles[{i}].name"), e.to_string());
             }
             for (j, p) in role.permissions.iter().enumerate() {
                 if let Err(e) = Permission::parse(p) {

@@ -41,58 +41,124 @@ async fn user_locked(s: &TestServer, domain: &str, username: &str) -> bool {
         .is_some_and(|t| t > portcullis::service::now())
 }
 
-both_backends! {
-    async fn parallel_basic_guesses_lock_the_user_and_the_right_password_then_fails(s: TestServer) {
-        let s = Arc::new(s);
-        let statuses = burst(40, |i| {
-            let s = s.clone();
-            async move { introspect_status(&s, "/t/foo.com/oauth2/introspect", "admin@foo.com", &format!("wrong-{i}")).await }
-        })
-        .await;
-        assert!(statuses.iter().all(|&st| st == 401 || st == 429), "{statuses:?}");
-        assert!(user_locked(&s, "foo.com", "admin").await, "a burst of wrong guesses ends with the user locked");
-        let right = introspect_status(&s, "/t/foo.com/oauth2/introspect", "admin@foo.com", "foo-admin-password").await;
-        assert_eq!(right, 401, "the right password during the lock fails like a wrong one");
-        assert!(user_locked(&s, "foo.com", "admin").await, "a success never lifts the lock");
-    }
-
-    async fn parallel_password_grant_guesses_lock_the_user(s: TestServer) {
-        let s = Arc::new(s);
-        burst(30, |i| {
-            let s = s.clone();
-            async move {
-                let password = format!("wrong-{i}");
-                let form = [("grant_type", "password"), ("username", "alice"), ("password", password.as_str())];
-                s.post_form("/t/foo.com/oauth2/token", Some(("foo-client", "foo-secret")), &form).await.status().as_u16()
-            }
-        })
-        .await;
-        assert!(user_locked(&s, "foo.com", "alice").await);
-        let form = [("grant_type", "password"), ("username", "alice"), ("password", "alice-password")];
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(("foo-client", "foo-secret")), &form).await;
-        assert_eq!(r.status(), 400);
-        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
-    }
-
-    async fn parallel_secret_guesses_lock_the_client(s: TestServer) {
-        let s = Arc::new(s);
-        burst(30, |i| {
-            let s = s.clone();
-            async move {
-                let secret = format!("wrong-{i}");
-                s.post_form("/t/foo.com/oauth2/token", Some(("foo-other", secret.as_str())), &[("grant_type", "client_credentials")])
-                    .await
-                    .status()
-                    .as_u16()
-            }
-        })
-        .await;
-        let client = s.gateway.store.client("foo-other").await.unwrap().unwrap();
-        assert!(client.locked_until.is_some_and(|t| t > portcullis::service::now()));
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(("foo-other", "other-secret")), &[("grant_type", "client_credentials")]).await;
-        assert_eq!(r.status(), 401);
-    }
+async fn parallel_basic_guesses_lock_the_user_and_the_right_password_then_fails(s: TestServer) {
+    let s = Arc::new(s);
+    let statuses = burst(40, |i| {
+        let s = s.clone();
+        async move {
+            introspect_status(
+                &s,
+                "/t/foo.com/oauth2/introspect",
+                "admin@foo.com",
+                &format!("wrong-{i}"),
+            )
+            .await
+        }
+    })
+    .await;
+    assert!(
+        statuses.iter().all(|&st| st == 401 || st == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        user_locked(&s, "foo.com", "admin").await,
+        "a burst of wrong guesses ends with the user locked"
+    );
+    let right = introspect_status(
+        &s,
+        "/t/foo.com/oauth2/introspect",
+        "admin@foo.com",
+        "foo-admin-password",
+    )
+    .await;
+    assert_eq!(
+        right, 401,
+        "the right password during the lock fails like a wrong one"
+    );
+    assert!(
+        user_locked(&s, "foo.com", "admin").await,
+        "a success never lifts the lock"
+    );
 }
+
+async fn parallel_password_grant_guesses_lock_the_user(s: TestServer) {
+    let s = Arc::new(s);
+    burst(30, |i| {
+        let s = s.clone();
+        async move {
+            let password = format!("wrong-{i}");
+            let form = [
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", password.as_str()),
+            ];
+            s.post_form(
+                "/t/foo.com/oauth2/token",
+                Some(("foo-client", "foo-secret")),
+                &form,
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    })
+    .await;
+    assert!(user_locked(&s, "foo.com", "alice").await);
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "alice-password"),
+    ];
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(("foo-client", "foo-secret")),
+            &form,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+}
+
+async fn parallel_secret_guesses_lock_the_client(s: TestServer) {
+    let s = Arc::new(s);
+    burst(30, |i| {
+        let s = s.clone();
+        async move {
+            let secret = format!("wrong-{i}");
+            s.post_form(
+                "/t/foo.com/oauth2/token",
+                Some(("foo-other", secret.as_str())),
+                &[("grant_type", "client_credentials")],
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    })
+    .await;
+    let client = s.gateway.store.client("foo-other").await.unwrap().unwrap();
+    assert!(client
+        .locked_until
+        .is_some_and(|t| t > portcullis::service::now()));
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(("foo-other", "other-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+}
+
+on_both_backends!(crate::common::TestServer::for_backend;
+    parallel_basic_guesses_lock_the_user_and_the_right_password_then_fails,
+    parallel_password_grant_guesses_lock_the_user,
+    parallel_secret_guesses_lock_the_client,
+);
 
 fn with_limits(
     failed: u32,

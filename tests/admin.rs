@@ -16,423 +16,1216 @@ fn token_of(v: &Value) -> String {
     v["access_token"].as_str().unwrap().to_owned()
 }
 
-both_backends! {
-    async fn a_tenant_admin_runs_users_and_roles(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        // A role that may introspect, a user holding it.
-        let (status, role) = s.api("POST", &format!("{api}/roles"), FOO_ADMIN, Some(json!({"name": "rs", "permissions": [VIEW]}))).await;
-        assert_eq!((status, role["name"].as_str()), (201, Some("rs")));
-        let (status, user) = s.api("POST", &format!("{api}/users"), FOO_ADMIN,
-            Some(json!({"username": "bob", "password": "bob-password", "roles": ["rs"]}))).await;
-        assert_eq!(status, 201);
-        assert_eq!(user, json!({"username": "bob", "roles": ["rs"], "enabled": true, "locked": false}));
-        let token = token_of(&s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await);
-        let (status, body) = s.introspect("/t/foo.com/oauth2/introspect", ("bob@foo.com", "bob-password"), &token).await;
-        assert_eq!((status, body["active"].as_bool()), (200, Some(true)));
-        // Take the permission away: refused on the very next request.
-        let (status, _) = s.api("PUT", &format!("{api}/roles/rs"), FOO_ADMIN, Some(json!({"permissions": [format!("{VIEW}er")]}))).await;
-        assert_eq!(status, 200);
-        let (status, _) = s.introspect("/t/foo.com/oauth2/introspect", ("bob@foo.com", "bob-password"), &token).await;
-        assert_eq!(status, 403);
-        // A parent path grants its children.
-        s.api("PUT", &format!("{api}/roles/rs"), FOO_ADMIN, Some(json!({"permissions": ["/permission/admin/manage"]}))).await;
-        let (status, _) = s.introspect("/t/foo.com/oauth2/introspect", ("bob@foo.com", "bob-password"), &token).await;
-        assert_eq!(status, 200);
-        // Roles taken from the user apply at once too.
-        let (status, user) = s.api("PUT", &format!("{api}/users/bob/roles"), FOO_ADMIN, Some(json!({"roles": []}))).await;
-        assert_eq!((status, user["roles"].clone()), (200, json!([])));
-        let (status, _) = s.introspect("/t/foo.com/oauth2/introspect", ("bob@foo.com", "bob-password"), &token).await;
-        assert_eq!(status, 403);
-        // Listing and reading.
-        let (_, users) = s.api("GET", &format!("{api}/users"), FOO_ADMIN, None).await;
-        let names: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
-        assert!(names.contains(&"bob") && names.contains(&"alice"));
-        let (status, _) = s.api("GET", &format!("{api}/users/nobody-here"), FOO_ADMIN, None).await;
-        assert_eq!(status, 404);
-        let (_, roles) = s.api("GET", &format!("{api}/roles"), FOO_ADMIN, None).await;
-        assert!(roles["roles"].as_array().unwrap().iter().any(|r| r["name"] == "rs"));
-        let (status, _) = s.api("DELETE", &format!("{api}/roles/rs"), FOO_ADMIN, None).await;
-        assert_eq!(status, 204);
-        let (status, _) = s.api("GET", &format!("{api}/roles/rs"), FOO_ADMIN, None).await;
-        assert_eq!(status, 404);
-    }
-
-    async fn bad_admin_input_is_400_naming_the_field(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        let cases = [
-            ("POST", "users", json!({"username": "a b", "password": "long-enough"}), "username"),
-            ("POST", "users", json!({"username": "carol", "password": "short"}), "password"),
-            ("POST", "users", json!({"username": "carol", "password": "long-enough", "roles": ["ghost"]}), "roles[0]"),
-            ("POST", "roles", json!({"name": "r", "permissions": ["/perm/x"]}), "permissions[0]"),
-            ("PUT", "resources", json!({"resources": [{"context": "(", "permissions": []}]}), "resources[0]"),
-            ("POST", "clients", json!({"grant_types": ["implicit"]}), "grant_types[0]"),
-            ("POST", "tokens/revoke", json!({"username": "a", "client_id": "b"}), "token"),
-        ];
-        for (method, path, body, field) in cases {
-            let (status, answer) = s.api(method, &format!("{api}/{path}"), FOO_ADMIN, Some(body)).await;
-            assert_eq!(status, 400, "{path}: {answer}");
-            assert_eq!(answer["error"], "invalid_request");
-            assert_eq!(answer["field"], field, "{answer}");
-        }
-        // Malformed JSON, a missing field and an unknown field name themselves.
-        let r = s.client.post(s.url(&format!("{api}/users"))).basic_auth(FOO_ADMIN.0, Some(FOO_ADMIN.1))
-            .header("Content-Type", "application/json").body("{not json").send().await.unwrap();
-        assert_eq!(r.status(), 400);
-        let (status, answer) = s.api("POST", &format!("{api}/users"), FOO_ADMIN, Some(json!({"username": "carol"}))).await;
-        assert_eq!(status, 400);
-        assert!(answer["error_description"].as_str().unwrap().contains("password"), "{answer}");
-        let (_, answer) = s.api("POST", &format!("{api}/roles"), FOO_ADMIN, Some(json!({"name": "x", "permissions": [], "colour": 1}))).await;
-        assert!(answer["error_description"].as_str().unwrap().contains("colour"), "{answer}");
-        // Duplicates are 409; unknown paths 404; wrong methods 405 with Allow.
-        let (status, _) = s.api("POST", &format!("{api}/users"), FOO_ADMIN, Some(json!({"username": "alice", "password": "long-enough"}))).await;
-        assert_eq!(status, 409);
-        let (status, _) = s.api("GET", &format!("{api}/nothing"), FOO_ADMIN, None).await;
-        assert_eq!(status, 404);
-        let r = s.client.patch(s.url(&format!("{api}/users"))).basic_auth(FOO_ADMIN.0, Some(FOO_ADMIN.1)).send().await.unwrap();
-        assert_eq!(r.status(), 405);
-        assert_eq!(r.headers()["allow"], "GET, POST");
-        // A body that is not JSON.
-        let r = s.client.post(s.url(&format!("{api}/roles"))).basic_auth(FOO_ADMIN.0, Some(FOO_ADMIN.1))
-            .header("Content-Type", "application/x-www-form-urlencoded").body("name=x").send().await.unwrap();
-        assert_eq!(r.status(), 400);
-    }
-
-    async fn an_old_password_and_an_old_secret_fail_at_once(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        let alice = ("alice@foo.com", "alice-password");
-        let pair = s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
-        // Prove the old password is cached as verified, then change it.
-        s.api("PUT", &format!("{api}/roles/admin"), FOO_ADMIN, Some(json!({"permissions": ["/permission/admin"]}))).await;
-        s.api("PUT", &format!("{api}/users/alice/roles"), FOO_ADMIN, Some(json!({"roles": ["admin"]}))).await;
-        let (status, _) = s.api("GET", &format!("{api}/users/alice"), alice, None).await;
-        assert_eq!(status, 200);
-        let (status, _) = s.api("PUT", &format!("{api}/users/alice/password"), FOO_ADMIN, Some(json!({"password": "brand-new-password"}))).await;
-        assert_eq!(status, 204);
-        let (status, _) = s.api("GET", &format!("{api}/users/alice"), alice, None).await;
-        assert_eq!(status, 401);
-        let (status, _) = s.api("GET", &format!("{api}/users/alice"), ("alice@foo.com", "brand-new-password"), None).await;
-        assert_eq!(status, 200);
-        // Her tokens became INACTIVE, and the lookup says why.
-        assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &token_of(&pair)).await);
-        let (status, info) = s.api("POST", &format!("{api}/tokens/lookup"), FOO_ADMIN, Some(json!({"token": token_of(&pair)}))).await;
-        assert_eq!(status, 200);
-        assert_eq!(info["state"], "INACTIVE");
-        assert_eq!(info["state_reason"], "password_changed");
-        assert_eq!(info["state_changed_by"], "admin@foo.com");
-        assert_eq!(info["kind"], "access_token");
-        assert_eq!(info["username"], "alice@foo.com");
-        let refresh = pair["refresh_token"].as_str().unwrap();
-        let (_, info) = s.api("POST", &format!("{api}/tokens/lookup"), FOO_ADMIN, Some(json!({"token": refresh}))).await;
-        assert_eq!((info["kind"].as_str(), info["state_reason"].as_str()), (Some("refresh_token"), Some("password_changed")));
-
-        // The same for a client secret.
-        s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await;
-        let (status, rotated) = s.api("POST", &format!("{api}/clients/foo-client/secret"), FOO_ADMIN, None).await;
-        assert_eq!(status, 200);
-        let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
-        assert!(new_secret.len() >= 40);
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &[("grant_type", "client_credentials")]).await;
-        assert_eq!(r.status(), 401);
-        s.client_token("/t/foo.com/oauth2/token", ("foo-client", &new_secret), None).await;
-        // The secret is never shown again.
-        let (_, client) = s.api("GET", &format!("{api}/clients/foo-client"), FOO_ADMIN, None).await;
-        assert!(client.get("client_secret").is_none());
-        assert!(!client.to_string().contains(&new_secret));
-    }
-
-    async fn lifecycle_events_move_tokens_to_their_states(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        let lookup = |token: String| {
-            let s = &s;
-            async move {
-                let (status, info) = s.api("POST", "/t/foo.com/api/v1/tokens/lookup", FOO_ADMIN, Some(json!({"token": token}))).await;
-                assert_eq!(status, 200, "{info}");
-                (info["state"].as_str().unwrap().to_owned(), info["state_reason"].as_str().map(str::to_owned))
-            }
-        };
-        // Disabling a user.
-        let pair = s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
-        let (status, user) = s.api("PUT", &format!("{api}/users/alice/enabled"), FOO_ADMIN, Some(json!({"enabled": false}))).await;
-        assert_eq!((status, user["enabled"].as_bool()), (200, Some(false)));
-        assert_eq!(lookup(token_of(&pair)).await, ("INACTIVE".into(), Some("user_disabled".into())));
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")]).await;
-        assert_eq!(r.status(), 400);
-        s.api("PUT", &format!("{api}/users/alice/enabled"), FOO_ADMIN, Some(json!({"enabled": true}))).await;
-        // Deleting a user.
-        let pair = s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
-        let (status, _) = s.api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None).await;
-        assert_eq!(status, 204);
-        assert_eq!(lookup(token_of(&pair)).await, ("INACTIVE".into(), Some("user_deleted".into())));
-        assert_eq!(lookup(pair["refresh_token"].as_str().unwrap().to_owned()).await.1.as_deref(), Some("user_deleted"));
-        let (status, _) = s.api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None).await;
-        assert_eq!(status, 404);
-        // Deleting a client.
-        let cc = s.client_token("/t/foo.com/oauth2/token", ("foo-other", "other-secret"), None).await;
-        let (status, _) = s.api("DELETE", &format!("{api}/clients/foo-other"), FOO_ADMIN, None).await;
-        assert_eq!(status, 204);
-        assert_eq!(lookup(token_of(&cc)).await, ("INACTIVE".into(), Some("client_deleted".into())));
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(("foo-other", "other-secret")), &[("grant_type", "client_credentials")]).await;
-        assert_eq!(r.status(), 401);
-        // Revocation by token, by user and by client, with counts.
-        let one = s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await;
-        let (_, revoked) = s.api("POST", &format!("{api}/tokens/revoke"), FOO_ADMIN, Some(json!({"token": token_of(&one)}))).await;
-        assert_eq!(revoked, json!({"revoked": 1}));
-        assert_eq!(lookup(token_of(&one)).await, ("REVOKED".into(), Some("revoked_by_admin".into())));
-        let admin_pair = s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("admin", "foo-admin-password")).await;
-        let (_, revoked) = s.api("POST", &format!("{api}/tokens/revoke"), FOO_ADMIN, Some(json!({"username": "admin"}))).await;
-        assert_eq!(revoked, json!({"revoked": 2}));
-        assert_eq!(lookup(token_of(&admin_pair)).await.0, "REVOKED");
-        s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await;
-        s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await;
-                // Every token of the client not yet REVOKED: the two new ones and the four that
-        // alice's disabling and deletion made INACTIVE (INACTIVE → REVOKED is allowed).
-        let (_, revoked) = s.api("POST", &format!("{api}/tokens/revoke"), FOO_ADMIN, Some(json!({"client_id": "foo-client"}))).await;
-        assert_eq!(revoked, json!({"revoked": 6}));
-        let (_, revoked) = s.api("POST", &format!("{api}/tokens/revoke"), FOO_ADMIN, Some(json!({"token": "unknown"}))).await;
-        assert_eq!(revoked, json!({"revoked": 0}));
-        // An unknown token is 404 at lookup; expiry is reported as EXPIRED.
-        let (status, _) = s.api("POST", &format!("{api}/tokens/lookup"), FOO_ADMIN, Some(json!({"token": "unknown"}))).await;
-        assert_eq!(status, 404);
-    }
-
-    async fn a_deactivated_tenant_disappears_with_its_tokens(s: TestServer) {
-        let token = token_of(&s.client_token("/oauth2/token", ("bar-client", "bar-secret"), None).await);
-        assert!(s.is_active("/t/bar.com", ("admin@bar.com", "bar-admin-password"), &token).await);
-        let (status, _) = s.api("DELETE", "/api/v1/tenants/bar.com", ADMIN, None).await;
-        assert_eq!(status, 204);
-        let (status, body) = s.introspect("/t/bar.com/oauth2/introspect", ("admin@bar.com", "bar-admin-password"), &token).await;
-        assert_eq!((status, body["error"].as_str()), (404, Some("tenant_not_found")));
-        let r = s.post_form("/oauth2/token", Some(("bar-client", "bar-secret")), &[("grant_type", "client_credentials")]).await;
-        assert_eq!(r.status(), 401);
-        let (_, tenants) = s.api("GET", "/api/v1/tenants", ADMIN, None).await;
-        let bar = tenants["tenants"].as_array().unwrap().iter().find(|t| t["domain"] == "bar.com").unwrap().clone();
-        assert_eq!(bar["active"], false);
-        let tenant_id = s.gateway.store.tenants().await.unwrap().into_iter().find(|t| t.domain == "bar.com").unwrap().id;
-        let record = s.gateway.store.token(tenant_id, &portcullis::service::grant::digest(&token)).await.unwrap().unwrap();
-        assert_eq!(record.state_reason, Some(portcullis::domain::token::Reason::TenantDeactivated));
-        let (status, _) = s.api("DELETE", "/api/v1/tenants/carbon.super", ADMIN, None).await;
-        assert_eq!(status, 400);
-        let (status, _) = s.api("DELETE", "/api/v1/tenants/nope.org", ADMIN, None).await;
-        assert_eq!(status, 404);
-    }
-
-    async fn the_super_admin_creates_tenants_that_work_at_once(s: TestServer) {
-        let (status, created) = s.api("POST", "/api/v1/tenants", ADMIN,
-            Some(json!({"domain": "new.org", "admin": {"username": "boss", "password": "boss-password"}}))).await;
-        assert_eq!((status, created), (201, json!({"domain": "new.org", "active": true})));
-        let (status, _) = s.api("POST", "/api/v1/tenants", ADMIN,
-            Some(json!({"domain": "new.org", "admin": {"username": "boss", "password": "boss-password"}}))).await;
-        assert_eq!(status, 409);
-        let (status, answer) = s.api("POST", "/api/v1/tenants", ADMIN,
-            Some(json!({"domain": "Bad_Domain", "admin": {"username": "boss", "password": "boss-password"}}))).await;
-        assert_eq!((status, answer["field"].as_str()), (400, Some("domain")));
-        // The first admin holds /permission/admin in the new tenant: registers a client,
-        // gets a token, introspects it.
-        let boss = ("boss@new.org", "boss-password");
-        let (status, client) = s.api("POST", "/t/new.org/api/v1/clients", boss,
-            Some(json!({"grant_types": ["client_credentials"], "scopes": ["read"]}))).await;
-        assert_eq!(status, 201, "{client}");
-        let id = client["client_id"].as_str().unwrap().to_owned();
-        let secret = client["client_secret"].as_str().unwrap().to_owned();
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)));
-        let token = token_of(&s.client_token("/t/new.org/oauth2/token", (&id, &secret), Some("read")).await);
-        assert!(s.is_active("/t/new.org", boss, &token).await);
-        // Only the super tenant may manage tenants, and only with the permission.
-        let (status, _) = s.api("GET", "/t/new.org/api/v1/tenants", boss, None).await;
-        assert_eq!(status, 404);
-        let (status, _) = s.api("GET", "/api/v1/tenants", ("viewer", "viewer-password"), None).await;
-        assert_eq!(status, 403);
-    }
-
-    async fn admins_are_confined_to_their_tenant(s: TestServer) {
-        for (path, who) in [
-            ("/t/bar.com/api/v1/users", FOO_ADMIN),
-            ("/api/v1/users", FOO_ADMIN),
-            ("/t/foo.com/api/v1/users", ADMIN),
-            ("/t/foo.com/api/v1/users", ("admin@bar.com", "bar-admin-password")),
-        ] {
-            let (status, _) = s.api("GET", path, who, None).await;
-            assert!(status == 401 || status == 403, "{path} as {}: {status}", who.0);
-        }
-        // Another tenant's client is not visible, even by id.
-        let (status, _) = s.api("GET", "/t/foo.com/api/v1/clients/bar-client", FOO_ADMIN, None).await;
-        assert_eq!(status, 404);
-        let (status, _) = s.api("DELETE", "/t/foo.com/api/v1/clients/bar-client", FOO_ADMIN, None).await;
-        assert_eq!(status, 404);
-        // A client cannot use the admin API; a user without the permission gets 403.
-        let (status, _) = s.api("GET", "/t/foo.com/api/v1/users", FOO_CLIENT, None).await;
-        assert_eq!(status, 401);
-        let (status, _) = s.api("GET", "/t/foo.com/api/v1/users", ("alice@foo.com", "alice-password"), None).await;
-        assert_eq!(status, 403);
-        // A Bearer token of the tenant admin works; a client's does not.
-        let admin_token = token_of(&s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("admin", "foo-admin-password")).await);
-        let r = s.client.get(s.url("/t/foo.com/api/v1/users")).bearer_auth(&admin_token).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        let r = s.client.get(s.url("/t/bar.com/api/v1/users")).bearer_auth(&admin_token).send().await.unwrap();
-        assert_eq!(r.status(), 401);
-        let client_token = token_of(&s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await);
-        let r = s.client.get(s.url("/t/foo.com/api/v1/users")).bearer_auth(&client_token).send().await.unwrap();
-        assert_eq!(r.status(), 401);
-    }
-
-    async fn repeated_failures_lock_users_and_clients(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        let token = token_of(&s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await);
-        // Four failures, a success: the count starts again.
-        for _ in 0..4 {
-            s.api("GET", &format!("{api}/users"), ("alice@foo.com", "wrong"), None).await;
-        }
-        s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
-        let (_, user) = s.api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None).await;
-        assert_eq!(user["locked"], false);
-        // Five in a row, across Basic auth and the password grant, lock her.
-        for _ in 0..3 {
-            s.api("GET", &format!("{api}/users"), ("alice@foo.com", "wrong"), None).await;
-        }
-        for _ in 0..2 {
-            let r = s.post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &[("grant_type", "password"), ("username", "alice"), ("password", "wrong")]).await;
-            assert_eq!(r.status(), 400);
-        }
-        let (_, user) = s.api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None).await;
-        assert_eq!(user["locked"], true, "{user}");
-        assert!(user["locked_until"].as_i64().unwrap() > 0);
-        // The right password now fails like a wrong one; her tokens live on.
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password")]).await;
-        assert_eq!(r.json::<Value>().await.unwrap()["error_description"], "the username or password is wrong");
-        assert!(s.is_active("/t/foo.com", FOO_ADMIN, &token).await);
-        // An admin lifts the lock.
-        let (status, user) = s.api("POST", &format!("{api}/users/alice/unlock"), FOO_ADMIN, None).await;
-        assert_eq!((status, user["locked"].as_bool()), (200, Some(false)));
-        s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
-
-        // Clients lock the same way, at the token, introspection and revocation endpoints.
-        s.post_form("/t/foo.com/oauth2/token", Some(("foo-other", "bad")), &[("grant_type", "client_credentials")]).await;
-        s.post_form("/t/foo.com/oauth2/token", Some(("foo-other", "bad")), &[("grant_type", "client_credentials")]).await;
-        s.post_form("/t/foo.com/oauth2/introspect", Some(("foo-other", "bad")), &[("token", "x")]).await;
-        s.post_form("/t/foo.com/oauth2/revoke", Some(("foo-other", "bad")), &[("token", "x")]).await;
-        s.post_form("/t/foo.com/oauth2/revoke", Some(("foo-other", "bad")), &[("token", "x")]).await;
-        let (_, client) = s.api("GET", &format!("{api}/clients/foo-other"), FOO_ADMIN, None).await;
-        assert_eq!(client["locked"], true, "{client}");
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(("foo-other", "other-secret")), &[("grant_type", "client_credentials")]).await;
-        assert_eq!(r.status(), 401);
-        let (status, client) = s.api("POST", &format!("{api}/clients/foo-other/unlock"), FOO_ADMIN, None).await;
-        assert_eq!((status, client["locked"].as_bool()), (200, Some(false)));
-        s.client_token("/t/foo.com/oauth2/token", ("foo-other", "other-secret"), None).await;
-    }
-
-    async fn resource_rules_are_replaced_and_apply_at_once(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        let (status, rules) = s.api("GET", &format!("{api}/resources"), FOO_ADMIN, None).await;
-        assert_eq!(status, 200);
-        assert_eq!(rules["resources"][0]["context"], "(.*)/oauth2/introspect(.*)");
-        let token = token_of(&s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None).await);
-        let (status, _) = s.introspect("/t/foo.com/oauth2/introspect", ("alice@foo.com", "alice-password"), &token).await;
-        assert_eq!(status, 403);
-        // Alice may introspect once the rule asks for nothing she lacks.
-        let new_rules = json!({"resources": [
-            {"context": "(.*)/oauth2/introspect(.*)", "secured": true, "http_method": "all", "permissions": []},
-            {"context": "(.*)/api/v1/(.*)", "secured": true, "http_method": "all", "permissions": ["/permission/admin"]}
-        ]});
-        let (status, answer) = s.api("PUT", &format!("{api}/resources"), FOO_ADMIN, Some(new_rules.clone())).await;
-        assert_eq!((status, answer), (200, new_rules));
-        let (status, _) = s.introspect("/t/foo.com/oauth2/introspect", ("alice@foo.com", "alice-password"), &token).await;
-        assert_eq!(status, 200);
-    }
-
-    async fn the_audit_log_records_changes_and_failures_without_secrets(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        s.api("POST", &format!("{api}/users"), FOO_ADMIN, Some(json!({"username": "dave", "password": "dave-secret-pw"}))).await;
-        s.api("PUT", &format!("{api}/users/dave/password"), FOO_ADMIN, Some(json!({"password": "dave-newer-pw"}))).await;
-        let (_, client) = s.api("POST", &format!("{api}/clients"), FOO_ADMIN, Some(json!({"client_id": "audited", "grant_types": ["client_credentials"]}))).await;
-        let secret = client["client_secret"].as_str().unwrap().to_owned();
-        s.introspect("/t/foo.com/oauth2/introspect", ("dave@foo.com", "wrong-pw-123"), "x").await;
-        let (status, log) = s.api("GET", &format!("{api}/audit?limit=10"), FOO_ADMIN, None).await;
-        assert_eq!(status, 200);
-        let events = log["events"].as_array().unwrap();
-        let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
-        assert_eq!(&actions[..4], ["user.signin_failure", "client.create", "user.password", "user.create"], "{log}");
-        assert_eq!(events[1]["actor"], "admin@foo.com");
-        assert_eq!(events[1]["target"], "audited");
-        assert_eq!(events[0]["client_address"], "127.0.0.1");
-        let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
-        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
-        let text = log.to_string();
-        for secret in ["dave-secret-pw", "dave-newer-pw", "wrong-pw-123", secret.as_str(), "foo-admin-password"] {
-            assert!(!text.contains(secret), "the audit log holds a secret");
-        }
-        // Paging with `before`.
-        let (_, older) = s.api("GET", &format!("{api}/audit?limit=2&before={}", ids[1]), FOO_ADMIN, None).await;
-        let older = older["events"].as_array().unwrap();
-        assert_eq!(older.len(), 2);
-        assert_eq!(older[0]["id"].as_i64().unwrap(), ids[2]);
-        let (status, _) = s.api("GET", &format!("{api}/audit?limit=0"), FOO_ADMIN, None).await;
-        assert_eq!(status, 400);
-        // Another tenant's log does not hold foo.com's events.
-        let (_, bar) = s.api("GET", "/t/bar.com/api/v1/audit", ("admin@bar.com", "bar-admin-password"), None).await;
-        assert!(!bar.to_string().contains("dave"));
-    }
-
-    async fn a_client_tried_before_it_existed_works_once_registered(s: TestServer) {
-        // The failed attempt leaves "late" remembered as absent.
-        let r = s.post_form("/t/foo.com/oauth2/token", Some(("late", "x")), &[("grant_type", "client_credentials")]).await;
-        assert_eq!(r.status(), 401);
-        let (status, created) = s.api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN,
-            Some(json!({"client_id": "late", "grant_types": ["client_credentials"]}))).await;
-        assert_eq!(status, 201);
-        let secret = created["client_secret"].as_str().unwrap().to_owned();
-        s.client_token("/t/foo.com/oauth2/token", ("late", &secret), None).await;
-    }
-
-    async fn a_public_client_is_registered_without_a_secret(s: TestServer) {
-        let (status, client) = s.api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN, Some(json!({
-            "client_id": "spa", "public": true, "grant_types": ["authorization_code", "refresh_token"],
-            "redirect_uris": ["https://spa.foo.com/callback"]}))).await;
-        assert_eq!(status, 201, "{client}");
-        assert_eq!(client["public"], true);
-        assert!(client.get("client_secret").is_none());
-        let (status, _) = s.api("POST", "/t/foo.com/api/v1/clients/spa/secret", FOO_ADMIN, None).await;
-        assert_eq!(status, 400);
-        let (status, _) = s.api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN, Some(json!({"client_id": "bar-client", "grant_types": ["client_credentials"]}))).await;
-        assert_eq!(status, 409, "client ids are unique across tenants");
-        let (_, list) = s.api("GET", "/t/foo.com/api/v1/clients", FOO_ADMIN, None).await;
-        assert!(list["clients"].as_array().unwrap().iter().any(|c| c["client_id"] == "spa"));
-        assert!(!list.to_string().contains("argon2"));
-    }
+async fn a_tenant_admin_runs_users_and_roles(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    // A role that may introspect, a user holding it.
+    let (status, role) = s
+        .api(
+            "POST",
+            &format!("{api}/roles"),
+            FOO_ADMIN,
+            Some(json!({"name": "rs", "permissions": [VIEW]})),
+        )
+        .await;
+    assert_eq!((status, role["name"].as_str()), (201, Some("rs")));
+    let (status, user) = s
+        .api(
+            "POST",
+            &format!("{api}/users"),
+            FOO_ADMIN,
+            Some(json!({"username": "bob", "password": "bob-password", "roles": ["rs"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        user,
+        json!({"username": "bob", "roles": ["rs"], "enabled": true, "locked": false})
+    );
+    let token = token_of(
+        &s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+            .await,
+    );
+    let (status, body) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("bob@foo.com", "bob-password"),
+            &token,
+        )
+        .await;
+    assert_eq!((status, body["active"].as_bool()), (200, Some(true)));
+    // Take the permission away: refused on the very next request.
+    let (status, _) = s
+        .api(
+            "PUT",
+            &format!("{api}/roles/rs"),
+            FOO_ADMIN,
+            Some(json!({"permissions": [format!("{VIEW}er")]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("bob@foo.com", "bob-password"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A parent path grants its children.
+    s.api(
+        "PUT",
+        &format!("{api}/roles/rs"),
+        FOO_ADMIN,
+        Some(json!({"permissions": ["/permission/admin/manage"]})),
+    )
+    .await;
+    let (status, _) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("bob@foo.com", "bob-password"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Roles taken from the user apply at once too.
+    let (status, user) = s
+        .api(
+            "PUT",
+            &format!("{api}/users/bob/roles"),
+            FOO_ADMIN,
+            Some(json!({"roles": []})),
+        )
+        .await;
+    assert_eq!((status, user["roles"].clone()), (200, json!([])));
+    let (status, _) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("bob@foo.com", "bob-password"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Listing and reading.
+    let (_, users) = s.api("GET", &format!("{api}/users"), FOO_ADMIN, None).await;
+    let names: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"bob") && names.contains(&"alice"));
+    let (status, _) = s
+        .api("GET", &format!("{api}/users/nobody-here"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, roles) = s.api("GET", &format!("{api}/roles"), FOO_ADMIN, None).await;
+    assert!(roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "rs"));
+    let (status, _) = s
+        .api("DELETE", &format!("{api}/roles/rs"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = s
+        .api("GET", &format!("{api}/roles/rs"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 404);
 }
+
+async fn bad_admin_input_is_400_naming_the_field(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    let cases = [
+        (
+            "POST",
+            "users",
+            json!({"username": "a b", "password": "long-enough"}),
+            "username",
+        ),
+        (
+            "POST",
+            "users",
+            json!({"username": "carol", "password": "short"}),
+            "password",
+        ),
+        (
+            "POST",
+            "users",
+            json!({"username": "carol", "password": "long-enough", "roles": ["ghost"]}),
+            "roles[0]",
+        ),
+        (
+            "POST",
+            "roles",
+            json!({"name": "r", "permissions": ["/perm/x"]}),
+            "permissions[0]",
+        ),
+        (
+            "PUT",
+            "resources",
+            json!({"resources": [{"context": "(", "permissions": []}]}),
+            "resources[0]",
+        ),
+        (
+            "POST",
+            "clients",
+            json!({"grant_types": ["implicit"]}),
+            "grant_types[0]",
+        ),
+        (
+            "POST",
+            "tokens/revoke",
+            json!({"username": "a", "client_id": "b"}),
+            "token",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, answer) = s
+            .api(method, &format!("{api}/{path}"), FOO_ADMIN, Some(body))
+            .await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"], "invalid_request");
+        assert_eq!(answer["field"], field, "{answer}");
+    }
+    // Malformed JSON, a missing field and an unknown field name themselves.
+    let r = s
+        .client
+        .post(s.url(&format!("{api}/users")))
+        .basic_auth(FOO_ADMIN.0, Some(FOO_ADMIN.1))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let (status, answer) = s
+        .api(
+            "POST",
+            &format!("{api}/users"),
+            FOO_ADMIN,
+            Some(json!({"username": "carol"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("password"),
+        "{answer}"
+    );
+    let (_, answer) = s
+        .api(
+            "POST",
+            &format!("{api}/roles"),
+            FOO_ADMIN,
+            Some(json!({"name": "x", "permissions": [], "colour": 1})),
+        )
+        .await;
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{answer}"
+    );
+    // Duplicates are 409; unknown paths 404; wrong methods 405 with Allow.
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{api}/users"),
+            FOO_ADMIN,
+            Some(json!({"username": "alice", "password": "long-enough"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = s
+        .api("GET", &format!("{api}/nothing"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 404);
+    let r = s
+        .client
+        .patch(s.url(&format!("{api}/users")))
+        .basic_auth(FOO_ADMIN.0, Some(FOO_ADMIN.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    // A body that is not JSON.
+    let r = s
+        .client
+        .post(s.url(&format!("{api}/roles")))
+        .basic_auth(FOO_ADMIN.0, Some(FOO_ADMIN.1))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+async fn an_old_password_and_an_old_secret_fail_at_once(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    let alice = ("alice@foo.com", "alice-password");
+    let pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("alice", "alice-password"),
+        )
+        .await;
+    // Prove the old password is cached as verified, then change it.
+    s.api(
+        "PUT",
+        &format!("{api}/roles/admin"),
+        FOO_ADMIN,
+        Some(json!({"permissions": ["/permission/admin"]})),
+    )
+    .await;
+    s.api(
+        "PUT",
+        &format!("{api}/users/alice/roles"),
+        FOO_ADMIN,
+        Some(json!({"roles": ["admin"]})),
+    )
+    .await;
+    let (status, _) = s
+        .api("GET", &format!("{api}/users/alice"), alice, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .api(
+            "PUT",
+            &format!("{api}/users/alice/password"),
+            FOO_ADMIN,
+            Some(json!({"password": "brand-new-password"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = s
+        .api("GET", &format!("{api}/users/alice"), alice, None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = s
+        .api(
+            "GET",
+            &format!("{api}/users/alice"),
+            ("alice@foo.com", "brand-new-password"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Her tokens became INACTIVE, and the lookup says why.
+    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &token_of(&pair)).await);
+    let (status, info) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/lookup"),
+            FOO_ADMIN,
+            Some(json!({"token": token_of(&pair)})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(info["state"], "INACTIVE");
+    assert_eq!(info["state_reason"], "password_changed");
+    assert_eq!(info["state_changed_by"], "admin@foo.com");
+    assert_eq!(info["kind"], "access_token");
+    assert_eq!(info["username"], "alice@foo.com");
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    let (_, info) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/lookup"),
+            FOO_ADMIN,
+            Some(json!({"token": refresh})),
+        )
+        .await;
+    assert_eq!(
+        (info["kind"].as_str(), info["state_reason"].as_str()),
+        (Some("refresh_token"), Some("password_changed"))
+    );
+
+    // The same for a client secret.
+    s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    let (status, rotated) = s
+        .api(
+            "POST",
+            &format!("{api}/clients/foo-client/secret"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert!(new_secret.len() >= 40);
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(FOO_CLIENT),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    s.client_token("/t/foo.com/oauth2/token", ("foo-client", &new_secret), None)
+        .await;
+    // The secret is never shown again.
+    let (_, client) = s
+        .api("GET", &format!("{api}/clients/foo-client"), FOO_ADMIN, None)
+        .await;
+    assert!(client.get("client_secret").is_none());
+    assert!(!client.to_string().contains(&new_secret));
+}
+
+async fn lifecycle_events_move_tokens_to_their_states(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    let lookup = |token: String| {
+        let s = &s;
+        async move {
+            let (status, info) = s
+                .api(
+                    "POST",
+                    "/t/foo.com/api/v1/tokens/lookup",
+                    FOO_ADMIN,
+                    Some(json!({"token": token})),
+                )
+                .await;
+            assert_eq!(status, 200, "{info}");
+            (
+                info["state"].as_str().unwrap().to_owned(),
+                info["state_reason"].as_str().map(str::to_owned),
+            )
+        }
+    };
+    // Disabling a user.
+    let pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("alice", "alice-password"),
+        )
+        .await;
+    let (status, user) = s
+        .api(
+            "PUT",
+            &format!("{api}/users/alice/enabled"),
+            FOO_ADMIN,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!((status, user["enabled"].as_bool()), (200, Some(false)));
+    assert_eq!(
+        lookup(token_of(&pair)).await,
+        ("INACTIVE".into(), Some("user_disabled".into()))
+    );
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(FOO_CLIENT),
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    s.api(
+        "PUT",
+        &format!("{api}/users/alice/enabled"),
+        FOO_ADMIN,
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    // Deleting a user.
+    let pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("alice", "alice-password"),
+        )
+        .await;
+    let (status, _) = s
+        .api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        lookup(token_of(&pair)).await,
+        ("INACTIVE".into(), Some("user_deleted".into()))
+    );
+    assert_eq!(
+        lookup(pair["refresh_token"].as_str().unwrap().to_owned())
+            .await
+            .1
+            .as_deref(),
+        Some("user_deleted")
+    );
+    let (status, _) = s
+        .api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 404);
+    // Deleting a client.
+    let cc = s
+        .client_token(
+            "/t/foo.com/oauth2/token",
+            ("foo-other", "other-secret"),
+            None,
+        )
+        .await;
+    let (status, _) = s
+        .api(
+            "DELETE",
+            &format!("{api}/clients/foo-other"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        lookup(token_of(&cc)).await,
+        ("INACTIVE".into(), Some("client_deleted".into()))
+    );
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(("foo-other", "other-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    // Revocation by token, by user and by client, with counts.
+    let one = s
+        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    let (_, revoked) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/revoke"),
+            FOO_ADMIN,
+            Some(json!({"token": token_of(&one)})),
+        )
+        .await;
+    assert_eq!(revoked, json!({"revoked": 1}));
+    assert_eq!(
+        lookup(token_of(&one)).await,
+        ("REVOKED".into(), Some("revoked_by_admin".into()))
+    );
+    let admin_pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("admin", "foo-admin-password"),
+        )
+        .await;
+    let (_, revoked) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/revoke"),
+            FOO_ADMIN,
+            Some(json!({"username": "admin"})),
+        )
+        .await;
+    assert_eq!(revoked, json!({"revoked": 2}));
+    assert_eq!(lookup(token_of(&admin_pair)).await.0, "REVOKED");
+    s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    // Every token of the client not yet REVOKED: the two new ones and the four that
+    // alice's disabling and deletion made INACTIVE (INACTIVE → REVOKED is allowed).
+    let (_, revoked) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/revoke"),
+            FOO_ADMIN,
+            Some(json!({"client_id": "foo-client"})),
+        )
+        .await;
+    assert_eq!(revoked, json!({"revoked": 6}));
+    let (_, revoked) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/revoke"),
+            FOO_ADMIN,
+            Some(json!({"token": "unknown"})),
+        )
+        .await;
+    assert_eq!(revoked, json!({"revoked": 0}));
+    // An unknown token is 404 at lookup; expiry is reported as EXPIRED.
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/lookup"),
+            FOO_ADMIN,
+            Some(json!({"token": "unknown"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn a_deactivated_tenant_disappears_with_its_tokens(s: TestServer) {
+    let token = token_of(
+        &s.client_token("/oauth2/token", ("bar-client", "bar-secret"), None)
+            .await,
+    );
+    assert!(
+        s.is_active(
+            "/t/bar.com",
+            ("admin@bar.com", "bar-admin-password"),
+            &token
+        )
+        .await
+    );
+    let (status, _) = s
+        .api("DELETE", "/api/v1/tenants/bar.com", ADMIN, None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = s
+        .introspect(
+            "/t/bar.com/oauth2/introspect",
+            ("admin@bar.com", "bar-admin-password"),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("tenant_not_found"))
+    );
+    let r = s
+        .post_form(
+            "/oauth2/token",
+            Some(("bar-client", "bar-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let (_, tenants) = s.api("GET", "/api/v1/tenants", ADMIN, None).await;
+    let bar = tenants["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["domain"] == "bar.com")
+        .unwrap()
+        .clone();
+    assert_eq!(bar["active"], false);
+    let tenant_id = s
+        .gateway
+        .store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.domain == "bar.com")
+        .unwrap()
+        .id;
+    let record = s
+        .gateway
+        .store
+        .token(tenant_id, &portcullis::service::grant::digest(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.state_reason,
+        Some(portcullis::domain::token::Reason::TenantDeactivated)
+    );
+    let (status, _) = s
+        .api("DELETE", "/api/v1/tenants/carbon.super", ADMIN, None)
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s
+        .api("DELETE", "/api/v1/tenants/nope.org", ADMIN, None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn the_super_admin_creates_tenants_that_work_at_once(s: TestServer) {
+    let (status, created) = s.api("POST", "/api/v1/tenants", ADMIN,
+        Some(json!({"domain": "new.org", "admin": {"username": "boss", "password": "boss-password"}}))).await;
+    assert_eq!(
+        (status, created),
+        (201, json!({"domain": "new.org", "active": true}))
+    );
+    let (status, _) = s.api("POST", "/api/v1/tenants", ADMIN,
+        Some(json!({"domain": "new.org", "admin": {"username": "boss", "password": "boss-password"}}))).await;
+    assert_eq!(status, 409);
+    let (status, answer) = s.api("POST", "/api/v1/tenants", ADMIN,
+        Some(json!({"domain": "Bad_Domain", "admin": {"username": "boss", "password": "boss-password"}}))).await;
+    assert_eq!((status, answer["field"].as_str()), (400, Some("domain")));
+    // The first admin holds /permission/admin in the new tenant: registers a client,
+    // gets a token, introspects it.
+    let boss = ("boss@new.org", "boss-password");
+    let (status, client) = s
+        .api(
+            "POST",
+            "/t/new.org/api/v1/clients",
+            boss,
+            Some(json!({"grant_types": ["client_credentials"], "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)));
+    let token = token_of(
+        &s.client_token("/t/new.org/oauth2/token", (&id, &secret), Some("read"))
+            .await,
+    );
+    assert!(s.is_active("/t/new.org", boss, &token).await);
+    // Only the super tenant may manage tenants, and only with the permission.
+    let (status, _) = s.api("GET", "/t/new.org/api/v1/tenants", boss, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .api(
+            "GET",
+            "/api/v1/tenants",
+            ("viewer", "viewer-password"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+async fn admins_are_confined_to_their_tenant(s: TestServer) {
+    for (path, who) in [
+        ("/t/bar.com/api/v1/users", FOO_ADMIN),
+        ("/api/v1/users", FOO_ADMIN),
+        ("/t/foo.com/api/v1/users", ADMIN),
+        (
+            "/t/foo.com/api/v1/users",
+            ("admin@bar.com", "bar-admin-password"),
+        ),
+    ] {
+        let (status, _) = s.api("GET", path, who, None).await;
+        assert!(
+            status == 401 || status == 403,
+            "{path} as {}: {status}",
+            who.0
+        );
+    }
+    // Another tenant's client is not visible, even by id.
+    let (status, _) = s
+        .api(
+            "GET",
+            "/t/foo.com/api/v1/clients/bar-client",
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .api(
+            "DELETE",
+            "/t/foo.com/api/v1/clients/bar-client",
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // A client cannot use the admin API; a user without the permission gets 403.
+    let (status, _) = s
+        .api("GET", "/t/foo.com/api/v1/users", FOO_CLIENT, None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = s
+        .api(
+            "GET",
+            "/t/foo.com/api/v1/users",
+            ("alice@foo.com", "alice-password"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A Bearer token of the tenant admin works; a client's does not.
+    let admin_token = token_of(
+        &s.password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("admin", "foo-admin-password"),
+        )
+        .await,
+    );
+    let r = s
+        .client
+        .get(s.url("/t/foo.com/api/v1/users"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .client
+        .get(s.url("/t/bar.com/api/v1/users"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let client_token = token_of(
+        &s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+            .await,
+    );
+    let r = s
+        .client
+        .get(s.url("/t/foo.com/api/v1/users"))
+        .bearer_auth(&client_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+async fn repeated_failures_lock_users_and_clients(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    let token = token_of(
+        &s.password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("alice", "alice-password"),
+        )
+        .await,
+    );
+    // Four failures, a success: the count starts again.
+    for _ in 0..4 {
+        s.api(
+            "GET",
+            &format!("{api}/users"),
+            ("alice@foo.com", "wrong"),
+            None,
+        )
+        .await;
+    }
+    s.password_token(
+        "/t/foo.com/oauth2/token",
+        FOO_CLIENT,
+        ("alice", "alice-password"),
+    )
+    .await;
+    let (_, user) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(user["locked"], false);
+    // Five in a row, across Basic auth and the password grant, lock her.
+    for _ in 0..3 {
+        s.api(
+            "GET",
+            &format!("{api}/users"),
+            ("alice@foo.com", "wrong"),
+            None,
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        let r = s
+            .post_form(
+                "/t/foo.com/oauth2/token",
+                Some(FOO_CLIENT),
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", "wrong"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 400);
+    }
+    let (_, user) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(user["locked"], true, "{user}");
+    assert!(user["locked_until"].as_i64().unwrap() > 0);
+    // The right password now fails like a wrong one; her tokens live on.
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(FOO_CLIENT),
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "alice-password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error_description"],
+        "the username or password is wrong"
+    );
+    assert!(s.is_active("/t/foo.com", FOO_ADMIN, &token).await);
+    // An admin lifts the lock.
+    let (status, user) = s
+        .api(
+            "POST",
+            &format!("{api}/users/alice/unlock"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!((status, user["locked"].as_bool()), (200, Some(false)));
+    s.password_token(
+        "/t/foo.com/oauth2/token",
+        FOO_CLIENT,
+        ("alice", "alice-password"),
+    )
+    .await;
+
+    // Clients lock the same way, at the token, introspection and revocation endpoints.
+    s.post_form(
+        "/t/foo.com/oauth2/token",
+        Some(("foo-other", "bad")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    s.post_form(
+        "/t/foo.com/oauth2/token",
+        Some(("foo-other", "bad")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    s.post_form(
+        "/t/foo.com/oauth2/introspect",
+        Some(("foo-other", "bad")),
+        &[("token", "x")],
+    )
+    .await;
+    s.post_form(
+        "/t/foo.com/oauth2/revoke",
+        Some(("foo-other", "bad")),
+        &[("token", "x")],
+    )
+    .await;
+    s.post_form(
+        "/t/foo.com/oauth2/revoke",
+        Some(("foo-other", "bad")),
+        &[("token", "x")],
+    )
+    .await;
+    let (_, client) = s
+        .api("GET", &format!("{api}/clients/foo-other"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(client["locked"], true, "{client}");
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(("foo-other", "other-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let (status, client) = s
+        .api(
+            "POST",
+            &format!("{api}/clients/foo-other/unlock"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!((status, client["locked"].as_bool()), (200, Some(false)));
+    s.client_token(
+        "/t/foo.com/oauth2/token",
+        ("foo-other", "other-secret"),
+        None,
+    )
+    .await;
+}
+
+async fn resource_rules_are_replaced_and_apply_at_once(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    let (status, rules) = s
+        .api("GET", &format!("{api}/resources"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        rules["resources"][0]["context"],
+        "(.*)/oauth2/introspect(.*)"
+    );
+    let token = token_of(
+        &s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+            .await,
+    );
+    let (status, _) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("alice@foo.com", "alice-password"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Alice may introspect once the rule asks for nothing she lacks.
+    let new_rules = json!({"resources": [
+        {"context": "(.*)/oauth2/introspect(.*)", "secured": true, "http_method": "all", "permissions": []},
+        {"context": "(.*)/api/v1/(.*)", "secured": true, "http_method": "all", "permissions": ["/permission/admin"]}
+    ]});
+    let (status, answer) = s
+        .api(
+            "PUT",
+            &format!("{api}/resources"),
+            FOO_ADMIN,
+            Some(new_rules.clone()),
+        )
+        .await;
+    assert_eq!((status, answer), (200, new_rules));
+    let (status, _) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("alice@foo.com", "alice-password"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+async fn the_audit_log_records_changes_and_failures_without_secrets(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    s.api(
+        "POST",
+        &format!("{api}/users"),
+        FOO_ADMIN,
+        Some(json!({"username": "dave", "password": "dave-secret-pw"})),
+    )
+    .await;
+    s.api(
+        "PUT",
+        &format!("{api}/users/dave/password"),
+        FOO_ADMIN,
+        Some(json!({"password": "dave-newer-pw"})),
+    )
+    .await;
+    let (_, client) = s
+        .api(
+            "POST",
+            &format!("{api}/clients"),
+            FOO_ADMIN,
+            Some(json!({"client_id": "audited", "grant_types": ["client_credentials"]})),
+        )
+        .await;
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    s.introspect(
+        "/t/foo.com/oauth2/introspect",
+        ("dave@foo.com", "wrong-pw-123"),
+        "x",
+    )
+    .await;
+    let (status, log) = s
+        .api("GET", &format!("{api}/audit?limit=10"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 200);
+    let events = log["events"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &actions[..4],
+        [
+            "user.signin_failure",
+            "client.create",
+            "user.password",
+            "user.create"
+        ],
+        "{log}"
+    );
+    assert_eq!(events[1]["actor"], "admin@foo.com");
+    assert_eq!(events[1]["target"], "audited");
+    assert_eq!(events[0]["client_address"], "127.0.0.1");
+    let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
+    let text = log.to_string();
+    for secret in [
+        "dave-secret-pw",
+        "dave-newer-pw",
+        "wrong-pw-123",
+        secret.as_str(),
+        "foo-admin-password",
+    ] {
+        assert!(!text.contains(secret), "the audit log holds a secret");
+    }
+    // Paging with `before`.
+    let (_, older) = s
+        .api(
+            "GET",
+            &format!("{api}/audit?limit=2&before={}", ids[1]),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    let older = older["events"].as_array().unwrap();
+    assert_eq!(older.len(), 2);
+    assert_eq!(older[0]["id"].as_i64().unwrap(), ids[2]);
+    let (status, _) = s
+        .api("GET", &format!("{api}/audit?limit=0"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 400);
+    // Another tenant's log does not hold foo.com's events.
+    let (_, bar) = s
+        .api(
+            "GET",
+            "/t/bar.com/api/v1/audit",
+            ("admin@bar.com", "bar-admin-password"),
+            None,
+        )
+        .await;
+    assert!(!bar.to_string().contains("dave"));
+}
+
+async fn a_client_tried_before_it_existed_works_once_registered(s: TestServer) {
+    // The failed attempt leaves "late" remembered as absent.
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(("late", "x")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let (status, created) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients",
+            FOO_ADMIN,
+            Some(json!({"client_id": "late", "grant_types": ["client_credentials"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    s.client_token("/t/foo.com/oauth2/token", ("late", &secret), None)
+        .await;
+}
+
+async fn a_public_client_is_registered_without_a_secret(s: TestServer) {
+    let (status, client) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients",
+            FOO_ADMIN,
+            Some(json!({
+        "client_id": "spa", "public": true, "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": ["https://spa.foo.com/callback"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(client["public"], true);
+    assert!(client.get("client_secret").is_none());
+    let (status, _) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients/spa/secret",
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients",
+            FOO_ADMIN,
+            Some(json!({"client_id": "bar-client", "grant_types": ["client_credentials"]})),
+        )
+        .await;
+    assert_eq!(status, 409, "client ids are unique across tenants");
+    let (_, list) = s
+        .api("GET", "/t/foo.com/api/v1/clients", FOO_ADMIN, None)
+        .await;
+    assert!(list["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["client_id"] == "spa"));
+    assert!(!list.to_string().contains("argon2"));
+}
+
+on_both_backends!(crate::common::TestServer::for_backend;
+    a_tenant_admin_runs_users_and_roles,
+    bad_admin_input_is_400_naming_the_field,
+    an_old_password_and_an_old_secret_fail_at_once,
+    lifecycle_events_move_tokens_to_their_states,
+    a_deactivated_tenant_disappears_with_its_tokens,
+    the_super_admin_creates_tenants_that_work_at_once,
+    admins_are_confined_to_their_tenant,
+    repeated_failures_lock_users_and_clients,
+    resource_rules_are_replaced_and_apply_at_once,
+    the_audit_log_records_changes_and_failures_without_secrets,
+    a_client_tried_before_it_existed_works_once_registered,
+    a_public_client_is_registered_without_a_secret,
+);
 
 /// What a restart does to admin API changes: the files win for what they declare, and
 /// nothing else is touched.
 async fn restart_reconciles(s: &TestServer) {
-    portcullis::service::bootstrap::reconcile(&s.gateway.config, &s.gateway.store, None)
-        .await
-        .unwrap();
-    s.gateway
-        .directory
-        .reload_tenants(&s.gateway.store)
-        .await
-        .unwrap();
-    s.gateway
-        .directory
-        .forget_users_of(s.gateway.directory.tenant("foo.com").unwrap().id);
+    let (_, changes) =
+        portcullis::service::bootstrap::reconcile(&s.gateway.config, &*s.gateway.store, None)
+            .await
+            .unwrap();
+    s.gateway.apply(&changes).await.unwrap();
 }
 
-both_backends! {
-    async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer) {
-        let api = "/t/foo.com/api/v1";
-        // File-declared: alice's password; API-created: erin; API-set resource rules.
-        s.api("PUT", &format!("{api}/users/alice/password"), FOO_ADMIN, Some(json!({"password": "changed-by-api"}))).await;
-        s.api("POST", &format!("{api}/users"), FOO_ADMIN, Some(json!({"username": "erin", "password": "erin-password"}))).await;
-        let rules = json!({"resources": [{"context": "(.*)/api/v1/(.*)", "secured": true, "http_method": "all", "permissions": ["/permission/admin"]}]});
-        s.api("PUT", &format!("{api}/resources"), FOO_ADMIN, Some(rules.clone())).await;
-        s.api("PUT", &format!("{api}/users/alice/enabled"), FOO_ADMIN, Some(json!({"enabled": false}))).await;
-        restart_reconciles(&s).await;
-        // The file's hash is back for alice; her enabled flag, erin and the rules stay.
-        let (_, alice) = s.api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None).await;
-        assert_eq!(alice["enabled"], false);
-        s.api("PUT", &format!("{api}/users/alice/enabled"), FOO_ADMIN, Some(json!({"enabled": true}))).await;
-        s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("alice", "alice-password")).await;
-        s.password_token("/t/foo.com/oauth2/token", FOO_CLIENT, ("erin", "erin-password")).await;
-        let (_, kept) = s.api("GET", &format!("{api}/resources"), FOO_ADMIN, None).await;
-        assert_eq!(kept, rules);
-    }
+async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    // File-declared: alice's password; API-created: erin; API-set resource rules.
+    s.api(
+        "PUT",
+        &format!("{api}/users/alice/password"),
+        FOO_ADMIN,
+        Some(json!({"password": "changed-by-api"})),
+    )
+    .await;
+    s.api(
+        "POST",
+        &format!("{api}/users"),
+        FOO_ADMIN,
+        Some(json!({"username": "erin", "password": "erin-password"})),
+    )
+    .await;
+    let rules = json!({"resources": [{"context": "(.*)/api/v1/(.*)", "secured": true, "http_method": "all", "permissions": ["/permission/admin"]}]});
+    s.api(
+        "PUT",
+        &format!("{api}/resources"),
+        FOO_ADMIN,
+        Some(rules.clone()),
+    )
+    .await;
+    s.api(
+        "PUT",
+        &format!("{api}/users/alice/enabled"),
+        FOO_ADMIN,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    restart_reconciles(&s).await;
+    // The file's hash is back for alice; her enabled flag, erin and the rules stay.
+    let (_, alice) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(alice["enabled"], false);
+    s.api(
+        "PUT",
+        &format!("{api}/users/alice/enabled"),
+        FOO_ADMIN,
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    s.password_token(
+        "/t/foo.com/oauth2/token",
+        FOO_CLIENT,
+        ("alice", "alice-password"),
+    )
+    .await;
+    s.password_token(
+        "/t/foo.com/oauth2/token",
+        FOO_CLIENT,
+        ("erin", "erin-password"),
+    )
+    .await;
+    let (_, kept) = s
+        .api("GET", &format!("{api}/resources"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(kept, rules);
 }
+
+on_both_backends!(crate::common::TestServer::for_backend;
+    a_restart_restores_what_files_declare_and_keeps_the_rest,
+);

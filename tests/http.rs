@@ -89,112 +89,214 @@ fn form_request(path: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
 
 const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-both_backends! {
-    async fn wrong_methods_get_405_with_allow(s: TestServer) {
-        let r = s.client.get(s.url("/oauth2/token")).send().await.unwrap();
-        assert_eq!(r.status(), 405);
-        assert_eq!(r.headers()["allow"], "POST");
-        assert_eq!(r.json::<Value>().await.unwrap()["error"], "method_not_allowed");
-        let r = s.client.post(s.url("/healthz")).send().await.unwrap();
-        assert_eq!(r.status(), 405);
-        assert_eq!(r.headers()["allow"], "GET, HEAD");
-        let r = s.client.delete(s.url("/t/foo.com/oauth2/introspect")).send().await.unwrap();
-        assert_eq!(r.status(), 405);
-    }
+async fn wrong_methods_get_405_with_allow(s: TestServer) {
+    let r = s.client.get(s.url("/oauth2/token")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "method_not_allowed"
+    );
+    let r = s.client.post(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
+    let r = s
+        .client
+        .delete(s.url("/t/foo.com/oauth2/introspect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+}
 
-    async fn unknown_paths_get_404_json(s: TestServer) {
-        for path in ["/", "/nope", "/oauth2/token/", "/t/foo.com/oauth2/nope", "/api/v2/x"] {
-            let r = s.client.get(s.url(path)).send().await.unwrap();
-            assert_eq!(r.status(), 404, "{path}");
-            assert_eq!(r.headers()["content-type"], "application/json");
-            assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
-        }
-    }
-
-    async fn bad_bodies_are_400_and_the_connection_survives(s: TestServer) {
-        let mut conn = raw_connection(&s).await;
-        let admin = {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"))
-        };
-        let auth = format!("Authorization: Basic {admin}\r\n");
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            (form_request("/oauth2/introspect", "Authorization: Basic !!notbase64\r\n", b"token=x"), "Basic"),
-            (form_request("/oauth2/introspect", "Authorization: Basic bm9jb2xvbg==\r\n", b"token=x"), "':'"),
-            (form_request("/oauth2/introspect", &auth, b"token=a&token=b"), "repeated"),
-            (form_request("/oauth2/introspect", &auth, b"token=%ff%fe"), "UTF-8"),
-            (form_request("/oauth2/token", "", b"grant_type=client_credentials&grant_type=password"), "repeated"),
-        ];
-        for (request, needle) in cases {
-            conn.write_all(&request).await.unwrap();
-            let (status, body) = read_response(&mut conn).await.expect("a response");
-            assert_eq!(status, 400, "{body}");
-            let body: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(body["error"], "invalid_request");
-            assert!(body["error_description"].as_str().unwrap().contains(needle), "{body}");
-            // The same connection serves the next request.
-            conn.write_all(HEALTH).await.unwrap();
-            assert_eq!(read_response(&mut conn).await.expect("still open").0, 200);
-        }
-    }
-
-    async fn a_non_form_body_is_invalid_request(s: TestServer) {
-        for content_type in [Some("application/json"), Some("text/plain"), None] {
-            let mut request = s.client.post(s.url("/oauth2/token")).basic_auth("super-client", Some("super-secret")).body("grant_type=client_credentials");
-            if let Some(ct) = content_type {
-                request = request.header("Content-Type", ct);
-            }
-            let r = request.send().await.unwrap();
-            assert_eq!(r.status(), 400, "{content_type:?}");
-            assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-        }
-        // Parameters after the media type are ignored; case does not matter.
-        let r = s.client.post(s.url("/oauth2/token")).basic_auth("super-client", Some("super-secret"))
-            .header("Content-Type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8")
-            .body("grant_type=client_credentials").send().await.unwrap();
-        assert_eq!(r.status(), 200);
-    }
-
-    async fn bodies_over_64_kib_are_413(s: TestServer) {
-        let big = format!("token={}", "a".repeat(70 * 1024));
-        let r = s.client.post(s.url("/oauth2/introspect")).basic_auth("admin", Some(ADMIN_PASSWORD))
-            .header("Content-Type", "application/x-www-form-urlencoded").body(big).send().await.unwrap();
-        assert_eq!(r.status(), 413);
-        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-        // Just under the limit is fine.
-        let ok = format!("token={}", "a".repeat(60 * 1024));
-        let r = s.client.post(s.url("/oauth2/introspect")).basic_auth("admin", Some(ADMIN_PASSWORD))
-            .header("Content-Type", "application/x-www-form-urlencoded").body(ok).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-    }
-
-    async fn http2_and_http1_are_both_served(s: TestServer) {
-        let r = s.client.get(s.url("/healthz")).send().await.unwrap();
-        assert_eq!(r.version(), reqwest::Version::HTTP_2);
-        let h1 = common::https_client(&s.cert_pem, true);
-        let r = h1.get(s.url("/healthz")).send().await.unwrap();
-        assert_eq!(r.version(), reqwest::Version::HTTP_11);
-        assert_eq!(r.status(), 200);
-    }
-
-    async fn answers_are_json_and_not_cached(s: TestServer) {
-        let r = s.post_form("/oauth2/token", Some(("super-client", "super-secret")), &[("grant_type", "client_credentials")]).await;
+async fn unknown_paths_get_404_json(s: TestServer) {
+    for path in [
+        "/",
+        "/nope",
+        "/oauth2/token/",
+        "/t/foo.com/oauth2/nope",
+        "/api/v2/x",
+    ] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
         assert_eq!(r.headers()["content-type"], "application/json");
-        assert_eq!(r.headers()["cache-control"], "no-store");
-        let body: Value = r.json().await.unwrap();
-        assert!(body["expires_in"].is_i64());
-    }
-
-    async fn readiness_turns_503_when_draining(s: TestServer) {
-        assert_eq!(s.client.get(s.url("/readyz")).send().await.unwrap().status(), 200);
-        s.gateway.start_draining();
-        let r = s.client.get(s.url("/readyz")).send().await.unwrap();
-        assert_eq!(r.status(), 503);
-        assert_eq!(r.json::<Value>().await.unwrap()["status"], "draining");
-        assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), 200);
-        s.stop().await;
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
     }
 }
+
+async fn bad_bodies_are_400_and_the_connection_survives(s: TestServer) {
+    let mut conn = raw_connection(&s).await;
+    let admin = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"))
+    };
+    let auth = format!("Authorization: Basic {admin}\r\n");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            form_request(
+                "/oauth2/introspect",
+                "Authorization: Basic !!notbase64\r\n",
+                b"token=x",
+            ),
+            "Basic",
+        ),
+        (
+            form_request(
+                "/oauth2/introspect",
+                "Authorization: Basic bm9jb2xvbg==\r\n",
+                b"token=x",
+            ),
+            "':'",
+        ),
+        (
+            form_request("/oauth2/introspect", &auth, b"token=a&token=b"),
+            "repeated",
+        ),
+        (
+            form_request("/oauth2/introspect", &auth, b"token=%ff%fe"),
+            "UTF-8",
+        ),
+        (
+            form_request(
+                "/oauth2/token",
+                "",
+                b"grant_type=client_credentials&grant_type=password",
+            ),
+            "repeated",
+        ),
+    ];
+    for (request, needle) in cases {
+        conn.write_all(&request).await.unwrap();
+        let (status, body) = read_response(&mut conn).await.expect("a response");
+        assert_eq!(status, 400, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(needle),
+            "{body}"
+        );
+        // The same connection serves the next request.
+        conn.write_all(HEALTH).await.unwrap();
+        assert_eq!(read_response(&mut conn).await.expect("still open").0, 200);
+    }
+}
+
+async fn a_non_form_body_is_invalid_request(s: TestServer) {
+    for content_type in [Some("application/json"), Some("text/plain"), None] {
+        let mut request = s
+            .client
+            .post(s.url("/oauth2/token"))
+            .basic_auth("super-client", Some("super-secret"))
+            .body("grant_type=client_credentials");
+        if let Some(ct) = content_type {
+            request = request.header("Content-Type", ct);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{content_type:?}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    }
+    // Parameters after the media type are ignored; case does not matter.
+    let r = s
+        .client
+        .post(s.url("/oauth2/token"))
+        .basic_auth("super-client", Some("super-secret"))
+        .header(
+            "Content-Type",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        )
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn bodies_over_64_kib_are_413(s: TestServer) {
+    let big = format!("token={}", "a".repeat(70 * 1024));
+    let r = s
+        .client
+        .post(s.url("/oauth2/introspect"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // Just under the limit is fine.
+    let ok = format!("token={}", "a".repeat(60 * 1024));
+    let r = s
+        .client
+        .post(s.url("/oauth2/introspect"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(ok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn http2_and_http1_are_both_served(s: TestServer) {
+    let r = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let h1 = common::https_client(&s.cert_pem, true);
+    let r = h1.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert_eq!(r.status(), 200);
+}
+
+async fn answers_are_json_and_not_cached(s: TestServer) {
+    let r = s
+        .post_form(
+            "/oauth2/token",
+            Some(("super-client", "super-secret")),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: Value = r.json().await.unwrap();
+    assert!(body["expires_in"].is_i64());
+}
+
+async fn readiness_turns_503_when_draining(s: TestServer) {
+    assert_eq!(
+        s.client
+            .get(s.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.gateway.start_draining();
+    let r = s.client.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "draining");
+    assert_eq!(
+        s.client
+            .get(s.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.stop().await;
+}
+
+on_both_backends!(crate::common::TestServer::for_backend;
+    wrong_methods_get_405_with_allow,
+    unknown_paths_get_404_json,
+    bad_bodies_are_400_and_the_connection_survives,
+    a_non_form_body_is_invalid_request,
+    bodies_over_64_kib_are_413,
+    http2_and_http1_are_both_served,
+    answers_are_json_and_not_cached,
+    readiness_turns_503_when_draining,
+);
 
 async fn server_with_short_timeouts() -> TestServer {
     TestServer::start_with(Backend::Sqlite, default_tenant_files(), |c| {

@@ -5,52 +5,52 @@ mod common;
 use common::{Backend, TestDatabase};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, LockTarget, NewClient, NewToken, NewUser, RoleRecord, Rotation, Selection, Source,
-    Store, TenantSettings, UserChange,
+    AuditEvent, Changes, LockTarget, NewClient, NewToken, NewUser, RoleRecord, Rotation, Selection,
+    Source, Store, TenantSettings, UserChange,
 };
+use std::sync::Arc;
 
-macro_rules! store_tests {
-    ($(async fn $name:ident($store:ident: Store) $body:block)+) => {
-        $(
-            mod $name {
-                use super::*;
-                async fn body($store: Store) $body
-
-                #[tokio::test]
-                async fn sqlite() {
-                    body(open(Backend::Sqlite).await.0).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    if common::postgres_url().is_some() {
-                        body(open(Backend::Postgres).await.0).await;
-                    }
-                }
-            }
-        )+
-    };
+/// A migrated store over a fresh database, which lives as long as it.
+struct Opened {
+    store: Arc<dyn Store>,
+    _database: TestDatabase,
 }
 
-async fn open(backend: Backend) -> (Store, TestDatabase) {
-    let db = TestDatabase::new(backend).await;
-    let store = Store::connect(&db.url).await.unwrap();
+impl std::ops::Deref for Opened {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &(dyn Store + 'static) {
+        &*self.store
+    }
+}
+
+async fn open(backend: Backend) -> Option<Opened> {
+    if backend == Backend::Postgres && common::postgres_url().is_none() {
+        return None;
+    }
+    let database = TestDatabase::new(backend).await;
+    let store = portcullis::store::connect(&database.url).await.unwrap();
     store.migrate().await.unwrap();
     // Migrating twice is harmless.
     store.migrate().await.unwrap();
-    (store, db)
+    Some(Opened {
+        store,
+        _database: database,
+    })
 }
 
 fn paths(permissions: &[portcullis::domain::permission::Permission]) -> Vec<&str> {
     permissions.iter().map(|p| p.as_str()).collect()
 }
 
-async fn tenant(store: &Store, domain: &str) -> i64 {
+async fn tenant(store: &Opened, domain: &str) -> i64 {
     let settings = TenantSettings::defaults(domain.into());
-    store
+    let (id, changes) = store
         .upsert_tenant(&settings, Source::File, 1)
         .await
-        .unwrap()
+        .unwrap();
+    assert_eq!(changes, Changes::tenant(id));
+    id
 }
 
 fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
@@ -81,166 +81,477 @@ fn access_with(tenant_id: i64, seed: u8, refresh_seed: u8, grant: &str) -> NewTo
     }
 }
 
-store_tests! {
-    async fn tokens_round_trip_within_their_tenant(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        let b = tenant(&store, "b.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
-        let read = store.token(a, &[2; 32]).await.unwrap().unwrap();
-        assert_eq!(read.token.kind, TokenKind::Access);
-        assert_eq!(read.token.refresh_digest, Some([1; 32]));
-        assert_eq!(read.token.username.as_deref(), Some("alice"));
-        assert_eq!((read.token.issued_at, read.token.expires_at), (100, 200));
-        assert_eq!(read.state, State::Active);
-        assert_eq!(read.state_reason, None);
-        // Another tenant never sees it.
-        assert!(store.token(b, &[2; 32]).await.unwrap().is_none());
-        assert!(store.token(a, &[9; 32]).await.unwrap().is_none());
-    }
-
-    async fn a_duplicate_digest_rolls_back_the_whole_issuance(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Access, 1, "g")]).await.unwrap();
-        let err = store.insert_tokens(&[token(a, TokenKind::Refresh, 2, "h"), token(a, TokenKind::Access, 1, "h")]).await;
-        assert!(err.is_err());
-        assert!(store.token(a, &[2; 32]).await.unwrap().is_none(), "the first token of a failed issuance was kept");
-    }
-
-    async fn transitions_record_reason_time_and_actor(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Access, 1, "g")]).await.unwrap();
-        let id = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
-        let changed = store.transitions(a, &[(TokenKind::Access, Selection::Token(id), Event::Revoke(Revocation::ByClient))], 150, "client:c").await.unwrap();
-        assert_eq!(changed, vec![[1; 32]]);
-        let read = store.token(a, &[1; 32]).await.unwrap().unwrap();
-        assert_eq!(read.state, State::Revoked);
-        assert_eq!(read.state_reason, Some(Reason::RevokedByClient));
-        assert_eq!(read.state_changed_at, Some(150));
-        assert_eq!(read.state_changed_by.as_deref(), Some("client:c"));
-        // REVOKED is final: nothing changes, not even the record of who revoked.
-        let again = store.transitions(a, &[(TokenKind::Access, Selection::Token(id), Event::Revoke(Revocation::ByAdmin))], 160, "admin").await.unwrap();
-        assert!(again.is_empty());
-        assert_eq!(store.token(a, &[1; 32]).await.unwrap().unwrap().state_reason, Some(Reason::RevokedByClient));
-    }
-
-    async fn bulk_changes_follow_the_state_machine(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Access, 1, "g"), token(a, TokenKind::Access, 2, "g")]).await.unwrap();
-        let first = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
-        store.transitions(a, &[(TokenKind::Access, Selection::Token(first), Event::LifetimePassed)], 300, "system").await.unwrap();
-        // An owner change supersedes ACTIVE tokens only; the EXPIRED one stays EXPIRED.
-        let changed = store.transitions(a, &[(TokenKind::Access, Selection::Grant("g".into()), Event::OwnerChanged(OwnerChange::PasswordChanged))], 310, "admin").await.unwrap();
-        assert_eq!(changed, vec![[2; 32]]);
-        assert_eq!(store.token(a, &[1; 32]).await.unwrap().unwrap().state, State::Expired);
-        let second = store.token(a, &[2; 32]).await.unwrap().unwrap();
-        assert_eq!((second.state, second.state_reason), (State::Inactive, Some(Reason::PasswordChanged)));
-        // Revocation reaches EXPIRED and INACTIVE alike.
-        let mut revoked = store.transitions(a, &[(TokenKind::Access, Selection::Grant("g".into()), Event::Revoke(Revocation::ByAdmin))], 320, "admin").await.unwrap();
-        revoked.sort();
-        assert_eq!(revoked, vec![[1; 32], [2; 32]]);
-    }
-
-    async fn selections_stay_inside_the_tenant(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        let b = tenant(&store, "b.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Access, 1, "same-grant"), token(b, TokenKind::Access, 2, "same-grant")]).await.unwrap();
-        let changed = store.transitions(a, &[(TokenKind::Access, Selection::Grant("same-grant".into()), Event::Revoke(Revocation::ByAdmin))], 150, "admin").await.unwrap();
-        assert_eq!(changed, vec![[1; 32]]);
-        assert_eq!(store.token(b, &[2; 32]).await.unwrap().unwrap().state, State::Active);
-    }
-
-    async fn rotation_supersedes_the_pair_and_loses_a_race(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
-        let old = store.token(a, &[1; 32]).await.unwrap().unwrap();
-        let next = [token(a, TokenKind::Refresh, 3, "g"), access_with(a, 4, 3, "g")];
-        let Rotation::Rotated(mut changed) = store.redeem(&old, &next, 150, "client:c").await.unwrap() else {
-            panic!("the first rotation must win");
-        };
-        changed.sort();
-        assert_eq!(changed, vec![[1; 32], [2; 32]]);
-        let old_access = store.token(a, &[2; 32]).await.unwrap().unwrap();
-        assert_eq!((old_access.state, old_access.state_reason), (State::Inactive, Some(Reason::Refreshed)));
-        assert_eq!(store.token(a, &[4; 32]).await.unwrap().unwrap().state, State::Active);
-        // A second rotation of the same (stale) record writes nothing.
-        let again = [token(a, TokenKind::Refresh, 5, "g")];
-        assert_eq!(store.redeem(&old, &again, 160, "client:c").await.unwrap(), Rotation::Lost);
-        assert!(store.token(a, &[5; 32]).await.unwrap().is_none());
-    }
-
-    async fn cascades_select_the_paired_tokens(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g"), access_with(a, 3, 9, "g")]).await.unwrap();
-        let ev = Event::Revoke(Revocation::ByClient);
-        let changed = store.transitions(a, &[
-            (TokenKind::Refresh, Selection::RefreshOf([1; 32]), ev),
-            (TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
-        ], 150, "client:c").await.unwrap();
-        assert_eq!(changed.len(), 2);
-        assert_eq!(store.token(a, &[3; 32]).await.unwrap().unwrap().state, State::Active);
-    }
-
-    async fn users_carry_the_permissions_of_their_roles(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.upsert_role(a, "r1", &["/permission/a".into(), "/permission/b".into()], Source::File).await.unwrap();
-        store.upsert_role(a, "r2", &["/permission/b".into(), "/permission/c".into()], Source::File).await.unwrap();
-        let roles = ["r1".to_owned(), "r2".to_owned()];
-        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h1", roles: &roles }, Source::File, 1).await.unwrap();
-        let user = store.user(a, "alice").await.unwrap().unwrap();
-        assert_eq!(paths(&user.permissions), ["/permission/a", "/permission/b", "/permission/c"]);
-        assert_eq!(user.roles.len(), 2);
-        assert!(user.enabled);
-        assert!(store.user(a, "bob").await.unwrap().is_none());
-        let b = tenant(&store, "b.com").await;
-        assert!(store.user(b, "alice").await.unwrap().is_none());
-        assert_eq!(store.user_count(a).await.unwrap(), 1);
-        // A file update replaces the hash and the roles.
-        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h2", roles: &roles[..1] }, Source::File, 2).await.unwrap();
-        let user = store.user(a, "alice").await.unwrap().unwrap();
-        assert_eq!((user.password_hash.as_str(), user.roles.len()), ("h2", 1));
-        // A file never overwrites a user the API created.
-        store.upsert_user(a, &NewUser { username: "api-user", password_hash: "api", roles: &[] }, Source::Api, 3).await.unwrap();
-        store.upsert_user(a, &NewUser { username: "api-user", password_hash: "file", roles: &[] }, Source::File, 4).await.unwrap();
-        assert_eq!(store.user(a, "api-user").await.unwrap().unwrap().password_hash, "api");
-    }
-
-    async fn client_ids_are_unique_across_tenants(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        let b = tenant(&store, "b.com").await;
-        let grants = ["client_credentials".to_owned()];
-        let client = NewClient { client_id: "shared", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[], require_pkce: true };
-        store.upsert_client(a, &client, Source::File, 1).await.unwrap();
-        // Re-applying the same file is an update.
-        store.upsert_client(a, &NewClient { secret_hash: Some("h2"), ..client }, Source::File, 2).await.unwrap();
-        assert_eq!(store.client("shared").await.unwrap().unwrap().secret_hash.as_deref(), Some("h2"));
-        let dup = store.upsert_client(b, &client, Source::File, 3).await;
-        assert!(matches!(dup, Err(portcullis::store::Error::Duplicate(_))));
-        let read = store.client("shared").await.unwrap().unwrap();
-        assert_eq!((read.tenant_id, read.grant_types.as_slice()), (a, &grants[..]));
-    }
-
-    async fn tenant_settings_are_updated_in_place(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        let settings = TenantSettings {
-            domain: "a.com".into(),
-            access_token_ttl: 60,
-            refresh_token_ttl: 120,
-            authorization_code_ttl: 30,
-            grant_max_lifetime: 600,
-            introspection_clients: vec!["rs".into()],
-            resources: Some(vec![portcullis::store::RuleRow { context: ".*".into(), secured: false, http_method: "all".into(), permissions: vec![] }]),
-            requests_per_caller: Some(5),
-            requests_per_tenant: None,
-        };
-        assert_eq!(store.upsert_tenant(&settings, Source::File, 2).await.unwrap(), a);
-        let row = store.tenants().await.unwrap().into_iter().find(|t| t.id == a).unwrap();
-        assert_eq!((row.access_token_ttl, row.refresh_token_ttl, row.authorization_code_ttl), (60, 120, 30));
-        assert_eq!((row.grant_max_lifetime, row.requests_per_caller, row.requests_per_tenant), (600, Some(5), None));
-        assert_eq!(row.introspection_clients, vec!["rs"]);
-        assert_eq!(row.resources.unwrap()[0].context, ".*");
-        assert!(row.active);
-    }
+async fn tokens_round_trip_within_their_tenant(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let b = tenant(&store, "b.com").await;
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Refresh, 1, "g"),
+            access_with(a, 2, 1, "g"),
+        ])
+        .await
+        .unwrap();
+    let read = store.token(a, &[2; 32]).await.unwrap().unwrap();
+    assert_eq!(read.token.kind, TokenKind::Access);
+    assert_eq!(read.token.refresh_digest, Some([1; 32]));
+    assert_eq!(read.token.username.as_deref(), Some("alice"));
+    assert_eq!((read.token.issued_at, read.token.expires_at), (100, 200));
+    assert_eq!(read.state, State::Active);
+    assert_eq!(read.state_reason, None);
+    // Another tenant never sees it.
+    assert!(store.token(b, &[2; 32]).await.unwrap().is_none());
+    assert!(store.token(a, &[9; 32]).await.unwrap().is_none());
 }
+
+async fn a_duplicate_digest_rolls_back_the_whole_issuance(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    store
+        .insert_tokens(&[token(a, TokenKind::Access, 1, "g")])
+        .await
+        .unwrap();
+    let err = store
+        .insert_tokens(&[
+            token(a, TokenKind::Refresh, 2, "h"),
+            token(a, TokenKind::Access, 1, "h"),
+        ])
+        .await;
+    assert!(err.is_err());
+    assert!(
+        store.token(a, &[2; 32]).await.unwrap().is_none(),
+        "the first token of a failed issuance was kept"
+    );
+}
+
+async fn transitions_record_reason_time_and_actor(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    store
+        .insert_tokens(&[token(a, TokenKind::Access, 1, "g")])
+        .await
+        .unwrap();
+    let id = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
+    let changed = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Token(id),
+                Event::Revoke(Revocation::ByClient),
+            )],
+            150,
+            "client:c",
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, Changes::tokens(vec![[1; 32]]));
+    let read = store.token(a, &[1; 32]).await.unwrap().unwrap();
+    assert_eq!(read.state, State::Revoked);
+    assert_eq!(read.state_reason, Some(Reason::RevokedByClient));
+    assert_eq!(read.state_changed_at, Some(150));
+    assert_eq!(read.state_changed_by.as_deref(), Some("client:c"));
+    // REVOKED is final: nothing changes, not even the record of who revoked.
+    let again = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Token(id),
+                Event::Revoke(Revocation::ByAdmin),
+            )],
+            160,
+            "admin",
+        )
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(
+        store
+            .token(a, &[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .state_reason,
+        Some(Reason::RevokedByClient)
+    );
+}
+
+async fn bulk_changes_follow_the_state_machine(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Access, 1, "g"),
+            token(a, TokenKind::Access, 2, "g"),
+        ])
+        .await
+        .unwrap();
+    let first = store.token(a, &[1; 32]).await.unwrap().unwrap().id;
+    let _ = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Token(first),
+                Event::LifetimePassed,
+            )],
+            300,
+            "system",
+        )
+        .await
+        .unwrap();
+    // An owner change supersedes ACTIVE tokens only; the EXPIRED one stays EXPIRED.
+    let changed = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Grant("g".into()),
+                Event::OwnerChanged(OwnerChange::PasswordChanged),
+            )],
+            310,
+            "admin",
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.tokens, vec![[2; 32]]);
+    assert_eq!(
+        store.token(a, &[1; 32]).await.unwrap().unwrap().state,
+        State::Expired
+    );
+    let second = store.token(a, &[2; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (second.state, second.state_reason),
+        (State::Inactive, Some(Reason::PasswordChanged))
+    );
+    // Revocation reaches EXPIRED and INACTIVE alike.
+    let mut revoked = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Grant("g".into()),
+                Event::Revoke(Revocation::ByAdmin),
+            )],
+            320,
+            "admin",
+        )
+        .await
+        .unwrap()
+        .tokens;
+    revoked.sort();
+    assert_eq!(revoked, vec![[1; 32], [2; 32]]);
+}
+
+async fn selections_stay_inside_the_tenant(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let b = tenant(&store, "b.com").await;
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Access, 1, "same-grant"),
+            token(b, TokenKind::Access, 2, "same-grant"),
+        ])
+        .await
+        .unwrap();
+    let changed = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Grant("same-grant".into()),
+                Event::Revoke(Revocation::ByAdmin),
+            )],
+            150,
+            "admin",
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.tokens, vec![[1; 32]]);
+    assert_eq!(
+        store.token(b, &[2; 32]).await.unwrap().unwrap().state,
+        State::Active
+    );
+}
+
+async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Refresh, 1, "g"),
+            access_with(a, 2, 1, "g"),
+        ])
+        .await
+        .unwrap();
+    let old = store.token(a, &[1; 32]).await.unwrap().unwrap();
+    let next = [
+        token(a, TokenKind::Refresh, 3, "g"),
+        access_with(a, 4, 3, "g"),
+    ];
+    let Rotation::Rotated(Changes {
+        tokens: mut changed,
+        ..
+    }) = store.redeem(&old, &next, 150, "client:c").await.unwrap()
+    else {
+        panic!("the first rotation must win");
+    };
+    changed.sort();
+    assert_eq!(changed, vec![[1; 32], [2; 32]]);
+    let old_access = store.token(a, &[2; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (old_access.state, old_access.state_reason),
+        (State::Inactive, Some(Reason::Refreshed))
+    );
+    assert_eq!(
+        store.token(a, &[4; 32]).await.unwrap().unwrap().state,
+        State::Active
+    );
+    // A second rotation of the same (stale) record writes nothing.
+    let again = [token(a, TokenKind::Refresh, 5, "g")];
+    assert_eq!(
+        store.redeem(&old, &again, 160, "client:c").await.unwrap(),
+        Rotation::Lost
+    );
+    assert!(store.token(a, &[5; 32]).await.unwrap().is_none());
+}
+
+async fn cascades_select_the_paired_tokens(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Refresh, 1, "g"),
+            access_with(a, 2, 1, "g"),
+            access_with(a, 3, 9, "g"),
+        ])
+        .await
+        .unwrap();
+    let ev = Event::Revoke(Revocation::ByClient);
+    let changed = store
+        .transitions(
+            a,
+            &[
+                (TokenKind::Refresh, Selection::RefreshOf([1; 32]), ev),
+                (TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
+            ],
+            150,
+            "client:c",
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.tokens.len(), 2);
+    assert_eq!(
+        store.token(a, &[3; 32]).await.unwrap().unwrap().state,
+        State::Active
+    );
+}
+
+async fn users_carry_the_permissions_of_their_roles(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let r1 = RoleRecord {
+        name: "r1".into(),
+        permissions: vec!["/permission/a".into(), "/permission/b".into()],
+    };
+    let r2 = RoleRecord {
+        name: "r2".into(),
+        permissions: vec!["/permission/b".into(), "/permission/c".into()],
+    };
+    assert_eq!(
+        store.upsert_role(a, &r1, Source::File).await.unwrap(),
+        Changes::users_of(a)
+    );
+    let _ = store.upsert_role(a, &r2, Source::File).await.unwrap();
+    let roles = ["r1".to_owned(), "r2".to_owned()];
+    let created = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "alice",
+                password_hash: "h1",
+                roles: &roles,
+            },
+            Source::File,
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, Changes::user(a, "alice"));
+    let user = store.user(a, "alice").await.unwrap().unwrap();
+    assert_eq!(
+        paths(&user.permissions),
+        ["/permission/a", "/permission/b", "/permission/c"]
+    );
+    assert_eq!(user.roles.len(), 2);
+    assert!(user.enabled);
+    assert!(store.user(a, "bob").await.unwrap().is_none());
+    let b = tenant(&store, "b.com").await;
+    assert!(store.user(b, "alice").await.unwrap().is_none());
+    assert_eq!(store.user_count(a).await.unwrap(), 1);
+    // A file update replaces the hash and the roles.
+    let _ = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "alice",
+                password_hash: "h2",
+                roles: &roles[..1],
+            },
+            Source::File,
+            2,
+        )
+        .await
+        .unwrap();
+    let user = store.user(a, "alice").await.unwrap().unwrap();
+    assert_eq!((user.password_hash.as_str(), user.roles.len()), ("h2", 1));
+    // A file never overwrites a user the API created.
+    let _ = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "api-user",
+                password_hash: "api",
+                roles: &[],
+            },
+            Source::Api,
+            3,
+        )
+        .await
+        .unwrap();
+    let untouched = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "api-user",
+                password_hash: "file",
+                roles: &[],
+            },
+            Source::File,
+            4,
+        )
+        .await
+        .unwrap();
+    assert!(untouched.is_empty());
+    assert_eq!(
+        store
+            .user(a, "api-user")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "api"
+    );
+}
+
+async fn client_ids_are_unique_across_tenants(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let b = tenant(&store, "b.com").await;
+    let grants = ["client_credentials".to_owned()];
+    let client = NewClient {
+        client_id: "shared",
+        secret_hash: Some("h"),
+        grant_types: &grants,
+        redirect_uris: &[],
+        scopes: &[],
+        require_pkce: true,
+    };
+    let _ = store
+        .upsert_client(a, &client, Source::File, 1)
+        .await
+        .unwrap();
+    // Re-applying the same file is an update.
+    let updated = store
+        .upsert_client(
+            a,
+            &NewClient {
+                secret_hash: Some("h2"),
+                ..client
+            },
+            Source::File,
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, Changes::client("shared"));
+    assert_eq!(
+        store
+            .client("shared")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash
+            .as_deref(),
+        Some("h2")
+    );
+    let dup = store.upsert_client(b, &client, Source::File, 3).await;
+    assert!(matches!(dup, Err(portcullis::store::Error::Duplicate(_))));
+    let read = store.client("shared").await.unwrap().unwrap();
+    assert_eq!(
+        (read.tenant_id, read.grant_types.as_slice()),
+        (a, &grants[..])
+    );
+}
+
+async fn tenant_settings_are_updated_in_place(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let settings = TenantSettings {
+        domain: "a.com".into(),
+        access_token_ttl: 60,
+        refresh_token_ttl: 120,
+        authorization_code_ttl: 30,
+        grant_max_lifetime: 600,
+        introspection_clients: vec!["rs".into()],
+        resources: Some(vec![portcullis::store::RuleRow {
+            context: ".*".into(),
+            secured: false,
+            http_method: "all".into(),
+            permissions: vec![],
+        }]),
+        requests_per_caller: Some(5),
+        requests_per_tenant: None,
+    };
+    assert_eq!(
+        store
+            .upsert_tenant(&settings, Source::File, 2)
+            .await
+            .unwrap()
+            .0,
+        a
+    );
+    let row = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == a)
+        .unwrap();
+    assert_eq!(
+        (
+            row.access_token_ttl,
+            row.refresh_token_ttl,
+            row.authorization_code_ttl
+        ),
+        (60, 120, 30)
+    );
+    assert_eq!(
+        (
+            row.grant_max_lifetime,
+            row.requests_per_caller,
+            row.requests_per_tenant
+        ),
+        (600, Some(5), None)
+    );
+    assert_eq!(row.introspection_clients, vec!["rs"]);
+    assert_eq!(row.resources.unwrap()[0].context, ".*");
+    assert!(row.active);
+}
+
+on_both_backends!(crate::open;
+    tokens_round_trip_within_their_tenant,
+    a_duplicate_digest_rolls_back_the_whole_issuance,
+    transitions_record_reason_time_and_actor,
+    bulk_changes_follow_the_state_machine,
+    selections_stay_inside_the_tenant,
+    rotation_supersedes_the_pair_and_loses_a_race,
+    cascades_select_the_paired_tokens,
+    users_carry_the_permissions_of_their_roles,
+    client_ids_are_unique_across_tenants,
+    tenant_settings_are_updated_in_place,
+);
 
 fn audit(tenant_id: i64, action: &str, target: &str, at: i64) -> AuditEvent {
     AuditEvent {
@@ -254,101 +565,366 @@ fn audit(tenant_id: i64, action: &str, target: &str, at: i64) -> AuditEvent {
     }
 }
 
-store_tests! {
-    async fn a_user_change_ends_tokens_and_is_audited_together(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h", roles: &[] }, Source::Api, 1).await.unwrap();
-        store.insert_tokens(&[token(a, TokenKind::Refresh, 1, "g"), access_with(a, 2, 1, "g")]).await.unwrap();
-        let changed = store.change_user(a, "alice", UserChange::Password("h2"), &audit(a, "user.password", "alice", 50)).await.unwrap();
-        assert_eq!(changed.map(|c| c.len()), Some(2));
-        let access = store.token(a, &[2; 32]).await.unwrap().unwrap();
-        assert_eq!((access.state, access.state_reason), (State::Inactive, Some(Reason::PasswordChanged)));
-        assert_eq!(access.state_changed_by.as_deref(), Some("admin@a.com"));
-        assert_eq!(store.user(a, "alice").await.unwrap().unwrap().password_hash, "h2");
-        let events = store.audit_events(a, 10, None).await.unwrap();
-        assert_eq!((events.len(), events[0].action.as_str()), (1, "user.password"));
-        // Enabling ends nothing; roles end nothing; an unknown user is None.
-        let none = store.change_user(a, "alice", UserChange::Enabled(true), &audit(a, "user.enable", "alice", 51)).await.unwrap();
-        assert_eq!(none, Some(vec![]));
-        assert!(store.change_user(a, "ghost", UserChange::Delete, &audit(a, "user.delete", "ghost", 52)).await.unwrap().is_none());
-        assert_eq!(store.audit_events(a, 10, None).await.unwrap().len(), 2, "a change that found nothing is not audited");
-        store.change_user(a, "alice", UserChange::Delete, &audit(a, "user.delete", "alice", 53)).await.unwrap();
-        assert!(store.user(a, "alice").await.unwrap().is_none());
-    }
-
-    async fn failures_lock_at_the_threshold_and_clear(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h", roles: &[] }, Source::Api, 1).await.unwrap();
-        let target = LockTarget::User { tenant_id: a, username: "alice" };
-        let (fail, lock) = (audit(a, "user.signin_failure", "alice", 5), audit(a, "user.lock", "alice", 5));
-        for _ in 0..2 {
-            assert_eq!(store.record_failure(target, 3, 1000, &fail, &lock).await.unwrap(), None);
-        }
-        assert_eq!(store.record_failure(target, 3, 1000, &fail, &lock).await.unwrap(), Some(1000));
-        let user = store.user(a, "alice").await.unwrap().unwrap();
-        assert_eq!((user.failed_attempts, user.locked_until), (0, Some(1000)));
-        let actions: Vec<String> = store.audit_events(a, 10, None).await.unwrap().into_iter().map(|e| e.action).collect();
-        assert_eq!(actions, ["user.lock", "user.signin_failure", "user.signin_failure", "user.signin_failure"]);
-        assert!(store.clear_failures(target, None).await.unwrap());
-        assert_eq!(store.user(a, "alice").await.unwrap().unwrap().locked_until, None);
-        // Clients count the same way.
-        let grants = ["client_credentials".to_owned()];
-        store.upsert_client(a, &NewClient { client_id: "c", secret_hash: Some("h"), grant_types: &grants, redirect_uris: &[], scopes: &[], require_pkce: true }, Source::Api, 1).await.unwrap();
-        let client = LockTarget::Client { client_id: "c" };
-        assert_eq!(store.record_failure(client, 1, 99, &fail, &lock).await.unwrap(), Some(99));
-        assert_eq!(store.client("c").await.unwrap().unwrap().locked_until, Some(99));
-    }
-
-    async fn roles_create_update_and_leave_users_when_deleted(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        let role = RoleRecord { name: "r".into(), permissions: vec!["/permission/a".into()] };
-        store.create_role(a, &role, &audit(a, "role.create", "r", 1)).await.unwrap();
-        assert!(matches!(store.create_role(a, &role, &audit(a, "role.create", "r", 2)).await, Err(portcullis::store::Error::Duplicate(_))));
-        let roles = ["r".to_owned()];
-        store.upsert_user(a, &NewUser { username: "alice", password_hash: "h", roles: &roles }, Source::Api, 1).await.unwrap();
-        let wider = RoleRecord { name: "r".into(), permissions: vec!["/permission".into()] };
-        assert!(store.update_role(a, &wider, &audit(a, "role.update", "r", 3)).await.unwrap());
-        assert_eq!(paths(&store.user(a, "alice").await.unwrap().unwrap().permissions), ["/permission"]);
-        assert!(store.delete_role(a, "r", &audit(a, "role.delete", "r", 4)).await.unwrap());
-        let user = store.user(a, "alice").await.unwrap().unwrap();
-        assert!(user.roles.is_empty() && user.permissions.is_empty());
-        assert!(!store.delete_role(a, "r", &audit(a, "role.delete", "r", 5)).await.unwrap());
-        assert_eq!(store.roles(a).await.unwrap(), vec![]);
-    }
-
-    async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Store) {
-        let root = tenant(&store, "root.com").await;
-        let settings = TenantSettings { access_token_ttl: 60, refresh_token_ttl: 60, authorization_code_ttl: 60, ..TenantSettings::defaults("new.org".into()) };
-        let role = RoleRecord { name: "admin".into(), permissions: vec!["/permission/admin".into()] };
-        let roles = ["admin".to_owned()];
-        let boss = NewUser { username: "boss", password_hash: "h", roles: &roles };
-        let id = store.create_tenant(&settings, &role, &boss, &audit(root, "tenant.create", "new.org", 1)).await.unwrap();
-        assert_eq!(paths(&store.user(id, "boss").await.unwrap().unwrap().permissions), ["/permission/admin"]);
-        assert!(matches!(
-            store.create_tenant(&settings, &role, &boss, &audit(root, "tenant.create", "new.org", 2)).await,
-            Err(portcullis::store::Error::Duplicate("domain"))
-        ));
-        store.insert_tokens(&[token(id, TokenKind::Access, 7, "g")]).await.unwrap();
-        let changed = store.deactivate_tenant(id, &audit(root, "tenant.deactivate", "new.org", 3)).await.unwrap();
-        assert_eq!(changed, vec![[7; 32]]);
-        assert_eq!(store.token(id, &[7; 32]).await.unwrap().unwrap().state_reason, Some(Reason::TenantDeactivated));
-        assert!(!store.tenants().await.unwrap().into_iter().find(|t| t.id == id).unwrap().active);
-        assert_eq!(store.audit_events(root, 10, None).await.unwrap().len(), 2);
-    }
-
-    async fn audit_events_page_newest_first_per_tenant(store: Store) {
-        let a = tenant(&store, "a.com").await;
-        let b = tenant(&store, "b.com").await;
-        for i in 0..5 {
-            store.record_audit(&audit(a, "x", &format!("t{i}"), i)).await.unwrap();
-        }
-        store.record_audit(&audit(b, "x", "other", 9)).await.unwrap();
-        let page = store.audit_events(a, 2, None).await.unwrap();
-        assert_eq!(page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(), ["t4", "t3"]);
-        let next = store.audit_events(a, 10, Some(page[1].id)).await.unwrap();
-        assert_eq!(next.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(), ["t2", "t1", "t0"]);
-    }
+async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let _ = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "alice",
+                password_hash: "h",
+                roles: &[],
+            },
+            Source::Api,
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Refresh, 1, "g"),
+            access_with(a, 2, 1, "g"),
+        ])
+        .await
+        .unwrap();
+    let changed = store
+        .change_user(
+            a,
+            "alice",
+            UserChange::Password("h2"),
+            &audit(a, "user.password", "alice", 50),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (changed.tokens.len(), changed.users),
+        (2, vec![(a, "alice".to_owned())])
+    );
+    let access = store.token(a, &[2; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (access.state, access.state_reason),
+        (State::Inactive, Some(Reason::PasswordChanged))
+    );
+    assert_eq!(access.state_changed_by.as_deref(), Some("admin@a.com"));
+    assert_eq!(
+        store.user(a, "alice").await.unwrap().unwrap().password_hash,
+        "h2"
+    );
+    let events = store.audit_events(a, 10, None).await.unwrap();
+    assert_eq!(
+        (events.len(), events[0].action.as_str()),
+        (1, "user.password")
+    );
+    // Enabling ends nothing; roles end nothing; an unknown user is None.
+    let none = store
+        .change_user(
+            a,
+            "alice",
+            UserChange::Enabled(true),
+            &audit(a, "user.enable", "alice", 51),
+        )
+        .await
+        .unwrap();
+    assert_eq!(none, Some(Changes::user(a, "alice")));
+    assert!(store
+        .change_user(
+            a,
+            "ghost",
+            UserChange::Delete,
+            &audit(a, "user.delete", "ghost", 52)
+        )
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.audit_events(a, 10, None).await.unwrap().len(),
+        2,
+        "a change that found nothing is not audited"
+    );
+    let _ = store
+        .change_user(
+            a,
+            "alice",
+            UserChange::Delete,
+            &audit(a, "user.delete", "alice", 53),
+        )
+        .await
+        .unwrap();
+    assert!(store.user(a, "alice").await.unwrap().is_none());
 }
+
+async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let _ = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "alice",
+                password_hash: "h",
+                roles: &[],
+            },
+            Source::Api,
+            1,
+        )
+        .await
+        .unwrap();
+    let target = LockTarget::User {
+        tenant_id: a,
+        username: "alice",
+    };
+    let (fail, lock) = (
+        audit(a, "user.signin_failure", "alice", 5),
+        audit(a, "user.lock", "alice", 5),
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            store
+                .record_failure(target, 3, 1000, &fail, &lock)
+                .await
+                .unwrap(),
+            (None, Changes::user(a, "alice"))
+        );
+    }
+    assert_eq!(
+        store
+            .record_failure(target, 3, 1000, &fail, &lock)
+            .await
+            .unwrap()
+            .0,
+        Some(1000)
+    );
+    let user = store.user(a, "alice").await.unwrap().unwrap();
+    assert_eq!((user.failed_attempts, user.locked_until), (0, Some(1000)));
+    let actions: Vec<String> = store
+        .audit_events(a, 10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.lock",
+            "user.signin_failure",
+            "user.signin_failure",
+            "user.signin_failure"
+        ]
+    );
+    assert!(store
+        .clear_failures(target, &audit(a, "user.unlock", "alice", 6))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store.user(a, "alice").await.unwrap().unwrap().locked_until,
+        None
+    );
+    // Clients count the same way.
+    let grants = ["client_credentials".to_owned()];
+    let _ = store
+        .upsert_client(
+            a,
+            &NewClient {
+                client_id: "c",
+                secret_hash: Some("h"),
+                grant_types: &grants,
+                redirect_uris: &[],
+                scopes: &[],
+                require_pkce: true,
+            },
+            Source::Api,
+            1,
+        )
+        .await
+        .unwrap();
+    let client = LockTarget::Client { client_id: "c" };
+    assert_eq!(
+        store
+            .record_failure(client, 1, 99, &fail, &lock)
+            .await
+            .unwrap(),
+        (Some(99), Changes::client("c"))
+    );
+    assert_eq!(
+        store.client("c").await.unwrap().unwrap().locked_until,
+        Some(99)
+    );
+}
+
+async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let role = RoleRecord {
+        name: "r".into(),
+        permissions: vec!["/permission/a".into()],
+    };
+    let _ = store
+        .create_role(a, &role, &audit(a, "role.create", "r", 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_role(a, &role, &audit(a, "role.create", "r", 2))
+            .await,
+        Err(portcullis::store::Error::Duplicate(_))
+    ));
+    let roles = ["r".to_owned()];
+    let _ = store
+        .upsert_user(
+            a,
+            &NewUser {
+                username: "alice",
+                password_hash: "h",
+                roles: &roles,
+            },
+            Source::Api,
+            1,
+        )
+        .await
+        .unwrap();
+    let wider = RoleRecord {
+        name: "r".into(),
+        permissions: vec!["/permission".into()],
+    };
+    assert_eq!(
+        store
+            .update_role(a, &wider, &audit(a, "role.update", "r", 3))
+            .await
+            .unwrap(),
+        Some(Changes::users_of(a))
+    );
+    assert_eq!(
+        paths(&store.user(a, "alice").await.unwrap().unwrap().permissions),
+        ["/permission"]
+    );
+    assert_eq!(
+        store
+            .delete_role(a, "r", &audit(a, "role.delete", "r", 4))
+            .await
+            .unwrap(),
+        Some(Changes::users_of(a))
+    );
+    let user = store.user(a, "alice").await.unwrap().unwrap();
+    assert!(user.roles.is_empty() && user.permissions.is_empty());
+    assert!(store
+        .delete_role(a, "r", &audit(a, "role.delete", "r", 5))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.roles(a).await.unwrap(), vec![]);
+}
+
+async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Opened) {
+    let root = tenant(&store, "root.com").await;
+    let settings = TenantSettings {
+        access_token_ttl: 60,
+        refresh_token_ttl: 60,
+        authorization_code_ttl: 60,
+        ..TenantSettings::defaults("new.org".into())
+    };
+    let role = RoleRecord {
+        name: "admin".into(),
+        permissions: vec!["/permission/admin".into()],
+    };
+    let roles = ["admin".to_owned()];
+    let boss = NewUser {
+        username: "boss",
+        password_hash: "h",
+        roles: &roles,
+    };
+    let created = store
+        .create_tenant(
+            &settings,
+            &role,
+            &boss,
+            &audit(root, "tenant.create", "new.org", 1),
+        )
+        .await
+        .unwrap();
+    let id = created.tenants[0];
+    assert_eq!(created, Changes::tenant(id));
+    assert_eq!(
+        paths(&store.user(id, "boss").await.unwrap().unwrap().permissions),
+        ["/permission/admin"]
+    );
+    assert!(matches!(
+        store
+            .create_tenant(
+                &settings,
+                &role,
+                &boss,
+                &audit(root, "tenant.create", "new.org", 2)
+            )
+            .await,
+        Err(portcullis::store::Error::Duplicate("domain"))
+    ));
+    store
+        .insert_tokens(&[token(id, TokenKind::Access, 7, "g")])
+        .await
+        .unwrap();
+    let changed = store
+        .deactivate_tenant(id, &audit(root, "tenant.deactivate", "new.org", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.tokens, changed.tenants, changed.users_of_tenants),
+        (vec![[7; 32]], vec![id], vec![id])
+    );
+    assert_eq!(
+        store
+            .token(id, &[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .state_reason,
+        Some(Reason::TenantDeactivated)
+    );
+    assert!(
+        !store
+            .tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.id == id)
+            .unwrap()
+            .active
+    );
+    assert_eq!(store.audit_events(root, 10, None).await.unwrap().len(), 2);
+}
+
+async fn audit_events_page_newest_first_per_tenant(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let b = tenant(&store, "b.com").await;
+    for i in 0..5 {
+        store
+            .record_audit(&audit(a, "x", &format!("t{i}"), i))
+            .await
+            .unwrap();
+    }
+    store
+        .record_audit(&audit(b, "x", "other", 9))
+        .await
+        .unwrap();
+    let page = store.audit_events(a, 2, None).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+        ["t4", "t3"]
+    );
+    let next = store.audit_events(a, 10, Some(page[1].id)).await.unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+        ["t2", "t1", "t0"]
+    );
+}
+
+on_both_backends!(crate::open;
+    a_user_change_ends_tokens_and_is_audited_together,
+    failures_lock_at_the_threshold_and_clear,
+    roles_create_update_and_leave_users_when_deleted,
+    tenants_are_created_whole_and_deactivated_with_their_tokens,
+    audit_events_page_newest_first_per_tenant,
+);
 
 #[test]
 fn migration_folders_are_in_lockstep() {
@@ -367,6 +943,9 @@ fn migration_folders_are_in_lockstep() {
 
 #[tokio::test]
 async fn an_unsupported_database_url_is_refused() {
-    let err = Store::connect("mysql://localhost/x").await.err().unwrap();
+    let err = portcullis::store::connect("mysql://localhost/x")
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("mysql"));
 }

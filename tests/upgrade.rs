@@ -61,19 +61,30 @@ async fn fixture_database(backend: Backend) -> Option<TestDatabase> {
             conn.close().await.unwrap();
         }
     }
-    // The same statement for both: one connection through sqlx's Any driver.
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
-    let newest: i64 = sqlx::query_scalar("SELECT MAX(issued_at) FROM tokens")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(SHIFT)
-        .bind(now - newest)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    // The same statements for both, each through its own driver.
+    let newest = "SELECT MAX(issued_at) FROM tokens";
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&database.url)
+                .await
+                .unwrap();
+            let newest: i64 = sqlx::query_scalar(newest)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let shift = sqlx::query(SHIFT).bind(now - newest);
+            shift.execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            let newest: i64 = sqlx::query_scalar(newest)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let shift = sqlx::query(SHIFT).bind(now - newest);
+            shift.execute(&mut conn).await.unwrap();
+        }
+    }
     Some(database)
 }
 

@@ -1,16 +1,45 @@
 //! What a client registration may say: ids, grant types, redirect URIs, scopes. Shared
 //! by tenant files and the admin API so both refuse the same things.
 
-/// Grants a client may be given.
-pub const GRANT_TYPES: &[&str] = &[
-    "client_credentials",
-    "password",
-    "authorization_code",
-    "refresh_token",
-];
+/// The grants of RFC 6749 that a client may be given, by their `grant_type` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    Password,
+    RefreshToken,
+}
 
-/// Grants a public client (one without a secret) may use.
-const PUBLIC_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
+impl GrantType {
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+
+    /// A public client (one without a secret) authenticates by its PKCE verifier, so it
+    /// may only use the code grant and refresh what that gave it.
+    fn open_to_public_clients(self) -> bool {
+        match self {
+            GrantType::AuthorizationCode | GrantType::RefreshToken => true,
+            GrantType::ClientCredentials | GrantType::Password => false,
+        }
+    }
+}
 
 /// A client registration that cannot be accepted; `field` is relative to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +109,18 @@ pub fn validate(
     if grant_types.is_empty() {
         return invalid("grant_types".into(), "list at least one grant type".into());
     }
-    for (i, g) in grant_types.iter().enumerate() {
-        if !GRANT_TYPES.contains(&g.as_str()) {
+    for (i, name) in grant_types.iter().enumerate() {
+        let Some(grant) = GrantType::parse(name) else {
+            let known = GrantType::ALL.map(GrantType::as_str);
             return invalid(
                 format!("grant_types[{i}]"),
-                format!("unknown grant type {g:?}; one of {GRANT_TYPES:?}"),
+                format!("unknown grant type {name:?}; one of {known:?}"),
             );
-        }
-        if public && !PUBLIC_GRANT_TYPES.contains(&g.as_str()) {
+        };
+        if public && !grant.open_to_public_clients() {
             return invalid(
                 format!("grant_types[{i}]"),
-                format!("a public client (no secret) may only use {PUBLIC_GRANT_TYPES:?}"),
+                "a public client (no secret) may only use [\"authorization_code\", \"refresh_token\"]".into(),
             );
         }
     }

@@ -5,6 +5,24 @@ use std::fmt;
 
 /// A permission such as `/permission/admin/manage/identity/applicationmgt/view`.
 /// Holding a path grants every path beneath it.
+/// A role name that tenant files and the admin API both refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a role name is 1 to 128 characters without '/' or control characters")]
+pub struct InvalidRoleName;
+
+/// One rule for role names wherever they come from. A name appears as one segment of
+/// `/api/v1/roles/{name}`, so it holds no `/`.
+pub fn validate_role_name(name: &str) -> Result<(), InvalidRoleName> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 128
+        && !name.chars().any(|c| c.is_control() || c == '/');
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidRoleName)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Permission(String);
 

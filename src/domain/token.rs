@@ -75,6 +75,17 @@ pub enum Event {
     OwnerChanged(OwnerChange),
 }
 
+impl Event {
+    /// The event that spends a single-use credential of `kind`: a code is exchanged, a
+    /// refresh token is used by the refresh grant.
+    pub fn redemption(kind: TokenKind) -> Event {
+        match kind {
+            TokenKind::AuthorizationCode => Event::Exchange,
+            TokenKind::Access | TokenKind::Refresh => Event::Refresh,
+        }
+    }
+}
+
 /// A permitted state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
@@ -112,7 +123,10 @@ pub fn apply(kind: TokenKind, state: State, event: Event) -> Result<Transition, 
             (S::Inactive, E::LifetimePassed | E::Refresh | E::Revoke(_) | E::OwnerChanged(_)) => {
                 Err(Refusal::NotApplicable)
             }
-            (S::Expired | S::Revoked, _) => Err(Refusal::Final),
+            (
+                S::Expired | S::Revoked,
+                E::LifetimePassed | E::Exchange | E::Refresh | E::Revoke(_) | E::OwnerChanged(_),
+            ) => Err(Refusal::Final),
         },
         TokenKind::Access | TokenKind::Refresh => match (state, event) {
             (S::Active, E::LifetimePassed) => Ok(to(S::Expired, Reason::Expired)),
@@ -132,7 +146,10 @@ pub fn apply(kind: TokenKind, state: State, event: Event) -> Result<Transition, 
             (S::Inactive, E::LifetimePassed | E::Exchange | E::OwnerChanged(_)) => {
                 Err(Refusal::NotApplicable)
             }
-            (S::Revoked, _) => Err(Refusal::Final),
+            (
+                S::Revoked,
+                E::LifetimePassed | E::Exchange | E::Refresh | E::Revoke(_) | E::OwnerChanged(_),
+            ) => Err(Refusal::Final),
         },
     }
 }
@@ -153,6 +170,11 @@ pub fn sources(kind: TokenKind, event: Event) -> (Vec<State>, Option<Transition>
         }
     }
     (from, target)
+}
+
+/// An ACTIVE token whose lifetime has passed: the first look at it records EXPIRED.
+pub fn lifetime_passed(state: State, expires_at: i64, now: i64) -> bool {
+    state == State::Active && now >= expires_at
 }
 
 /// A token is active exactly when its state is ACTIVE and `now` lies in `[nbf, exp)`.

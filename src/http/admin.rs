@@ -35,30 +35,45 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::sync::Arc;
 
-/// One admin operation's target, parsed from the path.
-enum Target {
-    Users,
-    User(String),
-    UserPassword(String),
-    UserRoles(String),
-    UserEnabled(String),
-    UserUnlock(String),
-    Roles,
-    Role(String),
-    Clients,
-    Client(String),
-    ClientSecret(String),
-    ClientUnlock(String),
-    Resources,
-    TokensLookup,
-    TokensRevoke,
-    Tenants,
-    Tenant(String),
-    Audit,
+/// One admin operation: a path and a method, with the names the path carries.
+enum Operation {
+    ListUsers,
+    CreateUser,
+    GetUser(String),
+    DeleteUser(String),
+    SetPassword(String),
+    SetRoles(String),
+    SetEnabled(String),
+    UnlockUser(String),
+    ListRoles,
+    CreateRole,
+    GetRole(String),
+    UpdateRole(String),
+    DeleteRole(String),
+    ListClients,
+    CreateClient,
+    GetClient(String),
+    DeleteClient(String),
+    RotateSecret(String),
+    UnlockClient(String),
+    GetResources,
+    SetResources,
+    LookupToken,
+    RevokeTokens,
+    ListTenants,
+    CreateTenant,
+    DeactivateTenant(String),
+    AuditLog,
 }
 
-impl Target {
-    fn parse(rest: &str, is_super: bool) -> Result<Self, ApiError> {
+/// The methods the admin API uses, in the order `Allow` lists them.
+const METHODS: [Method; 4] = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+
+impl Operation {
+    /// The table of the module doc: the operation `method` on `rest` names, `None` when
+    /// the pair is not in it. `Allow` is derived from this same table.
+    fn find(rest: &str, method: &Method, is_super: bool) -> Result<Option<Self>, ApiError> {
+        use Method as M;
         let segments: Vec<&str> = rest.split('/').collect();
         let name = |raw: &str| -> Result<String, ApiError> {
             if raw.is_empty() {
@@ -66,43 +81,57 @@ impl Target {
             }
             Ok(path_segment(raw)?)
         };
-        Ok(match segments.as_slice() {
-            ["users"] => Target::Users,
-            ["users", u] => Target::User(name(u)?),
-            ["users", u, "password"] => Target::UserPassword(name(u)?),
-            ["users", u, "roles"] => Target::UserRoles(name(u)?),
-            ["users", u, "enabled"] => Target::UserEnabled(name(u)?),
-            ["users", u, "unlock"] => Target::UserUnlock(name(u)?),
-            ["roles"] => Target::Roles,
-            ["roles", r] => Target::Role(name(r)?),
-            ["clients"] => Target::Clients,
-            ["clients", c] => Target::Client(name(c)?),
-            ["clients", c, "secret"] => Target::ClientSecret(name(c)?),
-            ["clients", c, "unlock"] => Target::ClientUnlock(name(c)?),
-            ["resources"] => Target::Resources,
-            ["tokens", "lookup"] => Target::TokensLookup,
-            ["tokens", "revoke"] => Target::TokensRevoke,
+        let m = method.clone();
+        Ok(Some(match (segments.as_slice(), m) {
+            (["users"], M::GET) => Operation::ListUsers,
+            (["users"], M::POST) => Operation::CreateUser,
+            (["users", u], M::GET) => Operation::GetUser(name(u)?),
+            (["users", u], M::DELETE) => Operation::DeleteUser(name(u)?),
+            (["users", u, "password"], M::PUT) => Operation::SetPassword(name(u)?),
+            (["users", u, "roles"], M::PUT) => Operation::SetRoles(name(u)?),
+            (["users", u, "enabled"], M::PUT) => Operation::SetEnabled(name(u)?),
+            (["users", u, "unlock"], M::POST) => Operation::UnlockUser(name(u)?),
+            (["roles"], M::GET) => Operation::ListRoles,
+            (["roles"], M::POST) => Operation::CreateRole,
+            (["roles", r], M::GET) => Operation::GetRole(name(r)?),
+            (["roles", r], M::PUT) => Operation::UpdateRole(name(r)?),
+            (["roles", r], M::DELETE) => Operation::DeleteRole(name(r)?),
+            (["clients"], M::GET) => Operation::ListClients,
+            (["clients"], M::POST) => Operation::CreateClient,
+            (["clients", c], M::GET) => Operation::GetClient(name(c)?),
+            (["clients", c], M::DELETE) => Operation::DeleteClient(name(c)?),
+            (["clients", c, "secret"], M::POST) => Operation::RotateSecret(name(c)?),
+            (["clients", c, "unlock"], M::POST) => Operation::UnlockClient(name(c)?),
+            (["resources"], M::GET) => Operation::GetResources,
+            (["resources"], M::PUT) => Operation::SetResources,
+            (["tokens", "lookup"], M::POST) => Operation::LookupToken,
+            (["tokens", "revoke"], M::POST) => Operation::RevokeTokens,
             // Tenants are managed from the super tenant only; elsewhere the path does
             // not exist.
-            ["tenants"] if is_super => Target::Tenants,
-            ["tenants", d] if is_super => Target::Tenant(name(d)?),
-            ["audit"] => Target::Audit,
-            _ => return Err(ApiError::NotFound),
-        })
+            (["tenants"], M::GET) if is_super => Operation::ListTenants,
+            (["tenants"], M::POST) if is_super => Operation::CreateTenant,
+            (["tenants", d], M::DELETE) if is_super => Operation::DeactivateTenant(name(d)?),
+            (["audit"], M::GET) => Operation::AuditLog,
+            _ => return Ok(None),
+        }))
     }
 
-    fn allow(&self) -> &'static str {
-        match self {
-            Target::Users | Target::Roles | Target::Clients | Target::Tenants => "GET, POST",
-            Target::User(_) | Target::Client(_) => "GET, DELETE",
-            Target::UserPassword(_) | Target::UserRoles(_) | Target::UserEnabled(_) => "PUT",
-            Target::UserUnlock(_) | Target::ClientSecret(_) | Target::ClientUnlock(_) => "POST",
-            Target::TokensLookup | Target::TokensRevoke => "POST",
-            Target::Role(_) => "GET, PUT, DELETE",
-            Target::Resources => "GET, PUT",
-            Target::Tenant(_) => "DELETE",
-            Target::Audit => "GET",
+    /// The operation for this request; a path in the table with another method is a
+    /// 405 naming the methods it takes, any other path a 404.
+    fn parse(rest: &str, method: &Method, is_super: bool) -> Result<Self, ApiError> {
+        if let Some(operation) = Self::find(rest, method, is_super)? {
+            return Ok(operation);
         }
+        let mut allowed = Vec::new();
+        for m in &METHODS {
+            if Self::find(rest, m, is_super)?.is_some() {
+                allowed.push(m.as_str());
+            }
+        }
+        if allowed.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        Err(ApiError::MethodNotAllowed(allowed.join(", ")))
     }
 }
 
@@ -114,12 +143,8 @@ pub async fn handle(
     path: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let target = Target::parse(rest, tenant.is_super)?;
     let method = request.method().clone();
-    let allow = target.allow();
-    if !allow.split(", ").any(|m| m == method.as_str()) {
-        return Err(ApiError::MethodNotAllowed(allow));
-    }
+    let operation = Operation::parse(rest, &method, tenant.is_super)?;
     let presented = match auth::parse(request.headers())? {
         auth::Authorization::Basic { name, secret } => Presented::Basic { name, secret },
         auth::Authorization::Bearer(token) => Presented::Bearer(token),
@@ -131,7 +156,7 @@ pub async fn handle(
     log.caller = admin.name.clone();
     let query = Form::parse(request.uri().query().unwrap_or_default().as_bytes())?;
     let body = RequestBody { gateway, request };
-    execute(gateway, &admin, target, method, body, &query).await
+    execute(gateway, &admin, operation, body, &query).await
 }
 
 /// The request body, read only by operations that take one.
@@ -161,8 +186,7 @@ impl RequestBody<'_> {
 async fn execute(
     gateway: &Gateway,
     admin: &Admin,
-    target: Target,
-    method: Method,
+    operation: Operation,
     body: RequestBody<'_>,
     query: &Form,
 ) -> Result<Response<Body>, ApiError> {
@@ -170,55 +194,52 @@ async fn execute(
     let created = |value: serde_json::Value| Ok(json(StatusCode::CREATED, &value));
     let done = || Ok(empty(StatusCode::NO_CONTENT));
     let g = gateway;
-    match (target, method) {
-        (Target::Users, Method::GET) => ok(json!({ "users": g.list_users(admin).await? })),
-        (Target::Users, _) => created(json!(g.create_user(admin, body.json().await?).await?)),
-        (Target::User(u), Method::GET) => ok(json!(g.get_user(admin, &u).await?)),
-        (Target::User(u), _) => {
+    use Operation as Op;
+    match operation {
+        Op::ListUsers => ok(json!({ "users": g.list_users(admin).await? })),
+        Op::CreateUser => created(json!(g.create_user(admin, body.json().await?).await?)),
+        Op::GetUser(u) => ok(json!(g.get_user(admin, &u).await?)),
+        Op::DeleteUser(u) => {
             g.delete_user(admin, &u).await?;
             done()
         }
-        (Target::UserPassword(u), _) => {
+        Op::SetPassword(u) => {
             g.set_password(admin, &u, body.json().await?).await?;
             done()
         }
-        (Target::UserRoles(u), _) => ok(json!(g.set_roles(admin, &u, body.json().await?).await?)),
-        (Target::UserEnabled(u), _) => {
-            ok(json!(g.set_enabled(admin, &u, body.json().await?).await?))
-        }
-        (Target::UserUnlock(u), _) => ok(json!(g.unlock_user(admin, &u).await?)),
-        (Target::Roles, Method::GET) => ok(json!({ "roles": g.list_roles(admin).await? })),
-        (Target::Roles, _) => created(json!(g.create_role(admin, body.json().await?).await?)),
-        (Target::Role(r), Method::GET) => ok(json!(g.get_role(admin, &r).await?)),
-        (Target::Role(r), Method::PUT) => {
-            ok(json!(g.update_role(admin, &r, body.json().await?).await?))
-        }
-        (Target::Role(r), _) => {
+        Op::SetRoles(u) => ok(json!(g.set_roles(admin, &u, body.json().await?).await?)),
+        Op::SetEnabled(u) => ok(json!(g.set_enabled(admin, &u, body.json().await?).await?)),
+        Op::UnlockUser(u) => ok(json!(g.unlock_user(admin, &u).await?)),
+        Op::ListRoles => ok(json!({ "roles": g.list_roles(admin).await? })),
+        Op::CreateRole => created(json!(g.create_role(admin, body.json().await?).await?)),
+        Op::GetRole(r) => ok(json!(g.get_role(admin, &r).await?)),
+        Op::UpdateRole(r) => ok(json!(g.update_role(admin, &r, body.json().await?).await?)),
+        Op::DeleteRole(r) => {
             g.delete_role(admin, &r).await?;
             done()
         }
-        (Target::Clients, Method::GET) => ok(json!({ "clients": g.list_clients(admin).await? })),
-        (Target::Clients, _) => created(json!(g.create_client(admin, body.json().await?).await?)),
-        (Target::Client(c), Method::GET) => ok(json!(g.get_client(admin, &c).await?)),
-        (Target::Client(c), _) => {
+        Op::ListClients => ok(json!({ "clients": g.list_clients(admin).await? })),
+        Op::CreateClient => created(json!(g.create_client(admin, body.json().await?).await?)),
+        Op::GetClient(c) => ok(json!(g.get_client(admin, &c).await?)),
+        Op::DeleteClient(c) => {
             g.delete_client(admin, &c).await?;
             done()
         }
-        (Target::ClientSecret(c), _) => ok(json!(g.rotate_secret(admin, &c).await?)),
-        (Target::ClientUnlock(c), _) => ok(json!(g.unlock_client(admin, &c).await?)),
-        (Target::Resources, Method::GET) => ok(json!(g.get_resources(admin))),
-        (Target::Resources, _) => ok(json!(g.set_resources(admin, body.json().await?).await?)),
-        (Target::TokensLookup, _) => ok(json!(g.lookup_token(admin, body.json().await?).await?)),
-        (Target::TokensRevoke, _) => {
+        Op::RotateSecret(c) => ok(json!(g.rotate_secret(admin, &c).await?)),
+        Op::UnlockClient(c) => ok(json!(g.unlock_client(admin, &c).await?)),
+        Op::GetResources => ok(json!(g.get_resources(admin))),
+        Op::SetResources => ok(json!(g.set_resources(admin, body.json().await?).await?)),
+        Op::LookupToken => ok(json!(g.lookup_token(admin, body.json().await?).await?)),
+        Op::RevokeTokens => {
             ok(json!({ "revoked": g.revoke_tokens(admin, body.json().await?).await? }))
         }
-        (Target::Tenants, Method::GET) => ok(json!({ "tenants": g.list_tenants().await? })),
-        (Target::Tenants, _) => created(json!(g.create_tenant(admin, body.json().await?).await?)),
-        (Target::Tenant(d), _) => {
+        Op::ListTenants => ok(json!({ "tenants": g.list_tenants().await? })),
+        Op::CreateTenant => created(json!(g.create_tenant(admin, body.json().await?).await?)),
+        Op::DeactivateTenant(d) => {
             g.delete_tenant(admin, &d).await?;
             done()
         }
-        (Target::Audit, _) => ok(
+        Op::AuditLog => ok(
             json!({ "events": g.audit_log(admin, query.get("limit"), query.get("before")).await? }),
         ),
     }

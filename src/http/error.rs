@@ -2,7 +2,6 @@
 
 use super::{json, Body};
 use crate::service;
-use crate::store;
 use hyper::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
@@ -18,7 +17,8 @@ pub enum ApiError {
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed")]
-    MethodNotAllowed(&'static str),
+    /// Holds the `Allow` header's value.
+    MethodNotAllowed(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("the request body was not received in time")]
@@ -81,7 +81,7 @@ impl ApiError {
                     "not_found",
                     format!("no such {what}"),
                 ),
-                S::Store(store::Error::Unavailable(_)) => unavailable(),
+                S::Unavailable => unavailable(),
                 S::RateLimited(_) => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
@@ -92,17 +92,12 @@ impl ApiError {
                     "temporarily_unavailable",
                     "too many password checks are waiting; retry shortly".into(),
                 ),
-                S::Store(store::Error::Duplicate(what)) => (
+                S::Duplicate(what) => (
                     StatusCode::CONFLICT,
                     "conflict",
                     format!("a duplicate of {what}"),
                 ),
-                S::Store(
-                    store::Error::Corrupt(_)
-                    | store::Error::UnsupportedUrl(_)
-                    | store::Error::Migration(_),
-                )
-                | S::Hash(_) => (
+                S::Internal(_) | S::Hash(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
                     "an internal error occurred".into(),
@@ -170,7 +165,9 @@ impl ApiError {
             _ => {}
         }
         if let ApiError::MethodNotAllowed(allow) = &self {
-            headers.insert(ALLOW, HeaderValue::from_static(allow));
+            if let Ok(value) = HeaderValue::from_str(allow) {
+                headers.insert(ALLOW, value);
+            }
         }
         response
     }

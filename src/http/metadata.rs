@@ -2,6 +2,7 @@
 //! never from the `Host` header, and every list says exactly what the endpoints accept.
 
 use super::{json, Body};
+use crate::domain::client::GrantType;
 use crate::domain::tenant::Tenant;
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -17,7 +18,7 @@ pub fn handle(tenant: &Tenant) -> Response<Body> {
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         // "none": a public client exchanging a code with PKCE.
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": client_auth,

@@ -173,7 +173,7 @@ async fn dispatch(
         let method = request.method();
         let allowed = allow.split(", ").any(|m| m == method.as_str());
         if !allowed {
-            return Err(ApiError::MethodNotAllowed(allow));
+            return Err(ApiError::MethodNotAllowed(allow.to_owned()));
         }
     }
     match route.endpoint {

@@ -2,6 +2,7 @@
 
 use super::router::RequestLog;
 use super::{auth, json, ApiError, Body};
+use crate::domain::client::GrantType;
 use crate::domain::tenant::Tenant;
 use crate::service::grant::Grant;
 use crate::service::{Error, Gateway};
@@ -17,8 +18,9 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     // A public client authenticates by its id alone, and only to exchange a code (its
     // PKCE verifier is then the proof).
-    let is_code_exchange =
-        |form: &super::form::Form| form.get("grant_type") == Some("authorization_code");
+    let is_code_exchange = |form: &super::form::Form| {
+        form.get("grant_type").and_then(GrantType::parse) == Some(GrantType::AuthorizationCode)
+    };
     let (client, form) =
         auth::client_request(gateway, tenant, request, is_code_exchange, &log.origin).await?;
     log.caller = client.client_id.clone();
@@ -29,26 +31,28 @@ pub async fn handle(
             .ok_or_else(|| Error::InvalidRequest(format!("{name} is required")))
     };
     let scope = form.get("scope").map(str::to_owned);
-    let grant = match form.non_empty("grant_type") {
+    let grant_type = match form.non_empty("grant_type") {
         None => return Err(Error::InvalidRequest("grant_type is required".into()).into()),
-        Some("client_credentials") => Grant::ClientCredentials { scope },
-        Some("authorization_code") => Grant::AuthorizationCode {
+        Some(name) => GrantType::parse(name).ok_or(Error::UnsupportedGrantType)?,
+    };
+    let grant = match grant_type {
+        GrantType::ClientCredentials => Grant::ClientCredentials { scope },
+        GrantType::AuthorizationCode => Grant::AuthorizationCode {
             code: SecretString::from(required("code")?),
             redirect_uri: form.non_empty("redirect_uri").map(str::to_owned),
             code_verifier: form
                 .non_empty("code_verifier")
                 .map(|v| SecretString::from(v.to_owned())),
         },
-        Some("password") => Grant::Password {
+        GrantType::Password => Grant::Password {
             username: required("username")?,
             password: SecretString::from(required("password")?),
             scope,
         },
-        Some("refresh_token") => Grant::RefreshToken {
+        GrantType::RefreshToken => Grant::RefreshToken {
             refresh_token: SecretString::from(required("refresh_token")?),
             scope,
         },
-        Some(_) => return Err(Error::UnsupportedGrantType.into()),
     };
     let issued = gateway.grant(&client, grant, &log.origin).await?;
     Ok(json(StatusCode::OK, &issued))

@@ -166,7 +166,7 @@ impl Gateway {
         };
         let client = self
             .directory
-            .client(&self.store, &presented.client_id)
+            .client(&*self.store, &presented.client_id)
             .await?
             .filter(|c| belongs(c));
         let Some(secret) = &presented.secret else {
@@ -214,7 +214,7 @@ impl Gateway {
         }
         let user = self
             .directory
-            .user(&self.store, tenant.id, username)
+            .user(&*self.store, tenant.id, username)
             .await?;
         let attempt = Attempt {
             tenant_id: tenant.id,
@@ -278,9 +278,10 @@ impl Gateway {
                 if principal.failed_attempts() == 0 {
                     return Ok(Some(Arc::new(principal)));
                 }
-                if !self.store.reset_failures(attempt.target(), now).await? {
+                let Some(changes) = self.store.reset_failures(attempt.target(), now).await? else {
                     return Ok(None);
-                }
+                };
+                self.apply(&changes).await?;
                 Ok(Some(Arc::new(principal.with_no_failures())))
             }
             principal => {
@@ -316,7 +317,7 @@ impl Gateway {
         let auth = &self.config.auth;
         let until = now + auth.lockout_seconds as i64;
         let lock = event("system", format!("{}.lock", attempt.kind));
-        let locked = self
+        let (locked, changes) = self
             .store
             .record_failure(
                 target,
@@ -334,14 +335,7 @@ impl Gateway {
                 "locked after repeated sign-in failures"
             );
         }
-        match target {
-            LockTarget::User {
-                tenant_id,
-                username,
-            } => self.directory.forget_user(tenant_id, username),
-            LockTarget::Client { client_id } => self.directory.forget_client(client_id),
-        }
-        Ok(())
+        self.apply(&changes).await
     }
 
     /// Decides who the introspection caller is and whether it may introspect at all.
@@ -425,7 +419,7 @@ impl Gateway {
             Some(username) => {
                 let user = self
                     .directory
-                    .user(&self.store, tenant.id, username)
+                    .user(&*self.store, tenant.id, username)
                     .await?;
                 let user = user.filter(|u| u.enabled).ok_or(Error::Unauthenticated)?;
                 Ok(BearerCaller::User(user))
@@ -446,7 +440,7 @@ impl Gateway {
         let Some(id) = percent_decode(name).filter(|id| is_client_id(id)) else {
             return Ok(None);
         };
-        let client = self.directory.client(&self.store, &id).await?;
+        let client = self.directory.client(&*self.store, &id).await?;
         if client.is_none_or(|c| c.tenant_id != tenant.id) {
             return Ok(None);
         }

@@ -4,7 +4,7 @@
 use super::authenticate::ClientScope;
 use super::grant::{digest, random_string, Issuance, TokenResponse};
 use super::{now, Error, Gateway, Result};
-use crate::domain::client;
+use crate::domain::client::{self, GrantType};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::{ClientRecord, NewToken, UserRecord};
@@ -125,7 +125,7 @@ impl Gateway {
         } else {
             ClientScope::ThisTenant
         };
-        let client = self.directory.client(&self.store, client_id).await?;
+        let client = self.directory.client(&*self.store, client_id).await?;
         let client = client
             .filter(|c| scope_rule == ClientScope::AnyTenant || c.tenant_id == path_tenant.id)
             .ok_or_else(|| Refused::Page("The application is not known here.".into()))?;
@@ -174,7 +174,7 @@ impl Gateway {
                 ))
             }
         }
-        if !client.grant_types.iter().any(|g| g == "authorization_code") {
+        if !client.allows(GrantType::AuthorizationCode) {
             return Err(refuse(
                 "unauthorized_client",
                 "the client may not use the authorization code grant",

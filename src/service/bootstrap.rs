@@ -2,12 +2,11 @@
 //! has an administrator (SPEC §2, §3).
 
 use super::credentials::hash_blocking;
+use super::grant::random_string;
 use super::{now, Error, Result};
 use crate::config::Config;
-use crate::store::{NewClient, NewUser, Source, Store, TenantSettings};
+use crate::store::{Changes, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};
 use crate::tenant_file::{self, TenantFile};
-use base64::Engine;
-use rand::RngCore;
 
 /// The role every bootstrap administrator holds: everything.
 pub const ADMIN_ROLE: &str = "admin";
@@ -23,21 +22,24 @@ pub enum AdminPassword {
 }
 
 /// Reads every tenant file (failing, before any write, on the first bad one), writes
-/// what they declare, and creates the super tenant and its admin when missing.
+/// what they declare, and creates the super tenant and its admin when missing. Returns
+/// what that changed, for the caches of a gateway built afterwards.
 pub async fn reconcile(
     config: &Config,
-    store: &Store,
+    store: &dyn Store,
     admin_password: Option<String>,
-) -> Result<AdminPassword> {
+) -> Result<(AdminPassword, Changes)> {
     let files = tenant_file::load_dir(&config.tenants.dir)
         .map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let now = now();
+    let mut changes = Changes::default();
     if !files.iter().any(|f| f.domain == config.server.super_tenant) {
         let settings = TenantSettings::defaults(config.server.super_tenant.clone());
-        ensure_tenant(store, &settings, now).await?;
+        ensure_tenant(store, &settings, now, &mut changes).await?;
     }
     for file in &files {
-        apply_file(store, file, file.domain == config.server.super_tenant, now).await?;
+        let is_super = file.domain == config.server.super_tenant;
+        apply_file(store, file, is_super, now, &mut changes).await?;
     }
     let super_id = store
         .tenants()
@@ -47,63 +49,79 @@ pub async fn reconcile(
         .map(|t| t.id)
         .ok_or_else(|| Error::InvalidRequest("the super tenant is missing".into()))?;
     if store.user_count(super_id).await? > 0 {
-        return Ok(AdminPassword::Existing);
+        return Ok((AdminPassword::Existing, changes));
     }
     let (password, outcome) = match admin_password.filter(|p| !p.is_empty()) {
         Some(p) => (p, AdminPassword::FromEnvironment),
         None => {
-            let mut bytes = [0u8; 18];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            let p = random_string(18);
             (p.clone(), AdminPassword::Generated(p))
         }
     };
     let hash = tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
         .map_err(|e| Error::InvalidRequest(e.to_string()))??;
-    store
-        .upsert_role(
-            super_id,
-            ADMIN_ROLE,
-            &["/permission".to_owned()],
-            Source::Bootstrap,
-        )
-        .await?;
+    let role = RoleRecord {
+        name: ADMIN_ROLE.to_owned(),
+        permissions: vec!["/permission".to_owned()],
+    };
+    changes.merge(
+        store
+            .upsert_role(super_id, &role, Source::Bootstrap)
+            .await?,
+    );
     let roles = [ADMIN_ROLE.to_owned()];
     let admin = NewUser {
         username: ADMIN_USER,
         password_hash: &hash,
         roles: &roles,
     };
-    store
-        .upsert_user(super_id, &admin, Source::Bootstrap, now)
-        .await?;
-    Ok(outcome)
+    changes.merge(
+        store
+            .upsert_user(super_id, &admin, Source::Bootstrap, now)
+            .await?,
+    );
+    Ok((outcome, changes))
 }
 
-async fn ensure_tenant(store: &Store, settings: &TenantSettings, now: i64) -> Result<i64> {
-    let existing = store
+async fn ensure_tenant(
+    store: &dyn Store,
+    settings: &TenantSettings,
+    now: i64,
+    changes: &mut Changes,
+) -> Result<()> {
+    let exists = store
         .tenants()
         .await?
-        .into_iter()
-        .find(|t| t.domain == settings.domain);
-    match existing {
-        Some(t) => Ok(t.id),
-        None => Ok(store
+        .iter()
+        .any(|t| t.domain == settings.domain);
+    if !exists {
+        let (_, created) = store
             .upsert_tenant(settings, Source::Bootstrap, now)
-            .await?),
+            .await?;
+        changes.merge(created);
     }
+    Ok(())
 }
 
 /// Creates or updates what one file declares; leaves everything else alone.
-async fn apply_file(store: &Store, file: &TenantFile, is_super: bool, now: i64) -> Result<()> {
-    let tenant_id = store
+async fn apply_file(
+    store: &dyn Store,
+    file: &TenantFile,
+    is_super: bool,
+    now: i64,
+    changes: &mut Changes,
+) -> Result<()> {
+    let (tenant_id, tenant_changes) = store
         .upsert_tenant(&file.settings(), Source::File, now)
         .await?;
+    changes.merge(tenant_changes);
     for role in &file.roles {
-        store
-            .upsert_role(tenant_id, &role.name, &role.permissions, Source::File)
-            .await?;
+        let role = RoleRecord {
+            name: role.name.clone(),
+            permissions: role.permissions.clone(),
+        };
+        changes.merge(store.upsert_role(tenant_id, &role, Source::File).await?);
     }
     // A file user may name `admin` without declaring it: it then means what the
     // bootstrap role means, everything in this tenant (and tenant management in the
@@ -119,14 +137,11 @@ async fn apply_file(store: &Store, file: &TenantFile, is_super: bool, now: i64) 
         } else {
             "/permission/admin"
         };
-        store
-            .upsert_role(
-                tenant_id,
-                ADMIN_ROLE,
-                &[everything.to_owned()],
-                Source::File,
-            )
-            .await?;
+        let role = RoleRecord {
+            name: ADMIN_ROLE.to_owned(),
+            permissions: vec![everything.to_owned()],
+        };
+        changes.merge(store.upsert_role(tenant_id, &role, Source::File).await?);
     }
     for user in &file.users {
         let new = NewUser {
@@ -134,9 +149,11 @@ async fn apply_file(store: &Store, file: &TenantFile, is_super: bool, now: i64) 
             password_hash: &user.password_hash,
             roles: &user.roles,
         };
-        store
-            .upsert_user(tenant_id, &new, Source::File, now)
-            .await?;
+        changes.merge(
+            store
+                .upsert_user(tenant_id, &new, Source::File, now)
+                .await?,
+        );
     }
     for client in &file.clients {
         let new = NewClient {
@@ -147,13 +164,14 @@ async fn apply_file(store: &Store, file: &TenantFile, is_super: bool, now: i64) 
             scopes: &client.scopes,
             require_pkce: client.require_pkce,
         };
-        store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
+        let client_changes = store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
             crate::store::Error::Duplicate(_) => Error::InvalidRequest(format!(
                 "{}: clients.client_id {:?} already belongs to another tenant or was created through the API",
                 file.domain, client.client_id
             )),
-            other => Error::Store(other),
+            other => Error::from(other),
         })?;
+        changes.merge(client_changes);
     }
     Ok(())
 }

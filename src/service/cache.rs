@@ -1,9 +1,9 @@
 //! In-process caches: tenants, users, clients and active tokens.
 //!
-//! Each instance keeps only caches; the database is the truth. Every write that changes
-//! a cached object calls a `forget_*` method after it commits, and those same methods
-//! are what a cross-instance notification will call, so invalidation can arrive from
-//! outside the process.
+//! Each instance keeps only caches; the database is the truth. Every store write that
+//! commits returns its [`crate::store::Changes`], and `Gateway::apply` turns them into
+//! the `forget_*` calls here: the one path, so a change can as well arrive from
+//! another instance.
 
 use super::Result;
 use crate::domain::client::is_client_id;
@@ -64,7 +64,7 @@ impl Directory {
     /// Brings the tenant tables in line with the database's active tenants. Entries are
     /// replaced in place and stale ones removed afterwards, so a concurrent request
     /// never finds an active tenant missing.
-    pub async fn reload_tenants(&self, store: &Store) -> Result<()> {
+    pub async fn reload_tenants(&self, store: &dyn Store) -> Result<()> {
         let rows = store.tenants().await?;
         let mut active = std::collections::HashSet::with_capacity(rows.len());
         for row in rows.into_iter().filter(|r| r.active) {
@@ -80,7 +80,7 @@ impl Directory {
     }
 
     fn tenant_from_row(&self, row: TenantRow) -> Result<Tenant> {
-        let corrupt = |e: String| super::Error::Store(crate::store::Error::Corrupt(e));
+        let corrupt = super::Error::Internal;
         let domain = TenantDomain::parse(&row.domain).map_err(|e| corrupt(e.to_string()))?;
         let is_super = domain == self.super_tenant;
         let limit = |stored: Option<i64>| {
@@ -141,7 +141,7 @@ impl Directory {
 
     pub async fn user(
         &self,
-        store: &Store,
+        store: &dyn Store,
         tenant_id: i64,
         username: &str,
     ) -> Result<Option<Arc<UserRecord>>> {
@@ -163,7 +163,7 @@ impl Directory {
 
     pub async fn client(
         &self,
-        store: &Store,
+        store: &dyn Store,
         client_id: &str,
     ) -> Result<Option<Arc<ClientRecord>>> {
         if !is_client_id(client_id) {
@@ -314,14 +314,6 @@ impl TokenCache {
     /// Approximate bytes held by the entries.
     pub fn bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 

@@ -2,7 +2,7 @@
 //! tokens one issuance hands out.
 
 use super::{now, Error, Gateway, Origin, Result};
-use crate::domain::client::is_scope_token;
+use crate::domain::client::{is_scope_token, GrantType};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::{ClientRecord, Digest, NewToken};
@@ -35,12 +35,12 @@ pub enum Grant {
 }
 
 impl Grant {
-    fn name(&self) -> &'static str {
+    fn grant_type(&self) -> GrantType {
         match self {
-            Grant::ClientCredentials { .. } => "client_credentials",
-            Grant::AuthorizationCode { .. } => "authorization_code",
-            Grant::Password { .. } => "password",
-            Grant::RefreshToken { .. } => "refresh_token",
+            Grant::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Grant::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Grant::Password { .. } => GrantType::Password,
+            Grant::RefreshToken { .. } => GrantType::RefreshToken,
         }
     }
 }
@@ -93,7 +93,7 @@ impl Gateway {
         grant: Grant,
         origin: &Origin,
     ) -> Result<TokenResponse> {
-        if !client.grant_types.iter().any(|g| g == grant.name()) {
+        if !client.allows(grant.grant_type()) {
             return Err(Error::UnauthorizedClient(
                 "the client may not use this grant type",
             ));

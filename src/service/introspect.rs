@@ -118,7 +118,7 @@ impl Gateway {
         if record.token.tenant_id != tenant.id {
             return Ok(None);
         }
-        if record.state == token::State::Active && now >= record.token.expires_at {
+        if token::lifetime_passed(record.state, record.token.expires_at, now) {
             self.record_expiry(&record, now).await;
             return Ok(None);
         }
@@ -141,9 +141,14 @@ impl Gateway {
             .transitions(t.tenant_id, &[step], now, "system")
             .await
         {
-            Ok(changed) => self.tokens.forget(&changed),
+            Ok(changes) => {
+                if let Err(e) = self.apply(&changes).await {
+                    tracing::warn!(error = %e, "could not apply a token's expiry to the caches");
+                }
+            }
+            // The cached record stays: past its lifetime it reads as inactive, and the
+            // next look tries this write again.
             Err(e) => {
-                self.tokens.forget(&[t.digest]);
                 tracing::warn!(error = %e, "could not record a token's expiry");
             }
         }

@@ -16,7 +16,7 @@ mod revoke;
 
 use crate::config::Config;
 use crate::domain::tenant::TenantDomain;
-use crate::store::{self, Store};
+use crate::store::{self, Changes, Store};
 use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
 use ipnet::IpNet;
@@ -57,8 +57,15 @@ pub enum Error {
     /// The named object does not exist in this tenant.
     #[error("no such {0}")]
     NotFound(&'static str),
-    #[error(transparent)]
-    Store(#[from] store::Error),
+    /// The database could not be reached or failed to commit.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// A unique key already holds this value; names the field.
+    #[error("a duplicate of {0}")]
+    Duplicate(&'static str),
+    /// Stored data or configuration that cannot be right; the detail is logged.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error(transparent)]
     Hash(#[from] HashError),
     /// A rate limit (SPEC §9) refused the request; retry after this long.
@@ -67,6 +74,22 @@ pub enum Error {
     /// Too much work is already waiting (the password-check queue is full).
     #[error("overloaded")]
     Overloaded,
+}
+
+/// The service's boundary with the store: what a caller may learn of a store failure.
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "the database is unavailable");
+                Error::Unavailable
+            }
+            store::Error::Duplicate(what) => Error::Duplicate(what),
+            other @ (store::Error::Corrupt(_)
+            | store::Error::UnsupportedUrl(_)
+            | store::Error::Migration(_)) => Error::Internal(other.to_string()),
+        }
+    }
 }
 
 impl From<hasher::Saturated> for Error {
@@ -89,7 +112,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything a request needs, built once at start and shared by every connection.
 pub struct Gateway {
     pub config: Arc<Config>,
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     pub credentials: Credentials,
     pub directory: Directory,
     pub tokens: TokenCache,
@@ -101,7 +124,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds the gateway over a migrated and reconciled store.
-    pub async fn new(config: Arc<Config>, store: Store) -> Result<Self> {
+    pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self> {
         let super_tenant = TenantDomain::parse(&config.server.super_tenant)
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let gateway = Gateway {
@@ -115,8 +138,27 @@ impl Gateway {
             config,
             draining: AtomicBool::new(false),
         };
-        gateway.directory.reload_tenants(&gateway.store).await?;
+        gateway.directory.reload_tenants(&*gateway.store).await?;
         Ok(gateway)
+    }
+
+    /// Brings every cache in line with a committed write: the one place where a change
+    /// reaches the caches, whichever use case made it.
+    pub async fn apply(&self, changes: &Changes) -> Result<()> {
+        self.tokens.forget(&changes.tokens);
+        for (tenant_id, username) in &changes.users {
+            self.directory.forget_user(*tenant_id, username);
+        }
+        for tenant_id in &changes.users_of_tenants {
+            self.directory.forget_users_of(*tenant_id);
+        }
+        for client_id in &changes.clients {
+            self.directory.forget_client(client_id);
+        }
+        if !changes.tenants.is_empty() {
+            self.directory.reload_tenants(&*self.store).await?;
+        }
+        Ok(())
     }
 
     /// Readiness turns to 503 from here on.

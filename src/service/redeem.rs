@@ -68,11 +68,11 @@ impl Gateway {
             }
             return Err(invalid());
         }
-        if record.state == token::State::Active && now >= record.token.expires_at {
+        if token::lifetime_passed(record.state, record.token.expires_at, now) {
             self.record_expiry(&record, now).await;
             return Err(invalid());
         }
-        match token::apply(kind, record.state, redemption(kind)) {
+        match token::apply(kind, record.state, Event::redemption(kind)) {
             Ok(_) => Ok(record),
             Err(Refusal::Replay) => {
                 let actor = format!("client:{}", client.client_id);
@@ -98,7 +98,7 @@ impl Gateway {
         if let Some(username) = &record.token.username {
             let user = self
                 .directory
-                .user(&self.store, tenant.id, username)
+                .user(&*self.store, tenant.id, username)
                 .await?;
             if !user.is_some_and(|u| u.enabled) {
                 return Err(invalid());
@@ -107,8 +107,8 @@ impl Gateway {
         let actor = format!("client:{}", issuance.client.client_id);
         let (tokens, response) = issuance.mint(now);
         match self.store.redeem(record, &tokens, now, &actor).await? {
-            Rotation::Rotated(changed) => {
-                self.tokens.forget(&changed);
+            Rotation::Rotated(changes) => {
+                self.apply(&changes).await?;
                 Ok(response)
             }
             Rotation::Lost => {
@@ -139,12 +139,11 @@ impl Gateway {
             Event::Exchange,
         );
         let actor = format!("client:{}", presenter.client_id);
-        let changed = self
+        let changes = self
             .store
             .transitions(record.token.tenant_id, &[step], now, &actor)
             .await?;
-        self.tokens.forget(&changed);
-        Ok(())
+        self.apply(&changes).await
     }
 
     pub(super) async fn revoke_grant(
@@ -158,20 +157,11 @@ impl Gateway {
         let selection = Selection::Grant(grant_id.to_owned());
         let steps = [TokenKind::Access, TokenKind::Refresh]
             .map(|k| (k, selection.clone(), Event::Revoke(how)));
-        let changed = self
+        let changes = self
             .store
             .transitions(tenant.id, &steps, now, actor)
             .await?;
-        self.tokens.forget(&changed);
-        Ok(())
-    }
-}
-
-/// The event that spends a single-use credential of `kind`.
-fn redemption(kind: TokenKind) -> Event {
-    match kind {
-        TokenKind::AuthorizationCode => Event::Exchange,
-        TokenKind::Access | TokenKind::Refresh => Event::Refresh,
+        self.apply(&changes).await
     }
 }
 

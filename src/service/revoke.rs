@@ -4,7 +4,7 @@
 use super::grant::presented_digest;
 use super::{now, Error, Gateway, Result};
 use crate::domain::token::{Event, Revocation, TokenKind};
-use crate::store::ClientRecord;
+use crate::store::{ClientRecord, Selection, TokenRecord};
 
 impl Gateway {
     /// RFC 7009: revokes a token of `client` and its cascade (SPEC §6). Unknown tokens,
@@ -26,8 +26,8 @@ impl Gateway {
         if record.token.kind == TokenKind::AuthorizationCode {
             return Ok(());
         }
-        let steps = super::admin::revocation_steps(&record, Event::Revoke(Revocation::ByClient));
-        let changed = self
+        let steps = revocation_steps(&record, Event::Revoke(Revocation::ByClient));
+        let changes = self
             .store
             .transitions(
                 tenant.id,
@@ -36,7 +36,30 @@ impl Gateway {
                 &format!("client:{}", client.client_id),
             )
             .await?;
-        self.tokens.forget(&changed);
-        Ok(())
+        self.apply(&changes).await
+    }
+}
+
+/// What a revocation of this token also ends (SPEC §6): an access token's refresh
+/// token, or a refresh token's access tokens.
+pub fn revocation_steps(record: &TokenRecord, event: Event) -> Vec<(TokenKind, Selection, Event)> {
+    let this = (record.token.kind, Selection::Token(record.id), event);
+    match record.token.kind {
+        TokenKind::Access => match record.token.refresh_digest {
+            Some(refresh) => vec![
+                this,
+                (TokenKind::Refresh, Selection::RefreshOf(refresh), event),
+            ],
+            None => vec![this],
+        },
+        TokenKind::Refresh => vec![
+            this,
+            (
+                TokenKind::Access,
+                Selection::IssuedWith(record.token.digest),
+                event,
+            ),
+        ],
+        TokenKind::AuthorizationCode => vec![this],
     }
 }

@@ -1,17 +1,20 @@
-//! Durable storage over sqlx: SQLite for one machine, PostgreSQL for many.
+//! Durable storage: SQLite for one machine, PostgreSQL for many.
 //!
-//! The backend is chosen once, from the URL scheme, in [`Store::connect`]. Queries are
-//! written once with `$N` parameters, which both SQLite and PostgreSQL bind by position,
-//! and run through `sqlx::Any`; only connection set-up and migrations differ. Every
-//! method takes the tenant it works in, except the client lookup: client ids are unique
-//! across tenants (SPEC §6).
+//! [`Store`] is every operation the services need. [`connect`] picks the backend once,
+//! from the URL scheme; both run the SQL of [`sql`], each through its own driver and
+//! with its database's own types. Every method takes the tenant it works in, except
+//! the client lookup: client ids are unique across tenants (SPEC §6). Every method
+//! that commits a change to something a cache may hold returns [`Changes`].
 
-mod admin;
+mod postgres;
 mod records;
 mod sql;
+mod sqlite;
 
 pub use records::*;
-pub use sql::Store;
+
+use crate::domain::token::{Event, TokenKind};
+use std::sync::Arc;
 
 /// What went wrong below the domain. The detail stays in logs; callers see the kind.
 #[derive(Debug, thiserror::Error)]
@@ -44,3 +47,233 @@ impl From<sqlx::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens the store `url` names: `sqlite://FILE` (created with its folder when missing)
+/// or `postgres://…`. Migrations are not applied here; see [`Store::migrate`].
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sql::SqlStore::new(
+            sqlite::Sqlite::connect(url).await?,
+        )))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(sql::SqlStore::new(
+            postgres::Postgres::connect(url).await?,
+        )))
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(Error::UnsupportedUrl(scheme.to_owned()))
+    }
+}
+
+/// Every operation on durable state. Writes commit before they return; an audited
+/// change commits together with its audit entry, and a change that ends tokens (a
+/// password change, a deleted client, a deactivated tenant) together with those
+/// tokens' transitions: there is no moment at which one is true without the other.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Applies this backend's migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// A round trip to the database, for readiness.
+    async fn ping(&self) -> Result<()>;
+    async fn close(&self);
+
+    // ---- tenants ------------------------------------------------------------------
+
+    /// Every tenant, active or not, by id.
+    async fn tenants(&self) -> Result<Vec<TenantRow>>;
+    /// Creates the tenant when missing, else brings it in line with `settings`. Resource
+    /// rules are only replaced when `settings` declares some. Returns the tenant's id.
+    async fn upsert_tenant(
+        &self,
+        settings: &TenantSettings,
+        source: Source,
+        now: i64,
+    ) -> Result<(i64, Changes)>;
+    /// Replaces a tenant's resource rules; `None` restores the defaults.
+    async fn set_resources(
+        &self,
+        tenant_id: i64,
+        rules: Option<&[RuleRow]>,
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
+    /// Creates a tenant with its first administrator, who holds `admin_role`; a taken
+    /// domain is `Duplicate("domain")`. The audit entry goes to the tenant that asked.
+    async fn create_tenant(
+        &self,
+        settings: &TenantSettings,
+        admin_role: &RoleRecord,
+        admin: &NewUser<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
+    /// Deactivates a tenant and makes all its tokens INACTIVE.
+    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Changes>;
+
+    // ---- users and roles ----------------------------------------------------------
+
+    /// One user with the permissions of their roles, in one query.
+    async fn user(&self, tenant_id: i64, username: &str) -> Result<Option<UserRecord>>;
+    async fn users(&self, tenant_id: i64) -> Result<Vec<UserRecord>>;
+    async fn user_count(&self, tenant_id: i64) -> Result<i64>;
+    /// Creates a user, or brings one of the same `source` back in line with it. A user
+    /// created through the API is never overwritten by a file.
+    async fn upsert_user(
+        &self,
+        tenant_id: i64,
+        user: &NewUser<'_>,
+        source: Source,
+        now: i64,
+    ) -> Result<Changes>;
+    /// Creates a user through the API; a taken username is `Duplicate("username")`.
+    async fn create_user(
+        &self,
+        tenant_id: i64,
+        user: &NewUser<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
+    /// Applies `change` and, for a password change, a disable or a deletion, makes the
+    /// user's tokens INACTIVE. `None` when there is no such user.
+    async fn change_user(
+        &self,
+        tenant_id: i64,
+        username: &str,
+        change: UserChange<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Option<Changes>>;
+    async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>>;
+    /// Creates a role or replaces its permission list.
+    async fn upsert_role(
+        &self,
+        tenant_id: i64,
+        role: &RoleRecord,
+        source: Source,
+    ) -> Result<Changes>;
+    /// A taken name is `Duplicate("name")`.
+    async fn create_role(
+        &self,
+        tenant_id: i64,
+        role: &RoleRecord,
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
+    /// Replaces an existing role's permissions; `None` when there is no such role.
+    async fn update_role(
+        &self,
+        tenant_id: i64,
+        role: &RoleRecord,
+        audit: &AuditEvent,
+    ) -> Result<Option<Changes>>;
+    /// Deletes a role and takes it from every user who had it.
+    async fn delete_role(
+        &self,
+        tenant_id: i64,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<Option<Changes>>;
+
+    // ---- clients ------------------------------------------------------------------
+
+    /// A client by its id, whatever its tenant.
+    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
+    async fn clients(&self, tenant_id: i64) -> Result<Vec<ClientRecord>>;
+    /// Creates a client, or brings a file-declared one in line with its file. A client
+    /// id taken by another tenant, or by the API, is a duplicate.
+    async fn upsert_client(
+        &self,
+        tenant_id: i64,
+        client: &NewClient<'_>,
+        source: Source,
+        now: i64,
+    ) -> Result<Changes>;
+    /// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
+    async fn create_client(
+        &self,
+        tenant_id: i64,
+        client: &NewClient<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
+    /// Deletes a client and makes its tokens INACTIVE; `None` when the tenant has no
+    /// such client.
+    async fn delete_client(
+        &self,
+        tenant_id: i64,
+        client_id: &str,
+        audit: &AuditEvent,
+    ) -> Result<Option<Changes>>;
+    async fn set_client_secret(
+        &self,
+        tenant_id: i64,
+        client_id: &str,
+        secret_hash: &str,
+        audit: &AuditEvent,
+    ) -> Result<Option<Changes>>;
+
+    // ---- lockout ------------------------------------------------------------------
+
+    /// Counts one failed sign-in; the count reaching `threshold` locks the principal
+    /// until `locked_until`. Returns the lock's end when this failure locked it. The
+    /// failure and any lock are audited in the same transaction.
+    async fn record_failure(
+        &self,
+        target: LockTarget<'_>,
+        threshold: i64,
+        locked_until: i64,
+        failure: &AuditEvent,
+        lock: &AuditEvent,
+    ) -> Result<(Option<i64>, Changes)>;
+    /// An admin's unlock: resets the count and lifts any lock. `None` when the
+    /// principal is gone.
+    async fn clear_failures(
+        &self,
+        target: LockTarget<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Option<Changes>>;
+    /// Resets the count after a successful sign-in unless a lock is in force. `None`
+    /// when the principal is locked (or gone).
+    async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<Option<Changes>>;
+
+    // ---- tokens -------------------------------------------------------------------
+
+    /// Stores the tokens of one issuance in one transaction: all or none. Nothing
+    /// cached can be stale after it: no cache remembers a token as absent.
+    async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<()>;
+    /// The token with this digest in this tenant: one indexed read.
+    async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>>;
+    /// Applies each `(kind, selection, event)` step to the selected tokens the state
+    /// machine lets it move, in one transaction (a revocation and its cascade).
+    async fn transitions(
+        &self,
+        tenant_id: i64,
+        steps: &[(TokenKind, Selection, Event)],
+        now: i64,
+        actor: &str,
+    ) -> Result<Changes>;
+    /// [`Store::transitions`] by an admin, with the audit entry.
+    async fn revoke_by_admin(
+        &self,
+        tenant_id: i64,
+        steps: &[(TokenKind, Selection, Event)],
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
+    /// Redeems a single-use credential in one transaction: a refresh token becomes
+    /// INACTIVE with the access tokens issued with it, or a code becomes INACTIVE;
+    /// then `new` is stored. If the credential is no longer ACTIVE (a concurrent use),
+    /// nothing is written.
+    async fn redeem(
+        &self,
+        old: &TokenRecord,
+        new: &[NewToken],
+        now: i64,
+        actor: &str,
+    ) -> Result<Rotation>;
+
+    // ---- audit --------------------------------------------------------------------
+
+    /// Writes one audit entry on its own (a failed sign-in of an unknown principal).
+    async fn record_audit(&self, event: &AuditEvent) -> Result<()>;
+    /// At most `limit` events of the tenant, newest first, older than event `before`.
+    async fn audit_events(
+        &self,
+        tenant_id: i64,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditEvent>>;
+}

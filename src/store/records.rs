@@ -1,5 +1,6 @@
 //! The rows the store reads and writes.
 
+use crate::domain::client::GrantType;
 use crate::domain::permission::Permission;
 use crate::domain::token::{Reason, State, TokenKind};
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ fn default_method() -> String {
     "all".to_owned()
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TenantRow {
     pub id: i64,
     pub domain: String,
@@ -51,8 +52,10 @@ pub struct TenantRow {
     pub refresh_token_ttl: i64,
     pub authorization_code_ttl: i64,
     pub grant_max_lifetime: i64,
+    #[sqlx(json)]
     pub introspection_clients: Vec<String>,
     /// `None`: the default rules.
+    #[sqlx(json(nullable))]
     pub resources: Option<Vec<RuleRow>>,
     /// The tenant's own rate limits; `None` follows the configuration.
     pub requests_per_caller: Option<i64>,
@@ -115,21 +118,31 @@ pub struct NewUser<'a> {
     pub roles: &'a [String],
 }
 
-#[derive(Clone)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct ClientRecord {
     pub id: i64,
     pub tenant_id: i64,
     pub client_id: String,
     /// argon2id PHC string; `None` for a public client.
     pub secret_hash: Option<String>,
+    #[sqlx(json)]
     pub grant_types: Vec<String>,
+    #[sqlx(json)]
     pub redirect_uris: Vec<String>,
     /// Allowed scopes; empty means any.
+    #[sqlx(json)]
     pub scopes: Vec<String>,
     /// PKCE S256 required at the code grant (false only for a legacy confidential client).
     pub require_pkce: bool,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
+}
+
+impl ClientRecord {
+    /// Whether the client was given this grant.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.iter().any(|g| g == grant.as_str())
+    }
 }
 
 /// A client to create or reconcile.
@@ -200,9 +213,10 @@ pub enum Selection {
     Tenant,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RoleRecord {
     pub name: String,
+    #[sqlx(json)]
     pub permissions: Vec<String>,
 }
 
@@ -224,7 +238,7 @@ pub enum LockTarget<'a> {
 
 /// One audit log entry. Never holds a secret or a token. `id` is assigned by the
 /// store; it is ignored when an event is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: i64,
     pub tenant_id: i64,
@@ -242,9 +256,88 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The credential (and, for a refresh token, the access tokens issued with it) is
-    /// INACTIVE and the new tokens are stored. Holds the digests of the tokens that
-    /// changed state, for cache invalidation.
-    Rotated(Vec<Digest>),
+    /// INACTIVE and the new tokens are stored.
+    Rotated(Changes),
     /// Another request used the credential first; nothing was written.
     Lost,
+}
+
+/// What a committed write changed among the things an instance caches. The service
+/// applies it to every cache in one place; it is plain data so that it can travel to
+/// other instances as well.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use = "a committed change must reach the caches"]
+pub struct Changes {
+    /// Tokens whose state changed.
+    pub tokens: Vec<Digest>,
+    /// Users changed or deleted (password, enabled, roles, failure count), by tenant id
+    /// and username.
+    pub users: Vec<(i64, String)>,
+    /// Tenants any of whose users may hold changed permissions (a role changed).
+    pub users_of_tenants: Vec<i64>,
+    /// Clients created, changed or deleted, by client id.
+    pub clients: Vec<String>,
+    /// Tenants created, deactivated, or whose settings or resource rules changed.
+    pub tenants: Vec<i64>,
+}
+
+impl Changes {
+    pub fn tokens(tokens: Vec<Digest>) -> Self {
+        Changes {
+            tokens,
+            ..Changes::default()
+        }
+    }
+
+    pub fn user(tenant_id: i64, username: &str) -> Self {
+        Changes {
+            users: vec![(tenant_id, username.to_owned())],
+            ..Changes::default()
+        }
+    }
+
+    pub fn users_of(tenant_id: i64) -> Self {
+        Changes {
+            users_of_tenants: vec![tenant_id],
+            ..Changes::default()
+        }
+    }
+
+    pub fn client(client_id: &str) -> Self {
+        Changes {
+            clients: vec![client_id.to_owned()],
+            ..Changes::default()
+        }
+    }
+
+    pub fn tenant(tenant_id: i64) -> Self {
+        Changes {
+            tenants: vec![tenant_id],
+            ..Changes::default()
+        }
+    }
+
+    /// The user or client whose sign-in failures a lockout write touched.
+    pub fn principal(target: LockTarget<'_>) -> Self {
+        match target {
+            LockTarget::User {
+                tenant_id,
+                username,
+            } => Changes::user(tenant_id, username),
+            LockTarget::Client { client_id } => Changes::client(client_id),
+        }
+    }
+
+    /// Adds `other`'s changes to these.
+    pub fn merge(&mut self, other: Changes) {
+        self.tokens.extend(other.tokens);
+        self.users.extend(other.users);
+        self.users_of_tenants.extend(other.users_of_tenants);
+        self.clients.extend(other.clients);
+        self.tenants.extend(other.tenants);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Changes::default()
+    }
 }

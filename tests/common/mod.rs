@@ -21,25 +21,25 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs a test body once per backend, as two test functions.
+/// Runs each listed test once per backend, as the tests `NAME::sqlite` and
+/// `NAME::postgres`. `setup(Backend)` opens what every test takes; it answers `None`
+/// only for PostgreSQL outside CI when no database is configured.
 #[macro_export]
-macro_rules! both_backends {
-    ($(async fn $name:ident($server:ident : $ty:ty) $body:block)+) => {
+macro_rules! on_both_backends {
+    ($setup:path; $($name:ident),+ $(,)?) => {
         $(
             mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-                async fn body($server: $ty) $body
-
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    body($crate::common::TestServer::start($crate::common::Backend::Sqlite).await).await;
+                    if let Some(it) = $setup($crate::common::Backend::Sqlite).await {
+                        super::$name(it).await;
+                    }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(server) = $crate::common::TestServer::start_postgres().await {
-                        body(server).await;
+                    if let Some(it) = $setup($crate::common::Backend::Postgres).await {
+                        super::$name(it).await;
                     }
                 }
             }
@@ -216,6 +216,14 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, default_tenant_files(), |_| {}).await
+    }
+
+    /// The server over `backend`; `None` for PostgreSQL when no database is configured.
+    pub async fn for_backend(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::start(Backend::Sqlite).await),
+            Backend::Postgres => Self::start_postgres().await,
+        }
     }
 
     pub async fn start_postgres() -> Option<Self> {
@@ -461,4 +469,9 @@ pub async fn tls_connection_from(
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .unwrap()
+}
+
+/// The super tenant's administrator, as every test server creates it.
+pub fn super_admin() -> (&'static str, &'static str) {
+    ("admin", ADMIN_PASSWORD)
 }

@@ -1,0 +1,202 @@
+//! OAuth clients of a tenant: register, list, delete, rotate secrets, unlock (SPEC §8).
+
+use super::{invalid, Admin};
+use crate::domain::client;
+use crate::service::authenticate::is_locked;
+use crate::service::grant::random_string;
+use crate::service::{now, Error, Gateway, Result};
+use crate::store::{ClientRecord, LockTarget, NewClient};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientRequest {
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// PKCE S256 at the code grant; only a confidential client may turn it off.
+    #[serde(default = "pkce_by_default")]
+    pub require_pkce: bool,
+}
+
+fn pkce_by_default() -> bool {
+    true
+}
+
+#[derive(Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub require_pkce: bool,
+    pub locked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
+}
+
+/// A client as registered, with its secret: the only time the secret is shown.
+#[derive(Serialize)]
+pub struct RegisteredClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct SecretView {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+fn client_view(client: &ClientRecord, now: i64) -> ClientView {
+    let locked = is_locked(client.locked_until, now);
+    ClientView {
+        client_id: client.client_id.clone(),
+        public: client.secret_hash.is_none(),
+        grant_types: client.grant_types.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        scopes: client.scopes.clone(),
+        require_pkce: client.require_pkce,
+        locked,
+        locked_until: client.locked_until.filter(|_| locked),
+    }
+}
+
+impl Gateway {
+    pub async fn list_clients(&self, admin: &Admin) -> Result<Vec<ClientView>> {
+        let now = now();
+        Ok(self
+            .store
+            .clients(admin.tenant.id)
+            .await?
+            .iter()
+            .map(|c| client_view(c, now))
+            .collect())
+    }
+
+    pub async fn get_client(&self, admin: &Admin, client_id: &str) -> Result<ClientView> {
+        Ok(client_view(
+            &self.tenant_client(admin, client_id).await?,
+            now(),
+        ))
+    }
+
+    /// A client of the admin's own tenant (client ids are global: another tenant's client
+    /// is "not found" here, never shown).
+    async fn tenant_client(&self, admin: &Admin, client_id: &str) -> Result<ClientRecord> {
+        let client = self
+            .store
+            .client(client_id)
+            .await?
+            .filter(|c| c.tenant_id == admin.tenant.id);
+        client.ok_or(Error::NotFound("client"))
+    }
+
+    pub async fn create_client(
+        &self,
+        admin: &Admin,
+        request: NewClientRequest,
+    ) -> Result<RegisteredClient> {
+        let client_id = request.client_id.unwrap_or_else(|| random_string(18));
+        client::validate(
+            &client_id,
+            request.public,
+            &request.grant_types,
+            &request.redirect_uris,
+            &request.scopes,
+            request.require_pkce,
+        )
+        .map_err(|e| invalid(e.field, e.message))?;
+        let secret = (!request.public).then(|| random_string(32));
+        let hash = match &secret {
+            Some(secret) => Some(
+                self.hash_secret(admin, &SecretString::from(secret.clone()))
+                    .await?,
+            ),
+            None => None,
+        };
+        let new = NewClient {
+            client_id: &client_id,
+            secret_hash: hash.as_deref(),
+            grant_types: &request.grant_types,
+            redirect_uris: &request.redirect_uris,
+            scopes: &request.scopes,
+            require_pkce: request.require_pkce,
+        };
+        let changes = self
+            .store
+            .create_client(
+                admin.tenant.id,
+                &new,
+                &admin.audit("client.create", &client_id),
+            )
+            .await?;
+        self.apply(&changes).await?;
+        let client = self.get_client(admin, &client_id).await?;
+        Ok(RegisteredClient {
+            client,
+            client_secret: secret,
+        })
+    }
+
+    pub async fn delete_client(&self, admin: &Admin, client_id: &str) -> Result<()> {
+        let changes = self
+            .store
+            .delete_client(
+                admin.tenant.id,
+                client_id,
+                &admin.audit("client.delete", client_id),
+            )
+            .await?;
+        self.apply(&changes.ok_or(Error::NotFound("client"))?).await
+    }
+
+    /// Issues a new secret; the old one stops working at once (its hash is gone, and
+    /// with it every remembered verification).
+    pub async fn rotate_secret(&self, admin: &Admin, client_id: &str) -> Result<SecretView> {
+        let client = self.tenant_client(admin, client_id).await?;
+        if client.secret_hash.is_none() {
+            return Err(invalid("client_id", "a public client has no secret"));
+        }
+        let secret = random_string(32);
+        let hash = self
+            .hash_secret(admin, &SecretString::from(secret.clone()))
+            .await?;
+        let changes = self
+            .store
+            .set_client_secret(
+                admin.tenant.id,
+                client_id,
+                &hash,
+                &admin.audit("client.secret", client_id),
+            )
+            .await?
+            .ok_or(Error::NotFound("client"))?;
+        self.apply(&changes).await?;
+        Ok(SecretView {
+            client_id: client_id.to_owned(),
+            client_secret: secret,
+        })
+    }
+
+    pub async fn unlock_client(&self, admin: &Admin, client_id: &str) -> Result<ClientView> {
+        self.tenant_client(admin, client_id).await?;
+        let target = LockTarget::Client { client_id };
+        let changes = self
+            .store
+            .clear_failures(target, &admin.audit("client.unlock", client_id))
+            .await?
+            .ok_or(Error::NotFound("client"))?;
+        self.apply(&changes).await?;
+        self.get_client(admin, client_id).await
+    }
+}

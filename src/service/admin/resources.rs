@@ -1,0 +1,49 @@
+//! A tenant's resource rules: which permission each admin path needs (SPEC §5).
+
+use super::{invalid, Admin};
+use crate::domain::permission::ResourceRule;
+use crate::service::{Gateway, Result};
+use crate::store::RuleRow;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub resources: Vec<RuleRow>,
+}
+
+impl Gateway {
+    pub fn get_resources(&self, admin: &Admin) -> Resources {
+        let resources = admin
+            .tenant
+            .rules
+            .iter()
+            .map(|r| RuleRow {
+                context: r.context.clone(),
+                secured: r.secured,
+                http_method: r.method.as_str().to_owned(),
+                permissions: r
+                    .permissions
+                    .iter()
+                    .map(|p| p.as_str().to_owned())
+                    .collect(),
+            })
+            .collect();
+        Resources { resources }
+    }
+
+    /// Replaces the tenant's rules; they apply from the next request on.
+    pub async fn set_resources(&self, admin: &Admin, request: Resources) -> Result<Resources> {
+        for (i, r) in request.resources.iter().enumerate() {
+            ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
+                .map_err(|e| invalid(format!("resources[{i}]"), e.to_string()))?;
+        }
+        let audit = admin.audit("resources.update", admin.tenant.domain.as_str());
+        let changes = self
+            .store
+            .set_resources(admin.tenant.id, Some(&request.resources), &audit)
+            .await?;
+        self.apply(&changes).await?;
+        Ok(request)
+    }
+}

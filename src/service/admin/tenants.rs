@@ -1,0 +1,100 @@
+//! Tenants, managed from the super tenant: list, create, deactivate (SPEC §3, §8).
+
+use super::{check_password, invalid, Admin};
+use crate::domain::principal::validate_username;
+use crate::domain::tenant::TenantDomain;
+use crate::service::{Error, Gateway, Result};
+use crate::store::{NewUser, RoleRecord, TenantSettings};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The role a tenant's first administrator gets, and what it holds.
+pub const TENANT_ADMIN_ROLE: &str = "admin";
+const TENANT_ADMIN_PERMISSION: &str = "/permission/admin";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenantRequest {
+    pub domain: String,
+    pub admin: NewTenantAdmin,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenantAdmin {
+    pub username: String,
+    pub password: SecretString,
+}
+
+#[derive(Serialize)]
+pub struct TenantView {
+    pub domain: String,
+    pub active: bool,
+}
+
+impl Gateway {
+    pub async fn list_tenants(&self) -> Result<Vec<TenantView>> {
+        let rows = self.store.tenants().await?;
+        Ok(rows
+            .into_iter()
+            .map(|t| TenantView {
+                domain: t.domain,
+                active: t.active,
+            })
+            .collect())
+    }
+
+    pub async fn create_tenant(
+        &self,
+        admin: &Admin,
+        request: NewTenantRequest,
+    ) -> Result<TenantView> {
+        TenantDomain::parse(&request.domain).map_err(|e| invalid("domain", e.to_string()))?;
+        validate_username(&request.admin.username)
+            .map_err(|e| invalid("admin.username", e.to_string()))?;
+        check_password("admin.password", &request.admin.password)?;
+        let hash = self.hash_secret(admin, &request.admin.password).await?;
+        let settings = TenantSettings::defaults(request.domain.clone());
+        let role = RoleRecord {
+            name: TENANT_ADMIN_ROLE.into(),
+            permissions: vec![TENANT_ADMIN_PERMISSION.into()],
+        };
+        let roles = [TENANT_ADMIN_ROLE.to_owned()];
+        let first_admin = NewUser {
+            username: &request.admin.username,
+            password_hash: &hash,
+            roles: &roles,
+        };
+        let changes = self
+            .store
+            .create_tenant(
+                &settings,
+                &role,
+                &first_admin,
+                &admin.audit("tenant.create", &request.domain),
+            )
+            .await?;
+        self.apply(&changes).await?;
+        Ok(TenantView {
+            domain: request.domain,
+            active: true,
+        })
+    }
+
+    /// Deactivates a tenant: its endpoints answer 404 and all its tokens become
+    /// INACTIVE. The super tenant cannot be deactivated.
+    pub async fn delete_tenant(&self, admin: &Admin, domain: &str) -> Result<()> {
+        if domain == self.super_tenant.as_str() {
+            return Err(invalid("domain", "the super tenant cannot be deactivated"));
+        }
+        let tenant = self
+            .directory
+            .tenant(domain)
+            .ok_or(Error::NotFound("tenant"))?;
+        let changes = self
+            .store
+            .deactivate_tenant(tenant.id, &admin.audit("tenant.deactivate", domain))
+            .await?;
+        self.apply(&changes).await
+    }
+}

@@ -1,0 +1,208 @@
+//! Users of a tenant: create, list, change, delete, unlock (SPEC §8).
+
+use super::{check_password, invalid, Admin};
+use crate::domain::principal::validate_username;
+use crate::service::authenticate::is_locked;
+use crate::service::{now, Error, Gateway, Result};
+use crate::store::{LockTarget, NewUser, UserChange, UserRecord};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub username: String,
+    pub password: SecretString,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    pub password: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesRequest {
+    pub roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnabledRequest {
+    pub enabled: bool,
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub username: String,
+    pub roles: Vec<String>,
+    pub enabled: bool,
+    pub locked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
+}
+
+fn user_view(user: &UserRecord, now: i64) -> UserView {
+    let locked = is_locked(user.locked_until, now);
+    UserView {
+        username: user.username.clone(),
+        roles: user.roles.clone(),
+        enabled: user.enabled,
+        locked,
+        locked_until: user.locked_until.filter(|_| locked),
+    }
+}
+
+impl Gateway {
+    pub async fn list_users(&self, admin: &Admin) -> Result<Vec<UserView>> {
+        let now = now();
+        Ok(self
+            .store
+            .users(admin.tenant.id)
+            .await?
+            .iter()
+            .map(|u| user_view(u, now))
+            .collect())
+    }
+
+    pub async fn get_user(&self, admin: &Admin, username: &str) -> Result<UserView> {
+        let user = self
+            .store
+            .user(admin.tenant.id, username)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        Ok(user_view(&user, now()))
+    }
+
+    pub async fn create_user(&self, admin: &Admin, request: NewUserRequest) -> Result<UserView> {
+        validate_username(&request.username).map_err(|e| invalid("username", e.to_string()))?;
+        check_password("password", &request.password)?;
+        self.check_roles_exist(admin, &request.roles).await?;
+        let hash = self.hash_secret(admin, &request.password).await?;
+        let user = NewUser {
+            username: &request.username,
+            password_hash: &hash,
+            roles: &request.roles,
+        };
+        let changes = self
+            .store
+            .create_user(
+                admin.tenant.id,
+                &user,
+                &admin.audit("user.create", &request.username),
+            )
+            .await?;
+        self.apply(&changes).await?;
+        self.get_user(admin, &request.username).await
+    }
+
+    pub async fn delete_user(&self, admin: &Admin, username: &str) -> Result<()> {
+        self.change_user(admin, username, UserChange::Delete, "user.delete")
+            .await
+    }
+
+    pub async fn set_password(
+        &self,
+        admin: &Admin,
+        username: &str,
+        request: PasswordRequest,
+    ) -> Result<()> {
+        check_password("password", &request.password)?;
+        let hash = self.hash_secret(admin, &request.password).await?;
+        self.change_user(
+            admin,
+            username,
+            UserChange::Password(&hash),
+            "user.password",
+        )
+        .await
+    }
+
+    pub async fn set_roles(
+        &self,
+        admin: &Admin,
+        username: &str,
+        request: RolesRequest,
+    ) -> Result<UserView> {
+        self.check_roles_exist(admin, &request.roles).await?;
+        self.change_user(
+            admin,
+            username,
+            UserChange::Roles(&request.roles),
+            "user.roles",
+        )
+        .await?;
+        self.get_user(admin, username).await
+    }
+
+    pub async fn set_enabled(
+        &self,
+        admin: &Admin,
+        username: &str,
+        request: EnabledRequest,
+    ) -> Result<UserView> {
+        let action = if request.enabled {
+            "user.enable"
+        } else {
+            "user.disable"
+        };
+        self.change_user(
+            admin,
+            username,
+            UserChange::Enabled(request.enabled),
+            action,
+        )
+        .await?;
+        self.get_user(admin, username).await
+    }
+
+    pub async fn unlock_user(&self, admin: &Admin, username: &str) -> Result<UserView> {
+        let target = LockTarget::User {
+            tenant_id: admin.tenant.id,
+            username,
+        };
+        let changes = self
+            .store
+            .clear_failures(target, &admin.audit("user.unlock", username))
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        self.apply(&changes).await?;
+        self.get_user(admin, username).await
+    }
+
+    /// One user change, its token transitions and its audit entry, then the caches.
+    async fn change_user(
+        &self,
+        admin: &Admin,
+        username: &str,
+        change: UserChange<'_>,
+        action: &str,
+    ) -> Result<()> {
+        let changes = self
+            .store
+            .change_user(
+                admin.tenant.id,
+                username,
+                change,
+                &admin.audit(action, username),
+            )
+            .await?;
+        self.apply(&changes.ok_or(Error::NotFound("user"))?).await
+    }
+
+    async fn check_roles_exist(&self, admin: &Admin, roles: &[String]) -> Result<()> {
+        let known = self.store.roles(admin.tenant.id).await?;
+        for (i, role) in roles.iter().enumerate() {
+            if !known.iter().any(|r| &r.name == role) {
+                return Err(invalid(
+                    format!("roles[{i}]"),
+                    format!("no role {role:?} in this tenant"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,35 @@
+//! The audit log.
+
+use super::{query, AuditEvent, Conn, Result};
+
+pub async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
+    let statement = query(
+        "INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(event.tenant_id)
+    .bind(event.at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target)
+    .bind(&event.client_address);
+    conn.execute(statement).await?;
+    Ok(())
+}
+
+/// At most `limit` events of the tenant, newest first, older than event `before`.
+pub async fn page(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<AuditEvent>> {
+    let statement = query(
+        "SELECT id, tenant_id, at, actor, action, target, client_address FROM audit_events \
+         WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit);
+    Ok(conn.fetch_all(statement).await?)
+}

@@ -1,0 +1,101 @@
+//! OAuth clients. Client ids are unique across tenants (SPEC §6).
+
+use super::{duplicate_as, query, ClientRecord, Conn, Error, NewClient, Result, Source};
+
+const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
+     require_pkce, failed_attempts, locked_until";
+
+/// A client by its id, whatever its tenant.
+pub async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Option<ClientRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
+    Ok(conn.fetch_optional(query(sql).bind(client_id)).await?)
+}
+
+pub async fn of_tenant(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<ClientRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
+    Ok(conn.fetch_all(query(sql).bind(tenant_id)).await?)
+}
+
+/// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
+pub async fn insert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    client: &NewClient<'_>,
+    source: Source,
+    now: i64,
+) -> Result<()> {
+    let statement = query(
+        "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
+                              failed_attempts, source, created_at, require_pkce) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
+    )
+    .bind(tenant_id)
+    .bind(client.client_id)
+    .bind(client.secret_hash)
+    .bind(client.grant_types)
+    .bind(client.redirect_uris)
+    .bind(client.scopes)
+    .bind(source.as_str())
+    .bind(now)
+    .bind(client.require_pkce);
+    conn.execute(statement)
+        .await
+        .map_err(duplicate_as("client_id"))?;
+    Ok(())
+}
+
+/// Creates a client, or brings a file-declared one in line with its file. A client id
+/// taken by another tenant, or by the API, is a duplicate.
+pub async fn upsert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    client: &NewClient<'_>,
+    source: Source,
+    now: i64,
+) -> Result<()> {
+    let owner =
+        query("SELECT tenant_id, source FROM clients WHERE client_id = $1").bind(client.client_id);
+    let Some((owner_tenant, owner_source)) = conn.fetch_optional::<(i64, String)>(owner).await?
+    else {
+        return insert(conn, tenant_id, client, source, now).await;
+    };
+    if owner_tenant != tenant_id || owner_source != source.as_str() {
+        return Err(Error::Duplicate("client_id"));
+    }
+    let statement = query(
+        "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4, \
+             require_pkce = $5 \
+         WHERE client_id = $6",
+    )
+    .bind(client.secret_hash)
+    .bind(client.grant_types)
+    .bind(client.redirect_uris)
+    .bind(client.scopes)
+    .bind(client.require_pkce)
+    .bind(client.client_id);
+    conn.execute(statement).await?;
+    Ok(())
+}
+
+/// False when the tenant has no such client.
+pub async fn delete(conn: &mut impl Conn, tenant_id: i64, client_id: &str) -> Result<bool> {
+    let statement = query("DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2")
+        .bind(tenant_id)
+        .bind(client_id);
+    Ok(conn.execute(statement).await? == 1)
+}
+
+/// False when the tenant has no such client.
+pub async fn set_secret(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    client_id: &str,
+    secret_hash: &str,
+) -> Result<bool> {
+    let statement =
+        query("UPDATE clients SET secret_hash = $1 WHERE tenant_id = $2 AND client_id = $3")
+            .bind(secret_hash)
+            .bind(tenant_id)
+            .bind(client_id);
+    Ok(conn.execute(statement).await? == 1)
+}

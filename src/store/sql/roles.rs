@@ -1,0 +1,68 @@
+//! Roles: named lists of permission paths.
+
+use super::{duplicate_as, query, Conn, Result, RoleRecord, Source};
+
+pub async fn all(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<RoleRecord>> {
+    let statement = query("SELECT name, permissions FROM roles WHERE tenant_id = $1 ORDER BY name")
+        .bind(tenant_id);
+    Ok(conn.fetch_all(statement).await?)
+}
+
+/// Creates a role; a taken name is `Duplicate("name")`.
+pub async fn insert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    role: &RoleRecord,
+    source: Source,
+) -> Result<()> {
+    let statement =
+        query("INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4)")
+            .bind(tenant_id)
+            .bind(&role.name)
+            .bind(&role.permissions[..])
+            .bind(source.as_str());
+    conn.execute(statement)
+        .await
+        .map_err(duplicate_as("name"))?;
+    Ok(())
+}
+
+/// Creates a role or replaces its permission list.
+pub async fn upsert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    role: &RoleRecord,
+    source: Source,
+) -> Result<()> {
+    let statement = query(
+        "INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET permissions = $3",
+    )
+    .bind(tenant_id)
+    .bind(&role.name)
+    .bind(&role.permissions[..])
+    .bind(source.as_str());
+    conn.execute(statement).await?;
+    Ok(())
+}
+
+/// Replaces an existing role's permissions; false when there is no such role.
+pub async fn update(conn: &mut impl Conn, tenant_id: i64, role: &RoleRecord) -> Result<bool> {
+    let statement = query("UPDATE roles SET permissions = $1 WHERE tenant_id = $2 AND name = $3")
+        .bind(&role.permissions[..])
+        .bind(tenant_id)
+        .bind(&role.name);
+    Ok(conn.execute(statement).await? == 1)
+}
+
+/// Deletes a role and takes it from every user who had it; false when there is none.
+pub async fn delete(conn: &mut impl Conn, tenant_id: i64, name: &str) -> Result<bool> {
+    let holders = query("DELETE FROM user_roles WHERE tenant_id = $1 AND role = $2")
+        .bind(tenant_id)
+        .bind(name);
+    conn.execute(holders).await?;
+    let role = query("DELETE FROM roles WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant_id)
+        .bind(name);
+    Ok(conn.execute(role).await? == 1)
+}

@@ -1,0 +1,222 @@
+//! Codes, access and refresh tokens, stored by digest, and their state changes.
+
+use super::{query, AuditEvent, Conn, Digest, Error, NewToken, Result, Selection, TokenRecord};
+use crate::domain::token::{self, Event, State, TokenKind};
+
+const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
+     scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by, \
+     redirect_uri, code_challenge, grant_started_at";
+
+/// A token row as stored; names and digests are checked when it becomes a record.
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    tenant_id: i64,
+    kind: String,
+    digest: Vec<u8>,
+    jti: String,
+    grant_id: String,
+    refresh_digest: Option<Vec<u8>>,
+    client_id: String,
+    username: Option<String>,
+    scope: String,
+    issued_at: i64,
+    not_before: i64,
+    expires_at: i64,
+    state: String,
+    state_reason: Option<String>,
+    state_changed_at: Option<i64>,
+    state_changed_by: Option<String>,
+    redirect_uri: Option<String>,
+    code_challenge: Option<String>,
+    grant_started_at: i64,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = Error;
+
+    fn try_from(row: TokenRow) -> Result<Self> {
+        let corrupt = |e: token::UnknownName| Error::Corrupt(e.to_string());
+        Ok(TokenRecord {
+            id: row.id,
+            token: NewToken {
+                tenant_id: row.tenant_id,
+                kind: row.kind.parse().map_err(corrupt)?,
+                digest: to_digest(row.digest)?,
+                jti: row.jti,
+                grant_id: row.grant_id,
+                grant_started_at: row.grant_started_at,
+                refresh_digest: row.refresh_digest.map(to_digest).transpose()?,
+                client_id: row.client_id,
+                username: row.username,
+                scope: row.scope,
+                issued_at: row.issued_at,
+                not_before: row.not_before,
+                expires_at: row.expires_at,
+                redirect_uri: row.redirect_uri,
+                code_challenge: row.code_challenge,
+            },
+            state: row.state.parse().map_err(corrupt)?,
+            state_reason: row
+                .state_reason
+                .map(|r| r.parse())
+                .transpose()
+                .map_err(corrupt)?,
+            state_changed_at: row.state_changed_at,
+            state_changed_by: row.state_changed_by,
+        })
+    }
+}
+
+fn to_digest(bytes: Vec<u8>) -> Result<Digest> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt("a token digest is not 32 bytes".into()))
+}
+
+/// Stores the tokens of one issuance, ACTIVE.
+pub async fn insert(conn: &mut impl Conn, tokens: &[NewToken]) -> Result<()> {
+    for t in tokens {
+        let statement = query(
+            "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
+                                 scope, issued_at, not_before, expires_at, state, redirect_uri, code_challenge, \
+                                 grant_started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(t.tenant_id)
+        .bind(t.kind.as_str())
+        .bind(&t.digest)
+        .bind(&t.jti)
+        .bind(&t.grant_id)
+        .bind(t.refresh_digest.as_ref())
+        .bind(&t.client_id)
+        .bind(t.username.as_deref())
+        .bind(&t.scope)
+        .bind(t.issued_at)
+        .bind(t.not_before)
+        .bind(t.expires_at)
+        .bind(State::Active.as_str())
+        .bind(t.redirect_uri.as_deref())
+        .bind(t.code_challenge.as_deref())
+        .bind(t.grant_started_at);
+        conn.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// The token with this digest in this tenant: one indexed read.
+pub async fn by_digest(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    digest: &Digest,
+) -> Result<Option<TokenRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM tokens WHERE digest = $1 AND tenant_id = $2");
+    let row: Option<TokenRow> = conn
+        .fetch_optional(query(sql).bind(digest).bind(tenant_id))
+        .await?;
+    row.map(TokenRecord::try_from).transpose()
+}
+
+/// Applies each `(kind, selection, event)` step to the selected tokens that the state
+/// machine lets it move (a revocation and its cascade); returns the digests that changed.
+pub async fn steps(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    steps: &[(TokenKind, Selection, Event)],
+    now: i64,
+    actor: &str,
+) -> Result<Vec<Digest>> {
+    let mut changed = Vec::new();
+    for (kind, selection, event) in steps {
+        changed.extend(transition(conn, tenant_id, *kind, selection, *event, now, actor).await?);
+    }
+    Ok(changed)
+}
+
+/// Moves the selected access and refresh tokens by `event`, as `audit`'s actor.
+pub async fn end_access_and_refresh(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    selection: &Selection,
+    event: Event,
+    audit: &AuditEvent,
+) -> Result<Vec<Digest>> {
+    let both = [TokenKind::Access, TokenKind::Refresh].map(|k| (k, selection.clone(), event));
+    steps(conn, tenant_id, &both, audit.at, &audit.actor).await
+}
+
+/// Spends a single-use credential: a refresh token (the refresh grant) becomes INACTIVE
+/// with the access tokens issued with it, or a code becomes INACTIVE (exchanged).
+/// `None` when it was no longer ACTIVE (a concurrent use won); nothing is written then.
+pub async fn spend(
+    conn: &mut impl Conn,
+    old: &TokenRecord,
+    now: i64,
+    actor: &str,
+) -> Result<Option<Vec<Digest>>> {
+    let (kind, tenant_id) = (old.token.kind, old.token.tenant_id);
+    let event = Event::redemption(kind);
+    let this = (kind, Selection::Token(old.id), event);
+    let mut changed = steps(conn, tenant_id, &[this], now, actor).await?;
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    if kind == TokenKind::Refresh {
+        let issued_with = (
+            TokenKind::Access,
+            Selection::IssuedWith(old.token.digest),
+            event,
+        );
+        changed.extend(steps(conn, tenant_id, &[issued_with], now, actor).await?);
+    }
+    Ok(Some(changed))
+}
+
+/// The bulk form of [`token::apply`]: the `WHERE state IN (…)` list and the new state
+/// both come from the state machine.
+async fn transition(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    kind: TokenKind,
+    selection: &Selection,
+    event: Event,
+    now: i64,
+    actor: &str,
+) -> Result<Vec<Digest>> {
+    let (from, target) = token::sources(kind, event);
+    let Some(target) = target else {
+        return Ok(Vec::new());
+    };
+    // The state names are our own constants, never input, so they may be inlined.
+    let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let filter = match selection {
+        Selection::Token(_) => "id = $6",
+        Selection::Grant(_) => "grant_id = $6",
+        Selection::IssuedWith(_) => "refresh_digest = $6",
+        Selection::RefreshOf(_) => "digest = $6",
+        Selection::Owner(_) => "username = $6",
+        Selection::Client(_) => "client_id = $6",
+        Selection::Tenant => "tenant_id = $6",
+    };
+    let sql = format!(
+        "UPDATE tokens SET state = $1, state_reason = $2, state_changed_at = $3, state_changed_by = $4 \
+         WHERE tenant_id = $5 AND kind = $7 AND state IN ({}) AND {filter} RETURNING digest",
+        from.join(", ")
+    );
+    let statement = query(sql)
+        .bind(target.to.as_str())
+        .bind(target.reason.as_str())
+        .bind(now)
+        .bind(actor)
+        .bind(tenant_id);
+    let statement = match selection {
+        Selection::Token(id) => statement.bind(*id),
+        Selection::Grant(name) | Selection::Owner(name) | Selection::Client(name) => {
+            statement.bind(name)
+        }
+        Selection::Tenant => statement.bind(tenant_id),
+        Selection::IssuedWith(d) | Selection::RefreshOf(d) => statement.bind(d),
+    };
+    let rows: Vec<(Vec<u8>,)> = conn.fetch_all(statement.bind(kind.as_str())).await?;
+    rows.into_iter().map(|(d,)| to_digest(d)).collect()
+}

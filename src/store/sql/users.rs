@@ -1,0 +1,201 @@
+//! Users and the roles they hold.
+
+use super::{
+    duplicate_as, query, tokens, AuditEvent, Changes, Conn, NewUser, Result, Selection, Source,
+    UserChange, UserRecord,
+};
+use crate::domain::permission::Permission;
+use crate::domain::token::{Event, OwnerChange};
+use sqlx::types::Json;
+
+/// One row of the users × roles join.
+#[derive(sqlx::FromRow)]
+struct UserRole {
+    id: i64,
+    username: String,
+    password_hash: String,
+    enabled: bool,
+    failed_attempts: i64,
+    locked_until: Option<i64>,
+    role: Option<String>,
+    permissions: Option<Json<Vec<String>>>,
+}
+
+/// Users of a tenant (or the one named) with their roles' permissions, by username, in
+/// one query.
+pub async fn load(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    username: Option<&str>,
+) -> Result<Vec<UserRecord>> {
+    let statement = query(
+        "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, u.locked_until, \
+                ur.role, r.permissions \
+         FROM users u \
+         LEFT JOIN user_roles ur ON ur.user_id = u.id \
+         LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = ur.role \
+         WHERE u.tenant_id = $1 AND ($2 = '' OR u.username = $2) \
+         ORDER BY u.username, ur.role",
+    )
+    .bind(tenant_id)
+    .bind(username.unwrap_or_default());
+    let rows: Vec<UserRole> = conn.fetch_all(statement).await?;
+    let mut users: Vec<UserRecord> = Vec::new();
+    for row in rows {
+        if users.last().is_none_or(|u| u.id != row.id) {
+            users.push(UserRecord {
+                id: row.id,
+                tenant_id,
+                username: row.username,
+                password_hash: row.password_hash,
+                enabled: row.enabled,
+                roles: Vec::new(),
+                permissions: Vec::new(),
+                failed_attempts: row.failed_attempts,
+                locked_until: row.locked_until,
+            });
+        }
+        let user = users.last_mut().expect("pushed above");
+        user.roles.extend(row.role);
+        if let Some(Json(paths)) = row.permissions {
+            // Paths are validated when written; one that no longer parses grants nothing.
+            user.permissions
+                .extend(paths.iter().filter_map(|p| Permission::parse(p).ok()));
+        }
+    }
+    for user in &mut users {
+        user.permissions.sort();
+        user.permissions.dedup();
+    }
+    Ok(users)
+}
+
+pub async fn count(conn: &mut impl Conn, tenant_id: i64) -> Result<i64> {
+    let statement = query("SELECT COUNT(*) FROM users WHERE tenant_id = $1").bind(tenant_id);
+    let (n,): (i64,) = conn.fetch_one(statement).await?;
+    Ok(n)
+}
+
+/// Creates a user; a taken username is `Duplicate("username")`. Returns the user's id.
+pub async fn insert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    user: &NewUser<'_>,
+    source: Source,
+    now: i64,
+) -> Result<i64> {
+    let statement = query(
+        "INSERT INTO users (tenant_id, username, password_hash, enabled, failed_attempts, source, created_at) \
+         VALUES ($1, $2, $3, TRUE, 0, $4, $5) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(user.username)
+    .bind(user.password_hash)
+    .bind(source.as_str())
+    .bind(now);
+    let (id,): (i64,) = conn
+        .fetch_one(statement)
+        .await
+        .map_err(duplicate_as("username"))?;
+    Ok(id)
+}
+
+/// Creates a user, or (for the same `source`) brings one back in line with what its
+/// source declares. A user created through the API is never overwritten by a file.
+pub async fn upsert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    user: &NewUser<'_>,
+    source: Source,
+    now: i64,
+) -> Result<Changes> {
+    let existing = query("SELECT id, source FROM users WHERE tenant_id = $1 AND username = $2")
+        .bind(tenant_id)
+        .bind(user.username);
+    let user_id = match conn.fetch_optional::<(i64, String)>(existing).await? {
+        Some((_, owner)) if owner != source.as_str() => return Ok(Changes::default()),
+        Some((id, _)) => {
+            set_password(conn, id, user.password_hash).await?;
+            id
+        }
+        None => insert(conn, tenant_id, user, source, now).await?,
+    };
+    replace_roles(conn, tenant_id, user_id, user.roles).await?;
+    Ok(Changes::user(tenant_id, user.username))
+}
+
+async fn set_password(conn: &mut impl Conn, user_id: i64, hash: &str) -> Result<()> {
+    let statement = query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user_id);
+    conn.execute(statement).await?;
+    Ok(())
+}
+
+/// Applies `change` to a user and, for a password change, a disable or a deletion, makes
+/// the user's tokens INACTIVE. `None` when there is no such user.
+pub async fn change(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    username: &str,
+    change: UserChange<'_>,
+    audit: &AuditEvent,
+) -> Result<Option<Changes>> {
+    let found = query("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
+        .bind(tenant_id)
+        .bind(username);
+    let Some((user_id,)) = conn.fetch_optional::<(i64,)>(found).await? else {
+        return Ok(None);
+    };
+    let ends_tokens = match change {
+        UserChange::Password(hash) => {
+            set_password(conn, user_id, hash).await?;
+            Some(OwnerChange::PasswordChanged)
+        }
+        UserChange::Enabled(enabled) => {
+            let statement = query("UPDATE users SET enabled = $1 WHERE id = $2")
+                .bind(enabled)
+                .bind(user_id);
+            conn.execute(statement).await?;
+            (!enabled).then_some(OwnerChange::UserDisabled)
+        }
+        UserChange::Roles(roles) => {
+            replace_roles(conn, tenant_id, user_id, roles).await?;
+            None
+        }
+        UserChange::Delete => {
+            conn.execute(query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id))
+                .await?;
+            conn.execute(query("DELETE FROM users WHERE id = $1").bind(user_id))
+                .await?;
+            Some(OwnerChange::UserDeleted)
+        }
+    };
+    let mut changes = Changes::user(tenant_id, username);
+    if let Some(cause) = ends_tokens {
+        let owner = Selection::Owner(username.to_owned());
+        let event = Event::OwnerChanged(cause);
+        changes.tokens =
+            tokens::end_access_and_refresh(conn, tenant_id, &owner, event, audit).await?;
+    }
+    Ok(Some(changes))
+}
+
+pub async fn replace_roles(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    user_id: i64,
+    roles: &[String],
+) -> Result<()> {
+    conn.execute(query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id))
+        .await?;
+    for role in roles {
+        let statement =
+            query("INSERT INTO user_roles (tenant_id, user_id, role) VALUES ($1, $2, $3)")
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(role);
+        conn.execute(statement).await?;
+    }
+    Ok(())
+}
