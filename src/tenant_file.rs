@@ -144,7 +144,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<TenantFile>, FileError> {
     Ok(files)
 }
 
-pub fn load_file(path: &Path) -> Result<TenantFile, FileError> {
+fn load_file(path: &Path) -> Result<TenantFile, FileError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, "-", e.to_string()))?;
     parse(path, &text)
 }

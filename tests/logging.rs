@@ -88,6 +88,22 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
     .await;
     s.stop().await;
 
+    // A server that locks after one failure, so that a line is logged while a request
+    // is handled: it sits in the request's span.
+    let locking = TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
+        c.auth.lockout_attempts = 1
+    })
+    .await;
+    let (status, _) = locking
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("admin@foo.com", "wrong-password-xyz"),
+            "some-token",
+        )
+        .await;
+    assert_eq!(status, 401);
+    locking.stop().await;
+
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for secret in [
         access.as_str(),
@@ -108,7 +124,7 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 8, "{text}");
+    assert_eq!(requests.len(), 9, "{text}");
     let introspection = requests
         .iter()
         .find(|r| r["fields"]["endpoint"] == "introspect")
@@ -122,4 +138,12 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         .find(|r| r["fields"]["status"] == 401)
         .unwrap();
     assert_eq!(failed["fields"]["tenant"], "carbon.super");
+    let lock = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "locked after repeated sign-in failures")
+        .unwrap_or_else(|| panic!("no lock warning in {text}"));
+    assert_eq!(lock["span"]["name"], "request", "{lock}");
+    assert_eq!(lock["span"]["tenant"], "foo.com", "{lock}");
+    assert_eq!(lock["span"]["endpoint"], "introspect", "{lock}");
 }

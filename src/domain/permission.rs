@@ -32,7 +32,7 @@ pub struct Permission(String);
 pub struct InvalidPermission(pub String);
 
 impl Permission {
-    pub const ROOT: &'static str = "/permission";
+    const ROOT: &'static str = "/permission";
 
     pub fn parse(path: &str) -> Result<Self, InvalidPermission> {
         let invalid = || InvalidPermission(path.to_owned());
@@ -237,7 +237,7 @@ pub fn authorize(
 }
 
 /// Every permission in `wanted` is granted by one in `held`.
-pub fn holds_all(held: &[Permission], wanted: &[Permission]) -> Result<(), Denied> {
+fn holds_all(held: &[Permission], wanted: &[Permission]) -> Result<(), Denied> {
     match wanted.iter().find(|w| !held.iter().any(|h| h.grants(w))) {
         Some(missing) => Err(Denied {
             missing: missing.clone(),

@@ -153,7 +153,7 @@ pub async fn handle(
     let admin = gateway
         .authenticate_admin(tenant, presented, method.as_str(), path, log.origin.clone())
         .await?;
-    log.caller = admin.name.clone();
+    log.identify(&admin.name);
     let query = Form::parse(request.uri().query().unwrap_or_default().as_bytes())?;
     let body = RequestBody { gateway, request };
     execute(gateway, &admin, operation, body, &query).await

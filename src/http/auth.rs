@@ -4,9 +4,10 @@
 use super::form::{self, Form};
 use super::ApiError;
 use crate::domain::tenant::Tenant;
-use crate::service::authenticate::{percent_decode, ClientCredentials, ClientScope, Presented};
+use crate::service::authenticate::{
+    percent_decode, AuthenticatedClient, ClientCredentials, ClientScope, Presented,
+};
 use crate::service::{Error, Gateway, Origin};
-use crate::store::ClientRecord;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hyper::body::Incoming;
@@ -14,7 +15,6 @@ use hyper::header::AUTHORIZATION;
 use hyper::HeaderMap;
 use hyper::Request;
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::Arc;
 
 /// What the header carried.
 pub enum Authorization {
@@ -115,7 +115,7 @@ pub async fn client_request(
     request: Request<Incoming>,
     allow_public: fn(&Form) -> bool,
     origin: &Origin,
-) -> Result<(Arc<ClientRecord>, Form), ApiError> {
+) -> Result<(AuthenticatedClient, Form), ApiError> {
     let authorization = parse(request.headers())?;
     let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
     let credentials = client_credentials(authorization, &mut form)?.ok_or(Error::InvalidClient)?;

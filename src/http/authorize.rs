@@ -75,7 +75,7 @@ pub async fn handle(
         let params = params(&query);
         return match gateway.authorization_request(tenant, &params).await {
             Ok(authorization) => {
-                log.caller = authorization.client.client_id.clone();
+                log.identify(authorization.client_id());
                 // Keep a valid cookie, so that several open sign-in tabs all work.
                 let csrf = cookie.unwrap_or_else(|| random_string(32));
                 Ok(sign_in_page(&authorization, path, &csrf, "", None))
@@ -94,7 +94,7 @@ pub async fn handle(
         Ok(authorization) => authorization,
         Err(refused) => return refusal(refused),
     };
-    log.caller = authorization.client.client_id.clone();
+    log.identify(authorization.client_id());
     let csrf_ok = match (cookie.as_deref(), form.get("csrf")) {
         (Some(cookie), Some(field)) => bool::from(cookie.as_bytes().ct_eq(field.as_bytes())),
         _ => false,
@@ -262,7 +262,7 @@ fn sign_in_page(
 ) -> Response<Body> {
     let mut hidden = vec![
         ("response_type", "code"),
-        ("client_id", a.client.client_id.as_str()),
+        ("client_id", a.client_id()),
         ("csrf", csrf),
     ];
     if a.redirect_uri_given {
@@ -318,7 +318,7 @@ fn sign_in_page(
          <button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Cancel</button>\
          </div></form>",
         tenant = escape(a.tenant.domain.as_str()),
-        client = escape(&a.client.client_id),
+        client = escape(a.client_id()),
         action = escape(action),
         username = escape(username),
     );

@@ -17,7 +17,7 @@ pub async fn readyz(gateway: &Gateway) -> Response<Body> {
             &json!({"status": "draining"}),
         );
     }
-    match gateway.store.ping().await {
+    match gateway.database_answers().await {
         Ok(()) => json(StatusCode::OK, &json!({"status": "ready"})),
         Err(_) => json(
             StatusCode::SERVICE_UNAVAILABLE,

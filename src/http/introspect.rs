@@ -21,7 +21,7 @@ pub async fn handle(
     let introspector = gateway
         .introspector(tenant, caller, &method, path, &log.origin)
         .await?;
-    log.caller = introspector.caller().to_owned();
+    log.identify(introspector.caller());
     gateway.admit_caller(tenant.id, introspector.caller())?;
     // `token_type_hint` is accepted and ignored: one digest index finds either kind, so
     // a hint could only ever change the answer, never speed it up (RFC 7662 §2.1).

@@ -16,8 +16,8 @@ pub async fn handle(
     // RFC 7009 §2.1: a public client identifies itself by its id alone.
     let (client, form) =
         auth::client_request(gateway, tenant, request, |_| true, &log.origin).await?;
-    log.caller = client.client_id.clone();
-    gateway.admit_caller(client.tenant_id, &client.client_id)?;
+    log.identify(client.id());
+    gateway.admit_caller(client.tenant_id(), client.id())?;
     let token = form
         .non_empty("token")
         .ok_or_else(|| Error::InvalidRequest("token is required".into()))?;

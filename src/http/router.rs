@@ -18,6 +18,7 @@ use hyper::{Request, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -67,7 +68,7 @@ pub struct Route<'a> {
     pub rest: &'a str,
 }
 
-pub fn route(path: &str) -> Option<Route<'_>> {
+fn route(path: &str) -> Option<Route<'_>> {
     let only = |tenant, endpoint| {
         Some(Route {
             tenant,
@@ -112,14 +113,24 @@ pub fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-/// What the request log line says about a request, filled in as it is handled.
+/// What the request log line says about a request, filled in as it is handled. What
+/// it learns is recorded in the request's span too, so every line logged while the
+/// request is handled names its tenant, endpoint and caller.
 pub struct RequestLog {
     pub tenant: String,
     pub endpoint: &'static str,
     /// Who authenticated: a client id or `user@tenant`; never a secret.
-    pub caller: String,
+    caller: String,
     /// Where the request came from, for the log and the audit log.
     pub origin: Origin,
+}
+
+impl RequestLog {
+    /// Names who authenticated: a client id or `user@tenant`, never a secret.
+    pub fn identify(&mut self, caller: &str) {
+        self.caller = caller.to_owned();
+        tracing::Span::current().record("caller", caller);
+    }
 }
 
 /// Handles one request and writes its log line.
@@ -131,13 +142,23 @@ pub async fn handle(
     let started = Instant::now();
     let method = request.method().clone();
     let origin = Origin::new(client_address(&gateway, &request, peer));
+    let span = tracing::info_span!(
+        "request",
+        tenant = tracing::field::Empty,
+        endpoint = tracing::field::Empty,
+        caller = tracing::field::Empty,
+        client = %origin.address,
+    );
     let mut log = RequestLog {
         tenant: String::new(),
         endpoint: "unknown",
         caller: String::new(),
         origin,
     };
-    let response = match dispatch(&gateway, request, &mut log).await {
+    let dispatched = dispatch(&gateway, request, &mut log)
+        .instrument(span.clone())
+        .await;
+    let response = match dispatched {
         Ok(response) => response,
         Err(error) => {
             let realm = if log.tenant.is_empty() {
@@ -148,6 +169,7 @@ pub async fn handle(
             error.into_response(realm)
         }
     };
+    let _in_request = span.enter();
     tracing::info!(
         tenant = %log.tenant,
         endpoint = log.endpoint,
@@ -169,6 +191,7 @@ async fn dispatch(
     let path = request.uri().path().to_owned();
     let route = route(&path).ok_or(ApiError::NotFound)?;
     log.endpoint = route.endpoint.name();
+    tracing::Span::current().record("endpoint", log.endpoint);
     if let Some(allow) = route.endpoint.allow() {
         let method = request.method();
         let allowed = allow.split(", ").any(|m| m == method.as_str());
@@ -188,6 +211,7 @@ async fn dispatch(
     }
     let tenant = resolve_tenant(gateway, route.tenant)?;
     log.tenant = tenant.domain.to_string();
+    tracing::Span::current().record("tenant", log.tenant.as_str());
     match route.endpoint {
         // The tenant's budget is spent before authentication: a limited request costs
         // no hash (SPEC §9). The caller's own budget is checked once it is known.

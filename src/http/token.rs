@@ -23,8 +23,8 @@ pub async fn handle(
     };
     let (client, form) =
         auth::client_request(gateway, tenant, request, is_code_exchange, &log.origin).await?;
-    log.caller = client.client_id.clone();
-    gateway.admit_caller(client.tenant_id, &client.client_id)?;
+    log.identify(client.id());
+    gateway.admit_caller(client.tenant_id(), client.id())?;
     let required = |name: &str| {
         form.non_empty(name)
             .map(str::to_owned)

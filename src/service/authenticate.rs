@@ -144,6 +144,21 @@ impl Attempt<'_> {
     }
 }
 
+/// A client that proved who it is. Handlers learn its id and tenant; the stored record
+/// behind it stays in the service.
+#[derive(Clone)]
+pub struct AuthenticatedClient(pub(super) Arc<ClientRecord>);
+
+impl AuthenticatedClient {
+    pub fn id(&self) -> &str {
+        &self.0.client_id
+    }
+
+    pub fn tenant_id(&self) -> i64 {
+        self.0.tenant_id
+    }
+}
+
 impl Gateway {
     /// Authenticates a client at `tenant`'s path. A wrong secret, an unknown client, a
     /// locked client and a client of another tenant are all `InvalidClient`, and all
@@ -155,7 +170,7 @@ impl Gateway {
         scope: ClientScope,
         allow_public: bool,
         origin: &Origin,
-    ) -> Result<Arc<ClientRecord>> {
+    ) -> Result<AuthenticatedClient> {
         // No stored id could equal this one: refuse before any lookup, cache or hash.
         if !is_client_id(&presented.client_id) {
             return Err(Error::InvalidClient);
@@ -171,7 +186,9 @@ impl Gateway {
             .filter(|c| belongs(c));
         let Some(secret) = &presented.secret else {
             return match client {
-                Some(client) if client.secret_hash.is_none() && allow_public => Ok(client),
+                Some(client) if client.secret_hash.is_none() && allow_public => {
+                    Ok(AuthenticatedClient(client))
+                }
                 Some(_) | None => Err(Error::InvalidClient),
             };
         };
@@ -192,7 +209,7 @@ impl Gateway {
         let checked = self.check_secret(&attempt, client, load, secret).await?;
         let client = checked.ok_or(Error::InvalidClient)?;
         self.directory.remember_client(&client, epoch);
-        Ok(client)
+        Ok(AuthenticatedClient(client))
     }
 
     /// Authenticates `USERNAME[@TENANT]` with a password at `tenant`'s path. A user of
@@ -390,13 +407,13 @@ impl Gateway {
         let client = self
             .authenticate_client(tenant, &credentials, ClientScope::ThisTenant, false, origin)
             .await?;
-        Ok(if allowed_client(&client.client_id) {
+        Ok(if allowed_client(client.id()) {
             Introspector::Tenant {
-                caller: client.client_id.clone(),
+                caller: client.id().to_owned(),
             }
         } else {
             Introspector::OwnTokens {
-                client_id: client.client_id.clone(),
+                client_id: client.id().to_owned(),
             }
         })
     }

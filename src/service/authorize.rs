@@ -31,7 +31,7 @@ pub struct AuthorizeParams {
 pub struct AuthorizationRequest {
     /// The client's tenant, where the user signs in and the code lives.
     pub tenant: Arc<Tenant>,
-    pub client: Arc<ClientRecord>,
+    pub(super) client: Arc<ClientRecord>,
     /// Where the answer goes.
     pub redirect_uri: String,
     /// Whether the request named it (then the exchange must repeat it).
@@ -39,6 +39,12 @@ pub struct AuthorizationRequest {
     pub scope: String,
     pub state: Option<String>,
     pub code_challenge: Option<String>,
+}
+
+impl AuthorizationRequest {
+    pub fn client_id(&self) -> &str {
+        &self.client.client_id
+    }
 }
 
 /// Why an authorization request is refused.
@@ -83,7 +89,7 @@ fn verifier_meets(verifier: &str, challenge: &str) -> bool {
 }
 
 /// Appends `pairs` to `uri`'s query, keeping what it already has (RFC 6749 §3.1.2).
-pub fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         query.append_pair(k, v);

@@ -3,14 +3,14 @@
 
 use super::credentials::hash_blocking;
 use super::grant::random_string;
-use super::{now, Error, Result};
+use super::{now, StartupError};
 use crate::config::Config;
 use crate::store::{Changes, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};
 use crate::tenant_file::{self, TenantFile};
 
 /// The role every bootstrap administrator holds: everything.
-pub const ADMIN_ROLE: &str = "admin";
-pub const ADMIN_USER: &str = "admin";
+const ADMIN_ROLE: &str = "admin";
+const ADMIN_USER: &str = "admin";
 
 /// Where the first administrator's password came from.
 pub enum AdminPassword {
@@ -28,9 +28,9 @@ pub async fn reconcile(
     config: &Config,
     store: &dyn Store,
     admin_password: Option<String>,
-) -> Result<(AdminPassword, Changes)> {
+) -> Result<(AdminPassword, Changes), StartupError> {
     let files = tenant_file::load_dir(&config.tenants.dir)
-        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        .map_err(|e| StartupError::TenantFiles(e.to_string()))?;
     let now = now();
     let mut changes = Changes::default();
     if !files.iter().any(|f| f.domain == config.server.super_tenant) {
@@ -47,7 +47,7 @@ pub async fn reconcile(
         .into_iter()
         .find(|t| t.domain == config.server.super_tenant)
         .map(|t| t.id)
-        .ok_or_else(|| Error::InvalidRequest("the super tenant is missing".into()))?;
+        .ok_or_else(|| StartupError::Config("the super tenant is missing".into()))?;
     if store.user_count(super_id).await? > 0 {
         return Ok((AdminPassword::Existing, changes));
     }
@@ -60,7 +60,8 @@ pub async fn reconcile(
     };
     let hash = tokio::task::spawn_blocking(move || hash_blocking(&password))
         .await
-        .map_err(|e| Error::InvalidRequest(e.to_string()))??;
+        .map_err(|e| StartupError::Hash(e.to_string()))?
+        .map_err(|e| StartupError::Hash(e.to_string()))?;
     let role = RoleRecord {
         name: ADMIN_ROLE.to_owned(),
         permissions: vec!["/permission".to_owned()],
@@ -89,7 +90,7 @@ async fn ensure_tenant(
     settings: &TenantSettings,
     now: i64,
     changes: &mut Changes,
-) -> Result<()> {
+) -> Result<(), StartupError> {
     let exists = store
         .tenants()
         .await?
@@ -111,7 +112,7 @@ async fn apply_file(
     is_super: bool,
     now: i64,
     changes: &mut Changes,
-) -> Result<()> {
+) -> Result<(), StartupError> {
     let (tenant_id, tenant_changes) = store
         .upsert_tenant(&file.settings(), Source::File, now)
         .await?;
@@ -165,11 +166,11 @@ async fn apply_file(
             require_pkce: client.require_pkce,
         };
         let client_changes = store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
-            crate::store::Error::Duplicate(_) => Error::InvalidRequest(format!(
+            crate::store::Error::Duplicate(_) => StartupError::TenantFiles(format!(
                 "{}: clients.client_id {:?} already belongs to another tenant or was created through the API",
                 file.domain, client.client_id
             )),
-            other => Error::from(other),
+            other => StartupError::Store(other),
         })?;
         changes.merge(client_changes);
     }

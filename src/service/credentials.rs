@@ -48,7 +48,7 @@ impl Credentials {
         Self::with_workers(workers)
     }
 
-    pub fn with_workers(workers: usize) -> Result<Self, HashError> {
+    fn with_workers(workers: usize) -> Result<Self, HashError> {
         let mut mac_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut mac_key);
         let mut dummy = [0u8; 24];
@@ -140,7 +140,7 @@ impl Credentials {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

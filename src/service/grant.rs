@@ -1,6 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2): which grant, for whom, with what scope, and the
 //! tokens one issuance hands out.
 
+use super::authenticate::AuthenticatedClient;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{is_scope_token, GrantType};
 use crate::domain::tenant::Tenant;
@@ -89,10 +90,11 @@ impl Gateway {
     /// before this returns.
     pub async fn grant(
         &self,
-        client: &ClientRecord,
+        client: &AuthenticatedClient,
         grant: Grant,
         origin: &Origin,
     ) -> Result<TokenResponse> {
+        let client: &ClientRecord = &client.0;
         if !client.allows(grant.grant_type()) {
             return Err(Error::UnauthorizedClient(
                 "the client may not use this grant type",

@@ -109,6 +109,23 @@ impl From<limits::Limited> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why the gateway cannot start. Start-up has its own errors: none of them is a
+/// request's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("tenant files: {0}")]
+    TenantFiles(String),
+    #[error("could not hash the administrator's password: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// Loading what the caches start with failed.
+    #[error(transparent)]
+    Service(#[from] Error),
+}
+
 /// Everything a request needs, built once at start and shared by every connection.
 pub struct Gateway {
     pub config: Arc<Config>,
@@ -124,16 +141,16 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds the gateway over a migrated and reconciled store.
-    pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self> {
+    pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, StartupError> {
         let super_tenant = TenantDomain::parse(&config.server.super_tenant)
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+            .map_err(|e| StartupError::Config(e.to_string()))?;
         let gateway = Gateway {
             directory: Directory::new(config.server.public_url.clone(), super_tenant.clone()),
-            credentials: Credentials::new()?,
+            credentials: Credentials::new().map_err(|e| StartupError::Hash(e.to_string()))?,
             tokens: TokenCache::default(),
             limits: Limits::new(config.rate_limits),
             super_tenant,
-            trusted_proxies: config.trusted_proxies().map_err(Error::InvalidRequest)?,
+            trusted_proxies: config.trusted_proxies().map_err(StartupError::Config)?,
             store,
             config,
             draining: AtomicBool::new(false),
@@ -159,6 +176,11 @@ impl Gateway {
             self.directory.reload_tenants(&*self.store).await?;
         }
         Ok(())
+    }
+
+    /// A round trip to the database, for readiness.
+    pub async fn database_answers(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
     }
 
     /// Readiness turns to 503 from here on.

@@ -1,6 +1,7 @@
 //! Revocation (RFC 7009): a client gives back one of its tokens, with the cascade of
 //! SPEC §6.
 
+use super::authenticate::AuthenticatedClient;
 use super::grant::presented_digest;
 use super::{now, Error, Gateway, Result};
 use crate::domain::token::{Event, Revocation, TokenKind};
@@ -9,7 +10,8 @@ use crate::store::{ClientRecord, Selection, TokenRecord};
 impl Gateway {
     /// RFC 7009: revokes a token of `client` and its cascade (SPEC §6). Unknown tokens,
     /// tokens already revoked and another client's tokens change nothing.
-    pub async fn revoke(&self, client: &ClientRecord, token: &str) -> Result<()> {
+    pub async fn revoke(&self, client: &AuthenticatedClient, token: &str) -> Result<()> {
+        let client: &ClientRecord = &client.0;
         let Some(tenant) = self.directory.tenant_by_id(client.tenant_id) else {
             return Err(Error::InvalidClient);
         };

@@ -24,7 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 /// Shortest password the API accepts.
-pub const MIN_PASSWORD_CHARS: usize = 8;
+const MIN_PASSWORD_CHARS: usize = 8;
 
 /// An authenticated and authorized administrator acting in their own tenant.
 pub struct Admin {

@@ -1,6 +1,6 @@
 //! OAuth clients. Client ids are unique across tenants (SPEC §6).
 
-use super::{duplicate_as, query, ClientRecord, Conn, Error, NewClient, Result, Source};
+use super::{duplicate_as, query, ClientRecord, Conn, Error, NewClient, Result, Source, Statement};
 
 const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
      require_pkce, failed_attempts, locked_until";
@@ -26,18 +26,14 @@ pub async fn insert(
 ) -> Result<()> {
     let statement = query(
         "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-                              failed_attempts, source, created_at, require_pkce) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
+                              require_pkce, failed_attempts, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
     )
     .bind(tenant_id)
-    .bind(client.client_id)
-    .bind(client.secret_hash)
-    .bind(client.grant_types)
-    .bind(client.redirect_uris)
-    .bind(client.scopes)
-    .bind(source.as_str())
-    .bind(now)
-    .bind(client.require_pkce);
+    .bind(client.client_id);
+    let statement = bind_registration(statement, client)
+        .bind(source.as_str())
+        .bind(now);
     conn.execute(statement)
         .await
         .map_err(duplicate_as("client_id"))?;
@@ -66,15 +62,21 @@ pub async fn upsert(
         "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4, \
              require_pkce = $5 \
          WHERE client_id = $6",
-    )
-    .bind(client.secret_hash)
-    .bind(client.grant_types)
-    .bind(client.redirect_uris)
-    .bind(client.scopes)
-    .bind(client.require_pkce)
-    .bind(client.client_id);
+    );
+    let statement = bind_registration(statement, client).bind(client.client_id);
     conn.execute(statement).await?;
     Ok(())
+}
+
+/// Binds what a registration declares, in this order: secret hash, grant types,
+/// redirect URIs, scopes, require_pkce.
+fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> Statement<'a> {
+    statement
+        .bind(client.secret_hash)
+        .bind(client.grant_types)
+        .bind(client.redirect_uris)
+        .bind(client.scopes)
+        .bind(client.require_pkce)
 }
 
 /// False when the tenant has no such client.
