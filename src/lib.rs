@@ -24,6 +24,7 @@ pub async fn prepare(
     admin_password: Option<String>,
 ) -> anyhow::Result<(Arc<Gateway>, AdminPassword)> {
     let store = store::connect(&config.database.url).await?;
+    store.claim().await?;
     store.migrate().await?;
     let (admin, changes) = bootstrap::reconcile(&config, &*store, admin_password).await?;
     let gateway = Gateway::new(config, store).await?;
@@ -53,6 +54,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     spawn_cache_sweeper(&gateway);
+    gateway.spawn_instance_feed();
     server::listener::serve(listener, gateway, tls, shutdown).await
 }
 

@@ -1,11 +1,15 @@
-//! Every kind of committed change is seen by the very next request, although the
-//! principal, client, tenant or token it touches was cached just before: each store
-//! write reports what it changed, and one function applies that to every cache.
+//! Every kind of committed change is seen by the instance that made it on the very next
+//! request, and by every other instance on the same database within one second,
+//! although each had cached the principal, client, tenant or token just before.
+//!
+//! On SQLite there is one instance. On PostgreSQL every test runs two real TLS servers,
+//! A and B, on one database: the change is made through A and checked on both.
 
 mod common;
 
-use common::TestServer;
+use common::{Backend, TestDatabase, TestServer};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
 const FOO_CLIENT: (&str, &str) = ("foo-client", "foo-secret");
@@ -14,16 +18,97 @@ const VIEW: &str = "/permission/admin/manage/identity/applicationmgt/view";
 const TOKEN: &str = "/t/foo.com/oauth2/token";
 const INTROSPECT: &str = "/t/foo.com/oauth2/introspect";
 
-/// A token of alice's, introspected once so that it is cached ACTIVE.
-async fn cached_token_of_alice(s: &TestServer) -> (String, String) {
-    let pair = s.password_token(TOKEN, FOO_CLIENT, ALICE).await;
+/// The promise to other instances (SPEC "Several instances").
+const PROPAGATION_BOUND: Duration = Duration::from_secs(1);
+
+/// The instances sharing one database.
+struct Instances {
+    a: TestServer,
+    b: Option<TestServer>,
+}
+
+impl Instances {
+    /// Where changes are made.
+    fn writer(&self) -> &TestServer {
+        &self.a
+    }
+
+    /// Every instance, with how long a change made through the writer may take to
+    /// reach it: none for the writer itself.
+    fn all(&self) -> Vec<(&TestServer, Duration)> {
+        let mut all = vec![(&self.a, Duration::ZERO)];
+        all.extend(self.b.iter().map(|b| (b, PROPAGATION_BOUND)));
+        all
+    }
+}
+
+/// One instance on SQLite; two on one PostgreSQL database.
+async fn instances(backend: Backend) -> Option<Instances> {
+    match backend {
+        Backend::Sqlite => Some(Instances {
+            a: TestServer::start(Backend::Sqlite).await,
+            b: None,
+        }),
+        Backend::Postgres => {
+            let a = TestServer::start_postgres().await?;
+            let b = TestServer::start_on(
+                TestDatabase::shared_with(&a.database),
+                common::default_tenant_files(),
+                |_| {},
+            )
+            .await;
+            // Until both have heard their own heartbeat, they answer from the database
+            // only, and the tests would prove nothing about the caches.
+            for s in [&a, &b] {
+                let started = Instant::now();
+                while !s.gateway.freshness.trusted() {
+                    assert!(started.elapsed() < Duration::from_secs(5), "never trusted");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            Some(Instances { a, b: Some(b) })
+        }
+    }
+}
+
+/// Waits until `check` holds, for at most `limit` (with a zero limit, one look), and
+/// answers how long it took. Fails the test past the limit.
+async fn within(limit: Duration, what: &str, check: impl AsyncFn() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not seen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A token pair of alice's, introspected on every instance so that each caches it.
+async fn cached_token_of_alice(p: &Instances) -> (String, String) {
+    let pair = p.writer().password_token(TOKEN, FOO_CLIENT, ALICE).await;
     let access = pair["access_token"].as_str().unwrap().to_owned();
     let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
-    assert!(s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    for (s, _) in p.all() {
+        assert!(s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    }
     (access, refresh)
 }
 
-/// The status of a password grant for alice with `password`.
+/// Checks on every instance that `token` is no longer active.
+async fn inactive_everywhere(p: &Instances, token: &str) {
+    for (s, limit) in p.all() {
+        within(limit, "the token turned inactive", async || {
+            !s.is_active("/t/foo.com", FOO_ADMIN, token).await
+        })
+        .await;
+    }
+}
+
+/// The status of a password grant for alice with `password` at `s`.
 async fn alice_signs_in(s: &TestServer, password: &str) -> u16 {
     let form = [
         ("grant_type", "password"),
@@ -34,28 +119,67 @@ async fn alice_signs_in(s: &TestServer, password: &str) -> u16 {
     response.status().as_u16()
 }
 
+/// Alice signs in on every instance (so each caches her and her password), then gets
+/// `status` for `password` on each after a change.
+async fn alice_everywhere(p: &Instances, password: &str, status: u16) {
+    for (s, limit) in p.all() {
+        within(limit, "alice's sign-in", async || {
+            alice_signs_in(s, password).await == status
+        })
+        .await;
+    }
+}
+
+/// The status of a client-credentials request by `client` at `s`.
+async fn client_asks(s: &TestServer, client: (&str, &str)) -> u16 {
+    let form = [("grant_type", "client_credentials")];
+    let response = s.post_form(TOKEN, Some(client), &form).await;
+    response.status().as_u16()
+}
+
+async fn client_everywhere(p: &Instances, client: (&str, &str), status: u16) {
+    for (s, limit) in p.all() {
+        within(limit, "the client's token request", async || {
+            client_asks(s, client).await == status
+        })
+        .await;
+    }
+}
+
 /// A user `bob` of foo.com holding the role `viewer` with the introspection permission,
-/// who has just introspected (so he, his permissions and the rules are cached).
-async fn cached_viewer(s: &TestServer) -> (&'static str, &'static str) {
+/// who has just introspected on every instance (so each caches him, his permissions and
+/// the rules).
+async fn cached_viewer(p: &Instances) -> (&'static str, &'static str) {
     let role = json!({"name": "viewer", "permissions": [VIEW]});
-    let (status, _) = s
+    let w = p.writer();
+    let (status, _) = w
         .api("POST", "/t/foo.com/api/v1/roles", FOO_ADMIN, Some(role))
         .await;
     assert_eq!(status, 201);
     let bob = json!({"username": "bob", "password": "bob-password", "roles": ["viewer"]});
-    let (status, _) = s
+    let (status, _) = w
         .api("POST", "/t/foo.com/api/v1/users", FOO_ADMIN, Some(bob))
         .await;
     assert_eq!(status, 201);
     let caller = ("bob@foo.com", "bob-password");
-    let (status, _) = s.introspect(INTROSPECT, caller, "unknown-token").await;
-    assert_eq!(status, 200);
+    bob_introspects_everywhere(p, caller, 200).await;
     caller
 }
 
-async fn a_revocation_is_seen_at_once(s: TestServer) {
-    let (access, refresh) = cached_token_of_alice(&s).await;
-    let response = s
+async fn bob_introspects_everywhere(p: &Instances, bob: (&str, &str), status: u16) {
+    for (s, limit) in p.all() {
+        within(limit, "bob's introspection", async || {
+            s.introspect(INTROSPECT, bob, "unknown-token").await.0 == status
+        })
+        .await;
+    }
+}
+
+async fn a_revocation_is_seen_everywhere(p: Instances) {
+    let (access, refresh) = cached_token_of_alice(&p).await;
+    // Revoking the refresh token revokes the access token issued with it (cascade).
+    let response = p
+        .writer()
         .post_form(
             "/t/foo.com/oauth2/revoke",
             Some(FOO_CLIENT),
@@ -63,41 +187,47 @@ async fn a_revocation_is_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    inactive_everywhere(&p, &access).await;
 }
 
-async fn a_refresh_is_seen_at_once(s: TestServer) {
-    let (access, refresh) = cached_token_of_alice(&s).await;
+async fn an_admin_revocation_is_seen_everywhere(p: Instances) {
+    let (access, _) = cached_token_of_alice(&p).await;
+    let (status, _) = p
+        .writer()
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/tokens/revoke",
+            FOO_ADMIN,
+            Some(json!({"username": "alice"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    inactive_everywhere(&p, &access).await;
+}
+
+async fn a_refresh_and_its_reuse_are_seen_everywhere(p: Instances) {
+    let (access, refresh) = cached_token_of_alice(&p).await;
     let form = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
-    let response = s.post_form(TOKEN, Some(FOO_CLIENT), &form).await;
+    let response = p.writer().post_form(TOKEN, Some(FOO_CLIENT), &form).await;
     assert_eq!(response.status(), 200);
     let next: serde_json::Value = response.json().await.unwrap();
-    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
-    assert!(
-        s.is_active(
-            "/t/foo.com",
-            FOO_ADMIN,
-            next["access_token"].as_str().unwrap()
-        )
-        .await
-    );
-    // The spent refresh token presented again revokes the whole grant at once.
-    let again = s.post_form(TOKEN, Some(FOO_CLIENT), &form).await;
+    let next_access = next["access_token"].as_str().unwrap();
+    inactive_everywhere(&p, &access).await;
+    for (s, _) in p.all() {
+        assert!(s.is_active("/t/foo.com", FOO_ADMIN, next_access).await);
+    }
+    // The spent refresh token presented again revokes the whole grant.
+    let again = p.writer().post_form(TOKEN, Some(FOO_CLIENT), &form).await;
     assert_eq!(again.status(), 400);
-    assert!(
-        !s.is_active(
-            "/t/foo.com",
-            FOO_ADMIN,
-            next["access_token"].as_str().unwrap()
-        )
-        .await
-    );
+    inactive_everywhere(&p, next_access).await;
 }
 
-async fn a_password_change_is_seen_at_once(s: TestServer) {
-    let (access, _) = cached_token_of_alice(&s).await;
+async fn a_password_change_is_seen_everywhere(p: Instances) {
+    let (access, _) = cached_token_of_alice(&p).await;
+    alice_everywhere(&p, ALICE.1, 200).await;
     let body = json!({"password": "a-new-password"});
-    let (status, _) = s
+    let (status, _) = p
+        .writer()
         .api(
             "PUT",
             "/t/foo.com/api/v1/users/alice/password",
@@ -106,15 +236,17 @@ async fn a_password_change_is_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(alice_signs_in(&s, ALICE.1).await, 400);
-    assert_eq!(alice_signs_in(&s, "a-new-password").await, 200);
-    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    alice_everywhere(&p, ALICE.1, 400).await;
+    alice_everywhere(&p, "a-new-password", 200).await;
+    inactive_everywhere(&p, &access).await;
 }
 
-async fn a_disable_is_seen_at_once(s: TestServer) {
-    let (access, _) = cached_token_of_alice(&s).await;
+async fn a_disable_is_seen_everywhere(p: Instances) {
+    let (access, _) = cached_token_of_alice(&p).await;
+    alice_everywhere(&p, ALICE.1, 200).await;
     let body = json!({"enabled": false});
-    let (status, _) = s
+    let (status, _) = p
+        .writer()
         .api(
             "PUT",
             "/t/foo.com/api/v1/users/alice/enabled",
@@ -123,25 +255,37 @@ async fn a_disable_is_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(alice_signs_in(&s, ALICE.1).await, 400);
-    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    alice_everywhere(&p, ALICE.1, 400).await;
+    inactive_everywhere(&p, &access).await;
 }
 
-async fn a_user_delete_is_seen_at_once(s: TestServer) {
-    let (access, _) = cached_token_of_alice(&s).await;
-    let (status, _) = s
+async fn a_user_delete_is_seen_everywhere(p: Instances) {
+    let (access, _) = cached_token_of_alice(&p).await;
+    alice_everywhere(&p, ALICE.1, 200).await;
+    let (status, _) = p
+        .writer()
         .api("DELETE", "/t/foo.com/api/v1/users/alice", FOO_ADMIN, None)
         .await;
     assert_eq!(status, 204);
-    assert_eq!(alice_signs_in(&s, ALICE.1).await, 400);
-    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    alice_everywhere(&p, ALICE.1, 400).await;
+    inactive_everywhere(&p, &access).await;
 }
 
-async fn a_secret_rotation_is_seen_at_once(s: TestServer) {
+async fn a_lock_is_seen_everywhere(p: Instances) {
+    alice_everywhere(&p, ALICE.1, 200).await;
+    // Five failures (auth.lockout_attempts) through the writer lock her.
+    for _ in 0..5 {
+        assert_eq!(alice_signs_in(p.writer(), "wrong-password").await, 400);
+    }
+    alice_everywhere(&p, ALICE.1, 400).await;
+}
+
+async fn a_secret_rotation_is_seen_everywhere(p: Instances) {
     // Twice, so that the old secret is remembered as verified.
-    s.client_token(TOKEN, FOO_CLIENT, None).await;
-    s.client_token(TOKEN, FOO_CLIENT, None).await;
-    let (status, rotated) = s
+    client_everywhere(&p, FOO_CLIENT, 200).await;
+    client_everywhere(&p, FOO_CLIENT, 200).await;
+    let (status, rotated) = p
+        .writer()
         .api(
             "POST",
             "/t/foo.com/api/v1/clients/foo-client/secret",
@@ -150,17 +294,16 @@ async fn a_secret_rotation_is_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(status, 200);
-    let form = [("grant_type", "client_credentials")];
-    let old = s.post_form(TOKEN, Some(FOO_CLIENT), &form).await;
-    assert_eq!(old.status(), 401);
+    client_everywhere(&p, FOO_CLIENT, 401).await;
     let new_secret = rotated["client_secret"].as_str().unwrap();
-    s.client_token(TOKEN, ("foo-client", new_secret), None)
-        .await;
+    client_everywhere(&p, ("foo-client", new_secret), 200).await;
 }
 
-async fn a_client_delete_is_seen_at_once(s: TestServer) {
-    let (access, _) = cached_token_of_alice(&s).await;
-    let (status, _) = s
+async fn a_client_delete_is_seen_everywhere(p: Instances) {
+    let (access, _) = cached_token_of_alice(&p).await;
+    client_everywhere(&p, FOO_CLIENT, 200).await;
+    let (status, _) = p
+        .writer()
         .api(
             "DELETE",
             "/t/foo.com/api/v1/clients/foo-client",
@@ -169,13 +312,11 @@ async fn a_client_delete_is_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(status, 204);
-    let form = [("grant_type", "client_credentials")];
-    let refused = s.post_form(TOKEN, Some(FOO_CLIENT), &form).await;
-    assert_eq!(refused.status(), 401);
-    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &access).await);
+    client_everywhere(&p, FOO_CLIENT, 401).await;
+    inactive_everywhere(&p, &access).await;
 }
 
-async fn a_client_registered_after_a_failed_attempt_is_seen_at_once(s: TestServer) {
+async fn a_client_registered_after_a_failed_attempt_is_seen_everywhere(p: Instances) {
     let query = common::encode_form(&[
         ("response_type", "code"),
         ("client_id", "late-spa"),
@@ -186,28 +327,37 @@ async fn a_client_registered_after_a_failed_attempt_is_seen_at_once(s: TestServe
         ),
         ("code_challenge_method", "S256"),
     ]);
-    let url = s.url(&format!("/t/foo.com/oauth2/authorize?{query}"));
-    // The id is remembered as absent after this request.
-    let unknown = s.client.get(&url).send().await.unwrap();
-    assert_eq!(unknown.status(), 400);
+    let path = format!("/t/foo.com/oauth2/authorize?{query}");
+    // Every instance remembers the id as absent after this request.
+    for (s, _) in p.all() {
+        let unknown = s.client.get(s.url(&path)).send().await.unwrap();
+        assert_eq!(unknown.status(), 400);
+    }
     let body = json!({
         "client_id": "late-spa",
         "public": true,
         "grant_types": ["authorization_code"],
         "redirect_uris": ["https://late.foo.com/cb"],
     });
-    let (status, _) = s
+    let (status, _) = p
+        .writer()
         .api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN, Some(body))
         .await;
     assert_eq!(status, 201);
-    let sign_in_page = s.client.get(&url).send().await.unwrap();
-    assert_eq!(sign_in_page.status(), 200);
+    for (s, limit) in p.all() {
+        within(limit, "the sign-in page of the new client", async || {
+            let page = s.client.get(s.url(&path)).send().await.unwrap();
+            page.status() == 200
+        })
+        .await;
+    }
 }
 
-async fn a_role_change_is_seen_at_once(s: TestServer) {
-    let bob = cached_viewer(&s).await;
+async fn a_role_change_is_seen_everywhere(p: Instances) {
+    let bob = cached_viewer(&p).await;
     let narrower = json!({"permissions": ["/permission/admin/monitor"]});
-    let (status, _) = s
+    let (status, _) = p
+        .writer()
         .api(
             "PUT",
             "/t/foo.com/api/v1/roles/viewer",
@@ -216,21 +366,23 @@ async fn a_role_change_is_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(s.introspect(INTROSPECT, bob, "unknown-token").await.0, 403);
+    bob_introspects_everywhere(&p, bob, 403).await;
 }
 
-async fn a_role_delete_is_seen_at_once(s: TestServer) {
-    let bob = cached_viewer(&s).await;
-    let (status, _) = s
+async fn a_role_delete_is_seen_everywhere(p: Instances) {
+    let bob = cached_viewer(&p).await;
+    let (status, _) = p
+        .writer()
         .api("DELETE", "/t/foo.com/api/v1/roles/viewer", FOO_ADMIN, None)
         .await;
     assert_eq!(status, 204);
-    assert_eq!(s.introspect(INTROSPECT, bob, "unknown-token").await.0, 403);
+    bob_introspects_everywhere(&p, bob, 403).await;
 }
 
-async fn a_rules_change_is_seen_at_once(s: TestServer) {
-    let bob = cached_viewer(&s).await;
-    let (_, rules) = s
+async fn a_rules_change_is_seen_everywhere(p: Instances) {
+    let bob = cached_viewer(&p).await;
+    let w = p.writer();
+    let (_, rules) = w
         .api("GET", "/t/foo.com/api/v1/resources", FOO_ADMIN, None)
         .await;
     let mut rules = rules["resources"].as_array().unwrap().clone();
@@ -239,31 +391,35 @@ async fn a_rules_change_is_seen_at_once(s: TestServer) {
             rule["permissions"] = json!(["/permission/admin/introspect-only"]);
         }
     }
-    let (status, _) = s
-        .api(
-            "PUT",
-            "/t/foo.com/api/v1/resources",
-            FOO_ADMIN,
-            Some(json!({ "resources": rules })),
-        )
+    let body = json!({ "resources": rules });
+    let (status, _) = w
+        .api("PUT", "/t/foo.com/api/v1/resources", FOO_ADMIN, Some(body))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(s.introspect(INTROSPECT, bob, "unknown-token").await.0, 403);
+    bob_introspects_everywhere(&p, bob, 403).await;
 }
 
-async fn tenant_creation_and_deactivation_are_seen_at_once(s: TestServer) {
+async fn tenant_creation_and_deactivation_are_seen_everywhere(p: Instances) {
     let boss = ("boss@new.org", "boss-password");
-    // Unknown before: the path is a 404.
-    let (status, _) = s.api("GET", "/t/new.org/api/v1/users", boss, None).await;
-    assert_eq!(status, 404);
+    let users_of_new_org =
+        async |s: &TestServer| s.api("GET", "/t/new.org/api/v1/users", boss, None).await.0;
+    for (s, _) in p.all() {
+        assert_eq!(users_of_new_org(s).await, 404, "unknown before");
+    }
     let body = json!({"domain": "new.org", "admin": {"username": "boss", "password": boss.1}});
-    let (status, _) = s
+    let (status, _) = p
+        .writer()
         .api("POST", "/api/v1/tenants", common::super_admin(), Some(body))
         .await;
     assert_eq!(status, 201);
-    let (status, _) = s.api("GET", "/t/new.org/api/v1/users", boss, None).await;
-    assert_eq!(status, 200);
-    let (status, _) = s
+    for (s, limit) in p.all() {
+        within(limit, "the new tenant", async || {
+            users_of_new_org(s).await == 200
+        })
+        .await;
+    }
+    let (status, _) = p
+        .writer()
         .api(
             "DELETE",
             "/api/v1/tenants/new.org",
@@ -272,21 +428,27 @@ async fn tenant_creation_and_deactivation_are_seen_at_once(s: TestServer) {
         )
         .await;
     assert_eq!(status, 204);
-    let (status, _) = s.api("GET", "/t/new.org/api/v1/users", boss, None).await;
-    assert_eq!(status, 404);
+    for (s, limit) in p.all() {
+        within(limit, "the deactivated tenant", async || {
+            users_of_new_org(s).await == 404
+        })
+        .await;
+    }
 }
 
-on_both_backends!(crate::common::TestServer::for_backend;
-    a_revocation_is_seen_at_once,
-    a_refresh_is_seen_at_once,
-    a_password_change_is_seen_at_once,
-    a_disable_is_seen_at_once,
-    a_user_delete_is_seen_at_once,
-    a_secret_rotation_is_seen_at_once,
-    a_client_delete_is_seen_at_once,
-    a_client_registered_after_a_failed_attempt_is_seen_at_once,
-    a_role_change_is_seen_at_once,
-    a_role_delete_is_seen_at_once,
-    a_rules_change_is_seen_at_once,
-    tenant_creation_and_deactivation_are_seen_at_once,
+on_both_backends!(crate::instances;
+    a_revocation_is_seen_everywhere,
+    an_admin_revocation_is_seen_everywhere,
+    a_refresh_and_its_reuse_are_seen_everywhere,
+    a_password_change_is_seen_everywhere,
+    a_disable_is_seen_everywhere,
+    a_user_delete_is_seen_everywhere,
+    a_lock_is_seen_everywhere,
+    a_secret_rotation_is_seen_everywhere,
+    a_client_delete_is_seen_everywhere,
+    a_client_registered_after_a_failed_attempt_is_seen_everywhere,
+    a_role_change_is_seen_everywhere,
+    a_role_delete_is_seen_everywhere,
+    a_rules_change_is_seen_everywhere,
+    tenant_creation_and_deactivation_are_seen_everywhere,
 );

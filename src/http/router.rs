@@ -11,7 +11,6 @@
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
 use super::{admin, authorize, health, introspect, metadata, revoke, token, ApiError, Body};
-use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway, Origin};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -209,7 +208,7 @@ async fn dispatch(
         | Endpoint::Metadata
         | Endpoint::Admin => {}
     }
-    let tenant = resolve_tenant(gateway, route.tenant)?;
+    let tenant = gateway.tenant_for_request(route.tenant).await?;
     log.tenant = tenant.domain.to_string();
     tracing::Span::current().record("tenant", log.tenant.as_str());
     match route.endpoint {
@@ -233,14 +232,6 @@ async fn dispatch(
 }
 
 /// An unknown or deactivated tenant is a 404 with a JSON error (SPEC §3).
-fn resolve_tenant(gateway: &Gateway, domain: Option<&str>) -> Result<Arc<Tenant>, ApiError> {
-    let tenant = match domain {
-        None => gateway.directory.super_tenant(),
-        Some(domain) => gateway.directory.tenant(domain),
-    };
-    tenant.ok_or(ApiError::Service(Error::UnknownTenant))
-}
-
 /// The caller's address: the peer, or, when the peer is a trusted proxy, the last
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
 fn client_address(gateway: &Gateway, request: &Request<Incoming>, peer: SocketAddr) -> IpAddr {

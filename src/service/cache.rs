@@ -5,6 +5,7 @@
 //! the `forget_*` calls here: the one path, so a change can as well arrive from
 //! another instance.
 
+use super::freshness::Freshness;
 use super::Result;
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{default_rules, ResourceRule};
@@ -45,11 +46,15 @@ pub struct Directory {
     absent_clients: DashSet<String>,
     /// Bumped by every `forget_*`, so that a read racing an invalidation is not cached.
     epoch: AtomicU64,
+    /// While it says no, users and clients are read from the database, and an absent
+    /// client id is asked for again.
+    freshness: Arc<Freshness>,
 }
 
 impl Directory {
-    pub fn new(public_url: String, super_tenant: TenantDomain) -> Self {
+    pub fn new(public_url: String, super_tenant: TenantDomain, freshness: Arc<Freshness>) -> Self {
         Directory {
+            freshness,
             public_url,
             super_tenant,
             tenants: DashMap::new(),
@@ -149,7 +154,7 @@ impl Directory {
             return Ok(None);
         }
         let key = (tenant_id, username.to_owned());
-        if let Some(user) = self.users.get(&key) {
+        if let Some(user) = self.users.get(&key).filter(|_| self.freshness.trusted()) {
             return Ok(Some(user.clone()));
         }
         let epoch = self.epoch();
@@ -169,10 +174,11 @@ impl Directory {
         if !is_client_id(client_id) {
             return Ok(None);
         }
-        if let Some(known) = self.clients.get(client_id) {
+        let trusted = self.freshness.trusted();
+        if let Some(known) = self.clients.get(client_id).filter(|_| trusted) {
             return Ok(Some(known.clone()));
         }
-        if self.absent_clients.contains(client_id) {
+        if trusted && self.absent_clients.contains(client_id) {
             return Ok(None);
         }
         let epoch = self.epoch();
@@ -241,6 +247,23 @@ impl Directory {
         self.clients.remove(client_id);
         self.absent_clients.remove(client_id);
     }
+
+    /// Forgets every user and client of a tenant, and every id remembered as absent
+    /// (those belong to no tenant).
+    pub fn forget_tenant(&self, tenant_id: i64) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.users.retain(|(tenant, _), _| *tenant != tenant_id);
+        self.clients.retain(|_, c| c.tenant_id != tenant_id);
+        self.absent_clients.clear();
+    }
+
+    /// Forgets every user and client.
+    pub fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.users.clear();
+        self.clients.clear();
+        self.absent_clients.clear();
+    }
 }
 
 /// Tokens last seen ACTIVE, by digest.
@@ -249,16 +272,29 @@ impl Directory {
 /// same token: the reader read ACTIVE before the commit and inserts after the writer's
 /// removal. The epoch closes that window: writers bump it before removing, and a reader
 /// that sees it moved while it was reading takes its insertion back.
-#[derive(Default)]
 pub struct TokenCache {
     entries: DashMap<Digest, Arc<TokenRecord>>,
     epoch: AtomicU64,
     /// What the entries take, approximately: bounds the cache in bytes as well.
     bytes: AtomicUsize,
+    /// While it says no, every lookup is a miss.
+    freshness: Arc<Freshness>,
 }
 
 impl TokenCache {
+    pub fn new(freshness: Arc<Freshness>) -> Self {
+        TokenCache {
+            entries: DashMap::new(),
+            epoch: AtomicU64::new(0),
+            bytes: AtomicUsize::new(0),
+            freshness,
+        }
+    }
+
     pub fn get(&self, digest: &Digest) -> Option<Arc<TokenRecord>> {
+        if !self.freshness.trusted() {
+            return None;
+        }
         self.entries.get(digest).map(|t| t.clone())
     }
 
@@ -299,16 +335,27 @@ impl TokenCache {
         }
     }
 
+    /// Forgets every token of a tenant (`None`: of every tenant).
+    pub fn forget_tenant(&self, tenant_id: Option<i64>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.retain(|t| tenant_id.is_some_and(|id| t.token.tenant_id != id));
+    }
+
+    /// Keeps the entries `keep` says yes to, and the byte count with them.
+    fn retain(&self, keep: impl Fn(&TokenRecord) -> bool) {
+        self.entries.retain(|_, t| {
+            let kept = keep(t);
+            if !kept {
+                self.bytes.fetch_sub(footprint(t), Ordering::Relaxed);
+            }
+            kept
+        });
+    }
+
     /// Drops entries past their lifetime, so that tokens nobody asks about again do
     /// not fill the cache up to its bound.
     pub fn sweep(&self, now: i64) {
-        self.entries.retain(|_, t| {
-            let keep = t.token.expires_at > now;
-            if !keep {
-                self.bytes.fetch_sub(footprint(t), Ordering::Relaxed);
-            }
-            keep
-        });
+        self.retain(|t| t.token.expires_at > now);
     }
 
     /// Approximate bytes held by the entries.
@@ -368,7 +415,7 @@ mod tests {
 
     #[test]
     fn a_sweep_drops_only_expired_tokens() {
-        let cache = TokenCache::default();
+        let cache = TokenCache::new(Arc::new(Freshness::new(false)));
         cache.insert(record(1, 100), cache.epoch());
         cache.insert(record(2, 300), cache.epoch());
         let two = cache.bytes();
@@ -382,7 +429,7 @@ mod tests {
 
     #[test]
     fn an_insert_racing_an_invalidation_is_taken_back() {
-        let cache = TokenCache::default();
+        let cache = TokenCache::new(Arc::new(Freshness::new(false)));
         let before_read = cache.epoch();
         // A revocation commits and invalidates while the reader was at the database.
         cache.forget(&[[3; 32]]);

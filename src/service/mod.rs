@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod bootstrap;
 pub mod cache;
 pub mod credentials;
+pub mod freshness;
 pub mod grant;
 pub mod hasher;
 pub mod introspect;
@@ -15,10 +16,11 @@ mod redeem;
 mod revoke;
 
 use crate::config::Config;
-use crate::domain::tenant::TenantDomain;
-use crate::store::{self, Changes, Store};
+use crate::domain::tenant::{Tenant, TenantDomain};
+use crate::store::{self, Changes, Notice, Store};
 use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
+use freshness::Freshness;
 use ipnet::IpNet;
 use limits::Limits;
 use std::net::IpAddr;
@@ -87,7 +89,9 @@ impl From<store::Error> for Error {
             store::Error::Duplicate(what) => Error::Duplicate(what),
             other @ (store::Error::Corrupt(_)
             | store::Error::UnsupportedUrl(_)
-            | store::Error::Migration(_)) => Error::Internal(other.to_string()),
+            | store::Error::Migration(_)
+            | store::Error::InUse(_)
+            | store::Error::SingleInstance) => Error::Internal(other.to_string()),
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct Gateway {
     pub directory: Directory,
     pub tokens: TokenCache,
     pub limits: Limits,
+    /// Whether the caches may answer, with other instances writing too.
+    pub freshness: Arc<Freshness>,
     pub super_tenant: TenantDomain,
     trusted_proxies: Vec<IpNet>,
     draining: AtomicBool,
@@ -144,10 +150,16 @@ impl Gateway {
     pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, StartupError> {
         let super_tenant = TenantDomain::parse(&config.server.super_tenant)
             .map_err(|e| StartupError::Config(e.to_string()))?;
+        let freshness = Arc::new(Freshness::new(store.shared()));
         let gateway = Gateway {
-            directory: Directory::new(config.server.public_url.clone(), super_tenant.clone()),
+            directory: Directory::new(
+                config.server.public_url.clone(),
+                super_tenant.clone(),
+                freshness.clone(),
+            ),
             credentials: Credentials::new().map_err(|e| StartupError::Hash(e.to_string()))?,
-            tokens: TokenCache::default(),
+            tokens: TokenCache::new(freshness.clone()),
+            freshness,
             limits: Limits::new(config.rate_limits),
             super_tenant,
             trusted_proxies: config.trusted_proxies().map_err(StartupError::Config)?,
@@ -176,6 +188,37 @@ impl Gateway {
             self.directory.reload_tenants(&*self.store).await?;
         }
         Ok(())
+    }
+
+    /// Applies what an instance (this one or another) told every instance.
+    pub async fn apply_notice(&self, notice: &Notice) -> Result<()> {
+        match notice {
+            Notice::Changes(changes) => return self.apply(changes).await,
+            Notice::ForgetTenant(tenant_id) => {
+                self.tokens.forget_tenant(Some(*tenant_id));
+                self.directory.forget_tenant(*tenant_id);
+            }
+            Notice::ForgetAll => {
+                self.tokens.forget_tenant(None);
+                self.directory.forget_all();
+            }
+            Notice::Heartbeat(_) => return Ok(()),
+        }
+        self.directory.reload_tenants(&*self.store).await
+    }
+
+    /// The tenant a request addresses (`None`: the super tenant). While the caches are
+    /// not trusted the tenant tables are read afresh first, so a tenant created or
+    /// deactivated elsewhere is seen; a database that fails then answers 503.
+    pub async fn tenant_for_request(&self, domain: Option<&str>) -> Result<Arc<Tenant>> {
+        if !self.freshness.trusted() {
+            self.directory.reload_tenants(&*self.store).await?;
+        }
+        let tenant = match domain {
+            None => self.directory.super_tenant(),
+            Some(domain) => self.directory.tenant(domain),
+        };
+        tenant.ok_or(Error::UnknownTenant)
     }
 
     /// A round trip to the database, for readiness.

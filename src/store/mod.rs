@@ -33,6 +33,14 @@ pub enum Error {
     UnsupportedUrl(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// Another `serve` already uses this SQLite database.
+    #[error(
+        "another instance is serving {0}: SQLite serves one instance; use PostgreSQL for several"
+    )]
+    InUse(String),
+    /// An SQLite database has no other instances to hear from.
+    #[error("an SQLite database serves one instance and carries no notices")]
+    SingleInstance,
 }
 
 impl From<sqlx::Error> for Error {
@@ -47,6 +55,14 @@ impl From<sqlx::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The notices of every instance sharing the database.
+#[async_trait::async_trait]
+pub trait Feed: Send {
+    /// The next notice. `Ok(None)` means the connection was lost, so notices may have
+    /// been missed; the next call reconnects.
+    async fn next(&mut self) -> Result<Option<Notice>>;
+}
 
 /// Opens the store `url` names: `sqlite://FILE` (created with its folder when missing)
 /// or `postgres://…`. Migrations are not applied here; see [`Store::migrate`].
@@ -76,6 +92,20 @@ pub trait Store: Send + Sync {
     /// A round trip to the database, for readiness.
     async fn ping(&self) -> Result<()>;
     async fn close(&self);
+
+    // ---- instances ----------------------------------------------------------------
+
+    /// Claims the database for a serving instance. SQLite serves one instance, and a
+    /// second claim fails with `InUse` while the first process lives; PostgreSQL takes
+    /// any number.
+    async fn claim(&self) -> Result<()>;
+    /// Whether several instances may share this database, so that every write's
+    /// [`Notice`] reaches them all (PostgreSQL) or none is sent (SQLite).
+    fn shared(&self) -> bool;
+    /// Every instance's notices, this one's included, in commit order.
+    async fn subscribe(&self) -> Result<Box<dyn Feed>>;
+    /// Sends `notice` at once, outside any write: a heartbeat.
+    async fn notify(&self, notice: &Notice) -> Result<()>;
 
     // ---- tenants ------------------------------------------------------------------
 

@@ -1,8 +1,13 @@
 //! The PostgreSQL backend: one pool for many instances on one database.
+//!
+//! Every write's notice goes out with `pg_notify` inside the write's transaction, so it
+//! is delivered exactly when the write commits, in commit order, to every instance
+//! listening on the channel (this one included). The channel is named after the schema,
+//! so deployments that share a database in separate schemas do not hear each other.
 
-use super::sql::{impl_conn, Backend};
-use super::Result;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use super::sql::{impl_conn, query, Backend, Conn};
+use super::{Feed, Notice, Result};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres as Db, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,7 +18,11 @@ const CONNECTIONS: u32 = 16;
 
 pub struct Postgres {
     pool: PgPool,
+    channel: String,
 }
+
+/// PostgreSQL identifiers, channel names among them, hold at most 63 bytes.
+const MAX_CHANNEL_BYTES: usize = 63;
 
 impl Postgres {
     pub async fn connect(url: &str) -> Result<Self> {
@@ -25,7 +34,14 @@ impl Postgres {
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await?;
-        Ok(Postgres { pool })
+        let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
+        let mut channel = format!("portcullis.{schema}");
+        while channel.len() > MAX_CHANNEL_BYTES {
+            channel.pop();
+        }
+        Ok(Postgres { pool, channel })
     }
 }
 
@@ -50,5 +66,52 @@ impl Backend for Postgres {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn claim(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn publish(&self, conn: &mut PgConnection, notice: &str) -> Result<()> {
+        let statement = query("SELECT pg_notify($1, $2)")
+            .bind(self.channel.as_str())
+            .bind(notice);
+        conn.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn notify(&self, notice: &str) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        self.publish(&mut conn, notice).await
+    }
+
+    async fn subscribe(&self) -> Result<Box<dyn Feed>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(&self.channel).await?;
+        Ok(Box::new(PgFeed { listener }))
+    }
+}
+
+/// One dedicated connection listening on the channel.
+struct PgFeed {
+    listener: PgListener,
+}
+
+#[async_trait::async_trait]
+impl Feed for PgFeed {
+    async fn next(&mut self) -> Result<Option<Notice>> {
+        let Some(notification) = self.listener.try_recv().await? else {
+            return Ok(None);
+        };
+        // A notice that does not parse cannot say what changed: forget everything.
+        let notice = serde_json::from_str(notification.payload()).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "an unreadable notice; forgetting every cache");
+            Notice::ForgetAll
+        });
+        Ok(Some(notice))
     }
 }

@@ -265,10 +265,11 @@ pub enum Rotation {
 /// What a committed write changed among the things an instance caches. The service
 /// applies it to every cache in one place; it is plain data so that it can travel to
 /// other instances as well.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[must_use = "a committed change must reach the caches"]
 pub struct Changes {
     /// Tokens whose state changed.
+    #[serde(with = "digests")]
     pub tokens: Vec<Digest>,
     /// Users changed or deleted (password, enabled, roles, failure count), by tenant id
     /// and username.
@@ -339,5 +340,43 @@ impl Changes {
 
     pub fn is_empty(&self) -> bool {
         *self == Changes::default()
+    }
+}
+
+/// What instances sharing one database tell each other, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// A committed write's changes.
+    Changes(Changes),
+    /// A write too large to describe in one notification: forget everything cached of
+    /// this tenant.
+    ForgetTenant(i64),
+    /// The same when the write names no tenant: forget everything.
+    ForgetAll,
+    /// An instance's heartbeat: its id and when it was sent, on its own clock.
+    Heartbeat(String),
+}
+
+/// Digests as base64url text: 43 characters where a JSON array of bytes takes ~100.
+mod digests {
+    use super::Digest;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(digests: &[Digest], to: S) -> Result<S::Ok, S::Error> {
+        to.collect_seq(digests.iter().map(|d| URL_SAFE_NO_PAD.encode(d)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Vec<Digest>, D::Error> {
+        let texts = Vec::<String>::deserialize(from)?;
+        texts
+            .iter()
+            .map(|t| {
+                let bytes = URL_SAFE_NO_PAD.decode(t).map_err(D::Error::custom)?;
+                Digest::try_from(bytes.as_slice()).map_err(D::Error::custom)
+            })
+            .collect()
     }
 }

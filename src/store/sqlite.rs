@@ -6,12 +6,15 @@
 //! waited for rather than failing. Reads run on their own pool beside it (WAL).
 
 use super::sql::{impl_conn, Backend};
-use super::{Error, Result};
+use super::{Error, Feed, Result};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite as Db, SqliteConnection, Transaction};
+use std::fs::File;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 impl_conn!(SqliteConnection, Db);
@@ -21,12 +24,17 @@ const READERS: u32 = 8;
 pub struct Sqlite {
     readers: SqlitePool,
     writer: SqlitePool,
+    file: PathBuf,
+    /// Held by the serving instance for as long as it lives; the OS lets it go when the
+    /// process ends, however it ends.
+    instance_lock: Mutex<Option<File>>,
 }
 
 impl Sqlite {
     /// Opens `url`, creating the file and its folder when missing.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename().to_path_buf();
         if let Some(dir) = options
             .get_filename()
             .parent()
@@ -52,7 +60,12 @@ impl Sqlite {
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await?;
-        Ok(Sqlite { readers, writer })
+        Ok(Sqlite {
+            readers,
+            writer,
+            file,
+            instance_lock: Mutex::new(None),
+        })
     }
 }
 
@@ -78,5 +91,45 @@ impl Backend for Sqlite {
     async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+    }
+
+    /// An exclusive lock on a file beside the database. Caches of two instances on one
+    /// SQLite file would never hear of each other's changes, so the second is refused.
+    async fn claim(&self) -> Result<()> {
+        let mut name = self.file.clone().into_os_string();
+        name.push(".instance-lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&name)
+            .map_err(|e| Error::Unavailable(sqlx::Error::Io(e)))?;
+        match lock.try_lock() {
+            Ok(()) => {
+                let mut held = self.instance_lock.lock().unwrap_or_else(|e| e.into_inner());
+                *held = Some(lock);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(Error::InUse(self.file.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Unavailable(sqlx::Error::Io(e))),
+        }
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    async fn publish(&self, _: &mut SqliteConnection, _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn notify(&self, _: &str) -> Result<()> {
+        Err(Error::SingleInstance)
+    }
+
+    async fn subscribe(&self) -> Result<Box<dyn Feed>> {
+        Err(Error::SingleInstance)
     }
 }

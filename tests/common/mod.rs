@@ -92,6 +92,15 @@ impl TestDatabase {
         };
         TestDatabase { url, backend, dir }
     }
+
+    /// The same database again, for a second instance beside the first.
+    pub fn shared_with(other: &TestDatabase) -> Self {
+        TestDatabase {
+            url: other.url.clone(),
+            backend: other.backend,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
 }
 
 /// A port that was free a moment ago, for child processes that need one on the command

@@ -11,193 +11,20 @@ mod audit;
 mod clients;
 mod lockout;
 mod roles;
+mod statement;
 mod tenants;
 mod tokens;
 mod users;
 
+pub(crate) use statement::{arguments, impl_conn, query, Arg, Conn, Decoded, Statement};
+
 use super::{
-    AuditEvent, Changes, ClientRecord, Digest, Error, LockTarget, NewClient, NewToken, NewUser,
-    Result, RoleRecord, Rotation, RuleRow, Selection, Source, Store, TenantRow, TenantSettings,
-    TokenRecord, UserChange, UserRecord,
+    AuditEvent, Changes, ClientRecord, Digest, Error, Feed, LockTarget, NewClient, NewToken,
+    NewUser, Notice, Result, RoleRecord, Rotation, RuleRow, Selection, Source, Store, TenantRow,
+    TenantSettings, TokenRecord, UserChange, UserRecord,
 };
 use crate::domain::token::{Event, TokenKind};
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::types::Json;
-use sqlx::{Arguments, Database, Encode, FromRow, Pool, Transaction, Type};
-use std::borrow::Cow;
-
-/// One argument of a statement, as the native type each driver binds.
-pub(crate) enum Arg<'a> {
-    Int(Option<i64>),
-    Bool(bool),
-    Text(Option<&'a str>),
-    Bytes(Option<&'a [u8]>),
-    /// A list of names, stored as JSON (`TEXT` on SQLite, `JSONB` on PostgreSQL).
-    Names(&'a [String]),
-    /// Resource rules, stored as JSON; `None` is SQL `NULL`.
-    Rules(Option<&'a [RuleRow]>),
-}
-
-impl From<i64> for Arg<'_> {
-    fn from(v: i64) -> Self {
-        Arg::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Arg<'_> {
-    fn from(v: Option<i64>) -> Self {
-        Arg::Int(v)
-    }
-}
-impl From<bool> for Arg<'_> {
-    fn from(v: bool) -> Self {
-        Arg::Bool(v)
-    }
-}
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(v: &'a str) -> Self {
-        Arg::Text(Some(v))
-    }
-}
-impl<'a> From<&'a String> for Arg<'a> {
-    fn from(v: &'a String) -> Self {
-        Arg::Text(Some(v))
-    }
-}
-impl<'a> From<Option<&'a str>> for Arg<'a> {
-    fn from(v: Option<&'a str>) -> Self {
-        Arg::Text(v)
-    }
-}
-impl<'a> From<&'a Digest> for Arg<'a> {
-    fn from(v: &'a Digest) -> Self {
-        Arg::Bytes(Some(v))
-    }
-}
-impl<'a> From<Option<&'a Digest>> for Arg<'a> {
-    fn from(v: Option<&'a Digest>) -> Self {
-        Arg::Bytes(v.map(|d| &d[..]))
-    }
-}
-impl<'a> From<&'a [String]> for Arg<'a> {
-    fn from(v: &'a [String]) -> Self {
-        Arg::Names(v)
-    }
-}
-
-/// A query and its arguments, in `$N` order.
-pub(crate) struct Statement<'a> {
-    pub sql: Cow<'static, str>,
-    pub args: Vec<Arg<'a>>,
-}
-
-/// A statement with no arguments yet.
-pub(crate) fn query<'a>(sql: impl Into<Cow<'static, str>>) -> Statement<'a> {
-    Statement {
-        sql: sql.into(),
-        args: Vec::new(),
-    }
-}
-
-impl<'a> Statement<'a> {
-    pub fn bind(mut self, arg: impl Into<Arg<'a>>) -> Self {
-        self.args.push(arg.into());
-        self
-    }
-}
-
-/// A row type both drivers decode.
-pub(crate) trait Decoded:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin + 'static
-{
-}
-impl<T> Decoded for T where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin + 'static
-{
-}
-
-/// A connection of either driver: what the shared SQL runs on.
-#[async_trait::async_trait]
-pub(crate) trait Conn: Send {
-    async fn execute(&mut self, statement: Statement<'_>) -> sqlx::Result<u64>;
-    async fn fetch_all<T: Decoded>(&mut self, statement: Statement<'_>) -> sqlx::Result<Vec<T>>;
-    async fn fetch_optional<T: Decoded>(
-        &mut self,
-        statement: Statement<'_>,
-    ) -> sqlx::Result<Option<T>>;
-
-    async fn fetch_one<T: Decoded>(&mut self, statement: Statement<'_>) -> sqlx::Result<T> {
-        self.fetch_optional(statement)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)
-    }
-}
-
-/// The arguments of a statement, as one driver's native values.
-pub(crate) fn arguments<'q, DB>(args: Vec<Arg<'q>>) -> sqlx::Result<DB::Arguments<'q>>
-where
-    DB: Database,
-    Option<i64>: Encode<'q, DB> + Type<DB>,
-    bool: Encode<'q, DB> + Type<DB>,
-    Option<&'q str>: Encode<'q, DB> + Type<DB>,
-    Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
-    Json<&'q [String]>: Encode<'q, DB> + Type<DB>,
-    Option<Json<&'q [RuleRow]>>: Encode<'q, DB> + Type<DB>,
-{
-    let mut out = DB::Arguments::<'q>::default();
-    for arg in args {
-        match arg {
-            Arg::Int(v) => out.add(v),
-            Arg::Bool(v) => out.add(v),
-            Arg::Text(v) => out.add(v),
-            Arg::Bytes(v) => out.add(v),
-            Arg::Names(v) => out.add(Json(v)),
-            Arg::Rules(v) => out.add(v.map(Json)),
-        }
-        .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(out)
-}
-
-/// Implements [`Conn`] for one driver's connection type.
-macro_rules! impl_conn {
-    ($connection:ty, $db:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::sql::Conn for $connection {
-            async fn execute(
-                &mut self,
-                statement: $crate::store::sql::Statement<'_>,
-            ) -> sqlx::Result<u64> {
-                let args = $crate::store::sql::arguments::<$db>(statement.args)?;
-                let done = sqlx::query_with::<$db, _>(&statement.sql, args)
-                    .execute(&mut *self)
-                    .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn fetch_all<T: $crate::store::sql::Decoded>(
-                &mut self,
-                statement: $crate::store::sql::Statement<'_>,
-            ) -> sqlx::Result<Vec<T>> {
-                let args = $crate::store::sql::arguments::<$db>(statement.args)?;
-                sqlx::query_as_with::<$db, T, _>(&statement.sql, args)
-                    .fetch_all(&mut *self)
-                    .await
-            }
-
-            async fn fetch_optional<T: $crate::store::sql::Decoded>(
-                &mut self,
-                statement: $crate::store::sql::Statement<'_>,
-            ) -> sqlx::Result<Option<T>> {
-                let args = $crate::store::sql::arguments::<$db>(statement.args)?;
-                sqlx::query_as_with::<$db, T, _>(&statement.sql, args)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-        }
-    };
-}
-pub(crate) use impl_conn;
+use sqlx::{Database, Pool, Transaction};
 
 /// What a backend provides to [`SqlStore`]: a pool to read from and write transactions.
 #[async_trait::async_trait]
@@ -210,6 +37,40 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>>;
     async fn migrate(&self) -> Result<()>;
     async fn close(&self);
+
+    /// See [`Store::claim`].
+    async fn claim(&self) -> Result<()>;
+    /// Whether other instances may share this database, so that notices must travel.
+    fn shared(&self) -> bool;
+    /// Sends `notice` to every instance when `conn`'s transaction commits (nothing
+    /// for a database only one instance uses).
+    async fn publish(
+        &self,
+        conn: &mut <Self::Db as Database>::Connection,
+        notice: &str,
+    ) -> Result<()>;
+    /// Sends `notice` at once, outside any write.
+    async fn notify(&self, notice: &str) -> Result<()>;
+    /// Every instance's notices from now on.
+    async fn subscribe(&self) -> Result<Box<dyn Feed>>;
+}
+
+/// The most a notice may take: PostgreSQL refuses payloads of 8,000 bytes or more.
+const MAX_NOTICE_BYTES: usize = 7_900;
+
+/// The notice that tells other instances about `changes`, within the payload limit.
+/// `tenant` is the tenant the write was in, when it was in one.
+fn notice_of(changes: &Changes, tenant: Option<i64>) -> Result<String> {
+    let encode =
+        |notice: &Notice| serde_json::to_string(notice).map_err(|e| Error::Corrupt(e.to_string()));
+    let full = encode(&Notice::Changes(changes.clone()))?;
+    if full.len() <= MAX_NOTICE_BYTES {
+        return Ok(full);
+    }
+    encode(&match tenant {
+        Some(tenant_id) => Notice::ForgetTenant(tenant_id),
+        None => Notice::ForgetAll,
+    })
 }
 
 /// The store over a backend: every operation, written once.
@@ -221,6 +82,27 @@ impl<B: Backend> SqlStore<B> {
     pub fn new(backend: B) -> Self {
         SqlStore { backend }
     }
+
+    /// Ends a write: its audit entry when it has one, the notice of its changes to the
+    /// other instances, then the commit. The one way a write ends, so no change commits
+    /// without its entry or its notice.
+    async fn finish(
+        &self,
+        mut tx: Transaction<'static, B::Db>,
+        audit: Option<&AuditEvent>,
+        tenant: Option<i64>,
+        changes: Changes,
+    ) -> Result<Changes> {
+        if let Some(audit) = audit {
+            audit::insert(&mut *tx, audit).await?;
+        }
+        if !changes.is_empty() && self.backend.shared() {
+            let notice = notice_of(&changes, tenant)?;
+            self.backend.publish(&mut *tx, &notice).await?;
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
 }
 
 /// A unique-key violation becomes `Duplicate(what)`; anything else stays itself.
@@ -229,17 +111,6 @@ fn duplicate_as(what: &'static str) -> impl Fn(sqlx::Error) -> Error {
         sqlx::Error::Database(db) if db.is_unique_violation() => Error::Duplicate(what),
         other => Error::from(other),
     }
-}
-
-/// Writes the change's audit entry and commits: the one way an audited change ends, so
-/// that no change commits without its entry.
-async fn commit_audited<DB>(mut tx: Transaction<'static, DB>, audit: &AuditEvent) -> Result<()>
-where
-    DB: Database<Connection: Conn>,
-{
-    audit::insert(&mut *tx, audit).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -258,6 +129,23 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.close().await;
     }
 
+    async fn claim(&self) -> Result<()> {
+        self.backend.claim().await
+    }
+
+    fn shared(&self) -> bool {
+        self.backend.shared()
+    }
+
+    async fn subscribe(&self) -> Result<Box<dyn Feed>> {
+        self.backend.subscribe().await
+    }
+
+    async fn notify(&self, notice: &Notice) -> Result<()> {
+        let text = serde_json::to_string(notice).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.backend.notify(&text).await
+    }
+
     // ---- tenants ------------------------------------------------------------------
 
     async fn tenants(&self) -> Result<Vec<TenantRow>> {
@@ -273,8 +161,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<(i64, Changes)> {
         let mut tx = self.backend.begin_write().await?;
         let id = tenants::upsert(&mut *tx, settings, source, now).await?;
-        tx.commit().await?;
-        Ok((id, Changes::tenant(id)))
+        let changes = self.finish(tx, None, Some(id), Changes::tenant(id)).await?;
+        Ok((id, changes))
     }
 
     async fn set_resources(
@@ -285,8 +173,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         tenants::set_resources(&mut *tx, tenant_id, rules).await?;
-        commit_audited(tx, audit).await?;
-        Ok(Changes::tenant(tenant_id))
+        let changes = Changes::tenant(tenant_id);
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn create_tenant(
@@ -301,8 +189,8 @@ impl<B: Backend> Store for SqlStore<B> {
         roles::insert(&mut *tx, tenant_id, admin_role, Source::Api).await?;
         let user_id = users::insert(&mut *tx, tenant_id, admin, Source::Api, audit.at).await?;
         users::replace_roles(&mut *tx, tenant_id, user_id, admin.roles).await?;
-        commit_audited(tx, audit).await?;
-        Ok(Changes::tenant(tenant_id))
+        let changes = Changes::tenant(tenant_id);
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Changes> {
@@ -312,12 +200,12 @@ impl<B: Backend> Store for SqlStore<B> {
         let tokens =
             tokens::end_access_and_refresh(&mut *tx, tenant_id, &Selection::Tenant, event, audit)
                 .await?;
-        commit_audited(tx, audit).await?;
-        Ok(Changes {
+        let changes = Changes {
             tokens,
             users_of_tenants: vec![tenant_id],
             ..Changes::tenant(tenant_id)
-        })
+        };
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     // ---- users and roles ----------------------------------------------------------
@@ -348,8 +236,7 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         let changes = users::upsert(&mut *tx, tenant_id, user, source, now).await?;
-        tx.commit().await?;
-        Ok(changes)
+        self.finish(tx, None, Some(tenant_id), changes).await
     }
 
     async fn create_user(
@@ -361,8 +248,8 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut tx = self.backend.begin_write().await?;
         let id = users::insert(&mut *tx, tenant_id, user, Source::Api, audit.at).await?;
         users::replace_roles(&mut *tx, tenant_id, id, user.roles).await?;
-        commit_audited(tx, audit).await?;
-        Ok(Changes::user(tenant_id, user.username))
+        let changes = Changes::user(tenant_id, user.username);
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn change_user(
@@ -377,8 +264,8 @@ impl<B: Backend> Store for SqlStore<B> {
         else {
             return Ok(None);
         };
-        commit_audited(tx, audit).await?;
-        Ok(Some(changes))
+        let changes = self.finish(tx, Some(audit), Some(tenant_id), changes);
+        Ok(Some(changes.await?))
     }
 
     async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>> {
@@ -394,8 +281,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         roles::upsert(&mut *tx, tenant_id, role, source).await?;
-        tx.commit().await?;
-        Ok(Changes::users_of(tenant_id))
+        let changes = Changes::users_of(tenant_id);
+        self.finish(tx, None, Some(tenant_id), changes).await
     }
 
     async fn create_role(
@@ -406,9 +293,9 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         roles::insert(&mut *tx, tenant_id, role, Source::Api).await?;
-        commit_audited(tx, audit).await?;
         // No user holds a role that did not exist; nothing cached changed.
-        Ok(Changes::default())
+        let changes = Changes::default();
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn update_role(
@@ -421,8 +308,11 @@ impl<B: Backend> Store for SqlStore<B> {
         if !roles::update(&mut *tx, tenant_id, role).await? {
             return Ok(None);
         }
-        commit_audited(tx, audit).await?;
-        Ok(Some(Changes::users_of(tenant_id)))
+        let changes = Changes::users_of(tenant_id);
+        Ok(Some(
+            self.finish(tx, Some(audit), Some(tenant_id), changes)
+                .await?,
+        ))
     }
 
     async fn delete_role(
@@ -435,8 +325,11 @@ impl<B: Backend> Store for SqlStore<B> {
         if !roles::delete(&mut *tx, tenant_id, name).await? {
             return Ok(None);
         }
-        commit_audited(tx, audit).await?;
-        Ok(Some(Changes::users_of(tenant_id)))
+        let changes = Changes::users_of(tenant_id);
+        Ok(Some(
+            self.finish(tx, Some(audit), Some(tenant_id), changes)
+                .await?,
+        ))
     }
 
     // ---- clients ------------------------------------------------------------------
@@ -460,8 +353,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         clients::upsert(&mut *tx, tenant_id, client, source, now).await?;
-        tx.commit().await?;
-        Ok(Changes::client(client.client_id))
+        let changes = Changes::client(client.client_id);
+        self.finish(tx, None, Some(tenant_id), changes).await
     }
 
     async fn create_client(
@@ -472,9 +365,9 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         clients::insert(&mut *tx, tenant_id, client, Source::Api, audit.at).await?;
-        commit_audited(tx, audit).await?;
         // The id may be remembered as absent from an earlier sign-in attempt.
-        Ok(Changes::client(client.client_id))
+        let changes = Changes::client(client.client_id);
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn delete_client(
@@ -491,11 +384,14 @@ impl<B: Backend> Store for SqlStore<B> {
         let event = Event::OwnerChanged(crate::domain::token::OwnerChange::ClientDeleted);
         let tokens =
             tokens::end_access_and_refresh(&mut *tx, tenant_id, &selection, event, audit).await?;
-        commit_audited(tx, audit).await?;
-        Ok(Some(Changes {
+        let changes = Changes {
             tokens,
             ..Changes::client(client_id)
-        }))
+        };
+        Ok(Some(
+            self.finish(tx, Some(audit), Some(tenant_id), changes)
+                .await?,
+        ))
     }
 
     async fn set_client_secret(
@@ -509,8 +405,11 @@ impl<B: Backend> Store for SqlStore<B> {
         if !clients::set_secret(&mut *tx, tenant_id, client_id, secret_hash).await? {
             return Ok(None);
         }
-        commit_audited(tx, audit).await?;
-        Ok(Some(Changes::client(client_id)))
+        let changes = Changes::client(client_id);
+        Ok(Some(
+            self.finish(tx, Some(audit), Some(tenant_id), changes)
+                .await?,
+        ))
     }
 
     // ---- lockout ------------------------------------------------------------------
@@ -526,11 +425,10 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut tx = self.backend.begin_write().await?;
         let locked = lockout::count_failure(&mut *tx, target, threshold, locked_until).await?;
         audit::insert(&mut *tx, failure).await?;
-        if locked.is_some() {
-            audit::insert(&mut *tx, lock).await?;
-        }
-        tx.commit().await?;
-        Ok((locked, Changes::principal(target)))
+        let lock_entry = locked.is_some().then_some(lock);
+        let changes = Changes::principal(target);
+        let scope = Some(failure.tenant_id);
+        Ok((locked, self.finish(tx, lock_entry, scope, changes).await?))
     }
 
     async fn clear_failures(
@@ -542,8 +440,11 @@ impl<B: Backend> Store for SqlStore<B> {
         if !lockout::clear(&mut *tx, target).await? {
             return Ok(None);
         }
-        commit_audited(tx, audit).await?;
-        Ok(Some(Changes::principal(target)))
+        let changes = Changes::principal(target);
+        Ok(Some(
+            self.finish(tx, Some(audit), Some(audit.tenant_id), changes)
+                .await?,
+        ))
     }
 
     async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<Option<Changes>> {
@@ -551,8 +452,8 @@ impl<B: Backend> Store for SqlStore<B> {
         if !lockout::reset_unless_locked(&mut *tx, target, now).await? {
             return Ok(None);
         }
-        tx.commit().await?;
-        Ok(Some(Changes::principal(target)))
+        let changes = Changes::principal(target);
+        Ok(Some(self.finish(tx, None, None, changes).await?))
     }
 
     // ---- tokens -------------------------------------------------------------------
@@ -560,7 +461,8 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn insert_tokens(&self, new: &[NewToken]) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
         tokens::insert(&mut *tx, new).await?;
-        tx.commit().await?;
+        // Issuance changes nothing cached anywhere: no cache remembers a token as absent.
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
         Ok(())
     }
 
@@ -578,8 +480,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         let changed = tokens::steps(&mut *tx, tenant_id, steps, now, actor).await?;
-        tx.commit().await?;
-        Ok(Changes::tokens(changed))
+        let changes = Changes::tokens(changed);
+        self.finish(tx, None, Some(tenant_id), changes).await
     }
 
     async fn revoke_by_admin(
@@ -590,8 +492,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
         let changed = tokens::steps(&mut *tx, tenant_id, steps, audit.at, &audit.actor).await?;
-        commit_audited(tx, audit).await?;
-        Ok(Changes::tokens(changed))
+        let changes = Changes::tokens(changed);
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn redeem(
@@ -606,14 +508,21 @@ impl<B: Backend> Store for SqlStore<B> {
             return Ok(Rotation::Lost);
         };
         tokens::insert(&mut *tx, new).await?;
-        tx.commit().await?;
-        Ok(Rotation::Rotated(Changes::tokens(changed)))
+        let changes = Changes::tokens(changed);
+        let tenant = Some(old.token.tenant_id);
+        Ok(Rotation::Rotated(
+            self.finish(tx, None, tenant, changes).await?,
+        ))
     }
 
     // ---- audit --------------------------------------------------------------------
 
     async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
-        commit_audited(self.backend.begin_write().await?, event).await
+        let tx = self.backend.begin_write().await?;
+        let _ = self
+            .finish(tx, Some(event), None, Changes::default())
+            .await?;
+        Ok(())
     }
 
     async fn audit_events(

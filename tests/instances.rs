@@ -1,0 +1,159 @@
+//! Several instances on one database: how fast a change reaches the others, what an
+//! instance does while it cannot hear them, and SQLite's refusal of a second instance.
+
+mod common;
+
+use common::{Backend, TestDatabase, TestServer};
+use std::time::{Duration, Instant};
+
+const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
+const FOO_CLIENT: (&str, &str) = ("foo-client", "foo-secret");
+
+/// A and B on one PostgreSQL database.
+async fn two_instances() -> Option<(TestServer, TestServer)> {
+    let a = TestServer::start_postgres().await?;
+    let b = TestServer::start_on(
+        TestDatabase::shared_with(&a.database),
+        common::default_tenant_files(),
+        |_| {},
+    )
+    .await;
+    Some((a, b))
+}
+
+/// A client-credentials token of foo-client, issued on `s`.
+async fn token_from(s: &TestServer) -> String {
+    let token = s
+        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn revoke_on(s: &TestServer, token: &str) {
+    let response = s
+        .post_form(
+            "/t/foo.com/oauth2/revoke",
+            Some(FOO_CLIENT),
+            &[("token", token)],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+/// Until B's caches are trusted: both listeners have heard their own heartbeats.
+async fn settled(s: &TestServer) {
+    let started = Instant::now();
+    while !s.gateway.freshness.trusted() {
+        assert!(started.elapsed() < Duration::from_secs(5), "never trusted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_the_other_instance_well_within_a_second() {
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
+    settled(&b).await;
+    let mut delays = Vec::new();
+    for _ in 0..40 {
+        let token = token_from(&a).await;
+        assert!(b.is_active("/t/foo.com", FOO_ADMIN, &token).await);
+        revoke_on(&a, &token).await;
+        // The revocation is committed when A answers; from then on, how long until B
+        // says so. B answers from its cache until the notice arrives.
+        let committed = Instant::now();
+        while b.is_active("/t/foo.com", FOO_ADMIN, &token).await {
+            assert!(committed.elapsed() < Duration::from_secs(1));
+        }
+        delays.push(committed.elapsed());
+    }
+    delays.sort();
+    let p50 = delays[delays.len() / 2];
+    let p99 = delays[delays.len() * 99 / 100];
+    println!(
+        "propagation A -> B over {} revocations: p50 {:?}, p99 {:?}, max {:?}",
+        delays.len(),
+        p50,
+        p99,
+        delays[delays.len() - 1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_channel_never_hides_a_revocation_and_recovers_by_itself() {
+    let Some((a, b)) = two_instances().await else {
+        return;
+    };
+    settled(&b).await;
+    let token = token_from(&a).await;
+    assert!(
+        b.is_active("/t/foo.com", FOO_ADMIN, &token).await,
+        "cached on B"
+    );
+
+    // Cut every listener of this database's channel, as a failover or a reaper would.
+    let channel_query = format!("LISTEN \"portcullis.{}%", schema_of(&a.database));
+    let admin = sqlx::postgres::PgPool::connect(&common::postgres_url().unwrap())
+        .await
+        .unwrap();
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1",
+    )
+    .bind(&channel_query)
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(cut.len(), 2, "one listener per instance");
+    let started = Instant::now();
+    while b.gateway.freshness.trusted() {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B never noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // Meanwhile the token is revoked on A: B must never call it active again.
+    revoke_on(&a, &token).await;
+    let watching = Instant::now();
+    while watching.elapsed() < Duration::from_millis(1500) {
+        assert!(!b.is_active("/t/foo.com", FOO_ADMIN, &token).await);
+    }
+    settled(&b).await;
+    assert!(!b.is_active("/t/foo.com", FOO_ADMIN, &token).await);
+
+    // Recovered: a new revocation on A reaches B through the channel again.
+    let next = token_from(&a).await;
+    assert!(b.is_active("/t/foo.com", FOO_ADMIN, &next).await);
+    revoke_on(&a, &next).await;
+    let committed = Instant::now();
+    while b.is_active("/t/foo.com", FOO_ADMIN, &next).await {
+        assert!(committed.elapsed() < Duration::from_secs(1));
+    }
+    admin.close().await;
+}
+
+/// The schema a test database lives in (its URL sets `search_path`).
+fn schema_of(database: &TestDatabase) -> String {
+    database
+        .url
+        .rsplit("search_path%3D")
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_on_one_sqlite_file_is_refused() {
+    let a = TestServer::start(Backend::Sqlite).await;
+    let mut config = (*a.gateway.config).clone();
+    config.tenants.dir = std::env::temp_dir().join("portcullis-no-tenants-here");
+    let refused = portcullis::prepare(std::sync::Arc::new(config), None).await;
+    let message = refused
+        .err()
+        .expect("a second instance started")
+        .to_string();
+    assert!(message.contains("another instance is serving"), "{message}");
+    assert!(message.contains("use PostgreSQL"), "{message}");
+}
