@@ -14,6 +14,8 @@ pub struct Config {
     pub tenants: Tenants,
     pub auth: Auth,
     pub rate_limits: RateLimits,
+    pub tokens: Tokens,
+    pub audit: Audit,
     pub metrics: Metrics,
     pub log: Log,
 }
@@ -85,6 +87,21 @@ pub struct RateLimits {
     pub requests_per_tenant: u32,
 }
 
+/// How long ended tokens are kept (SPEC §10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokens {
+    /// A token that stopped being active this long ago is purged, with its grant.
+    pub retention_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Audit events older than this are purged.
+    pub retention_days: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Metrics {
@@ -123,6 +140,12 @@ impl Default for Config {
                 failed_auth_per_address: 60,
                 requests_per_caller: 0,
                 requests_per_tenant: 0,
+            },
+            tokens: Tokens {
+                retention_seconds: 604_800,
+            },
+            audit: Audit {
+                retention_days: 365,
             },
             metrics: Metrics {
                 listen: "127.0.0.1:9090".into(),
@@ -182,6 +205,16 @@ impl Default for Auth {
 impl Default for RateLimits {
     fn default() -> Self {
         Config::default().rate_limits
+    }
+}
+impl Default for Tokens {
+    fn default() -> Self {
+        Config::default().tokens
+    }
+}
+impl Default for Audit {
+    fn default() -> Self {
+        Config::default().audit
     }
 }
 impl Default for Metrics {
@@ -317,6 +350,8 @@ mod tests {
         assert_eq!(c.rate_limits.failed_auth_per_address, 60);
         assert_eq!(c.rate_limits.requests_per_caller, 0);
         assert_eq!(c.rate_limits.requests_per_tenant, 0);
+        assert_eq!(c.tokens.retention_seconds, 604_800);
+        assert_eq!(c.audit.retention_days, 365);
         c.validate().unwrap();
     }
 

@@ -55,6 +55,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     spawn_cache_sweeper(&gateway);
     gateway.spawn_instance_feed();
+    gateway.spawn_purger();
     server::listener::serve(listener, gateway, tls, shutdown).await
 }
 

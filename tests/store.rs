@@ -5,15 +5,16 @@ mod common;
 use common::{Backend, TestDatabase};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, Changes, LockTarget, NewClient, NewToken, NewUser, RoleRecord, Rotation, Selection,
-    Source, Store, TenantSettings, UserChange,
+    AuditEvent, Changes, LockTarget, NewClient, NewToken, NewUser, Purged, RoleRecord, Rotation,
+    Selection, Source, Store, TenantSettings, UserChange,
 };
+use sqlx::Connection;
 use std::sync::Arc;
 
 /// A migrated store over a fresh database, which lives as long as it.
 struct Opened {
     store: Arc<dyn Store>,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 impl std::ops::Deref for Opened {
@@ -33,10 +34,7 @@ async fn open(backend: Backend) -> Option<Opened> {
     store.migrate().await.unwrap();
     // Migrating twice is harmless.
     store.migrate().await.unwrap();
-    Some(Opened {
-        store,
-        _database: database,
-    })
+    Some(Opened { store, database })
 }
 
 fn paths(permissions: &[portcullis::domain::permission::Permission]) -> Vec<&str> {
@@ -925,6 +923,124 @@ on_both_backends!(crate::open;
     tenants_are_created_whole_and_deactivated_with_their_tokens,
     audit_events_page_newest_first_per_tenant,
 );
+
+/// Revokes one token at `at` (so it stopped being active then).
+async fn revoke_at(store: &Opened, tenant_id: i64, seed: u8, kind: TokenKind, at: i64) {
+    let id = store
+        .token(tenant_id, &[seed; 32])
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let step = (
+        kind,
+        Selection::Token(id),
+        Event::Revoke(Revocation::ByAdmin),
+    );
+    let _ = store
+        .transitions(tenant_id, &[step], at, "admin")
+        .await
+        .unwrap();
+}
+
+async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    // "ended": revoked at 150 and expired at 200, both before the cutoff of 1,000.
+    // "rotating": a refresh token spent at 150, but its grant's newest access token
+    // lives until 5,000, so its reuse must still be detected: the grant stays whole.
+    // "recent": revoked at 2,000, after the cutoff.
+    let rotating_access = NewToken {
+        expires_at: 5_000,
+        ..token(a, TokenKind::Access, 4, "rotating")
+    };
+    store
+        .insert_tokens(&[
+            token(a, TokenKind::Refresh, 1, "ended"),
+            access_with(a, 2, 1, "ended"),
+            token(a, TokenKind::Refresh, 3, "rotating"),
+            rotating_access,
+            token(a, TokenKind::Access, 5, "recent"),
+        ])
+        .await
+        .unwrap();
+    revoke_at(&store, a, 1, TokenKind::Refresh, 150).await;
+    revoke_at(&store, a, 3, TokenKind::Refresh, 150).await;
+    revoke_at(&store, a, 5, TokenKind::Access, 2_000).await;
+    for at in [10, 20, 3_000] {
+        store.record_audit(&audit(a, "x", "t", at)).await.unwrap();
+    }
+
+    let purged = store.purge(1_000, 1_000, 500).await.unwrap().unwrap();
+    assert_eq!((purged.tokens, purged.audit_events), (2, 2));
+    for (seed, kept) in [(1, false), (2, false), (3, true), (4, true), (5, true)] {
+        let found = store.token(a, &[seed; 32]).await.unwrap().is_some();
+        assert_eq!(found, kept, "token {seed}");
+    }
+    let events = store.audit_events(a, 10, None).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.at).collect::<Vec<_>>(), [3_000]);
+
+    // In batches: one row at a time, then nothing is left to do.
+    let _ = store
+        .transitions(
+            a,
+            &[(
+                TokenKind::Access,
+                Selection::Grant("rotating".into()),
+                Event::LifetimePassed,
+            )],
+            5_000,
+            "system",
+        )
+        .await
+        .unwrap();
+    let one = store.purge(9_000, 0, 1).await.unwrap().unwrap();
+    assert_eq!(one.tokens, 1);
+    let rest = store.purge(9_000, 0, 10).await.unwrap().unwrap();
+    assert_eq!(rest.tokens, 2);
+    assert_eq!(
+        store.purge(9_000, 0, 10).await.unwrap().unwrap(),
+        Purged::default()
+    );
+}
+
+on_both_backends!(crate::open;
+    purge_takes_only_whole_grants_ended_before_the_cutoff,
+);
+
+/// On PostgreSQL one instance purges at a time: while another session holds the purge
+/// lock, a purge does nothing and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_instance_purges_at_a_time() {
+    let Some(store) = open(Backend::Postgres).await else {
+        return;
+    };
+    let schema = store
+        .database
+        .url
+        .rsplit("search_path%3D")
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut other = sqlx::PgConnection::connect(&common::postgres_url().unwrap())
+        .await
+        .unwrap();
+    let channel = format!("portcullis.{schema}");
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(&channel)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(store.purge(1_000, 1_000, 10).await.unwrap(), None);
+    sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(&channel)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.purge(1_000, 1_000, 10).await.unwrap(),
+        Some(Purged::default())
+    );
+}
 
 #[test]
 fn migration_folders_are_in_lockstep() {

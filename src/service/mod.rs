@@ -12,6 +12,7 @@ pub mod grant;
 pub mod hasher;
 pub mod introspect;
 pub mod limits;
+mod purge;
 mod redeem;
 mod revoke;
 

@@ -295,6 +295,16 @@ pub trait Store: Send + Sync {
         actor: &str,
     ) -> Result<Rotation>;
 
+    /// Deletes at most `batch` tokens of grants whose every token stopped being active
+    /// before `tokens_before`, and at most `batch` audit events from before
+    /// `audit_before`. `None` when another instance is purging.
+    async fn purge(
+        &self,
+        tokens_before: i64,
+        audit_before: i64,
+        batch: i64,
+    ) -> Result<Option<Purged>>;
+
     // ---- audit --------------------------------------------------------------------
 
     /// Writes one audit entry on its own (a failed sign-in of an unknown principal).

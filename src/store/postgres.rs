@@ -89,6 +89,14 @@ impl Backend for Postgres {
         self.publish(&mut conn, notice).await
     }
 
+    /// A transaction-level advisory lock named after the channel (so, the schema).
+    async fn purge_lock(&self, conn: &mut PgConnection) -> Result<bool> {
+        let statement =
+            query("SELECT pg_try_advisory_xact_lock(hashtext($1))").bind(self.channel.as_str());
+        let (locked,): (bool,) = conn.fetch_one(statement).await?;
+        Ok(locked)
+    }
+
     async fn subscribe(&self) -> Result<Box<dyn Feed>> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(&self.channel).await?;

@@ -343,6 +343,13 @@ impl Changes {
     }
 }
 
+/// What one purge batch deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub tokens: u64,
+    pub audit_events: u64,
+}
+
 /// What instances sharing one database tell each other, in commit order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

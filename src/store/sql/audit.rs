@@ -33,3 +33,14 @@ pub async fn page(
     .bind(limit);
     Ok(conn.fetch_all(statement).await?)
 }
+
+/// Deletes at most `batch` events from before `before`, oldest first.
+pub async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
+    let statement = query(
+        "DELETE FROM audit_events WHERE id IN ( \
+             SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch);
+    Ok(conn.execute(statement).await?)
+}

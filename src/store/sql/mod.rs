@@ -20,8 +20,8 @@ pub(crate) use statement::{arguments, impl_conn, query, Arg, Conn, Decoded, Stat
 
 use super::{
     AuditEvent, Changes, ClientRecord, Digest, Error, Feed, LockTarget, NewClient, NewToken,
-    NewUser, Notice, Result, RoleRecord, Rotation, RuleRow, Selection, Source, Store, TenantRow,
-    TenantSettings, TokenRecord, UserChange, UserRecord,
+    NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection, Source, Store,
+    TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
 };
 use crate::domain::token::{Event, TokenKind};
 use sqlx::{Database, Pool, Transaction};
@@ -53,6 +53,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn notify(&self, notice: &str) -> Result<()>;
     /// Every instance's notices from now on.
     async fn subscribe(&self) -> Result<Box<dyn Feed>>;
+    /// Whether this transaction may purge: one instance at a time. Held until the
+    /// transaction ends.
+    async fn purge_lock(&self, conn: &mut <Self::Db as Database>::Connection) -> Result<bool>;
 }
 
 /// The most a notice may take: PostgreSQL refuses payloads of 8,000 bytes or more.
@@ -513,6 +516,26 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(Rotation::Rotated(
             self.finish(tx, None, tenant, changes).await?,
         ))
+    }
+
+    async fn purge(
+        &self,
+        tokens_before: i64,
+        audit_before: i64,
+        batch: i64,
+    ) -> Result<Option<Purged>> {
+        let mut tx = self.backend.begin_write().await?;
+        if !self.backend.purge_lock(&mut tx).await? {
+            return Ok(None);
+        }
+        let purged = Purged {
+            tokens: tokens::purge(&mut *tx, tokens_before, batch).await?,
+            audit_events: audit::purge(&mut *tx, audit_before, batch).await?,
+        };
+        // Only ended tokens go, and no cache holds one: an ACTIVE entry leaves the token
+        // cache when its lifetime passes, long before its grant can be purged.
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(Some(purged))
     }
 
     // ---- audit --------------------------------------------------------------------

@@ -220,3 +220,28 @@ async fn transition(
     let rows: Vec<(Vec<u8>,)> = conn.fetch_all(statement.bind(kind.as_str())).await?;
     rows.into_iter().map(|(d,)| to_digest(d)).collect()
 }
+
+/// When a token stopped being active, as SQL over the row `alias`: its expiry while
+/// ACTIVE, else the time of its state change.
+fn ended(alias: &str) -> String {
+    format!(
+        "CASE WHEN {alias}.state = 'ACTIVE' THEN {alias}.expires_at \
+         ELSE COALESCE({alias}.state_changed_at, {alias}.expires_at) END"
+    )
+}
+
+/// Deletes at most `batch` tokens of grants whose every token ended before `before`.
+/// A grant goes whole, so a rotated refresh token is kept while its grant lives and its
+/// reuse is still detected.
+pub async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM tokens WHERE id IN ( \
+             SELECT t.id FROM tokens t WHERE {} < $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM tokens g \
+                 WHERE g.tenant_id = t.tenant_id AND g.grant_id = t.grant_id AND {} >= $1) \
+             LIMIT $2)",
+        ended("t"),
+        ended("g")
+    );
+    Ok(conn.execute(query(sql).bind(before).bind(batch)).await?)
+}
