@@ -30,6 +30,9 @@ pub struct Server {
     pub tls: Tls,
     /// CIDRs whose `X-Forwarded-For` header is believed.
     pub trusted_proxies: Vec<String>,
+    /// Every connection from a trusted proxy starts with a PROXY protocol header (v1 or
+    /// v2), which names the client; other peers are served directly.
+    pub proxy_protocol: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Time allowed for a TLS handshake, for request headers, and for a request body.
@@ -165,6 +168,7 @@ impl Default for Server {
             super_tenant: "carbon.super".into(),
             tls: Tls::default(),
             trusted_proxies: Vec::new(),
+            proxy_protocol: false,
             max_body_bytes: 64 * 1024,
             handshake_timeout_ms: 10_000,
             header_timeout_ms: 10_000,
@@ -276,6 +280,12 @@ impl Config {
         }
         if let Err(message) = self.trusted_proxies() {
             return invalid("server.trusted_proxies", message);
+        }
+        if self.server.proxy_protocol && self.server.trusted_proxies.is_empty() {
+            return invalid(
+                "server.proxy_protocol",
+                "needs server.trusted_proxies: the PROXY header is read only from them".into(),
+            );
         }
         let db = self.database.url.as_str();
         if !(db.starts_with("sqlite://")

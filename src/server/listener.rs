@@ -1,8 +1,9 @@
-//! The accept loop: one task per connection, the TLS handshake inside it, HTTP/1.1 and
-//! HTTP/2 through hyper-util's auto builder, timeouts against slow clients, caps on
-//! open connections (in total and per client address), and a graceful drain on
-//! shutdown.
+//! The accept loop: one task per connection, the PROXY header (from trusted proxies,
+//! when configured) and the TLS handshake inside it, HTTP/1.1 and HTTP/2 through
+//! hyper-util's auto builder, timeouts against slow clients, caps on open connections
+//! (in total and per client address), and a graceful drain on shutdown.
 
+use super::proxy_protocol;
 use crate::http;
 use crate::service::Gateway;
 use dashmap::DashMap;
@@ -79,8 +80,28 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let expect_header = exempt && settings.proxy_protocol;
         tokio::spawn(async move {
             let _admitted = admitted;
+            let mut stream = stream;
+            // The handshake timeout covers the PROXY header too: a proxy that sends
+            // nothing is closed like a client that never finishes its handshake.
+            let peer = if expect_header {
+                let header = proxy_protocol::read_header(&mut stream);
+                match tokio::time::timeout(handshake_timeout, header).await {
+                    Ok(Ok(client)) => client.unwrap_or(peer),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "closed: no valid PROXY header");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "closed: no PROXY header in time");
+                        return;
+                    }
+                }
+            } else {
+                peer
+            };
             let service = service_fn(move |request| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(http::handle(gateway, request, peer).await) }

@@ -457,8 +457,19 @@ pub async fn tls_connection_from(
     s: &TestServer,
     source: std::net::IpAddr,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    tls_connection_with(s, source, &[]).await.unwrap()
+}
+
+/// A TLS connection to `s` from `source`, with `preamble` (a PROXY header) sent on the
+/// TCP connection before the handshake.
+pub async fn tls_connection_with(
+    s: &TestServer,
+    source: std::net::IpAddr,
+    preamble: &[u8],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::AsyncWriteExt;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&s.cert_pem) {
         roots.add(cert.unwrap()).unwrap();
@@ -473,11 +484,11 @@ pub async fn tls_connection_from(
     let server: std::net::SocketAddr = s.base.trim_start_matches("https://").parse().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
-    let tcp = socket.connect(server).await.unwrap();
+    let mut tcp = socket.connect(server).await?;
+    tcp.write_all(preamble).await?;
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
-        .unwrap()
 }
 
 /// The super tenant's administrator, as every test server creates it.
