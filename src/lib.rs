@@ -56,7 +56,12 @@ pub async fn serve(
     spawn_cache_sweeper(&gateway);
     gateway.spawn_instance_feed();
     gateway.spawn_purger();
-    server::listener::serve(listener, gateway, tls, shutdown).await
+    let metrics = server::metrics::spawn(&gateway).await?;
+    let served = server::listener::serve(listener, gateway, tls, shutdown).await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    served
 }
 
 /// Sweeps expired tokens out of the cache, and idle keys out of the rate limiters, every

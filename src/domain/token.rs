@@ -183,7 +183,7 @@ pub fn is_active(state: State, not_before: i64, expires_at: i64, now: i64) -> bo
 }
 
 impl Revocation {
-    fn reason(self) -> Reason {
+    pub fn reason(self) -> Reason {
         match self {
             Revocation::ByClient => Reason::RevokedByClient,
             Revocation::ByAdmin => Reason::RevokedByAdmin,

@@ -168,13 +168,18 @@ pub async fn handle(
             error.into_response(realm)
         }
     };
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    gateway
+        .metrics
+        .request(&log.tenant, log.endpoint, status, took);
     let _in_request = span.enter();
     tracing::info!(
         tenant = %log.tenant,
         endpoint = log.endpoint,
         method = %method,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        status,
+        latency_us = took.as_micros() as u64,
         caller = %log.caller,
         client = %log.origin.address,
         "request"

@@ -6,6 +6,7 @@
 //! another instance.
 
 use super::freshness::Freshness;
+use super::metrics::{Cache, Metrics};
 use super::Result;
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{default_rules, ResourceRule};
@@ -49,12 +50,19 @@ pub struct Directory {
     /// While it says no, users and clients are read from the database, and an absent
     /// client id is asked for again.
     freshness: Arc<Freshness>,
+    metrics: Arc<Metrics>,
 }
 
 impl Directory {
-    pub fn new(public_url: String, super_tenant: TenantDomain, freshness: Arc<Freshness>) -> Self {
+    pub fn new(
+        public_url: String,
+        super_tenant: TenantDomain,
+        freshness: Arc<Freshness>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Directory {
             freshness,
+            metrics,
             public_url,
             super_tenant,
             tenants: DashMap::new(),
@@ -154,7 +162,9 @@ impl Directory {
             return Ok(None);
         }
         let key = (tenant_id, username.to_owned());
-        if let Some(user) = self.users.get(&key).filter(|_| self.freshness.trusted()) {
+        let cached = self.users.get(&key).filter(|_| self.freshness.trusted());
+        self.metrics.cache_lookup(Cache::User, cached.is_some());
+        if let Some(user) = cached {
             return Ok(Some(user.clone()));
         }
         let epoch = self.epoch();
@@ -175,10 +185,14 @@ impl Directory {
             return Ok(None);
         }
         let trusted = self.freshness.trusted();
-        if let Some(known) = self.clients.get(client_id).filter(|_| trusted) {
+        let known = self.clients.get(client_id).filter(|_| trusted);
+        let absent = known.is_none() && trusted && self.absent_clients.contains(client_id);
+        self.metrics
+            .cache_lookup(Cache::Client, known.is_some() || absent);
+        if let Some(known) = known {
             return Ok(Some(known.clone()));
         }
-        if trusted && self.absent_clients.contains(client_id) {
+        if absent {
             return Ok(None);
         }
         let epoch = self.epoch();
@@ -279,23 +293,28 @@ pub struct TokenCache {
     bytes: AtomicUsize,
     /// While it says no, every lookup is a miss.
     freshness: Arc<Freshness>,
+    metrics: Arc<Metrics>,
 }
 
 impl TokenCache {
-    pub fn new(freshness: Arc<Freshness>) -> Self {
+    pub fn new(freshness: Arc<Freshness>, metrics: Arc<Metrics>) -> Self {
         TokenCache {
             entries: DashMap::new(),
             epoch: AtomicU64::new(0),
             bytes: AtomicUsize::new(0),
             freshness,
+            metrics,
         }
     }
 
     pub fn get(&self, digest: &Digest) -> Option<Arc<TokenRecord>> {
-        if !self.freshness.trusted() {
-            return None;
-        }
-        self.entries.get(digest).map(|t| t.clone())
+        let found = self
+            .freshness
+            .trusted()
+            .then(|| self.entries.get(digest).map(|t| t.clone()))
+            .flatten();
+        self.metrics.cache_lookup(Cache::Token, found.is_some());
+        found
     }
 
     /// Read before going to the database; pass to [`TokenCache::insert`].
@@ -415,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_sweep_drops_only_expired_tokens() {
-        let cache = TokenCache::new(Arc::new(Freshness::new(false)));
+        let cache = TokenCache::new(Arc::new(Freshness::new(false)), Arc::default());
         cache.insert(record(1, 100), cache.epoch());
         cache.insert(record(2, 300), cache.epoch());
         let two = cache.bytes();
@@ -429,7 +448,7 @@ mod tests {
 
     #[test]
     fn an_insert_racing_an_invalidation_is_taken_back() {
-        let cache = TokenCache::new(Arc::new(Freshness::new(false)));
+        let cache = TokenCache::new(Arc::new(Freshness::new(false)), Arc::default());
         let before_read = cache.epoch();
         // A revocation commits and invalidates while the reader was at the database.
         cache.forget(&[[3; 32]]);

@@ -142,7 +142,7 @@ impl Gateway {
     async fn receive(&self, notice: Notice) {
         let sent_at = match &notice {
             Notice::Heartbeat(beat) => self.freshness.sent_at(beat),
-            Notice::Changes(_) | Notice::ForgetTenant(_) | Notice::ForgetAll => None,
+            Notice::Changes { .. } | Notice::ForgetTenant(_) | Notice::ForgetAll => None,
         };
         if let Some(sent_at) = sent_at {
             if !self.freshness.channel_up.load(Ordering::SeqCst) {
@@ -164,6 +164,18 @@ impl Gateway {
             // The tenant tables could not be reloaded: stop trusting the caches until
             // the next heartbeat has emptied them.
             self.channel_lost(&e.to_string());
+            return;
+        }
+        if let Notice::Changes {
+            committed_at_ms, ..
+        } = notice
+        {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let delay = u64::try_from(now_ms - committed_at_ms).unwrap_or(0);
+            self.metrics
+                .invalidation_delay(Duration::from_millis(delay));
         }
     }
 }

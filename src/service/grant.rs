@@ -105,7 +105,8 @@ impl Gateway {
             .tenant_by_id(client.tenant_id)
             .ok_or(Error::InvalidClient)?;
         let now = now();
-        match grant {
+        let grant_type = grant.grant_type();
+        let response = match grant {
             Grant::ClientCredentials { scope } => {
                 let scope = allowed_scope(client, scope.as_deref())?;
                 // RFC 6749 §4.4.3: no refresh token for client credentials.
@@ -164,7 +165,10 @@ impl Gateway {
                 self.refresh(&tenant, client, &refresh_token, scope.as_deref(), now)
                     .await
             }
-        }
+        }?;
+        self.metrics
+            .issued(tenant.domain.as_str(), grant_type.as_str());
+        Ok(response)
     }
 
     async fn issue(&self, issuance: Issuance<'_>, now: i64) -> Result<TokenResponse> {

@@ -12,6 +12,7 @@ pub mod grant;
 pub mod hasher;
 pub mod introspect;
 pub mod limits;
+pub mod metrics;
 mod purge;
 mod redeem;
 mod revoke;
@@ -24,6 +25,7 @@ use credentials::{Credentials, HashError};
 use freshness::Freshness;
 use ipnet::IpNet;
 use limits::Limits;
+use metrics::Metrics;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -141,6 +143,9 @@ pub struct Gateway {
     pub limits: Limits,
     /// Whether the caches may answer, with other instances writing too.
     pub freshness: Arc<Freshness>,
+    pub metrics: Arc<Metrics>,
+    /// Where `/metrics` is served, once the listener is bound.
+    pub metrics_address: std::sync::OnceLock<std::net::SocketAddr>,
     pub super_tenant: TenantDomain,
     trusted_proxies: Vec<IpNet>,
     draining: AtomicBool,
@@ -152,15 +157,19 @@ impl Gateway {
         let super_tenant = TenantDomain::parse(&config.server.super_tenant)
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let freshness = Arc::new(Freshness::new(store.shared()));
+        let metrics = Arc::new(Metrics::default());
         let gateway = Gateway {
             directory: Directory::new(
                 config.server.public_url.clone(),
                 super_tenant.clone(),
                 freshness.clone(),
+                metrics.clone(),
             ),
             credentials: Credentials::new().map_err(|e| StartupError::Hash(e.to_string()))?,
-            tokens: TokenCache::new(freshness.clone()),
+            tokens: TokenCache::new(freshness.clone(), metrics.clone()),
             freshness,
+            metrics,
+            metrics_address: std::sync::OnceLock::new(),
             limits: Limits::new(config.rate_limits),
             super_tenant,
             trusted_proxies: config.trusted_proxies().map_err(StartupError::Config)?,
@@ -194,7 +203,7 @@ impl Gateway {
     /// Applies what an instance (this one or another) told every instance.
     pub async fn apply_notice(&self, notice: &Notice) -> Result<()> {
         match notice {
-            Notice::Changes(changes) => return self.apply(changes).await,
+            Notice::Changes { changes, .. } => return self.apply(changes).await,
             Notice::ForgetTenant(tenant_id) => {
                 self.tokens.forget_tenant(Some(*tenant_id));
                 self.directory.forget_tenant(*tenant_id);

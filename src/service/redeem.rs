@@ -161,6 +161,9 @@ impl Gateway {
             .store
             .transitions(tenant.id, &steps, now, actor)
             .await?;
+        let reason = how.reason().as_str();
+        self.metrics
+            .revoked(tenant.domain.as_str(), reason, changes.tokens.len());
         self.apply(&changes).await
     }
 }

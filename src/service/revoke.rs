@@ -28,7 +28,8 @@ impl Gateway {
         if record.token.kind == TokenKind::AuthorizationCode {
             return Ok(());
         }
-        let steps = revocation_steps(&record, Event::Revoke(Revocation::ByClient));
+        let how = Revocation::ByClient;
+        let steps = revocation_steps(&record, Event::Revoke(how));
         let changes = self
             .store
             .transitions(
@@ -38,6 +39,9 @@ impl Gateway {
                 &format!("client:{}", client.client_id),
             )
             .await?;
+        let reason = how.reason().as_str();
+        self.metrics
+            .revoked(tenant.domain.as_str(), reason, changes.tokens.len());
         self.apply(&changes).await
     }
 }

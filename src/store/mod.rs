@@ -256,6 +256,8 @@ pub trait Store: Send + Sync {
         target: LockTarget<'_>,
         audit: &AuditEvent,
     ) -> Result<Option<Changes>>;
+    /// How many users and clients each tenant has locked at `now`, by tenant id.
+    async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>>;
     /// Resets the count after a successful sign-in unless a lock is in force. `None`
     /// when the principal is locked (or gone).
     async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<Option<Changes>>;

@@ -354,8 +354,12 @@ pub struct Purged {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Notice {
-    /// A committed write's changes.
-    Changes(Changes),
+    /// A committed write's changes, and when it committed (Unix milliseconds, on the
+    /// writing instance's clock).
+    Changes {
+        changes: Changes,
+        committed_at_ms: i64,
+    },
     /// A write too large to describe in one notification: forget everything cached of
     /// this tenant.
     ForgetTenant(i64),

@@ -275,6 +275,8 @@ impl TestServer {
         config.database.url = database.url.clone();
         config.tenants.dir = tenants_dir.path().to_path_buf();
         config.server.shutdown_grace_ms = 0;
+        // A port of its own for every test server; `gateway.metrics_address` says which.
+        config.metrics.listen = "127.0.0.1:0".into();
         adjust(&mut config);
         config.validate().unwrap();
         let config = Arc::new(config);

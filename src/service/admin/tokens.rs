@@ -103,6 +103,9 @@ impl Gateway {
             .store
             .revoke_by_admin(tenant.id, &steps, &admin.audit("tokens.revoke", &target))
             .await?;
+        let reason = Revocation::ByAdmin.reason().as_str();
+        self.metrics
+            .revoked(tenant.domain.as_str(), reason, changes.tokens.len());
         self.apply(&changes).await?;
         Ok(changes.tokens.len())
     }

@@ -73,3 +73,15 @@ pub async fn reset_unless_locked(
         .await?
         == 1)
 }
+
+/// Users and clients locked at `now`, counted by tenant.
+pub async fn locked_by_tenant(conn: &mut impl Conn, now: i64) -> Result<Vec<(i64, i64)>> {
+    let statement = query(
+        "SELECT tenant_id, COUNT(*) FROM ( \
+             SELECT tenant_id FROM users WHERE locked_until > $1 \
+             UNION ALL SELECT tenant_id FROM clients WHERE locked_until > $1) locked \
+         GROUP BY tenant_id ORDER BY tenant_id",
+    )
+    .bind(now);
+    Ok(conn.fetch_all(statement).await?)
+}

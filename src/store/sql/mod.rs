@@ -66,7 +66,13 @@ const MAX_NOTICE_BYTES: usize = 7_900;
 fn notice_of(changes: &Changes, tenant: Option<i64>) -> Result<String> {
     let encode =
         |notice: &Notice| serde_json::to_string(notice).map_err(|e| Error::Corrupt(e.to_string()));
-    let full = encode(&Notice::Changes(changes.clone()))?;
+    let committed_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let full = encode(&Notice::Changes {
+        changes: changes.clone(),
+        committed_at_ms,
+    })?;
     if full.len() <= MAX_NOTICE_BYTES {
         return Ok(full);
     }
@@ -448,6 +454,11 @@ impl<B: Backend> Store for SqlStore<B> {
             self.finish(tx, Some(audit), Some(audit.tenant_id), changes)
                 .await?,
         ))
+    }
+
+    async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        lockout::locked_by_tenant(&mut *conn, now).await
     }
 
     async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<Option<Changes>> {

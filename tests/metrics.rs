@@ -1,0 +1,137 @@
+//! Prometheus metrics on `metrics.listen`, in the text exposition format.
+
+mod common;
+
+use common::{Backend, TestServer};
+
+const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
+const FOO_CLIENT: (&str, &str) = ("foo-client", "foo-secret");
+
+async fn scrape(s: &TestServer) -> String {
+    let address = s.gateway.metrics_address.get().expect("metrics are served");
+    let response = s
+        .client
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let media_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        media_type.starts_with("text/plain; version=0.0.4"),
+        "{media_type}"
+    );
+    response.text().await.unwrap()
+}
+
+/// The value of the sample `series` (name and labels, exactly as exposed).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_tokens_caches_and_locks_are_counted() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let token = s
+        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    let token = token["access_token"].as_str().unwrap();
+    // A miss that fills the token cache, then a hit.
+    assert!(s.is_active("/t/foo.com", FOO_ADMIN, token).await);
+    assert!(s.is_active("/t/foo.com", FOO_ADMIN, token).await);
+    let revoked = s
+        .post_form(
+            "/t/foo.com/oauth2/revoke",
+            Some(FOO_CLIENT),
+            &[("token", token)],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    // Five wrong passwords lock alice.
+    for _ in 0..5 {
+        let form = [
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "wrong-password"),
+        ];
+        let refused = s
+            .post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &form)
+            .await;
+        assert_eq!(refused.status(), 400);
+    }
+
+    let text = scrape(&s).await;
+    let requests = |endpoint: &str, status: u16| {
+        let series = format!(
+            "portcullis_requests_total{{tenant=\"foo.com\",endpoint=\"{endpoint}\",status=\"{status}\"}}"
+        );
+        sample(&text, &series)
+    };
+    assert_eq!(requests("token", 200), 1.0);
+    assert_eq!(requests("introspect", 200), 2.0);
+    assert_eq!(requests("revoke", 200), 1.0);
+    assert_eq!(requests("token", 400), 5.0);
+    let issued =
+        "portcullis_tokens_issued_total{tenant=\"foo.com\",grant_type=\"client_credentials\"}";
+    assert_eq!(sample(&text, issued), 1.0);
+    let revoked =
+        "portcullis_tokens_revoked_total{tenant=\"foo.com\",reason=\"revoked_by_client\"}";
+    assert_eq!(sample(&text, revoked), 1.0);
+    let token_hits = "portcullis_cache_requests_total{cache=\"token\",result=\"hit\"}";
+    assert!(sample(&text, token_hits) >= 1.0);
+    let token_misses = "portcullis_cache_requests_total{cache=\"token\",result=\"miss\"}";
+    assert!(sample(&text, token_misses) >= 1.0);
+    assert_eq!(
+        sample(&text, "portcullis_locked_accounts{tenant=\"foo.com\"}"),
+        1.0
+    );
+    assert_eq!(sample(&text, "portcullis_invalidation_channel_up"), 1.0);
+    let introspections = "portcullis_request_duration_seconds_count{endpoint=\"introspect\"}";
+    assert_eq!(sample(&text, introspections), 2.0);
+    assert!(text.contains("# TYPE portcullis_invalidation_delay_seconds histogram"));
+    // No secret or token ever becomes a label.
+    for secret in [token, "foo-secret", "wrong-password", "foo-admin-password"] {
+        assert!(!text.contains(secret), "the metrics carry {secret:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_from_another_instance_are_timed() {
+    let Some(a) = TestServer::start_postgres().await else {
+        return;
+    };
+    let b = TestServer::start_on(
+        common::TestDatabase::shared_with(&a.database),
+        common::default_tenant_files(),
+        |_| {},
+    )
+    .await;
+    let token = a
+        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    let token = token["access_token"].as_str().unwrap();
+    let revoked = a
+        .post_form(
+            "/t/foo.com/oauth2/revoke",
+            Some(FOO_CLIENT),
+            &[("token", token)],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let started = std::time::Instant::now();
+    loop {
+        let text = scrape(&b).await;
+        if sample(&text, "portcullis_invalidation_delay_seconds_count") >= 1.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
