@@ -67,17 +67,9 @@ pub async fn serve(
 /// Sweeps expired tokens out of the cache, and idle keys out of the rate limiters, every
 /// minute while the gateway lives.
 fn spawn_cache_sweeper(gateway: &Arc<Gateway>) {
-    let gateway = Arc::downgrade(gateway);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let Some(gateway) = gateway.upgrade() else {
-                break;
-            };
-            gateway.tokens.sweep(service::now());
-            gateway.limits.sweep();
-        }
+    gateway.every(std::time::Duration::from_secs(60), async |gateway| {
+        gateway.tokens.sweep(service::now());
+        gateway.limits.sweep();
     });
 }
 

@@ -83,18 +83,10 @@ impl Gateway {
         if !self.freshness.shared {
             return;
         }
-        let gateway = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-            loop {
-                tick.tick().await;
-                let Some(gateway) = gateway.upgrade() else {
-                    break;
-                };
-                let beat = gateway.freshness.heartbeat();
-                if let Err(e) = gateway.store.notify(&beat).await {
-                    tracing::warn!(error = %e, "could not send a heartbeat");
-                }
+        self.every(HEARTBEAT_EVERY, async |gateway| {
+            let beat = gateway.freshness.heartbeat();
+            if let Err(e) = gateway.store.notify(&beat).await {
+                tracing::warn!(error = %e, "could not send a heartbeat");
             }
         });
         let gateway = Arc::downgrade(self);

@@ -236,6 +236,25 @@ impl Gateway {
         Ok(self.store.ping().await?)
     }
 
+    /// Runs `job` every `period` for as long as the gateway lives.
+    pub fn every<F, Fut>(self: &Arc<Self>, period: Duration, job: F)
+    where
+        F: Fn(Arc<Gateway>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let gateway = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(gateway) = gateway.upgrade() else {
+                    break;
+                };
+                job(gateway).await;
+            }
+        });
+    }
+
     /// Readiness turns to 503 from here on.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);

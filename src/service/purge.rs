@@ -15,24 +15,14 @@ const BATCH: i64 = 500;
 impl Gateway {
     /// Purges every minute while the gateway lives.
     pub fn spawn_purger(self: &Arc<Self>) {
-        let gateway = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(EVERY);
-            loop {
-                tick.tick().await;
-                let Some(gateway) = gateway.upgrade() else {
-                    break;
-                };
-                match gateway.purge_due().await {
-                    Ok(purged) if purged != Purged::default() => tracing::info!(
-                        tokens = purged.tokens,
-                        audit_events = purged.audit_events,
-                        "purged"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
-                }
-            }
+        self.every(EVERY, async |gateway| match gateway.purge_due().await {
+            Ok(purged) if purged != Purged::default() => tracing::info!(
+                tokens = purged.tokens,
+                audit_events = purged.audit_events,
+                "purged"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
         });
     }
 
