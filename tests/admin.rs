@@ -623,7 +623,7 @@ async fn a_deactivated_tenant_disappears_with_its_tokens(s: TestServer) {
     let record = s
         .gateway
         .store
-        .token(tenant_id, &portcullis::service::grant::digest(&token))
+        .token(tenant_id, &portcullis::service::token_text::digest(&token))
         .await
         .unwrap()
         .unwrap();

@@ -655,7 +655,7 @@ async fn tokens_expire_by_time(s: TestServer) {
         .await;
     assert_eq!(r.status(), 400);
     // The expiry was recorded.
-    let digest = portcullis::service::grant::digest(token_of(&pair));
+    let digest = portcullis::service::token_text::digest(token_of(&pair));
     let tenant = s.gateway.directory.tenant("short.com").unwrap();
     let record = s
         .gateway

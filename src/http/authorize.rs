@@ -11,7 +11,7 @@ use super::router::RequestLog;
 use super::{ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::authorize::{AuthorizationRequest, AuthorizeParams, Refused};
-use crate::service::grant::random_string;
+use crate::service::token_text::random_string;
 use crate::service::Gateway;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

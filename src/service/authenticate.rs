@@ -425,8 +425,8 @@ impl Gateway {
         tenant: &Tenant,
         token: &SecretString,
     ) -> Result<BearerCaller> {
-        let digest =
-            super::grant::presented_digest(token.expose_secret()).ok_or(Error::Unauthenticated)?;
+        let digest = super::token_text::presented_digest(token.expose_secret())
+            .ok_or(Error::Unauthenticated)?;
         let record = self
             .live_token(tenant, &digest, now())
             .await?

@@ -2,7 +2,8 @@
 //! authorization request, issuing a code after sign-in, and exchanging it.
 
 use super::authenticate::ClientScope;
-use super::grant::{digest, random_string, Issuance, TokenResponse};
+use super::grant::{Issuance, TokenResponse};
+use super::token_text::{digest, random_string};
 use super::{now, Error, Gateway, Result};
 use crate::domain::client::{self, GrantType};
 use crate::domain::tenant::Tenant;

@@ -2,7 +2,7 @@
 //! has an administrator (SPEC §2, §3).
 
 use super::credentials::hash_blocking;
-use super::grant::random_string;
+use super::token_text::random_string;
 use super::{now, StartupError};
 use crate::config::Config;
 use crate::store::{Changes, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};

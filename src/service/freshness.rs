@@ -43,7 +43,7 @@ impl Freshness {
     pub fn new(shared: bool) -> Self {
         Freshness {
             shared,
-            instance: super::grant::random_string(12),
+            instance: super::token_text::random_string(12),
             epoch: Instant::now(),
             newest_beat: AtomicU64::new(0),
             channel_up: AtomicBool::new(false),

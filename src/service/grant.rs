@@ -2,17 +2,14 @@
 //! tokens one issuance hands out.
 
 use super::authenticate::AuthenticatedClient;
+use super::token_text::{digest, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{is_scope_token, GrantType};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
-use crate::store::{ClientRecord, Digest, NewToken};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
+use crate::store::{ClientRecord, NewToken};
 use secrecy::SecretString;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 /// A grant at the token endpoint.
 pub enum Grant {
@@ -56,31 +53,6 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-}
-
-/// SHA-256 of a token: the only form in which tokens are stored or cached.
-pub fn digest(token: &str) -> Digest {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// The digest of a presented token, or `None` when no token of ours could look like it
-/// (longer than 128 characters, or outside base64url): such input is refused before
-/// any lookup or cache entry. Tokens and codes are `random_string(32)`, 43 characters.
-pub fn presented_digest(token: &str) -> Option<Digest> {
-    let plausible = (1..=MAX_TOKEN_CHARS).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    plausible.then(|| digest(token))
-}
-
-/// Longest presented token looked up; ours are 43 characters.
-const MAX_TOKEN_CHARS: usize = 128;
-
-pub fn random_string(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
 }
 
 impl Gateway {
@@ -338,15 +310,5 @@ mod tests {
         assert_eq!(narrowed_scope("a b", None).unwrap(), "a b");
         assert_eq!(narrowed_scope("a b", Some("b")).unwrap(), "b");
         assert!(narrowed_scope("a b", Some("c")).is_err());
-    }
-
-    #[test]
-    fn tokens_are_long_random_and_url_safe() {
-        let a = random_string(32);
-        assert_eq!(a.len(), 43);
-        assert!(a
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_ne!(a, random_string(32));
     }
 }

@@ -2,7 +2,7 @@
 //! lookup of live tokens that introspection and Bearer callers share.
 
 use super::authenticate::Introspector;
-use super::grant::presented_digest;
+use super::token_text::presented_digest;
 use super::{now, Gateway, Result};
 use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;

@@ -16,6 +16,7 @@ pub mod metrics;
 mod purge;
 mod redeem;
 mod revoke;
+pub mod token_text;
 
 use crate::config::Config;
 use crate::domain::tenant::{Tenant, TenantDomain};

@@ -2,7 +2,8 @@
 //! credential is spent once, its reuse revokes its grant, and a code in the wrong hands
 //! is spent so that the rightful exchange fails too.
 
-use super::grant::{narrowed_scope, presented_digest, Issuance, TokenResponse};
+use super::grant::{narrowed_scope, Issuance, TokenResponse};
+use super::token_text::presented_digest;
 use super::{Error, Gateway, Result};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};

@@ -2,7 +2,7 @@
 //! SPEC §6.
 
 use super::authenticate::AuthenticatedClient;
-use super::grant::presented_digest;
+use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
 use crate::domain::token::{Event, Revocation, TokenKind};
 use crate::store::{ClientRecord, Selection, TokenRecord};

@@ -3,7 +3,7 @@
 use super::{invalid, Admin};
 use crate::domain::client;
 use crate::service::authenticate::is_locked;
-use crate::service::grant::random_string;
+use crate::service::token_text::random_string;
 use crate::service::{now, Error, Gateway, Result};
 use crate::store::{ClientRecord, LockTarget, NewClient};
 use secrecy::SecretString;
