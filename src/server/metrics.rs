@@ -36,8 +36,14 @@ pub async fn spawn(gateway: &Arc<Gateway>) -> std::io::Result<Option<JoinHandle<
 
 async fn accept(listener: TcpListener, gateway: Weak<Gateway>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait instead of spinning.
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let gateway = gateway.clone();
         tokio::spawn(async move {
