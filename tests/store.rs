@@ -1065,3 +1065,133 @@ async fn an_unsupported_database_url_is_refused() {
         .unwrap();
     assert!(err.to_string().contains("mysql"));
 }
+
+// ---- group commit --------------------------------------------------------------------
+
+/// A token whose digest is made from a wider seed than [`token`]'s.
+fn numbered(tenant_id: i64, n: u16, grant: &str) -> NewToken {
+    let mut digest = [0xEE; 32];
+    digest[..2].copy_from_slice(&n.to_be_bytes());
+    NewToken {
+        digest,
+        ..token(tenant_id, TokenKind::Access, 0, grant)
+    }
+}
+
+async fn concurrent_writes_all_commit_and_outlive_the_store(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    // Issuances and revocations at once: they share batches, each answered after its
+    // batch committed.
+    let writes = (0..300u16).map(|n| {
+        let store = store.store.clone();
+        tokio::spawn(async move {
+            store
+                .insert_tokens(&[numbered(a, n, &format!("g{n}"))])
+                .await
+                .unwrap();
+            if n % 3 == 0 {
+                let step = (
+                    TokenKind::Access,
+                    Selection::Grant(format!("g{n}")),
+                    Event::Revoke(Revocation::ByAdmin),
+                );
+                let changes = store.transitions(a, &[step], 150, "admin").await.unwrap();
+                assert_eq!(changes.tokens, vec![numbered(a, n, "").digest]);
+            }
+        })
+    });
+    for write in writes.collect::<Vec<_>>() {
+        write.await.unwrap();
+    }
+    // What was acknowledged is there for a store opened afresh.
+    store.close().await;
+    let reopened = portcullis::store::connect(&store.database.url)
+        .await
+        .unwrap();
+    for n in 0..300u16 {
+        let found = reopened.token(a, &numbered(a, n, "").digest).await.unwrap();
+        let expected = if n % 3 == 0 {
+            State::Revoked
+        } else {
+            State::Active
+        };
+        assert_eq!(found.map(|t| t.state), Some(expected), "token {n}");
+    }
+    reopened.close().await;
+}
+
+async fn a_failed_batch_fails_its_writes_and_the_writer_goes_on(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    store.insert_tokens(&[numbered(a, 1, "g")]).await.unwrap();
+    // A duplicate digest fails its batch: nothing of it is stored.
+    let failed = store
+        .insert_tokens(&[numbered(a, 2, "g"), numbered(a, 1, "g")])
+        .await;
+    assert!(
+        matches!(failed, Err(portcullis::store::Error::Batch(_))),
+        "{failed:?}"
+    );
+    assert!(store
+        .token(a, &numbered(a, 2, "").digest)
+        .await
+        .unwrap()
+        .is_none());
+    // The next write is a batch of its own and commits.
+    store.insert_tokens(&[numbered(a, 3, "g")]).await.unwrap();
+    assert!(store
+        .token(a, &numbered(a, 3, "").digest)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    // Refresh and revocation race, round after round; whichever goes first, the grant
+    // ends with nothing ACTIVE, as if the two had run one after the other.
+    for round in 0..20u8 {
+        let grant = format!("g{round}");
+        let (refresh, access, next_refresh, next_access) =
+            (4 * round + 1, 4 * round + 2, 4 * round + 3, 4 * round + 4);
+        store
+            .insert_tokens(&[
+                token(a, TokenKind::Refresh, refresh, &grant),
+                access_with(a, access, refresh, &grant),
+            ])
+            .await
+            .unwrap();
+        let old = store.token(a, &[refresh; 32]).await.unwrap().unwrap();
+        let next = [
+            token(a, TokenKind::Refresh, next_refresh, &grant),
+            access_with(a, next_access, next_refresh, &grant),
+        ];
+        let revoke = [TokenKind::Access, TokenKind::Refresh].map(|kind| {
+            (
+                kind,
+                Selection::Grant(grant.clone()),
+                Event::Revoke(Revocation::ByAdmin),
+            )
+        });
+        // A large issuance first keeps the writer busy, so that the two queue behind
+        // it and share the next batch.
+        let filler: Vec<NewToken> = (0..1_000u16)
+            .map(|n| numbered(a, u16::from(round) * 1_000 + n, "filler"))
+            .collect();
+        let (filled, rotated, revoked) = tokio::join!(
+            store.insert_tokens(&filler),
+            store.redeem(&old, &next, 150, "client:c"),
+            store.transitions(a, &revoke, 150, "admin"),
+        );
+        let (_, _, _) = (filled.unwrap(), rotated.unwrap(), revoked.unwrap());
+        for seed in [refresh, access, next_refresh, next_access] {
+            let state = store.token(a, &[seed; 32]).await.unwrap().map(|t| t.state);
+            assert_ne!(state, Some(State::Active), "round {round}, token {seed}");
+        }
+    }
+}
+
+on_both_backends!(crate::open;
+    concurrent_writes_all_commit_and_outlive_the_store,
+    a_failed_batch_fails_its_writes_and_the_writer_goes_on,
+    a_grant_revoked_during_its_refresh_keeps_no_active_token,
+);

@@ -90,6 +90,11 @@ impl From<store::Error> for Error {
                 tracing::warn!(error = %cause, "the database is unavailable");
                 Error::Unavailable
             }
+            store::Error::Batch(cause) => {
+                tracing::warn!(error = %cause, "a batched write failed");
+                Error::Unavailable
+            }
+            store::Error::WriterGone => Error::Unavailable,
             store::Error::Duplicate(what) => Error::Duplicate(what),
             other @ (store::Error::Corrupt(_)
             | store::Error::UnsupportedUrl(_)

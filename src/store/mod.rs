@@ -41,6 +41,12 @@ pub enum Error {
     /// An SQLite database has no other instances to hear from.
     #[error("an SQLite database serves one instance and carries no notices")]
     SingleInstance,
+    /// The group commit this write was part of failed; every write in it failed.
+    #[error("a batched write failed: {0}")]
+    Batch(std::sync::Arc<Error>),
+    /// The writer of batched writes has stopped (the store is closing).
+    #[error("the store's writer has stopped")]
+    WriterGone,
 }
 
 impl From<sqlx::Error> for Error {

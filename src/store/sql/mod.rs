@@ -8,6 +8,7 @@
 //! the table families.
 
 mod audit;
+mod batch;
 mod clients;
 mod lockout;
 mod roles;
@@ -25,6 +26,8 @@ use super::{
 };
 use crate::domain::token::{Event, TokenKind};
 use sqlx::{Database, Pool, Transaction};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// What a backend provides to [`SqlStore`]: a pool to read from and write transactions.
 #[async_trait::async_trait]
@@ -84,12 +87,19 @@ fn notice_of(changes: &Changes, tenant: Option<i64>) -> Result<String> {
 
 /// The store over a backend: every operation, written once.
 pub(crate) struct SqlStore<B> {
-    backend: B,
+    backend: Arc<B>,
+    /// The group-commit writer's queue (see [`batch`]).
+    batches: mpsc::Sender<batch::Job>,
 }
 
 impl<B: Backend> SqlStore<B> {
+    /// Starts the group-commit writer beside the store; it stops when the store is
+    /// dropped.
     pub fn new(backend: B) -> Self {
-        SqlStore { backend }
+        let backend = Arc::new(backend);
+        let (batches, queue) = mpsc::channel(batch::QUEUE);
+        tokio::spawn(batch::write(backend.clone(), queue));
+        SqlStore { backend, batches }
     }
 
     /// Ends a write: its audit entry when it has one, the notice of its changes to the
@@ -473,11 +483,12 @@ impl<B: Backend> Store for SqlStore<B> {
     // ---- tokens -------------------------------------------------------------------
 
     async fn insert_tokens(&self, new: &[NewToken]) -> Result<()> {
-        let mut tx = self.backend.begin_write().await?;
-        tokens::insert(&mut *tx, new).await?;
         // Issuance changes nothing cached anywhere: no cache remembers a token as absent.
-        let _ = self.finish(tx, None, None, Changes::default()).await?;
-        Ok(())
+        batch::submit(&self.batches, |done| batch::Job::Insert {
+            tokens: new.to_vec(),
+            done,
+        })
+        .await
     }
 
     async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>> {
@@ -492,10 +503,14 @@ impl<B: Backend> Store for SqlStore<B> {
         now: i64,
         actor: &str,
     ) -> Result<Changes> {
-        let mut tx = self.backend.begin_write().await?;
-        let changed = tokens::steps(&mut *tx, tenant_id, steps, now, actor).await?;
-        let changes = Changes::tokens(changed);
-        self.finish(tx, None, Some(tenant_id), changes).await
+        batch::submit(&self.batches, |done| batch::Job::Transitions {
+            tenant_id,
+            steps: steps.to_vec(),
+            now,
+            actor: actor.to_owned(),
+            done,
+        })
+        .await
     }
 
     async fn revoke_by_admin(
@@ -517,16 +532,14 @@ impl<B: Backend> Store for SqlStore<B> {
         now: i64,
         actor: &str,
     ) -> Result<Rotation> {
-        let mut tx = self.backend.begin_write().await?;
-        let Some(changed) = tokens::spend(&mut *tx, old, now, actor).await? else {
-            return Ok(Rotation::Lost);
-        };
-        tokens::insert(&mut *tx, new).await?;
-        let changes = Changes::tokens(changed);
-        let tenant = Some(old.token.tenant_id);
-        Ok(Rotation::Rotated(
-            self.finish(tx, None, tenant, changes).await?,
-        ))
+        batch::submit(&self.batches, |done| batch::Job::Redeem {
+            old: old.clone(),
+            new: new.to_vec(),
+            now,
+            actor: actor.to_owned(),
+            done,
+        })
+        .await
     }
 
     async fn purge(

@@ -1,0 +1,227 @@
+//! `cargo bench --bench gateway`: Portcullis against a bare hyper + rustls server on the
+//! same machine, in the same run, under the same load. Prints one table; ratios to the
+//! bare server are what carry from machine to machine.
+//!
+//! Options: `--seconds N` measures each scenario for N seconds (default 10, after a
+//! 3-second warm-up); `--smoke` runs everything small and short, as CI may; `--keep`
+//! keeps the servers' logs and databases and prints where they are.
+//! PostgreSQL scenarios use `PORTCULLIS_BENCH_POSTGRES` (a server URL without a
+//! database, default `postgres://postgres@127.0.0.1:5432`) and are skipped, saying
+//! so, when nothing answers there.
+
+mod bare;
+mod fixtures;
+mod load;
+mod process;
+mod scenarios;
+
+use load::{Plan, Target};
+use process::Server;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+
+/// How big and how long.
+#[derive(Clone, Copy)]
+pub struct Options {
+    pub warmup: Duration,
+    pub measure: Duration,
+    /// Tokens stored for the "many tokens" scenario.
+    pub many_tokens: usize,
+    /// Tenants besides the super tenant for the "many tenants" scenario.
+    pub many_tenants: usize,
+    /// Tokens introspected once each to measure the cache's memory per token.
+    pub cached_tokens: usize,
+    /// Tokens stored for the revocation scenario to revoke, one per request.
+    pub revocable: usize,
+    /// Keep the servers' logs and databases, and say where.
+    pub keep: bool,
+}
+
+impl Options {
+    fn from_args() -> Self {
+        let mut options = Options {
+            warmup: Duration::from_secs(3),
+            measure: Duration::from_secs(10),
+            many_tokens: 1_000_000,
+            many_tenants: 10_000,
+            cached_tokens: 100_000,
+            revocable: 300_000,
+            keep: false,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--smoke" => {
+                    options = Options {
+                        warmup: Duration::from_millis(500),
+                        measure: Duration::from_secs(1),
+                        many_tokens: 20_000,
+                        many_tenants: 100,
+                        cached_tokens: 5_000,
+                        revocable: 50_000,
+                        ..options
+                    }
+                }
+                "--seconds" => {
+                    let seconds: u64 = args
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .expect("--seconds takes a whole number");
+                    options.measure = Duration::from_secs(seconds);
+                }
+                "--keep" => options.keep = true,
+                // What `cargo bench` passes to every bench target.
+                "--bench" => {}
+                other => panic!("unknown option {other:?}; see the top of benches/gateway/main.rs"),
+            }
+        }
+        options
+    }
+}
+
+fn main() {
+    if bare::serve_if_asked() {
+        return;
+    }
+    let options = Options::from_args();
+    // The load generator gets one thread; the server under test has the rest.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(scenarios::run_all(options));
+}
+
+/// Files of one run: on disk where durability is measured, in memory (when the
+/// machine has `/dev/shm`) where only set-up speed would suffer.
+pub struct Workspace {
+    pub disk: tempfile::TempDir,
+    pub memory: tempfile::TempDir,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        let disk = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a folder");
+        let memory = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm").expect("a folder in memory")
+        } else {
+            tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a folder")
+        };
+        let (cert, key) = (
+            disk.path().join("server.crt"),
+            disk.path().join("server.key"),
+        );
+        portcullis::server::tls::generate(&cert, &key, &["127.0.0.1".into()])
+            .expect("a certificate");
+        Workspace {
+            disk,
+            memory,
+            cert,
+            key,
+        }
+    }
+
+    /// A client that trusts this run's certificate.
+    fn target(&self, server: &Server) -> Target {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.cert).expect("the certificate") {
+            roots.add(cert.expect("a certificate")).expect("a root");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Target {
+            address: server.address,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        }
+    }
+}
+
+/// One row of the table.
+pub struct Row {
+    pub scenario: String,
+    pub connections: usize,
+    pub outcome: load::Outcome,
+    pub seconds: f64,
+}
+
+impl Row {
+    fn per_second(&self) -> f64 {
+        self.outcome.answered as f64 / self.seconds
+    }
+
+    fn cpu_us_per_request(&self) -> f64 {
+        let cpu = self.outcome.server_cpu_seconds.unwrap_or(f64::NAN);
+        cpu * 1e6 / self.outcome.answered.max(1) as f64
+    }
+}
+
+/// Runs one scenario and makes its row.
+pub async fn measure(
+    scenario: &str,
+    target: &Target,
+    server: &Server,
+    plan: Plan,
+    sessions: &load::Sessions,
+) -> Row {
+    eprintln!("bench: {scenario}, {} connections", plan.connections);
+    let outcome = load::drive(target, plan, sessions, server.pid()).await;
+    if let Some(error) = &outcome.first_error {
+        eprintln!(
+            "bench: {} wrong answers, the first: {error}",
+            outcome.errors
+        );
+    }
+    Row {
+        scenario: scenario.into(),
+        connections: plan.connections,
+        outcome,
+        seconds: plan.measure.as_secs_f64(),
+    }
+}
+
+/// The table, in Markdown, with every row's ratio to the bare server at its
+/// connection count.
+pub fn print_table(rows: &mut [Row]) {
+    let bare: Vec<(usize, f64, f64)> = rows
+        .iter_mut()
+        .filter(|r| r.scenario.starts_with("bare"))
+        .map(|r| (r.connections, r.per_second(), r.outcome.quantile_ms(0.99)))
+        .collect();
+    println!();
+    println!("| scenario | conns | req/s | p50 ms | p99 ms | server CPU µs/req | ratio | p99 × bare | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows.iter_mut() {
+        let (rate, p50, p99) = (
+            row.per_second(),
+            row.outcome.quantile_ms(0.5),
+            row.outcome.quantile_ms(0.99),
+        );
+        let baseline = bare.iter().find(|(c, _, _)| *c == row.connections);
+        let (ratio, p99_ratio) =
+            baseline.map_or((f64::NAN, f64::NAN), |(_, r, p)| (rate / r, p99 / p));
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.2} | {} |",
+            row.scenario,
+            row.connections,
+            rate,
+            p50,
+            p99,
+            row.cpu_us_per_request(),
+            ratio,
+            p99_ratio,
+            row.outcome.errors
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! The scenarios: what each connection sends, what counts as the right answer, and the
+//! order in which the servers are started and measured.
+
+use crate::fixtures::{self, CLIENT_ID, CLIENT_SECRET, USER, USER_PASSWORD};
+use crate::load::{Plan, Session, Sessions, Target};
+use crate::process::{self, Server};
+use crate::{measure, print_table, Options, Row, Workspace, ADMIN_PASSWORD};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, StatusCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A session from two closures: the next request, and the judge of its answer.
+struct Steps<R, C> {
+    request: R,
+    check: C,
+}
+
+impl<R, C> Session for Steps<R, C>
+where
+    R: FnMut() -> Option<Request<Full<Bytes>>> + Send,
+    C: FnMut(StatusCode, &[u8]) -> bool + Send,
+{
+    fn request(&mut self) -> Option<Request<Full<Bytes>>> {
+        (self.request)()
+    }
+    fn check(&mut self, status: StatusCode, body: &[u8]) -> bool {
+        (self.check)(status, body)
+    }
+}
+
+fn steps<R, C>(request: R, check: C) -> Box<dyn Session>
+where
+    R: FnMut() -> Option<Request<Full<Bytes>>> + Send + 'static,
+    C: FnMut(StatusCode, &[u8]) -> bool + Send + 'static,
+{
+    Box::new(Steps { request, check })
+}
+
+fn basic(name: &str, secret: &str) -> String {
+    let pair = format!("{name}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// A form POST to `path` with Basic credentials.
+fn post(path: &str, authorization: &str, form: String) -> Request<Full<Bytes>> {
+    Request::post(path)
+        .header(hyper::header::HOST, "127.0.0.1")
+        .header(hyper::header::AUTHORIZATION, authorization)
+        .header(
+            hyper::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(Full::new(Bytes::from(form)))
+        .expect("a valid request")
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+fn is_active(status: StatusCode, body: &[u8]) -> bool {
+    status == StatusCode::OK && json(body)["active"] == serde_json::Value::Bool(true)
+}
+
+/// Introspects tokens picked from `tokens` in a different order on every connection,
+/// as `caller`; every answer must say active.
+fn introspections(path: &'static str, caller: String, tokens: Arc<Vec<String>>) -> Sessions {
+    Arc::new(move |n| {
+        let (caller, tokens) = (caller.clone(), tokens.clone());
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(1);
+                let token = &tokens[next % tokens.len()];
+                Some(post(path, &caller, format!("token={token}")))
+            },
+            is_active,
+        )
+    })
+}
+
+/// Introspects each token of `tokens` once, over all connections together.
+fn each_once(caller: String, tokens: Arc<Vec<String>>) -> Sessions {
+    let cursor = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |_| {
+        let (caller, tokens, cursor) = (caller.clone(), tokens.clone(), cursor.clone());
+        steps(
+            move || {
+                let token = tokens.get(cursor.fetch_add(1, Ordering::Relaxed))?;
+                Some(post(
+                    "/oauth2/introspect",
+                    &caller,
+                    format!("token={token}"),
+                ))
+            },
+            is_active,
+        )
+    })
+}
+
+/// Introspects in a tenant picked anew for every request, as that tenant's admin.
+fn across_tenants(tokens: Arc<Vec<Vec<String>>>) -> Sessions {
+    let callers: Arc<Vec<(String, String)>> = Arc::new(
+        (0..tokens.len())
+            .map(|n| {
+                let domain = fixtures::tenant_domain(n);
+                let caller = basic(&format!("admin@{domain}"), fixtures::TENANT_ADMIN_PASSWORD);
+                (format!("/t/{domain}/oauth2/introspect"), caller)
+            })
+            .collect(),
+    );
+    Arc::new(move |n| {
+        let (callers, tokens) = (callers.clone(), tokens.clone());
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(104_729);
+                let tenant = next % tokens.len();
+                let (path, caller) = &callers[tenant];
+                let own = &tokens[tenant];
+                let token = &own[next / tokens.len() % own.len()];
+                Some(post(path, caller, format!("token={token}")))
+            },
+            is_active,
+        )
+    })
+}
+
+/// The client credentials grant, answered with a fresh access token.
+fn client_credentials() -> Sessions {
+    let caller = basic(CLIENT_ID, CLIENT_SECRET);
+    Arc::new(move |_| {
+        let caller = caller.clone();
+        steps(
+            move || {
+                let form = "grant_type=client_credentials".to_owned();
+                Some(post("/oauth2/token", &caller, form))
+            },
+            |status, body| {
+                status == StatusCode::OK
+                    && json(body)["access_token"]
+                        .as_str()
+                        .is_some_and(|t| t.len() == 43)
+            },
+        )
+    })
+}
+
+/// A chain of refresh grants per connection, started by one password grant; each
+/// answer's refresh token is the next request's.
+fn refreshes() -> Sessions {
+    let caller = basic(CLIENT_ID, CLIENT_SECRET);
+    Arc::new(move |_| {
+        let caller = caller.clone();
+        let current: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let reader = current.clone();
+        steps(
+            move || {
+                let form = match reader.lock().unwrap().as_deref() {
+                    Some(refresh) => format!("grant_type=refresh_token&refresh_token={refresh}"),
+                    None => format!("grant_type=password&username={USER}&password={USER_PASSWORD}"),
+                };
+                Some(post("/oauth2/token", &caller, form))
+            },
+            move |status, body| {
+                let answer = json(body);
+                let refresh = answer["refresh_token"].as_str().map(str::to_owned);
+                let right = status == StatusCode::OK
+                    && answer["access_token"].is_string()
+                    && refresh.is_some();
+                *current.lock().unwrap() = refresh;
+                right
+            },
+        )
+    })
+}
+
+/// Revokes each token of `tokens` once, over all connections together.
+fn revocations(tokens: Arc<Vec<String>>) -> Sessions {
+    let caller = basic(CLIENT_ID, CLIENT_SECRET);
+    let cursor = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |_| {
+        let (caller, tokens, cursor) = (caller.clone(), tokens.clone(), cursor.clone());
+        steps(
+            move || {
+                let token = tokens.get(cursor.fetch_add(1, Ordering::Relaxed))?;
+                let form = format!("token={token}&token_type_hint=access_token");
+                Some(post("/oauth2/revoke", &caller, form))
+            },
+            |status, _| status == StatusCode::OK,
+        )
+    })
+}
+
+/// Waits until the server says it is ready.
+async fn ready(target: &Target) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let request = Request::get("/readyz")
+            .header(hyper::header::HOST, "127.0.0.1")
+            .body(Full::new(Bytes::new()))
+            .expect("a request");
+        if let Ok((StatusCode::OK, _)) = target.once(request).await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the server never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts Portcullis on `database` with the tenant files in `tenants`, and waits until
+/// it is ready.
+async fn portcullis(
+    workspace: &Workspace,
+    name: &str,
+    database: &str,
+    tenants: &std::path::Path,
+) -> (Server, Target) {
+    let settings = [
+        ("DATABASE__URL", database.to_owned()),
+        ("TENANTS__DIR", tenants.display().to_string()),
+        ("SERVER__TLS__CERT", workspace.cert.display().to_string()),
+        ("SERVER__TLS__KEY", workspace.key.display().to_string()),
+    ];
+    let log = workspace.disk.path().join(format!("{name}.log"));
+    let server = process::start_portcullis(&settings, &log);
+    let target = workspace.target(&server);
+    ready(&target).await;
+    (server, target)
+}
+
+pub async fn run_all(options: Options) {
+    let started = Instant::now();
+    let workspace = Workspace::new();
+    let plan = |connections| Plan {
+        connections,
+        warmup: options.warmup,
+        measure: options.measure,
+    };
+    let admin = basic("admin", ADMIN_PASSWORD);
+    let client = basic(CLIENT_ID, CLIENT_SECRET);
+    let mut rows: Vec<Row> = Vec::new();
+
+    // The baseline, at both connection counts.
+    let bare = process::start_bare(
+        &workspace.cert,
+        &workspace.key,
+        &workspace.disk.path().join("bare.log"),
+    );
+    let target = workspace.target(&bare);
+    let any: Sessions = introspections(
+        "/oauth2/introspect",
+        admin.clone(),
+        Arc::new(vec!["x".into()]),
+    );
+    for connections in [32, 256] {
+        rows.push(
+            measure(
+                "bare hyper + rustls",
+                &target,
+                &bare,
+                plan(connections),
+                &any,
+            )
+            .await,
+        );
+    }
+    drop(bare);
+
+    // One tenant on SQLite, on disk: the everyday shape.
+    let tenants = workspace.disk.path().join("tenants");
+    fixtures::write_super_tenant(&tenants);
+    let url = format!(
+        "sqlite://{}",
+        workspace.disk.path().join("one.db").display()
+    );
+    let (server, target) = portcullis(&workspace, "sqlite", &url, &tenants).await;
+    let idle_rss_one_tenant = server.rss_bytes();
+    let store = portcullis::store::connect(&url).await.expect("the store");
+    let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
+    let hot = Arc::new(fixtures::store_tokens(&*store, super_id, 1_000).await);
+    let revocable = Arc::new(fixtures::store_tokens(&*store, super_id, options.revocable).await);
+    store.close().await;
+    let scenarios: Vec<(&str, usize, Sessions)> = vec![
+        (
+            "introspect, admin (Basic), SQLite",
+            32,
+            introspections("/oauth2/introspect", admin.clone(), hot.clone()),
+        ),
+        (
+            "introspect, allowed client, SQLite",
+            32,
+            introspections("/oauth2/introspect", client.clone(), hot.clone()),
+        ),
+        ("client_credentials, SQLite", 32, client_credentials()),
+        ("client_credentials, SQLite", 256, client_credentials()),
+        ("refresh grant, SQLite", 32, refreshes()),
+        ("revocation, SQLite", 32, revocations(revocable.clone())),
+    ];
+    for (name, connections, sessions) in &scenarios {
+        rows.push(measure(name, &target, &server, plan(*connections), sessions).await);
+    }
+    drop(server);
+
+    // Many tenants and a million tokens, in a database in memory where there is one:
+    // only set-up would be slower on disk, and reads come from the page cache either way.
+    let tenants = workspace.memory.path().join("tenants");
+    fixtures::write_super_tenant(&tenants);
+    fixtures::write_tenants(&tenants, options.many_tenants);
+    let url = format!(
+        "sqlite://{}",
+        workspace.memory.path().join("many.db").display()
+    );
+    eprintln!("bench: starting with {} tenants", options.many_tenants + 1);
+    let (server, target) = portcullis(&workspace, "many", &url, &tenants).await;
+    let idle_rss_many_tenants = server.rss_bytes();
+    eprintln!("bench: storing {} tokens", options.many_tokens);
+    let store = portcullis::store::connect(&url).await.expect("the store");
+    let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
+    let many = fixtures::store_tokens(&*store, super_id, options.many_tokens).await;
+    let ids = store.tenants().await.expect("the tenants");
+    let mut per_tenant = Vec::with_capacity(options.many_tenants);
+    for n in 0..options.many_tenants {
+        let domain = fixtures::tenant_domain(n);
+        let id = ids
+            .iter()
+            .find(|t| t.domain == domain)
+            .expect("the tenant")
+            .id;
+        per_tenant.push(fixtures::store_tokens(&*store, id, 10).await);
+    }
+    store.close().await;
+
+    // Memory per cached token: introspect fresh tokens once each.
+    let walked = Arc::new(many[..options.cached_tokens].to_vec());
+    let before = server.rss_bytes();
+    let walk = Plan {
+        connections: 32,
+        warmup: Duration::ZERO,
+        measure: Duration::from_secs(600),
+    };
+    let outcome = crate::load::drive(
+        &target,
+        walk,
+        &each_once(admin.clone(), walked),
+        server.pid(),
+    )
+    .await;
+    let cached_bytes = server.rss_bytes().saturating_sub(before);
+    if let Some(error) = &outcome.first_error {
+        eprintln!(
+            "bench: the cache walk had {} wrong answers, the first: {error}",
+            outcome.errors
+        );
+    }
+
+    let middle = many.len() / 2;
+    let hot_of_many = Arc::new(many[middle..middle + 20_000.min(many.len() - middle)].to_vec());
+    let stored = format!("introspect, {} tokens stored, SQLite", many.len());
+    let tenants_row = format!("introspect across {} tenants, SQLite", options.many_tenants);
+    let scenarios: Vec<(String, Sessions)> = vec![
+        (
+            stored,
+            introspections("/oauth2/introspect", admin.clone(), hot_of_many),
+        ),
+        (tenants_row, across_tenants(Arc::new(per_tenant))),
+    ];
+    for (name, sessions) in &scenarios {
+        rows.push(measure(name, &target, &server, plan(32), sessions).await);
+    }
+    drop(server);
+
+    // PostgreSQL, when there is one.
+    let postgres = std::env::var("PORTCULLIS_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    match fixtures::fresh_postgres(&postgres, "portcullis_bench").await {
+        Some(url) => {
+            let tenants = workspace.disk.path().join("tenants");
+            let (server, target) = portcullis(&workspace, "postgres", &url, &tenants).await;
+            for connections in [32, 256] {
+                let row = measure(
+                    "client_credentials, PostgreSQL",
+                    &target,
+                    &server,
+                    plan(connections),
+                    &client_credentials(),
+                )
+                .await;
+                rows.push(row);
+            }
+        }
+        None => eprintln!("bench: no PostgreSQL at {postgres}; its scenarios are skipped"),
+    }
+
+    print_table(&mut rows);
+    let idle_tenant = idle_rss_many_tenants.saturating_sub(idle_rss_one_tenant) as f64
+        / options.many_tenants as f64;
+    println!();
+    println!(
+        "memory: an idle tenant {:.1} KB (RSS with {} tenants less RSS with one, per tenant); \
+         {:.0} bytes per cached active token ({} tokens introspected once each)",
+        idle_tenant / 1024.0,
+        options.many_tenants + 1,
+        cached_bytes as f64 / options.cached_tokens as f64,
+        options.cached_tokens
+    );
+    println!("took {:.0} s", started.elapsed().as_secs_f64());
+    if options.keep {
+        let disk = workspace.disk.keep();
+        let memory = workspace.memory.keep();
+        println!("kept: {} and {}", disk.display(), memory.display());
+    }
+}

@@ -1,0 +1,177 @@
+//! Group commit for the token writes of the OAuth endpoints: issuance, the refresh and
+//! code redemptions, and revocations.
+//!
+//! Each write becomes a [`Job`] for one writer task. The writer takes every job waiting
+//! when it is free, runs them in order in one transaction, and answers each only after
+//! that transaction committed: one durable commit (one fsync) serves them all. A lone
+//! job is taken at once, so it waits for nothing; jobs queue only while a commit is
+//! under way. A failed batch is rolled back and fails exactly the jobs in it.
+//!
+//! Jobs keep their order. Consecutive issuances share multi-row INSERTs; anything else
+//! first writes the tokens queued before it, so that a revocation of a grant sees every
+//! token issued ahead of it, as it would have one transaction at a time.
+
+use super::{notice_of, tokens, Backend};
+use crate::domain::token::{Event, TokenKind};
+use crate::store::{Changes, Error, NewToken, Result, Rotation, Selection, TokenRecord};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Jobs one transaction takes at most.
+const MAX_JOBS_PER_BATCH: usize = 512;
+
+/// Jobs that may wait for the writer; past it, senders wait.
+pub(super) const QUEUE: usize = 4_096;
+
+pub(super) enum Job {
+    Insert {
+        tokens: Vec<NewToken>,
+        done: oneshot::Sender<Result<()>>,
+    },
+    Redeem {
+        old: TokenRecord,
+        new: Vec<NewToken>,
+        now: i64,
+        actor: String,
+        done: oneshot::Sender<Result<Rotation>>,
+    },
+    Transitions {
+        tenant_id: i64,
+        steps: Vec<(TokenKind, Selection, Event)>,
+        now: i64,
+        actor: String,
+        done: oneshot::Sender<Result<Changes>>,
+    },
+}
+
+/// What a job came to, held until its batch commits.
+enum Outcome {
+    Inserted,
+    Redeemed(Rotation),
+    Moved(Changes),
+}
+
+impl Job {
+    // A requester that went away needs no answer, so failed sends are ignored.
+    fn answer(self, outcome: Outcome) {
+        match (self, outcome) {
+            (Job::Insert { done, .. }, Outcome::Inserted) => {
+                let _ = done.send(Ok(()));
+            }
+            (Job::Redeem { done, .. }, Outcome::Redeemed(rotation)) => {
+                let _ = done.send(Ok(rotation));
+            }
+            (Job::Transitions { done, .. }, Outcome::Moved(changes)) => {
+                let _ = done.send(Ok(changes));
+            }
+            (job, _) => job.fail(Error::Corrupt("a batch answer out of order".into())),
+        }
+    }
+
+    fn fail(self, error: Error) {
+        match self {
+            Job::Insert { done, .. } => {
+                let _ = done.send(Err(error));
+            }
+            Job::Redeem { done, .. } => {
+                let _ = done.send(Err(error));
+            }
+            Job::Transitions { done, .. } => {
+                let _ = done.send(Err(error));
+            }
+        }
+    }
+}
+
+/// Sends `job` built around a fresh reply channel and waits for the batch's answer.
+pub(super) async fn submit<T>(
+    queue: &mpsc::Sender<Job>,
+    job: impl FnOnce(oneshot::Sender<Result<T>>) -> Job,
+) -> Result<T> {
+    let (done, answer) = oneshot::channel();
+    queue.send(job(done)).await.map_err(|_| Error::WriterGone)?;
+    answer.await.map_err(|_| Error::WriterGone)?
+}
+
+/// The writer: one batch at a time, for as long as anyone can send jobs.
+pub(super) async fn write<B: Backend>(backend: Arc<B>, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_JOBS_PER_BATCH);
+    while queue.recv_many(&mut jobs, MAX_JOBS_PER_BATCH).await > 0 {
+        match run(&*backend, &jobs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    job.answer(outcome);
+                }
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                for job in jobs.drain(..) {
+                    job.fail(Error::Batch(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction and commits it.
+async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
+    let mut tx = backend.begin_write().await?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut queued: Vec<&NewToken> = Vec::new();
+    for job in jobs {
+        if !matches!(job, Job::Insert { .. }) && !queued.is_empty() {
+            tokens::insert(&mut *tx, queued.drain(..)).await?;
+        }
+        let (outcome, changes, tenant) = match job {
+            Job::Insert { tokens, .. } => {
+                queued.extend(tokens);
+                (Outcome::Inserted, None, None)
+            }
+            Job::Redeem {
+                old,
+                new,
+                now,
+                actor,
+                ..
+            } => match tokens::spend(&mut *tx, old, *now, actor).await? {
+                None => (Outcome::Redeemed(Rotation::Lost), None, None),
+                Some(changed) => {
+                    queued.extend(new);
+                    let changes = Changes::tokens(changed);
+                    let rotation = Rotation::Rotated(changes.clone());
+                    (
+                        Outcome::Redeemed(rotation),
+                        Some(changes),
+                        Some(old.token.tenant_id),
+                    )
+                }
+            },
+            Job::Transitions {
+                tenant_id,
+                steps,
+                now,
+                actor,
+                ..
+            } => {
+                let changed = tokens::steps(&mut *tx, *tenant_id, steps, *now, actor).await?;
+                let changes = Changes::tokens(changed);
+                (
+                    Outcome::Moved(changes.clone()),
+                    Some(changes),
+                    Some(*tenant_id),
+                )
+            }
+        };
+        if let Some(changes) = changes.filter(|c| !c.is_empty() && backend.shared()) {
+            backend
+                .publish(&mut *tx, &notice_of(&changes, tenant)?)
+                .await?;
+        }
+        outcomes.push(outcome);
+    }
+    if !queued.is_empty() {
+        tokens::insert(&mut *tx, queued).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
