@@ -5,12 +5,15 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod tenant_file;
 
-use config::{Config, LogFormat};
+pub use logging::init_logging;
+
+use config::Config;
 use service::bootstrap::{self, AdminPassword};
 use service::Gateway;
 use std::future::Future;
@@ -71,17 +74,4 @@ fn spawn_cache_sweeper(gateway: &Arc<Gateway>) {
         gateway.tokens.sweep(service::now());
         gateway.limits.sweep();
     });
-}
-
-/// Installs the log subscriber: one line per event, text or JSON. `RUST_LOG` filters.
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }

@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let config = Arc::new(Config::load(cli.config.as_deref())?);
-            portcullis::init_logging(config.log.format);
+            let _flushed_at_exit = portcullis::init_logging(config.log.format);
             runtime()?.block_on(serve(config))
         }
     }

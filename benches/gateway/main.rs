@@ -4,7 +4,8 @@
 //!
 //! Options: `--seconds N` measures each scenario for N seconds (default 10, after a
 //! 3-second warm-up); `--smoke` runs everything small and short, as CI may; `--keep`
-//! keeps the servers' logs and databases and prints where they are.
+//! keeps the servers' logs and databases and prints where they are; `--only TEXT`
+//! measures only the scenarios whose name holds TEXT (to profile one).
 //! PostgreSQL scenarios use `PORTCULLIS_BENCH_POSTGRES` (a server URL without a
 //! database, default `postgres://postgres@127.0.0.1:5432`) and are skipped, saying
 //! so, when nothing answers there.
@@ -38,6 +39,8 @@ pub struct Options {
     pub revocable: usize,
     /// Keep the servers' logs and databases, and say where.
     pub keep: bool,
+    /// Measure only the scenarios whose name holds this text (and the bare server).
+    pub only: Option<&'static str>,
 }
 
 impl Options {
@@ -50,6 +53,7 @@ impl Options {
             cached_tokens: 100_000,
             revocable: 300_000,
             keep: false,
+            only: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -73,6 +77,10 @@ impl Options {
                     options.measure = Duration::from_secs(seconds);
                 }
                 "--keep" => options.keep = true,
+                "--only" => {
+                    let only = args.next().expect("--only takes part of a scenario's name");
+                    options.only = Some(only.leak());
+                }
                 // What `cargo bench` passes to every bench target.
                 "--bench" => {}
                 other => panic!("unknown option {other:?}; see the top of benches/gateway/main.rs"),
@@ -167,14 +175,22 @@ impl Row {
     }
 }
 
-/// Runs one scenario and makes its row.
+/// Runs one scenario and makes its row; nothing when `--only` leaves it out.
 pub async fn measure(
+    options: &Options,
     scenario: &str,
     target: &Target,
     server: &Server,
     plan: Plan,
     sessions: &load::Sessions,
-) -> Row {
+) -> Option<Row> {
+    let bare = scenario.starts_with("bare");
+    if options
+        .only
+        .is_some_and(|only| !bare && !scenario.contains(only))
+    {
+        return None;
+    }
     eprintln!("bench: {scenario}, {} connections", plan.connections);
     let outcome = load::drive(target, plan, sessions, server.pid()).await;
     if let Some(error) = &outcome.first_error {
@@ -183,12 +199,12 @@ pub async fn measure(
             outcome.errors
         );
     }
-    Row {
+    Some(Row {
         scenario: scenario.into(),
         connections: plan.connections,
         outcome,
         seconds: plan.measure.as_secs_f64(),
-    }
+    })
 }
 
 /// The table, in Markdown, with every row's ratio to the bare server at its

@@ -261,8 +261,9 @@ pub async fn run_all(options: Options) {
         Arc::new(vec!["x".into()]),
     );
     for connections in [32, 256] {
-        rows.push(
+        rows.extend(
             measure(
+                &options,
                 "bare hyper + rustls",
                 &target,
                 &bare,
@@ -305,7 +306,17 @@ pub async fn run_all(options: Options) {
         ("revocation, SQLite", 32, revocations(revocable.clone())),
     ];
     for (name, connections, sessions) in &scenarios {
-        rows.push(measure(name, &target, &server, plan(*connections), sessions).await);
+        rows.extend(
+            measure(
+                &options,
+                name,
+                &target,
+                &server,
+                plan(*connections),
+                sessions,
+            )
+            .await,
+        );
     }
     drop(server);
 
@@ -373,7 +384,7 @@ pub async fn run_all(options: Options) {
         (tenants_row, across_tenants(Arc::new(per_tenant))),
     ];
     for (name, sessions) in &scenarios {
-        rows.push(measure(name, &target, &server, plan(32), sessions).await);
+        rows.extend(measure(&options, name, &target, &server, plan(32), sessions).await);
     }
     drop(server);
 
@@ -386,6 +397,7 @@ pub async fn run_all(options: Options) {
             let (server, target) = portcullis(&workspace, "postgres", &url, &tenants).await;
             for connections in [32, 256] {
                 let row = measure(
+                    &options,
                     "client_credentials, PostgreSQL",
                     &target,
                     &server,
@@ -393,7 +405,7 @@ pub async fn run_all(options: Options) {
                     &client_credentials(),
                 )
                 .await;
-                rows.push(row);
+                rows.extend(row);
             }
         }
         None => eprintln!("bench: no PostgreSQL at {postgres}; its scenarios are skipped"),

@@ -2,6 +2,7 @@
 
 use regex::Regex;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// A permission such as `/permission/admin/manage/identity/applicationmgt/view`.
 /// Holding a path grants every path beneath it.
@@ -155,8 +156,19 @@ impl ResourceRule {
     }
 }
 
-/// The rules every tenant has unless its file or admin replaces them.
-pub fn default_rules(is_super_tenant: bool) -> Vec<ResourceRule> {
+/// The rules every tenant has unless its file or admin replaces them. Compiled once and
+/// shared: with thousands of tenants, a copy of their regexes each would be most of
+/// what an idle tenant costs.
+pub fn default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
+    static SUPER: OnceLock<Arc<[ResourceRule]>> = OnceLock::new();
+    static OTHER: OnceLock<Arc<[ResourceRule]>> = OnceLock::new();
+    let shared = if is_super_tenant { &SUPER } else { &OTHER };
+    shared
+        .get_or_init(|| compile_default_rules(is_super_tenant))
+        .clone()
+}
+
+fn compile_default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
     let mut table = vec![
         (
             "(.*)/oauth2/introspect(.*)",

@@ -78,7 +78,7 @@ pub struct Tenant {
     /// Clients that may introspect any token of the tenant.
     pub introspection_clients: Vec<String>,
     /// The tenant's resource rules; the defaults unless replaced.
-    pub rules: Vec<ResourceRule>,
+    pub rules: std::sync::Arc<[ResourceRule]>,
     /// `{public_url}` or `{public_url}/t/{domain}`: the `iss` of every token.
     pub issuer: String,
     pub rate_limits: TenantRateLimits,

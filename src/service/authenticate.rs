@@ -430,9 +430,9 @@ impl Gateway {
         let record = self
             .live_token(tenant, &digest, now())
             .await?
-            .filter(|r| r.token.kind == TokenKind::Access)
+            .filter(|r| r.kind == TokenKind::Access)
             .ok_or(Error::Unauthenticated)?;
-        match &record.token.username {
+        match record.username() {
             Some(username) => {
                 let user = self
                     .directory
@@ -441,7 +441,7 @@ impl Gateway {
                 let user = user.filter(|u| u.enabled).ok_or(Error::Unauthenticated)?;
                 Ok(BearerCaller::User(user))
             }
-            None => Ok(BearerCaller::Client(record.token.client_id.clone())),
+            None => Ok(BearerCaller::Client(record.client_id().to_owned())),
         }
     }
 

@@ -6,13 +6,14 @@
 //! another instance.
 
 use super::freshness::Freshness;
+use super::live_token::LiveToken;
 use super::metrics::{Cache, Metrics};
 use super::Result;
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{default_rules, ResourceRule};
 use crate::domain::principal::validate_username;
 use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain, TenantRateLimits};
-use crate::store::{ClientRecord, Digest, Store, TenantRow, TokenRecord, UserRecord};
+use crate::store::{ClientRecord, Digest, Store, TenantRow, UserRecord};
 use dashmap::{DashMap, DashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -287,7 +288,7 @@ impl Directory {
 /// removal. The epoch closes that window: writers bump it before removing, and a reader
 /// that sees it moved while it was reading takes its insertion back.
 pub struct TokenCache {
-    entries: DashMap<Digest, Arc<TokenRecord>>,
+    entries: DashMap<Digest, Arc<LiveToken>>,
     epoch: AtomicU64,
     /// What the entries take, approximately: bounds the cache in bytes as well.
     bytes: AtomicUsize,
@@ -307,7 +308,7 @@ impl TokenCache {
         }
     }
 
-    pub fn get(&self, digest: &Digest) -> Option<Arc<TokenRecord>> {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<LiveToken>> {
         let found = self
             .freshness
             .trusted()
@@ -322,18 +323,17 @@ impl TokenCache {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    pub fn insert(&self, record: Arc<TokenRecord>, epoch_before_read: u64) {
-        let size = footprint(&record);
+    pub fn insert(&self, digest: Digest, record: Arc<LiveToken>, epoch_before_read: u64) {
+        let size = record.footprint();
         if self.entries.len() >= MAX_CACHED_TOKENS
             || self.bytes.load(Ordering::Relaxed) + size > MAX_CACHED_TOKEN_BYTES
         {
             return;
         }
-        let digest = record.token.digest;
         self.bytes.fetch_add(size, Ordering::Relaxed);
         if let Some(replaced) = self.entries.insert(digest, record) {
             self.bytes
-                .fetch_sub(footprint(&replaced), Ordering::Relaxed);
+                .fetch_sub(replaced.footprint(), Ordering::Relaxed);
         }
         if self.epoch() != epoch_before_read {
             self.remove(&digest);
@@ -342,7 +342,7 @@ impl TokenCache {
 
     fn remove(&self, digest: &Digest) {
         if let Some((_, removed)) = self.entries.remove(digest) {
-            self.bytes.fetch_sub(footprint(&removed), Ordering::Relaxed);
+            self.bytes.fetch_sub(removed.footprint(), Ordering::Relaxed);
         }
     }
 
@@ -357,15 +357,15 @@ impl TokenCache {
     /// Forgets every token of a tenant (`None`: of every tenant).
     pub fn forget_tenant(&self, tenant_id: Option<i64>) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.retain(|t| tenant_id.is_some_and(|id| t.token.tenant_id != id));
+        self.retain(|t| tenant_id.is_some_and(|id| t.tenant_id != id));
     }
 
     /// Keeps the entries `keep` says yes to, and the byte count with them.
-    fn retain(&self, keep: impl Fn(&TokenRecord) -> bool) {
+    fn retain(&self, keep: impl Fn(&LiveToken) -> bool) {
         self.entries.retain(|_, t| {
             let kept = keep(t);
             if !kept {
-                self.bytes.fetch_sub(footprint(t), Ordering::Relaxed);
+                self.bytes.fetch_sub(t.footprint(), Ordering::Relaxed);
             }
             kept
         });
@@ -374,7 +374,7 @@ impl TokenCache {
     /// Drops entries past their lifetime, so that tokens nobody asks about again do
     /// not fill the cache up to its bound.
     pub fn sweep(&self, now: i64) {
-        self.retain(|t| t.token.expires_at > now);
+        self.retain(|t| t.expires_at > now);
     }
 
     /// Approximate bytes held by the entries.
@@ -383,30 +383,14 @@ impl TokenCache {
     }
 }
 
-/// What one cached token takes: the record and the text it owns.
-fn footprint(record: &TokenRecord) -> usize {
-    let t = &record.token;
-    let owned = [
-        t.jti.len(),
-        t.grant_id.len(),
-        t.client_id.len(),
-        t.scope.len(),
-        t.username.as_ref().map_or(0, String::len),
-        t.redirect_uri.as_ref().map_or(0, String::len),
-        t.code_challenge.as_ref().map_or(0, String::len),
-        record.state_changed_by.as_ref().map_or(0, String::len),
-    ];
-    std::mem::size_of::<TokenRecord>() + owned.iter().sum::<usize>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::token::{State, TokenKind};
     use crate::store::NewToken;
 
-    fn record(seed: u8, expires_at: i64) -> Arc<TokenRecord> {
-        Arc::new(TokenRecord {
+    fn record(seed: u8, expires_at: i64) -> Arc<LiveToken> {
+        let record = crate::store::TokenRecord {
             id: seed.into(),
             token: NewToken {
                 tenant_id: 1,
@@ -429,14 +413,15 @@ mod tests {
             state_reason: None,
             state_changed_at: None,
             state_changed_by: None,
-        })
+        };
+        Arc::new(LiveToken::of(&record).unwrap())
     }
 
     #[test]
     fn a_sweep_drops_only_expired_tokens() {
         let cache = TokenCache::new(Arc::new(Freshness::new(false)), Arc::default());
-        cache.insert(record(1, 100), cache.epoch());
-        cache.insert(record(2, 300), cache.epoch());
+        cache.insert([1; 32], record(1, 100), cache.epoch());
+        cache.insert([2; 32], record(2, 300), cache.epoch());
         let two = cache.bytes();
         cache.sweep(200);
         assert!(cache.get(&[1; 32]).is_none());
@@ -452,12 +437,12 @@ mod tests {
         let before_read = cache.epoch();
         // A revocation commits and invalidates while the reader was at the database.
         cache.forget(&[[3; 32]]);
-        cache.insert(record(3, 300), before_read);
+        cache.insert([3; 32], record(3, 300), before_read);
         assert!(
             cache.get(&[3; 32]).is_none(),
             "a stale ACTIVE read must not stay cached"
         );
-        cache.insert(record(3, 300), cache.epoch());
+        cache.insert([3; 32], record(3, 300), cache.epoch());
         assert!(cache.get(&[3; 32]).is_some());
     }
 }

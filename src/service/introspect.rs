@@ -2,12 +2,13 @@
 //! lookup of live tokens that introspection and Bearer callers share.
 
 use super::authenticate::Introspector;
+use super::live_token::LiveToken;
 use super::token_text::presented_digest;
 use super::{now, Gateway, Result};
 use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, TokenKind};
-use crate::store::{Digest, Selection, TokenRecord};
+use crate::store::{Digest, Selection};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -59,21 +60,18 @@ impl Gateway {
         let Some(record) = self.live_token(tenant, &digest, now).await? else {
             return Ok(Introspection::inactive());
         };
-        let t = &record.token;
+        let t = &*record;
         if let Introspector::OwnTokens { client_id } = introspector {
-            if *client_id != t.client_id {
+            if client_id != t.client_id() {
                 return Ok(Introspection::inactive());
             }
         }
-        let username = t
-            .username
-            .as_deref()
-            .map(|u| qualified_name(u, &tenant.domain));
+        let username = t.username().map(|u| qualified_name(u, &tenant.domain));
         Ok(Introspection::Active(Box::new(ActiveToken {
             active: true,
-            scope: t.scope.clone(),
-            client_id: t.client_id.clone(),
-            sub: username.clone().unwrap_or_else(|| t.client_id.clone()),
+            scope: t.scope().to_owned(),
+            client_id: t.client_id().to_owned(),
+            sub: username.clone().unwrap_or_else(|| t.client_id().to_owned()),
             username,
             token_type: match t.kind {
                 TokenKind::Refresh => "refresh_token",
@@ -82,9 +80,9 @@ impl Gateway {
             exp: t.expires_at,
             iat: t.issued_at,
             nbf: t.not_before,
-            aud: t.client_id.clone(),
+            aud: t.client_id().to_owned(),
             iss: tenant.issuer.clone(),
-            jti: t.jti.clone(),
+            jti: t.jti().to_owned(),
         })))
     }
 
@@ -95,50 +93,42 @@ impl Gateway {
         tenant: &Tenant,
         digest: &Digest,
         now: i64,
-    ) -> Result<Option<Arc<TokenRecord>>> {
+    ) -> Result<Option<Arc<LiveToken>>> {
         let record = match self.tokens.get(digest) {
             Some(record) => record,
             None => {
                 let epoch = self.tokens.epoch();
-                let Some(record) = self.store.token(tenant.id, digest).await? else {
+                let Some(stored) = self.store.token(tenant.id, digest).await? else {
                     return Ok(None);
                 };
-                let record = Arc::new(record);
-                if token::is_active(
-                    record.state,
-                    record.token.not_before,
-                    record.token.expires_at,
-                    now,
-                ) {
-                    self.tokens.insert(record.clone(), epoch);
+                let Some(record) = LiveToken::of(&stored).map(Arc::new) else {
+                    return Ok(None);
+                };
+                if token::is_active(record.state, record.not_before, record.expires_at, now) {
+                    self.tokens.insert(*digest, record.clone(), epoch);
                 }
                 record
             }
         };
-        if record.token.tenant_id != tenant.id {
+        if record.tenant_id != tenant.id {
             return Ok(None);
         }
-        if token::lifetime_passed(record.state, record.token.expires_at, now) {
-            self.record_expiry(&record, now).await;
+        if token::lifetime_passed(record.state, record.expires_at, now) {
+            self.record_expiry(record.tenant_id, record.kind, record.id, now)
+                .await;
             return Ok(None);
         }
-        let active = token::is_active(
-            record.state,
-            record.token.not_before,
-            record.token.expires_at,
-            now,
-        );
+        let active = token::is_active(record.state, record.not_before, record.expires_at, now);
         Ok(active.then_some(record))
     }
 
     /// Records EXPIRED at the first look after expiry. The token is inactive whether or
     /// not this write lands, so a failure is only logged.
-    pub(super) async fn record_expiry(&self, record: &TokenRecord, now: i64) {
-        let t = &record.token;
-        let step = (t.kind, Selection::Token(record.id), Event::LifetimePassed);
+    pub(super) async fn record_expiry(&self, tenant_id: i64, kind: TokenKind, id: i64, now: i64) {
+        let step = (kind, Selection::Token(id), Event::LifetimePassed);
         match self
             .store
-            .transitions(t.tenant_id, &[step], now, "system")
+            .transitions(tenant_id, &[step], now, "system")
             .await
         {
             Ok(changes) => {

@@ -12,6 +12,7 @@ pub mod grant;
 pub mod hasher;
 pub mod introspect;
 pub mod limits;
+pub mod live_token;
 pub mod metrics;
 mod purge;
 mod redeem;

@@ -70,7 +70,9 @@ impl Gateway {
             return Err(invalid());
         }
         if token::lifetime_passed(record.state, record.token.expires_at, now) {
-            self.record_expiry(&record, now).await;
+            let t = &record.token;
+            self.record_expiry(t.tenant_id, t.kind, record.id, now)
+                .await;
             return Err(invalid());
         }
         match token::apply(kind, record.state, Event::redemption(kind)) {

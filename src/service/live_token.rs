@@ -1,0 +1,152 @@
+//! What the token cache keeps of an active token: what introspection answers, what a
+//! Bearer caller is, and what recording its expiry needs, and nothing else.
+//!
+//! A cached token costs its map entry and two allocations: the fixed fields, and one
+//! text holding the client id, username, scope and `jti` end to end. With a String
+//! each, and the whole stored row, a token took about 700 bytes; this keeps it near
+//! 250 (README, "Performance").
+
+use crate::domain::token::{State, TokenKind};
+use crate::store::TokenRecord;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveToken {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub kind: TokenKind,
+    pub state: State,
+    pub issued_at: i64,
+    pub not_before: i64,
+    pub expires_at: i64,
+    /// `client_id`, `username`, `scope` and `jti`, end to end.
+    text: Box<str>,
+    /// Where the client id, the username and the scope end in `text`.
+    ends: [u16; 3],
+    has_username: bool,
+}
+
+impl LiveToken {
+    /// The cacheable form of `record`, or `None` when its text is too long to index
+    /// with 16 bits (no token of ours is; a hand-made row could be).
+    pub fn of(record: &TokenRecord) -> Option<Self> {
+        let t = &record.token;
+        let username = t.username.as_deref().unwrap_or_default();
+        let parts = [
+            t.client_id.as_str(),
+            username,
+            t.scope.as_str(),
+            t.jti.as_str(),
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u16; 3];
+        for (n, part) in parts.iter().enumerate() {
+            text.push_str(part);
+            if let Some(end) = ends.get_mut(n) {
+                *end = u16::try_from(text.len()).ok()?;
+            }
+        }
+        u16::try_from(text.len()).ok()?;
+        Some(LiveToken {
+            id: record.id,
+            tenant_id: t.tenant_id,
+            kind: t.kind,
+            state: record.state,
+            issued_at: t.issued_at,
+            not_before: t.not_before,
+            expires_at: t.expires_at,
+            text: text.into_boxed_str(),
+            ends,
+            has_username: t.username.is_some(),
+        })
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.text[..self.end(0)]
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.has_username
+            .then(|| &self.text[self.end(0)..self.end(1)])
+    }
+
+    pub fn scope(&self) -> &str {
+        &self.text[self.end(1)..self.end(2)]
+    }
+
+    pub fn jti(&self) -> &str {
+        &self.text[self.end(2)..]
+    }
+
+    fn end(&self, n: usize) -> usize {
+        usize::from(self.ends[n])
+    }
+
+    /// Approximately what this takes in memory, its text included.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + self.text.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewToken;
+
+    fn record(username: Option<&str>, scope: &str, client_id: &str) -> TokenRecord {
+        TokenRecord {
+            id: 7,
+            token: NewToken {
+                tenant_id: 3,
+                kind: TokenKind::Refresh,
+                digest: [1; 32],
+                jti: "the-jti".into(),
+                grant_id: "g".into(),
+                grant_started_at: 1,
+                refresh_digest: None,
+                client_id: client_id.into(),
+                username: username.map(Into::into),
+                scope: scope.into(),
+                issued_at: 10,
+                not_before: 11,
+                expires_at: 12,
+                redirect_uri: Some("https://app/cb".into()),
+                code_challenge: None,
+            },
+            state: State::Active,
+            state_reason: None,
+            state_changed_at: None,
+            state_changed_by: None,
+        }
+    }
+
+    #[test]
+    fn every_field_reads_back() {
+        let live = LiveToken::of(&record(Some("alice"), "read write", "client-1")).unwrap();
+        assert_eq!(live.client_id(), "client-1");
+        assert_eq!(live.username(), Some("alice"));
+        assert_eq!(live.scope(), "read write");
+        assert_eq!(live.jti(), "the-jti");
+        assert_eq!(
+            (live.id, live.tenant_id, live.kind, live.state),
+            (7, 3, TokenKind::Refresh, State::Active)
+        );
+        assert_eq!(
+            (live.issued_at, live.not_before, live.expires_at),
+            (10, 11, 12)
+        );
+    }
+
+    #[test]
+    fn no_username_and_an_empty_one_differ_and_empty_parts_read_back() {
+        let none = LiveToken::of(&record(None, "", "c")).unwrap();
+        assert_eq!((none.username(), none.scope()), (None, ""));
+        let empty = LiveToken::of(&record(Some(""), "", "c")).unwrap();
+        assert_eq!(empty.username(), Some(""));
+    }
+
+    #[test]
+    fn text_past_sixteen_bits_is_not_cached() {
+        let long = "s".repeat(70_000);
+        assert!(LiveToken::of(&record(None, &long, "c")).is_none());
+    }
+}
