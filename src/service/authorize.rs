@@ -3,7 +3,7 @@
 
 use super::authenticate::ClientScope;
 use super::grant::{Issuance, TokenResponse};
-use super::token_text::{digest, random_string};
+use super::token_text::{digest, grant_id, random_string};
 use super::{now, Error, Gateway, Result};
 use crate::domain::client::{self, GrantType};
 use crate::domain::tenant::Tenant;
@@ -244,7 +244,7 @@ impl Gateway {
             kind: TokenKind::AuthorizationCode,
             digest: digest(&code),
             jti: random_string(16),
-            grant_id: random_string(16),
+            grant_id: grant_id(),
             grant_started_at: now,
             refresh_digest: None,
             client_id: request.client.client_id.clone(),

@@ -2,7 +2,7 @@
 //! tokens one issuance hands out.
 
 use super::authenticate::AuthenticatedClient;
-use super::token_text::{digest, random_string};
+use super::token_text::{digest, grant_id, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{is_scope_token, GrantType};
 use crate::domain::tenant::Tenant;
@@ -88,7 +88,7 @@ impl Gateway {
                     username: None,
                     scope,
                     with_refresh: false,
-                    grant_id: random_string(16),
+                    grant_id: grant_id(),
                     grant_started_at: now,
                 };
                 self.issue(issuance, now).await
@@ -110,7 +110,7 @@ impl Gateway {
                     username: Some(user.username.clone()),
                     scope,
                     with_refresh: true,
-                    grant_id: random_string(16),
+                    grant_id: grant_id(),
                     grant_started_at: now,
                 };
                 self.issue(issuance, now).await

@@ -26,11 +26,27 @@ pub fn presented_digest(token: &str) -> Option<Digest> {
 /// Longest presented token looked up; ours are 43 characters.
 const MAX_TOKEN_CHARS: usize = 128;
 
-/// `bytes` random bytes from the OS, as base64url without padding.
+/// `bytes` random bytes, as base64url without padding. The thread's generator is a
+/// CSPRNG seeded (and periodically reseeded) from the OS, without a system call per
+/// token.
 pub fn random_string(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
+    rand::thread_rng().fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new grant's id: 8 bytes of the time in microseconds, then 8 random bytes, as
+/// base64url (22 characters). Ids made close in time share their first characters, so
+/// one batch of issuances lands on a few pages of the grant index instead of a random
+/// page each: fewer pages dirtied per commit, less written to SQLite's WAL.
+pub fn grant_id() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&micros.to_be_bytes());
+    rand::thread_rng().fill_bytes(&mut bytes[8..]);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -47,5 +63,21 @@ mod tests {
         assert_ne!(a, random_string(32));
         assert_eq!(presented_digest(&a), Some(digest(&a)));
         assert_eq!(presented_digest("not a token"), None);
+    }
+
+    #[test]
+    fn grant_ids_grow_with_time_and_differ() {
+        let first = grant_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = grant_id();
+        assert_eq!(first.len(), 22);
+        // base64url of big-endian bytes keeps the order only where the alphabet is
+        // ordered; compare the decoded time prefix instead.
+        let time = |id: &str| {
+            let bytes = URL_SAFE_NO_PAD.decode(id).unwrap();
+            u64::from_be_bytes(bytes[..8].try_into().unwrap())
+        };
+        assert!(time(&second) > time(&first));
+        assert_ne!(grant_id(), grant_id());
     }
 }

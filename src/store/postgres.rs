@@ -12,7 +12,7 @@ use sqlx::{PgConnection, Postgres as Db, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-impl_conn!(PgConnection, Db);
+impl_conn!(PgConnection, Db, anonymous_placeholders: false);
 
 const CONNECTIONS: u32 = 16;
 

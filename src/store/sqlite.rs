@@ -17,7 +17,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-impl_conn!(SqliteConnection, Db);
+impl_conn!(SqliteConnection, Db, anonymous_placeholders: true);
 
 const READERS: u32 = 8;
 
@@ -48,6 +48,7 @@ impl Sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            .pragma("wal_autocheckpoint", "10000")
             .busy_timeout(Duration::from_secs(5));
         // The writer first: it creates the file and switches it to WAL.
         let writer = SqlitePoolOptions::new()

@@ -7,9 +7,12 @@
 //! job is taken at once, so it waits for nothing; jobs queue only while a commit is
 //! under way. A failed batch is rolled back and fails exactly the jobs in it.
 //!
-//! Jobs keep their order. Consecutive issuances share multi-row INSERTs; anything else
-//! first writes the tokens queued before it, so that a revocation of a grant sees every
-//! token issued ahead of it, as it would have one transaction at a time.
+//! Jobs keep their order. The tokens of issuances and redemptions queue up and share
+//! multi-row INSERTs; a revocation first writes the tokens queued before it, so that
+//! revoking a grant catches every token issued ahead of it, as it would one transaction
+//! at a time. A redemption need not wait for them: it spends a token that existed
+//! before the batch, and the access tokens issued with it, and a token still queued was
+//! issued with a refresh token nobody has seen yet.
 
 use super::{notice_of, tokens, Backend};
 use crate::domain::token::{Event, TokenKind};
@@ -119,7 +122,7 @@ async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut queued: Vec<&NewToken> = Vec::new();
     for job in jobs {
-        if !matches!(job, Job::Insert { .. }) && !queued.is_empty() {
+        if matches!(job, Job::Transitions { .. }) && !queued.is_empty() {
             tokens::insert(&mut *tx, queued.drain(..)).await?;
         }
         let (outcome, changes, tenant) = match job {

@@ -100,6 +100,11 @@ impl<T> Decoded for T where
 /// A connection of either driver: what the shared SQL runs on.
 #[async_trait::async_trait]
 pub(crate) trait Conn: Send {
+    /// Whether the driver binds `?` placeholders, in order, much faster than numbered
+    /// ones. SQLite finds each numbered parameter by a scan of them all, so a statement
+    /// of n numbered parameters costs n² to bind: most of a 128-row INSERT's CPU.
+    const ANONYMOUS_PLACEHOLDERS: bool;
+
     async fn execute(&mut self, statement: Statement<'_>) -> sqlx::Result<u64>;
     async fn fetch_all<T: Decoded>(&mut self, statement: Statement<'_>) -> sqlx::Result<Vec<T>>;
     async fn fetch_optional<T: Decoded>(
@@ -142,9 +147,11 @@ where
 
 /// Implements [`Conn`] for one driver's connection type.
 macro_rules! impl_conn {
-    ($connection:ty, $db:ty) => {
+    ($connection:ty, $db:ty, anonymous_placeholders: $anonymous:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::sql::Conn for $connection {
+            const ANONYMOUS_PLACEHOLDERS: bool = $anonymous;
+
             async fn execute(
                 &mut self,
                 statement: $crate::store::sql::Statement<'_>,

@@ -82,8 +82,8 @@ const MAX_ROWS_PER_INSERT: usize = 128;
 const INSERTED_COLUMNS: usize = 16;
 
 /// Stores tokens ACTIVE, many rows per statement.
-pub async fn insert<'a>(
-    conn: &mut impl Conn,
+pub async fn insert<'a, C: Conn>(
+    conn: &mut C,
     tokens: impl IntoIterator<Item = &'a NewToken>,
 ) -> Result<()> {
     let tokens: Vec<&NewToken> = tokens.into_iter().collect();
@@ -91,7 +91,7 @@ pub async fn insert<'a>(
     while !rest.is_empty() {
         let rows = MAX_ROWS_PER_INSERT.min(1 << rest.len().ilog2());
         let (these, later) = rest.split_at(rows);
-        let mut statement = query(insert_text(rows));
+        let mut statement = query(insert_text(rows, C::ANONYMOUS_PLACEHOLDERS));
         for t in these {
             statement = statement
                 .bind(t.tenant_id)
@@ -117,31 +117,34 @@ pub async fn insert<'a>(
     Ok(())
 }
 
-/// The INSERT of `rows` rows (a power of two up to the maximum), built once.
-fn insert_text(rows: usize) -> &'static str {
-    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
-        (0..=MAX_ROWS_PER_INSERT.ilog2())
-            .map(|power| {
-                let values: Vec<String> = (0..1usize << power)
-                    .map(|row| {
-                        let first = row * INSERTED_COLUMNS + 1;
-                        let params: Vec<String> = (first..first + INSERTED_COLUMNS)
-                            .map(|n| format!("${n}"))
-                            .collect();
-                        format!("({})", params.join(", "))
-                    })
-                    .collect();
-                format!(
-                    "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, \
-                     username, scope, issued_at, not_before, expires_at, state, redirect_uri, \
-                     code_challenge, grant_started_at) VALUES {}",
-                    values.join(", ")
-                )
-            })
-            .collect()
-    });
-    &texts[rows.ilog2() as usize]
+/// The INSERT of `rows` rows (a power of two up to the maximum), with `$N` or `?`
+/// placeholders, built once.
+fn insert_text(rows: usize, anonymous: bool) -> &'static str {
+    static TEXTS: OnceLock<[Vec<String>; 2]> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| [false, true].map(insert_texts));
+    &texts[usize::from(anonymous)][rows.ilog2() as usize]
+}
+
+fn insert_texts(anonymous: bool) -> Vec<String> {
+    (0..=MAX_ROWS_PER_INSERT.ilog2())
+        .map(|power| {
+            let values: Vec<String> = (0..1usize << power)
+                .map(|row| {
+                    let first = row * INSERTED_COLUMNS + 1;
+                    let params: Vec<String> = (first..first + INSERTED_COLUMNS)
+                        .map(|n| if anonymous { "?".to_owned() } else { format!("${n}") })
+                        .collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, \
+                 username, scope, issued_at, not_before, expires_at, state, redirect_uri, \
+                 code_challenge, grant_started_at) VALUES {}",
+                values.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// The token with this digest in this tenant: one indexed read.
