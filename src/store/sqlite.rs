@@ -48,6 +48,9 @@ impl Sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // The commit that crosses this many WAL pages copies them into the database
+            // file. A batch of issuances dirties hundreds of pages; at SQLite's default of
+            // 1,000 every few commits paid for a checkpoint (README, "Storage").
             .pragma("wal_autocheckpoint", "10000")
             .busy_timeout(Duration::from_secs(5));
         // The writer first: it creates the file and switches it to WAL.
