@@ -414,7 +414,7 @@ mod tests {
             state_changed_at: None,
             state_changed_by: None,
         };
-        Arc::new(LiveToken::of(&record).unwrap())
+        Arc::new(LiveToken::of(&record))
     }
 
     #[test]

@@ -101,9 +101,7 @@ impl Gateway {
                 let Some(stored) = self.store.token(tenant.id, digest).await? else {
                     return Ok(None);
                 };
-                let Some(record) = LiveToken::of(&stored).map(Arc::new) else {
-                    return Ok(None);
-                };
+                let record = Arc::new(LiveToken::of(&stored));
                 if token::is_active(record.state, record.not_before, record.expires_at, now) {
                     self.tokens.insert(*digest, record.clone(), epoch);
                 }
