@@ -18,6 +18,7 @@ pub struct Config {
     pub audit: Audit,
     pub metrics: Metrics,
     pub log: Log,
+    pub keys: Keys,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +113,18 @@ pub struct Metrics {
     pub listen: String,
 }
 
+/// The keys that sign introspection answers (RFC 9701).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Keys {
+    /// The master key that seals every tenant's private key in the database; generated
+    /// at the first start. Every instance sharing a database needs the same file.
+    pub master_key_file: PathBuf,
+    /// How long a key replaced by a rotation stays in the JWKS, so that answers it
+    /// signed still verify.
+    pub retire_after_seconds: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -155,6 +168,10 @@ impl Default for Config {
             },
             log: Log {
                 format: LogFormat::Text,
+            },
+            keys: Keys {
+                master_key_file: "certs/master.key".into(),
+                retire_after_seconds: 604_800,
             },
         }
     }
@@ -229,6 +246,11 @@ impl Default for Metrics {
 impl Default for Log {
     fn default() -> Self {
         Config::default().log
+    }
+}
+impl Default for Keys {
+    fn default() -> Self {
+        Config::default().keys
     }
 }
 
@@ -315,6 +337,13 @@ impl Config {
                 "must be positive".into(),
             );
         }
+        // Ten years: a longer window would only keep dead keys published.
+        if self.keys.retire_after_seconds > 315_360_000 {
+            return invalid(
+                "keys.retire_after_seconds",
+                "must be at most 315360000 (ten years)".into(),
+            );
+        }
         if self.server.max_body_bytes == 0 {
             return invalid("server.max_body_bytes", "must be positive".into());
         }
@@ -362,6 +391,8 @@ mod tests {
         assert_eq!(c.rate_limits.requests_per_tenant, 0);
         assert_eq!(c.tokens.retention_seconds, 604_800);
         assert_eq!(c.audit.retention_days, 365);
+        assert_eq!(c.keys.master_key_file, PathBuf::from("certs/master.key"));
+        assert_eq!(c.keys.retire_after_seconds, 604_800);
         c.validate().unwrap();
     }
 

@@ -82,6 +82,7 @@ fn start_instance(database: &TestDatabase, behind: Balancer) -> Instance {
         .current_dir(dir.path())
         .env("PORTCULLIS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("PORTCULLIS__DATABASE__URL", &database.url)
+        .env("PORTCULLIS__KEYS__MASTER_KEY_FILE", &database.master_key)
         .env("PORTCULLIS__TENANTS__DIR", &tenants)
         .env("PORTCULLIS__SERVER__TRUSTED_PROXIES", "127.0.0.1/32")
         .env("PORTCULLIS__SERVER__SHUTDOWN_GRACE_MS", "1000")

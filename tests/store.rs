@@ -5,8 +5,8 @@ mod common;
 use common::{Backend, TestDatabase};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, Changes, LockTarget, NewClient, NewToken, NewUser, Purged, RoleRecord, Rotation,
-    Selection, Source, Store, TenantSettings, UserChange,
+    AuditEvent, Changes, LockTarget, NewClient, NewSigningKey, NewToken, NewUser, Purged,
+    RoleRecord, Rotation, Selection, Source, Store, TenantSettings, UserChange,
 };
 use sqlx::Connection;
 use std::sync::Arc;
@@ -836,12 +836,25 @@ async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Open
             &settings,
             &role,
             &boss,
+            &signing_key("new-org-key"),
             &audit(root, "tenant.create", "new.org", 1),
         )
         .await
         .unwrap();
     let id = created.tenants[0];
-    assert_eq!(created, Changes::tenant(id));
+    assert_eq!(
+        created,
+        Changes {
+            signing_keys: vec![id],
+            ..Changes::tenant(id)
+        }
+    );
+    let keys = store.signing_keys(id, 0).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (keys[0].kid.as_str(), keys[0].domain.as_str()),
+        ("new-org-key", "new.org")
+    );
     assert_eq!(
         paths(&store.user(id, "boss").await.unwrap().unwrap().permissions),
         ["/permission/admin"]
@@ -852,6 +865,7 @@ async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Open
                 &settings,
                 &role,
                 &boss,
+                &signing_key("another-key"),
                 &audit(root, "tenant.create", "new.org", 2)
             )
             .await,
@@ -916,7 +930,92 @@ async fn audit_events_page_newest_first_per_tenant(store: Opened) {
     );
 }
 
+/// A stored key as the store sees it: opaque bytes named by `kid`.
+fn signing_key(kid: &str) -> NewSigningKey {
+    NewSigningKey {
+        kid: kid.into(),
+        public_key: kid.as_bytes().to_vec(),
+        sealed_private_key: vec![1, 2, 3],
+        created_at: 10,
+    }
+}
+
+async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let b = tenant(&store, "b.com").await;
+    let added = store
+        .add_signing_keys(&[(a, signing_key("a1")), (b, signing_key("b1"))])
+        .await
+        .unwrap();
+    assert_eq!(added, Changes::signing_keys(vec![a, b]));
+    // An instance starting at the same time gives the tenant nothing more.
+    let again = store
+        .add_signing_keys(&[(a, signing_key("a-late"))])
+        .await
+        .unwrap();
+    assert_eq!(again, Changes::signing_keys(vec![]));
+    let kids = |rows: Vec<portcullis::store::SigningKeyRow>| {
+        rows.into_iter()
+            .map(|r| (r.kid, r.retired_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kids(store.signing_keys(a, 0).await.unwrap()),
+        [("a1".into(), None)]
+    );
+
+    let a2 = NewSigningKey {
+        created_at: 100,
+        ..signing_key("a2")
+    };
+    let rotated = store
+        .rotate_signing_key(a, &a2, 0, &audit(a, "key.rotate", "a2", 100))
+        .await
+        .unwrap();
+    assert_eq!(rotated, Changes::signing_keys(vec![a]));
+    assert_eq!(
+        kids(store.signing_keys(a, 0).await.unwrap()),
+        [("a2".into(), None), ("a1".into(), Some(100))]
+    );
+    // Past its window the retired key is no longer published, and the next rotation
+    // deletes it.
+    assert_eq!(
+        kids(store.signing_keys(a, 100).await.unwrap()),
+        [("a2".into(), None)]
+    );
+    let a3 = NewSigningKey {
+        created_at: 200,
+        ..signing_key("a3")
+    };
+    let _ = store
+        .rotate_signing_key(a, &a3, 150, &audit(a, "key.rotate", "a3", 200))
+        .await
+        .unwrap();
+    assert_eq!(
+        kids(store.signing_keys(a, 0).await.unwrap()),
+        [("a3".into(), None), ("a2".into(), Some(200))]
+    );
+    let active = store.active_signing_keys().await.unwrap();
+    assert_eq!(
+        active
+            .iter()
+            .map(|r| (r.tenant_id, r.kid.as_str(), r.domain.as_str()))
+            .collect::<Vec<_>>(),
+        [(a, "a3", "a.com"), (b, "b1", "b.com")]
+    );
+    assert_eq!(
+        kids(store.signing_keys(b, 0).await.unwrap()),
+        [("b1".into(), None)]
+    );
+    let events = store.audit_events(a, 10, None).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["key.rotate", "key.rotate"]
+    );
+}
+
 on_both_backends!(crate::open;
+    a_tenant_gets_one_first_signing_key_and_rotations_retire_it,
     a_user_change_ends_tokens_and_is_audited_together,
     failures_lock_at_the_threshold_and_clear,
     roles_create_update_and_leave_users_when_deleted,

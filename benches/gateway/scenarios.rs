@@ -281,6 +281,15 @@ async fn portcullis(
         ("TENANTS__DIR", tenants.display().to_string()),
         ("SERVER__TLS__CERT", workspace.cert.display().to_string()),
         ("SERVER__TLS__KEY", workspace.key.display().to_string()),
+        (
+            "KEYS__MASTER_KEY_FILE",
+            workspace
+                .disk
+                .path()
+                .join("master.key")
+                .display()
+                .to_string(),
+        ),
     ];
     let log = workspace.disk.path().join(format!("{name}.log"));
     let server = process::start_portcullis(&settings, &log);

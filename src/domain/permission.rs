@@ -195,6 +195,10 @@ fn compile_default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
             "/permission/admin/manage/identity/tokenmgt",
         ),
         ("(.*)/api/v1/audit(.*)", "/permission/admin/monitor/audit"),
+        (
+            "(.*)/api/v1/keys(.*)",
+            "/permission/admin/manage/identity/keymgt",
+        ),
     ];
     if is_super_tenant {
         table.push((

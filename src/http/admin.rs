@@ -18,6 +18,8 @@
 //! | `clients/{id}/unlock`        | POST               |
 //! | `resources`                  | GET, PUT           |
 //! | `tokens/lookup`, `tokens/revoke` | POST           |
+//! | `keys`                       | GET                |
+//! | `keys/rotate`                | POST               |
 //! | `tenants` (super tenant)     | GET, POST          |
 //! | `tenants/{domain}` (super)   | DELETE             |
 //! | `audit?limit=&before=`       | GET                |
@@ -60,6 +62,8 @@ enum Operation {
     SetResources,
     LookupToken,
     RevokeTokens,
+    ListKeys,
+    RotateKey,
     ListTenants,
     CreateTenant,
     DeactivateTenant(String),
@@ -106,6 +110,8 @@ impl Operation {
             (["resources"], M::PUT) => Operation::SetResources,
             (["tokens", "lookup"], M::POST) => Operation::LookupToken,
             (["tokens", "revoke"], M::POST) => Operation::RevokeTokens,
+            (["keys"], M::GET) => Operation::ListKeys,
+            (["keys", "rotate"], M::POST) => Operation::RotateKey,
             // Tenants are managed from the super tenant only; elsewhere the path does
             // not exist.
             (["tenants"], M::GET) if is_super => Operation::ListTenants,
@@ -233,6 +239,8 @@ async fn execute(
         Op::RevokeTokens => {
             ok(json!({ "revoked": g.revoke_tokens(admin, body.json().await?).await? }))
         }
+        Op::ListKeys => ok(json!({ "keys": g.list_keys(admin).await? })),
+        Op::RotateKey => ok(json!(g.rotate_key(admin).await?)),
         Op::ListTenants => ok(json!({ "tenants": g.list_tenants().await? })),
         Op::CreateTenant => created(json!(g.create_tenant(admin, body.json().await?).await?)),
         Op::DeactivateTenant(d) => {

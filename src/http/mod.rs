@@ -8,6 +8,7 @@ mod error;
 mod form;
 mod health;
 mod introspect;
+mod jwks;
 mod metadata;
 mod revoke;
 pub mod router;
@@ -27,11 +28,25 @@ pub type Body = Full<Bytes>;
 pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     let body =
         serde_json::to_vec(value).unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    uncached(status, "application/json", Bytes::from(body))
+}
+
+/// A body of `content_type` that no one may store: every OAuth and API answer.
+pub fn uncached(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     no_store(headers);
+    response
+}
+
+/// A body of `content_type` that callers may keep for `max_age` seconds.
+pub fn cacheable(content_type: &'static str, body: Bytes, max_age: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(max_age));
     response
 }
 

@@ -6,11 +6,12 @@
 //! | `/oauth2/token`                                              | POST      |
 //! | `/oauth2/introspect`                                         | POST      |
 //! | `/oauth2/revoke`                                             | POST      |
+//! | `/oauth2/jwks`                                               | GET, HEAD |
 //! | `/.well-known/oauth-authorization-server` (also `…/t/{domain}` after it) | GET, HEAD |
 //! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
-use super::{admin, authorize, health, introspect, metadata, revoke, token, ApiError, Body};
+use super::{admin, authorize, health, introspect, jwks, metadata, revoke, token, ApiError, Body};
 use crate::service::{Error, Gateway, Origin};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -25,6 +26,7 @@ pub enum Endpoint {
     Token,
     Introspect,
     Revoke,
+    Jwks,
     Metadata,
     Admin,
     Healthz,
@@ -38,6 +40,7 @@ impl Endpoint {
             Endpoint::Token => "token",
             Endpoint::Introspect => "introspect",
             Endpoint::Revoke => "revoke",
+            Endpoint::Jwks => "jwks",
             Endpoint::Metadata => "metadata",
             Endpoint::Admin => "admin",
             Endpoint::Healthz => "healthz",
@@ -51,7 +54,9 @@ impl Endpoint {
         match self {
             Endpoint::Authorize => Some("GET, POST"),
             Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => Some("POST"),
-            Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => Some("GET, HEAD"),
+            Endpoint::Jwks | Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => {
+                Some("GET, HEAD")
+            }
             Endpoint::Admin => None,
         }
     }
@@ -103,6 +108,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         "/oauth2/token" => only(tenant, Endpoint::Token),
         "/oauth2/introspect" => only(tenant, Endpoint::Introspect),
         "/oauth2/revoke" => only(tenant, Endpoint::Revoke),
+        "/oauth2/jwks" => only(tenant, Endpoint::Jwks),
         "/.well-known/oauth-authorization-server" => only(tenant, Endpoint::Metadata),
         _ => within.strip_prefix("/api/v1/").map(|rest| Route {
             tenant,
@@ -211,6 +217,7 @@ async fn dispatch(
         | Endpoint::Token
         | Endpoint::Introspect
         | Endpoint::Revoke
+        | Endpoint::Jwks
         | Endpoint::Metadata
         | Endpoint::Admin => {}
     }
@@ -223,7 +230,7 @@ async fn dispatch(
         Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => {
             gateway.limits.check_tenant(&tenant).map_err(Error::from)?;
         }
-        Endpoint::Authorize | Endpoint::Metadata | Endpoint::Admin => {}
+        Endpoint::Authorize | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Admin => {}
         Endpoint::Healthz | Endpoint::Readyz => {}
     }
     match route.endpoint {
@@ -231,6 +238,7 @@ async fn dispatch(
         Endpoint::Token => token::handle(gateway, &tenant, request, log).await,
         Endpoint::Introspect => introspect::handle(gateway, &tenant, request, &path, log).await,
         Endpoint::Revoke => revoke::handle(gateway, &tenant, request, log).await,
+        Endpoint::Jwks => jwks::handle(gateway, &tenant).await,
         Endpoint::Metadata => Ok(metadata::handle(&tenant)),
         Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, &path, log).await,
         Endpoint::Healthz | Endpoint::Readyz => Err(ApiError::NotFound),

@@ -53,27 +53,9 @@ pub fn generate(cert: &Path, key: &Path, hosts: &[String]) -> Result<(), TlsErro
         }
     }
     std::fs::write(cert, certified.cert.pem()).map_err(|e| file_error(cert, e))?;
-    write_private(key, certified.key_pair.serialize_pem().as_bytes())
+    crate::secret_file::write(key, certified.key_pair.serialize_pem().as_bytes())
         .map_err(|e| file_error(key, e))?;
     Ok(())
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 /// Hosts a first-start certificate covers.

@@ -11,6 +11,7 @@ pub mod freshness;
 pub mod grant;
 pub mod hasher;
 pub mod introspect;
+pub mod keys;
 pub mod limits;
 pub mod live_token;
 pub mod metrics;
@@ -26,6 +27,7 @@ use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
 use freshness::Freshness;
 use ipnet::IpNet;
+use keys::Keyring;
 use limits::Limits;
 use metrics::Metrics;
 use std::net::IpAddr;
@@ -133,6 +135,9 @@ pub enum StartupError {
     TenantFiles(String),
     #[error("could not hash the administrator's password: {0}")]
     Hash(String),
+    /// The master key or the signing keys it seals.
+    #[error("signing keys: {0}")]
+    Keys(String),
     #[error(transparent)]
     Store(#[from] store::Error),
     /// Loading what the caches start with failed.
@@ -147,6 +152,8 @@ pub struct Gateway {
     pub credentials: Credentials,
     pub directory: Directory,
     pub tokens: TokenCache,
+    /// Each tenant's signing keys, opened.
+    pub keys: Keyring,
     pub limits: Limits,
     /// Whether the caches may answer, with other instances writing too.
     pub freshness: Arc<Freshness>,
@@ -165,6 +172,7 @@ impl Gateway {
             .map_err(|e| StartupError::Config(e.to_string()))?;
         let freshness = Arc::new(Freshness::new(store.shared()));
         let metrics = Arc::new(Metrics::default());
+        let (keys, first_keys) = Keyring::open(&config.keys, &*store, freshness.clone()).await?;
         let gateway = Gateway {
             directory: Directory::new(
                 config.server.public_url.clone(),
@@ -174,6 +182,7 @@ impl Gateway {
             ),
             credentials: Credentials::new().map_err(|e| StartupError::Hash(e.to_string()))?,
             tokens: TokenCache::new(freshness.clone(), metrics.clone()),
+            keys,
             freshness,
             metrics,
             metrics_address: std::sync::OnceLock::new(),
@@ -185,6 +194,7 @@ impl Gateway {
             draining: AtomicBool::new(false),
         };
         gateway.directory.reload_tenants(&*gateway.store).await?;
+        gateway.apply(&first_keys).await?;
         Ok(gateway)
     }
 
@@ -192,6 +202,9 @@ impl Gateway {
     /// reaches the caches, whichever use case made it.
     pub async fn apply(&self, changes: &Changes) -> Result<()> {
         self.tokens.forget(&changes.tokens);
+        if !changes.signing_keys.is_empty() {
+            self.keys.forget(&changes.signing_keys);
+        }
         for (tenant_id, username) in &changes.users {
             self.directory.forget_user(*tenant_id, username);
         }
@@ -214,10 +227,12 @@ impl Gateway {
             Notice::ForgetTenant(tenant_id) => {
                 self.tokens.forget_tenant(Some(*tenant_id));
                 self.directory.forget_tenant(*tenant_id);
+                self.keys.forget(&[*tenant_id]);
             }
             Notice::ForgetAll => {
                 self.tokens.forget_tenant(None);
                 self.directory.forget_all();
+                self.keys.forget_all();
             }
             Notice::Heartbeat(_) => return Ok(()),
         }

@@ -132,17 +132,41 @@ pub trait Store: Send + Sync {
         rules: Option<&[RuleRow]>,
         audit: &AuditEvent,
     ) -> Result<Changes>;
-    /// Creates a tenant with its first administrator, who holds `admin_role`; a taken
-    /// domain is `Duplicate("domain")`. The audit entry goes to the tenant that asked.
+    /// Creates a tenant with its first administrator, who holds `admin_role`, and its
+    /// signing key; a taken domain is `Duplicate("domain")`. The audit entry goes to
+    /// the tenant that asked.
     async fn create_tenant(
         &self,
         settings: &TenantSettings,
         admin_role: &RoleRecord,
         admin: &NewUser<'_>,
+        signing_key: &NewSigningKey,
         audit: &AuditEvent,
     ) -> Result<Changes>;
     /// Deactivates a tenant and makes all its tokens INACTIVE.
     async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Changes>;
+
+    // ---- signing keys -------------------------------------------------------------
+
+    /// The tenant's signing key and the keys retired after `retired_after`, newest
+    /// first.
+    async fn signing_keys(&self, tenant_id: i64, retired_after: i64) -> Result<Vec<SigningKeyRow>>;
+    /// Every tenant's signing key, for the start-up check that the master key opens
+    /// them.
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRow>>;
+    /// Gives each tenant its first signing key, in one transaction; a tenant that has
+    /// one meanwhile (another instance starting) keeps its own.
+    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Changes>;
+    /// Makes `key` the tenant's signing key: the previous one retires now, and keys
+    /// retired before `unpublished_before` are deleted. A rotation that lost a race
+    /// with another is `Duplicate("signing key")`.
+    async fn rotate_signing_key(
+        &self,
+        tenant_id: i64,
+        key: &NewSigningKey,
+        unpublished_before: i64,
+        audit: &AuditEvent,
+    ) -> Result<Changes>;
 
     // ---- users and roles ----------------------------------------------------------
 

@@ -252,6 +252,31 @@ pub struct AuditEvent {
     pub client_address: String,
 }
 
+/// A tenant's signing key as stored: the public half in the clear, the private half
+/// sealed under the master key (which the store never sees).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub tenant_id: i64,
+    /// The domain of the tenant: what the sealed key is bound to.
+    pub domain: String,
+    pub kid: String,
+    /// The uncompressed P-256 point.
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: i64,
+    /// When a newer key took over; `None` while this one signs.
+    pub retired_at: Option<i64>,
+}
+
+/// A signing key to store.
+#[derive(Debug, Clone)]
+pub struct NewSigningKey {
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: i64,
+}
+
 /// The outcome of redeeming a single-use credential (a refresh token or a code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
@@ -280,6 +305,10 @@ pub struct Changes {
     pub clients: Vec<String>,
     /// Tenants created, deactivated, or whose settings or resource rules changed.
     pub tenants: Vec<i64>,
+    /// Tenants whose signing keys changed (a rotation, a first key). Absent from the
+    /// notices of instances older than signing keys.
+    #[serde(default)]
+    pub signing_keys: Vec<i64>,
 }
 
 impl Changes {
@@ -318,6 +347,13 @@ impl Changes {
         }
     }
 
+    pub fn signing_keys(tenant_ids: Vec<i64>) -> Self {
+        Changes {
+            signing_keys: tenant_ids,
+            ..Changes::default()
+        }
+    }
+
     /// The user or client whose sign-in failures a lockout write touched.
     pub fn principal(target: LockTarget<'_>) -> Self {
         match target {
@@ -336,6 +372,7 @@ impl Changes {
         self.users_of_tenants.extend(other.users_of_tenants);
         self.clients.extend(other.clients);
         self.tenants.extend(other.tenants);
+        self.signing_keys.extend(other.signing_keys);
     }
 
     pub fn is_empty(&self) -> bool {

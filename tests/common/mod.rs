@@ -68,6 +68,8 @@ pub struct TestDatabase {
     pub backend: Backend,
     /// Where the SQLite file lives (kept alive for the test).
     pub dir: tempfile::TempDir,
+    /// The master key file every instance on this database shares.
+    pub master_key: PathBuf,
 }
 
 impl TestDatabase {
@@ -90,7 +92,13 @@ impl TestDatabase {
                 format!("{base}{sep}options=-c%20search_path%3D{schema}")
             }
         };
-        TestDatabase { url, backend, dir }
+        let master_key = dir.path().join("master.key");
+        TestDatabase {
+            url,
+            backend,
+            dir,
+            master_key,
+        }
     }
 
     /// The same database again, for a second instance beside the first.
@@ -99,6 +107,7 @@ impl TestDatabase {
             url: other.url.clone(),
             backend: other.backend,
             dir: tempfile::tempdir().unwrap(),
+            master_key: other.master_key.clone(),
         }
     }
 }
@@ -273,6 +282,7 @@ impl TestServer {
         config.server.tls.cert = cert.clone();
         config.server.tls.key = key.clone();
         config.database.url = database.url.clone();
+        config.keys.master_key_file = database.master_key.clone();
         config.tenants.dir = tenants_dir.path().to_path_buf();
         config.server.shutdown_grace_ms = 0;
         // A port of its own for every test server; `gateway.metrics_address` says which.

@@ -4,6 +4,7 @@
 
 mod audit;
 mod clients;
+mod keys;
 mod resources;
 mod roles;
 mod tenants;

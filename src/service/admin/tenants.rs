@@ -65,14 +65,11 @@ impl Gateway {
             password_hash: &hash,
             roles: &roles,
         };
+        let audit = admin.audit("tenant.create", &request.domain);
+        let signing_key = self.keys.new_key(&request.domain, audit.at)?;
         let changes = self
             .store
-            .create_tenant(
-                &settings,
-                &role,
-                &first_admin,
-                &admin.audit("tenant.create", &request.domain),
-            )
+            .create_tenant(&settings, &role, &first_admin, &signing_key, &audit)
             .await?;
         self.apply(&changes).await?;
         Ok(TenantView {

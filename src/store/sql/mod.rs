@@ -12,6 +12,7 @@ mod batch;
 mod clients;
 mod lockout;
 mod roles;
+mod signing_keys;
 mod statement;
 mod tenants;
 mod tokens;
@@ -20,9 +21,9 @@ mod users;
 pub(crate) use statement::{arguments, impl_conn, query, Arg, Conn, Decoded, Statement};
 
 use super::{
-    AuditEvent, Changes, ClientRecord, Digest, Error, Feed, LockTarget, NewClient, NewToken,
-    NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection, Source, Store,
-    TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
+    AuditEvent, Changes, ClientRecord, Digest, Error, Feed, LockTarget, NewClient, NewSigningKey,
+    NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection,
+    SigningKeyRow, Source, Store, TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
 };
 use crate::domain::token::{Event, TokenKind};
 use sqlx::{Database, Pool, Transaction};
@@ -201,6 +202,7 @@ impl<B: Backend> Store for SqlStore<B> {
         settings: &TenantSettings,
         admin_role: &RoleRecord,
         admin: &NewUser<'_>,
+        signing_key: &NewSigningKey,
         audit: &AuditEvent,
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
@@ -208,7 +210,11 @@ impl<B: Backend> Store for SqlStore<B> {
         roles::insert(&mut *tx, tenant_id, admin_role, Source::Api).await?;
         let user_id = users::insert(&mut *tx, tenant_id, admin, Source::Api, audit.at).await?;
         users::replace_roles(&mut *tx, tenant_id, user_id, admin.roles).await?;
-        let changes = Changes::tenant(tenant_id);
+        signing_keys::insert(&mut *tx, tenant_id, signing_key).await?;
+        let changes = Changes {
+            signing_keys: vec![tenant_id],
+            ..Changes::tenant(tenant_id)
+        };
         self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
@@ -224,6 +230,46 @@ impl<B: Backend> Store for SqlStore<B> {
             users_of_tenants: vec![tenant_id],
             ..Changes::tenant(tenant_id)
         };
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
+    }
+
+    // ---- signing keys -------------------------------------------------------------
+
+    async fn signing_keys(&self, tenant_id: i64, retired_after: i64) -> Result<Vec<SigningKeyRow>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        signing_keys::published(&mut *conn, tenant_id, retired_after).await
+    }
+
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        signing_keys::active(&mut *conn).await
+    }
+
+    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Changes> {
+        let mut tx = self.backend.begin_write().await?;
+        let mut keyed = Vec::new();
+        for (tenant_id, key) in keys {
+            if signing_keys::insert(&mut *tx, *tenant_id, key).await? {
+                keyed.push(*tenant_id);
+            }
+        }
+        self.finish(tx, None, None, Changes::signing_keys(keyed))
+            .await
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        tenant_id: i64,
+        key: &NewSigningKey,
+        unpublished_before: i64,
+        audit: &AuditEvent,
+    ) -> Result<Changes> {
+        let mut tx = self.backend.begin_write().await?;
+        signing_keys::retire(&mut *tx, tenant_id, key.created_at, unpublished_before).await?;
+        if !signing_keys::insert(&mut *tx, tenant_id, key).await? {
+            return Err(Error::Duplicate("signing key"));
+        }
+        let changes = Changes::signing_keys(vec![tenant_id]);
         self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 

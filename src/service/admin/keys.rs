@@ -1,0 +1,69 @@
+//! The tenant's signing keys: list them, rotate them (RFC 9701 answers, the JWKS).
+
+use super::Admin;
+use crate::service::{now, Gateway, Result};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub created_at: i64,
+    pub state: KeyState,
+    /// For a retiring key: when it leaves the JWKS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_until: Option<i64>,
+}
+
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Signs every answer from now on.
+    Active,
+    /// Replaced, and still published so that what it signed verifies.
+    Retiring,
+}
+
+impl Gateway {
+    /// The keys the tenant's JWKS publishes, the signing one first.
+    pub async fn list_keys(&self, admin: &Admin) -> Result<Vec<KeyView>> {
+        let retire_after = self.keys.retire_after;
+        let rows = self
+            .store
+            .signing_keys(admin.tenant.id, now().saturating_sub(retire_after))
+            .await?;
+        let mut views: Vec<KeyView> = rows
+            .into_iter()
+            .map(|row| KeyView {
+                kid: row.kid,
+                created_at: row.created_at,
+                state: match row.retired_at {
+                    None => KeyState::Active,
+                    Some(_) => KeyState::Retiring,
+                },
+                published_until: row.retired_at.map(|at| at.saturating_add(retire_after)),
+            })
+            .collect();
+        views.sort_by_key(|view| view.state != KeyState::Active);
+        Ok(views)
+    }
+
+    /// Makes a new key the tenant's signing key; the previous one retires and stays in
+    /// the JWKS for `keys.retire_after_seconds`.
+    pub async fn rotate_key(&self, admin: &Admin) -> Result<KeyView> {
+        let now = now();
+        let key = self.keys.new_key(admin.tenant.domain.as_str(), now)?;
+        let audit = admin.audit("key.rotate", &key.kid);
+        let unpublished_before = now.saturating_sub(self.keys.retire_after);
+        let changes = self
+            .store
+            .rotate_signing_key(admin.tenant.id, &key, unpublished_before, &audit)
+            .await?;
+        self.apply(&changes).await?;
+        Ok(KeyView {
+            kid: key.kid,
+            created_at: now,
+            state: KeyState::Active,
+            published_until: None,
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! Each tenant's signing keys, for signed introspection answers (RFC 9701) and the
+//! JWKS that verifies them. A tenant's key is made with the tenant, stored sealed
+//! under the master key, and opened into memory at its first use here.
+//!
+//! Several instances: a rotation's [`Changes`] name the tenant, so every instance
+//! forgets the tenant's keys and reads the new ones at its next signature. While an
+//! instance cannot hear the others, it reads the keys afresh for every use.
+
+pub mod es256;
+pub mod master;
+
+use super::freshness::Freshness;
+use super::introspect::Introspection;
+use super::{Error, Gateway, Result, StartupError};
+use crate::config;
+use crate::domain::tenant::Tenant;
+use crate::store::{Changes, NewSigningKey, SigningKeyRow, Store};
+use bytes::Bytes;
+use dashmap::DashMap;
+use es256::{PublicJwk, SigningKey};
+use master::MasterKey;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The `typ` of a signed introspection answer (RFC 9701 §5).
+pub const INTROSPECTION_JWT: &str = "token-introspection+jwt";
+
+/// Most tenants whose opened keys are held; past it the cache is emptied and refills.
+const MAX_CACHED_TENANTS: usize = 100_000;
+
+/// A tenant's keys as this instance uses them.
+pub struct TenantKeys {
+    pub signer: SigningKey,
+    /// The JWK Set: the signing key, then the retired keys still published.
+    pub jwks: Bytes,
+    /// When the next retired key leaves the set; the entry is stale from then on.
+    stale_at: i64,
+}
+
+pub struct Keyring {
+    master: MasterKey,
+    /// How long a retired key stays published, in seconds.
+    pub retire_after: i64,
+    tenants: DashMap<i64, Arc<TenantKeys>>,
+    /// Bumped by every `forget*`, so that keys read before a rotation are not cached
+    /// after it.
+    epoch: AtomicU64,
+    freshness: Arc<Freshness>,
+}
+
+impl Keyring {
+    /// Opens the master key and checks it against the database: a missing file is
+    /// generated only while no key is sealed yet, and a key that does not open every
+    /// tenant's signing key stops the start. Then gives every tenant without a signing
+    /// key its first one.
+    pub async fn open(
+        settings: &config::Keys,
+        store: &dyn Store,
+        freshness: Arc<Freshness>,
+    ) -> Result<(Self, Changes), StartupError> {
+        let path = &settings.master_key_file;
+        let shown = path.display();
+        let sealed = store.active_signing_keys().await?;
+        let master = match MasterKey::read(path).map_err(|e| StartupError::Keys(e.to_string()))? {
+            Some(master) => master,
+            None if !sealed.is_empty() => {
+                return Err(StartupError::Keys(format!(
+                    "the master key file {shown} is missing, but the database holds {} signing \
+                     keys sealed under a master key: restore the file (every instance needs the \
+                     same one), or point keys.master_key_file at it",
+                    sealed.len()
+                )))
+            }
+            None => {
+                let master =
+                    MasterKey::generate(path).map_err(|e| StartupError::Keys(e.to_string()))?;
+                tracing::info!(file = %shown, "generated the master key that seals signing keys; keep it, and give every instance the same file");
+                master
+            }
+        };
+        let keyring = Keyring {
+            master,
+            retire_after: i64::try_from(settings.retire_after_seconds).unwrap_or(i64::MAX),
+            tenants: DashMap::new(),
+            epoch: AtomicU64::new(0),
+            freshness,
+        };
+        for row in &sealed {
+            keyring.unseal(row).map_err(|_| {
+                StartupError::Keys(format!(
+                    "the master key in {shown} does not open the signing key {} of tenant {}: \
+                     it is not the key the database's signing keys were sealed with",
+                    row.kid, row.domain
+                ))
+            })?;
+        }
+        let keyed: HashSet<i64> = sealed.iter().map(|row| row.tenant_id).collect();
+        let now = super::now();
+        let mut first_keys = Vec::new();
+        for tenant in store.tenants().await? {
+            if !keyed.contains(&tenant.id) {
+                first_keys.push((tenant.id, keyring.new_key(&tenant.domain, now)?));
+            }
+        }
+        let changes = if first_keys.is_empty() {
+            Changes::default()
+        } else {
+            tracing::info!(tenants = first_keys.len(), "created signing keys");
+            store.add_signing_keys(&first_keys).await?
+        };
+        Ok((keyring, changes))
+    }
+
+    /// A new key for the tenant `domain`, sealed and ready to store.
+    pub fn new_key(&self, domain: &str, now: i64) -> Result<NewSigningKey> {
+        let internal = |e: es256::KeyError| Error::Internal(e.to_string());
+        let (pkcs8, public_key) = es256::generate().map_err(internal)?;
+        let kid = PublicJwk::of(&public_key).map_err(internal)?.kid;
+        let sealed_private_key = self.master.seal(&pkcs8, &seal_context(domain, &kid));
+        Ok(NewSigningKey {
+            kid,
+            public_key,
+            sealed_private_key,
+            created_at: now,
+        })
+    }
+
+    /// The private key of `row`, opened and checked against the row's public half.
+    fn unseal(&self, row: &SigningKeyRow) -> Result<SigningKey> {
+        let pkcs8 = self
+            .master
+            .open(
+                &row.sealed_private_key,
+                &seal_context(&row.domain, &row.kid),
+            )
+            .map_err(|e| {
+                Error::Internal(format!("signing key {} of {}: {e}", row.kid, row.domain))
+            })?;
+        let key = SigningKey::from_pkcs8(&pkcs8).map_err(|e| Error::Internal(e.to_string()))?;
+        if key.kid != row.kid || key.public_point() != row.public_key.as_slice() {
+            return Err(Error::Internal(format!(
+                "signing key {} of {}: the private key does not match the stored public key",
+                row.kid, row.domain
+            )));
+        }
+        Ok(key)
+    }
+
+    /// The keys `rows` (newest first) make, as of `now`.
+    fn assemble(&self, rows: &[SigningKeyRow], now: i64) -> Result<TenantKeys> {
+        let signing = rows
+            .iter()
+            .find(|row| row.retired_at.is_none())
+            .ok_or_else(|| Error::Internal("a tenant has no signing key".into()))?;
+        let mut published = Vec::with_capacity(rows.len());
+        published.push(signing);
+        published.extend(rows.iter().filter(|row| row.retired_at.is_some()));
+        let keys = published
+            .iter()
+            .map(|row| PublicJwk::of(&row.public_key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        #[derive(Serialize)]
+        struct JwkSet {
+            keys: Vec<PublicJwk>,
+        }
+        let jwks =
+            serde_json::to_vec(&JwkSet { keys }).map_err(|e| Error::Internal(e.to_string()))?;
+        let stale_at = rows
+            .iter()
+            .filter_map(|row| row.retired_at)
+            .map(|retired| retired.saturating_add(self.retire_after))
+            .min()
+            .unwrap_or(i64::MAX)
+            .max(now);
+        Ok(TenantKeys {
+            signer: self.unseal(signing)?,
+            jwks: Bytes::from(jwks),
+            stale_at,
+        })
+    }
+
+    fn cached(&self, tenant_id: i64, now: i64) -> Option<Arc<TenantKeys>> {
+        if !self.freshness.trusted() {
+            return None;
+        }
+        let keys = self.tenants.get(&tenant_id)?;
+        (now < keys.stale_at).then(|| keys.clone())
+    }
+
+    fn remember(&self, tenant_id: i64, keys: &Arc<TenantKeys>, epoch_before_read: u64) {
+        if self.epoch.load(Ordering::SeqCst) != epoch_before_read {
+            return;
+        }
+        if self.tenants.len() >= MAX_CACHED_TENANTS {
+            self.tenants.clear();
+        }
+        self.tenants.insert(tenant_id, keys.clone());
+        if self.epoch.load(Ordering::SeqCst) != epoch_before_read {
+            self.tenants.remove(&tenant_id);
+        }
+    }
+
+    pub fn forget(&self, tenant_ids: &[i64]) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for tenant_id in tenant_ids {
+            self.tenants.remove(tenant_id);
+        }
+    }
+
+    pub fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.tenants.clear();
+    }
+}
+
+/// What a sealed private key is bound to: its tenant and its public key, so that a
+/// sealed key moved to another tenant's row, or beside another public key, does not
+/// open.
+fn seal_context(domain: &str, kid: &str) -> Vec<u8> {
+    format!("portcullis signing key\0{domain}\0{kid}").into_bytes()
+}
+
+/// The claims of a signed introspection answer (RFC 9701 §5).
+#[derive(Serialize)]
+struct SignedIntrospection<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    token_introspection: &'a Introspection,
+}
+
+impl Gateway {
+    /// The tenant's keys: cached, or read and opened (and, for a tenant an older
+    /// instance created without one, its first key made).
+    pub async fn tenant_keys(&self, tenant: &Tenant) -> Result<Arc<TenantKeys>> {
+        let now = super::now();
+        if let Some(keys) = self.keys.cached(tenant.id, now) {
+            return Ok(keys);
+        }
+        let epoch = self.keys.epoch.load(Ordering::SeqCst);
+        let retired_after = now.saturating_sub(self.keys.retire_after);
+        let mut rows = self.store.signing_keys(tenant.id, retired_after).await?;
+        if !rows.iter().any(|row| row.retired_at.is_none()) {
+            let first = self.keys.new_key(tenant.domain.as_str(), now)?;
+            let changes = self.store.add_signing_keys(&[(tenant.id, first)]).await?;
+            self.apply(&changes).await?;
+            rows = self.store.signing_keys(tenant.id, retired_after).await?;
+        }
+        let keys = Arc::new(self.keys.assemble(&rows, now)?);
+        self.keys.remember(tenant.id, &keys, epoch);
+        Ok(keys)
+    }
+
+    /// `answer` as a compact JWS for `audience` (RFC 9701), signed with the tenant's
+    /// key. Any failure is an error, never an unsigned or an inactive answer.
+    pub async fn sign_introspection(
+        &self,
+        tenant: &Tenant,
+        audience: &str,
+        answer: &Introspection,
+    ) -> Result<String> {
+        let keys = self.tenant_keys(tenant).await?;
+        let claims = SignedIntrospection {
+            iss: &tenant.issuer,
+            aud: audience,
+            iat: super::now(),
+            token_introspection: answer,
+        };
+        keys.signer
+            .sign(INTROSPECTION_JWT, &claims)
+            .map_err(|e| Error::Internal(format!("signing an introspection answer: {e}")))
+    }
+}
