@@ -195,6 +195,17 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
         .to_owned();
     assert!(password.len() >= 20);
     assert!(dir.path().join("certs/server.crt").exists());
+    assert!(text.contains("generated the master key"), "{text}");
+    let master_key = std::fs::read_to_string(dir.path().join("certs/master.key")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("certs/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     assert!(dir.path().join("data/portcullis.db").exists());
 
     // The printed password works.
@@ -237,4 +248,8 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
         logs.push_str(&line);
     }
     assert!(!logs.contains(&password), "the password reached the log");
+    assert!(
+        !text.contains(master_key.trim()) && !logs.contains(master_key.trim()),
+        "the master key reached the log"
+    );
 }

@@ -86,6 +86,28 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         ],
     )
     .await;
+    // A signed answer and a key rotation: the master key and the private keys it
+    // opens reach no line.
+    let signed = s
+        .client
+        .post(s.url("/t/foo.com/oauth2/introspect"))
+        .basic_auth("admin@foo.com", Some("foo-admin-password"))
+        .header("Accept", "application/token-introspection+jwt")
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    let (status, _) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/keys/rotate",
+            ("admin@foo.com", "foo-admin-password"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let master_key = std::fs::read_to_string(&s.database.master_key).unwrap();
     s.stop().await;
 
     // A server that locks after one failure, so that a line is logged while a request
@@ -116,6 +138,7 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         "nope-secret-pw",
         "Basic ",
         "Bearer ",
+        master_key.trim(),
     ] {
         assert!(!text.contains(secret), "a log line carries {secret:?}");
     }
@@ -124,7 +147,8 @@ async fn request_logs_name_the_caller_and_carry_no_secret() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 9, "{text}");
+    assert_eq!(requests.len(), 11, "{text}");
+    assert!(text.contains("generated the master key"), "{text}");
     let introspection = requests
         .iter()
         .find(|r| r["fields"]["endpoint"] == "introspect")

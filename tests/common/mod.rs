@@ -62,19 +62,21 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
-/// A database for one test: a temporary SQLite file, or a fresh PostgreSQL schema.
+/// A database for one test: a temporary SQLite file, or a fresh PostgreSQL schema. A
+/// clone names the same database and keeps its folder alive after a server stops.
+#[derive(Clone)]
 pub struct TestDatabase {
     pub url: String,
     pub backend: Backend,
     /// Where the SQLite file lives (kept alive for the test).
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     /// The master key file every instance on this database shares.
     pub master_key: PathBuf,
 }
 
 impl TestDatabase {
     pub async fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = Arc::new(tempfile::tempdir().unwrap());
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("portcullis.db").display()),
             Backend::Postgres => {
@@ -106,7 +108,7 @@ impl TestDatabase {
         TestDatabase {
             url: other.url.clone(),
             backend: other.backend,
-            dir: tempfile::tempdir().unwrap(),
+            dir: Arc::new(tempfile::tempdir().unwrap()),
             master_key: other.master_key.clone(),
         }
     }
