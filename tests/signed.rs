@@ -68,17 +68,25 @@ fn kids(set: &JwkSet) -> Vec<String> {
         .collect()
 }
 
+/// A client-credentials access token from the token endpoint at `path`.
+async fn access_token(s: &TestServer, path: &str, client: (&str, &str)) -> String {
+    let answer = s.client_token(path, client, None).await;
+    answer["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get_json(s: &TestServer, path: &str) -> Value {
+    let response = s.client.get(s.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
 /// The issuer the tenant's metadata names.
 async fn issuer(s: &TestServer, tenant: &str) -> String {
-    let metadata: Value = s
-        .client
-        .get(s.url(&format!("{tenant}/.well-known/oauth-authorization-server")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = get_json(
+        s,
+        &format!("{tenant}/.well-known/oauth-authorization-server"),
+    )
+    .await;
     metadata["issuer"].as_str().unwrap().to_owned()
 }
 
@@ -103,12 +111,7 @@ fn verify(
 }
 
 async fn an_active_answer_verifies_with_the_tenants_jwks(s: TestServer) {
-    let token = s
-        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&s, "/t/foo.com/oauth2/token", FOO_CLIENT).await;
     let jwt = jwt_for(&s, "/t/foo.com", FOO_ADMIN, &token).await;
     let set = jwks(&s, "/t/foo.com").await;
     let iss = issuer(&s, "/t/foo.com").await;
@@ -131,35 +134,25 @@ async fn an_active_answer_verifies_with_the_tenants_jwks(s: TestServer) {
 
     // A client's answer is addressed to the client: an allowed one, and one that sees
     // only its own tokens.
-    let allowed = s
-        .client_token(
-            "/t/foo.com/oauth2/token",
-            ("foo-allowed", "allowed-secret"),
-            None,
-        )
-        .await;
+    let allowed = access_token(
+        &s,
+        "/t/foo.com/oauth2/token",
+        ("foo-allowed", "allowed-secret"),
+    )
+    .await;
     let jwt = jwt_for(&s, "/t/foo.com", ("foo-allowed", "allowed-secret"), &token).await;
     let (_, claims) = verify(&jwt, &set, &iss, "foo-allowed").unwrap();
     assert_eq!(claims["token_introspection"]["client_id"], "foo-client");
     let jwt = jwt_for(&s, "/t/foo.com", FOO_CLIENT, &token).await;
     let (_, claims) = verify(&jwt, &set, &iss, "foo-client").unwrap();
     assert_eq!(claims["token_introspection"]["active"], true);
-    let own = allowed["access_token"].as_str().unwrap();
-    let jwt = jwt_for(&s, "/t/foo.com", FOO_CLIENT, own).await;
+    let jwt = jwt_for(&s, "/t/foo.com", FOO_CLIENT, &allowed).await;
     let (_, claims) = verify(&jwt, &set, &iss, "foo-client").unwrap();
     assert_eq!(claims["token_introspection"], json!({"active": false}));
 
     // The super tenant signs too, as its own issuer, with its own key.
-    let super_token = s
-        .client_token("/oauth2/token", ("super-client", "super-secret"), None)
-        .await;
-    let jwt = jwt_for(
-        &s,
-        "",
-        common::super_admin(),
-        super_token["access_token"].as_str().unwrap(),
-    )
-    .await;
+    let super_token = access_token(&s, "/oauth2/token", ("super-client", "super-secret")).await;
+    let jwt = jwt_for(&s, "", common::super_admin(), &super_token).await;
     let (_, claims) = verify(
         &jwt,
         &jwks(&s, "").await,
@@ -174,22 +167,8 @@ async fn inactive_and_foreign_tokens_are_signed_as_active_false_alone(s: TestSer
     let foo = jwks(&s, "/t/foo.com").await;
     let bar = jwks(&s, "/t/bar.com").await;
     let iss = issuer(&s, "/t/foo.com").await;
-    let bar_token = s
-        .client_token(
-            "/t/bar.com/oauth2/token",
-            ("bar-client", "bar-secret"),
-            None,
-        )
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let revoked = s
-        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bar_token = access_token(&s, "/t/bar.com/oauth2/token", ("bar-client", "bar-secret")).await;
+    let revoked = access_token(&s, "/t/foo.com/oauth2/token", FOO_CLIENT).await;
     let response = s
         .post_form(
             "/t/foo.com/oauth2/revoke",
@@ -221,15 +200,7 @@ async fn inactive_and_foreign_tokens_are_signed_as_active_false_alone(s: TestSer
 async fn each_tenant_publishes_only_its_own_well_formed_keys(s: TestServer) {
     let mut seen = Vec::new();
     for tenant in ["", "/t/foo.com", "/t/bar.com", "/t/short.com"] {
-        let raw: Value = s
-            .client
-            .get(s.url(&format!("{tenant}/oauth2/jwks")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let raw = get_json(&s, &format!("{tenant}/oauth2/jwks")).await;
         let keys = raw["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1, "{raw}");
         let key = &keys[0];
@@ -259,15 +230,7 @@ async fn each_tenant_publishes_only_its_own_well_formed_keys(s: TestServer) {
     seen.dedup();
     assert_eq!(seen.len(), 4, "tenants share a key");
 
-    let metadata: Value = s
-        .client
-        .get(s.url("/.well-known/oauth-authorization-server/t/foo.com"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = get_json(&s, "/.well-known/oauth-authorization-server/t/foo.com").await;
     assert_eq!(
         metadata["jwks_uri"],
         format!("{}/oauth2/jwks", metadata["issuer"].as_str().unwrap())
@@ -302,12 +265,7 @@ async fn each_tenant_publishes_only_its_own_well_formed_keys(s: TestServer) {
 }
 
 async fn errors_stay_json_and_without_accept_nothing_changes(s: TestServer) {
-    let token = s
-        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&s, "/t/foo.com/oauth2/token", FOO_CLIENT).await;
     for (caller, expected) in [
         (("admin@foo.com", "wrong-password"), 401),
         (("alice@foo.com", "alice-password"), 403),
@@ -357,12 +315,7 @@ async fn errors_stay_json_and_without_accept_nothing_changes(s: TestServer) {
 }
 
 async fn a_tampered_answer_fails_verification(s: TestServer) {
-    let token = s
-        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&s, "/t/foo.com/oauth2/token", FOO_CLIENT).await;
     let set = jwks(&s, "/t/foo.com").await;
     let iss = issuer(&s, "/t/foo.com").await;
     let jwt = jwt_for(&s, "/t/foo.com", FOO_ADMIN, "no-such-token").await;
@@ -398,12 +351,7 @@ async fn a_tampered_answer_fails_verification(s: TestServer) {
 }
 
 async fn rotation_signs_with_the_new_key_and_keeps_the_old_one_published(s: TestServer) {
-    let token = s
-        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&s, "/t/foo.com/oauth2/token", FOO_CLIENT).await;
     let iss = issuer(&s, "/t/foo.com").await;
     let before = jwt_for(&s, "/t/foo.com", FOO_ADMIN, &token).await;
     let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();

@@ -117,6 +117,12 @@ async fn upgrade(backend: Backend) {
         .unwrap();
     assert_eq!(admin.failed_attempts, 2);
 
+    // Tenants from before signing keys got one each at this first start.
+    let keyed = s.gateway.store.active_signing_keys().await.unwrap();
+    let tenants = s.gateway.store.tenants().await.unwrap();
+    assert_eq!(keyed.len(), tenants.len());
+    assert!(tenants.iter().all(|t| keyed.iter().any(|k| k.tenant_id == t.id)));
+
     // Token states carry over, reasons and all.
     assert!(s.is_active("", super_admin, &token("active")).await);
     let (_, answer) = s
