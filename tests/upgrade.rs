@@ -121,7 +121,9 @@ async fn upgrade(backend: Backend) {
     let keyed = s.gateway.store.active_signing_keys().await.unwrap();
     let tenants = s.gateway.store.tenants().await.unwrap();
     assert_eq!(keyed.len(), tenants.len());
-    assert!(tenants.iter().all(|t| keyed.iter().any(|k| k.tenant_id == t.id)));
+    assert!(tenants
+        .iter()
+        .all(|t| keyed.iter().any(|k| k.tenant_id == t.id)));
 
     // Token states carry over, reasons and all.
     assert!(s.is_active("", super_admin, &token("active")).await);

@@ -69,9 +69,35 @@ fn is_active(status: StatusCode, body: &[u8]) -> bool {
     status == StatusCode::OK && json(body)["active"] == serde_json::Value::Bool(true)
 }
 
+/// The answer's media type a caller asks for.
+#[derive(Clone, Copy)]
+enum Answer {
+    Json,
+    /// RFC 9701: a JWT signed with the tenant's key.
+    Signed,
+}
+
+/// Whether a signed answer says active. The signature itself is the tests' business
+/// (tests/signed.rs); here only its shape and claims are read.
+fn is_signed_active(status: StatusCode, body: &[u8]) -> bool {
+    let claims = body.split(|b| *b == b'.').nth(1).and_then(|c| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+    });
+    status == StatusCode::OK
+        && body.iter().filter(|b| **b == b'.').count() == 2
+        && claims.is_some_and(|c| json(&c)["token_introspection"]["active"] == true)
+}
+
 /// Introspects tokens picked from `tokens` in a different order on every connection,
 /// as `caller`; every answer must say active.
-fn introspections(path: &'static str, caller: String, tokens: Arc<Vec<String>>) -> Sessions {
+fn introspections(
+    path: &'static str,
+    caller: String,
+    tokens: Arc<Vec<String>>,
+    answer: Answer,
+) -> Sessions {
     Arc::new(move |n| {
         let (caller, tokens) = (caller.clone(), tokens.clone());
         let mut next = n.wrapping_mul(7_919);
@@ -79,9 +105,19 @@ fn introspections(path: &'static str, caller: String, tokens: Arc<Vec<String>>) 
             move || {
                 next = next.wrapping_add(1);
                 let token = &tokens[next % tokens.len()];
-                Some(post(path, &caller, format!("token={token}")))
+                let mut request = post(path, &caller, format!("token={token}"));
+                if let Answer::Signed = answer {
+                    let jwt = hyper::header::HeaderValue::from_static(
+                        "application/token-introspection+jwt",
+                    );
+                    request.headers_mut().insert(hyper::header::ACCEPT, jwt);
+                }
+                Some(request)
             },
-            is_active,
+            match answer {
+                Answer::Json => is_active,
+                Answer::Signed => is_signed_active,
+            },
         )
     })
 }
@@ -244,6 +280,7 @@ async fn baseline(
         "/oauth2/introspect",
         String::new(),
         Arc::new(vec!["x".into()]),
+        Answer::Json,
     );
     let mut rows = Vec::new();
     for connections in [32, 256] {
@@ -332,12 +369,32 @@ pub async fn run_all(options: Options) {
         (
             "introspect, admin (Basic), SQLite",
             32,
-            introspections("/oauth2/introspect", admin.clone(), hot.clone()),
+            introspections(
+                "/oauth2/introspect",
+                admin.clone(),
+                hot.clone(),
+                Answer::Json,
+            ),
         ),
         (
             "introspect, allowed client, SQLite",
             32,
-            introspections("/oauth2/introspect", client.clone(), hot.clone()),
+            introspections(
+                "/oauth2/introspect",
+                client.clone(),
+                hot.clone(),
+                Answer::Json,
+            ),
+        ),
+        (
+            "introspect, allowed client, signed (RFC 9701)",
+            32,
+            introspections(
+                "/oauth2/introspect",
+                client.clone(),
+                hot.clone(),
+                Answer::Signed,
+            ),
         ),
         ("client_credentials, SQLite", 32, client_credentials()),
         ("client_credentials, SQLite", 256, client_credentials()),
@@ -418,7 +475,12 @@ pub async fn run_all(options: Options) {
     let scenarios: Vec<(String, Sessions)> = vec![
         (
             stored,
-            introspections("/oauth2/introspect", admin.clone(), hot_of_many),
+            introspections(
+                "/oauth2/introspect",
+                admin.clone(),
+                hot_of_many,
+                Answer::Json,
+            ),
         ),
         (tenants_row, across_tenants(Arc::new(per_tenant))),
     ];

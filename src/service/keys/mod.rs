@@ -92,13 +92,16 @@ impl Keyring {
         // named) at its first use.
         for row in &sealed {
             let context = seal_context(&row.domain, &row.kid);
-            keyring.master.open(&row.sealed_private_key, &context).map_err(|_| {
-                StartupError::Keys(format!(
-                    "the master key in {shown} does not open the signing key {} of tenant {}: \
+            keyring
+                .master
+                .open(&row.sealed_private_key, &context)
+                .map_err(|_| {
+                    StartupError::Keys(format!(
+                        "the master key in {shown} does not open the signing key {} of tenant {}: \
                      it is not the key the database's signing keys were sealed with",
-                    row.kid, row.domain
-                ))
-            })?;
+                        row.kid, row.domain
+                    ))
+                })?;
         }
         let keyed: HashSet<i64> = sealed.iter().map(|row| row.tenant_id).collect();
         let now = super::now();
