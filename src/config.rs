@@ -424,6 +424,9 @@ mod tests {
         std::fs::write(&path, "[server]\npublic_url = \"https://x/\"\n").unwrap();
         let e = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(e.contains("server.public_url"), "{e}");
+        std::fs::write(&path, "[keys]\nretire_after_seconds = 999999999999\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("keys.retire_after_seconds"), "{e}");
         std::fs::write(&path, "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
         let e = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(e.contains("server.trusted_proxies"), "{e}");
