@@ -294,25 +294,71 @@ async fn balanced(base: &str, client: &reqwest::Client, a: &Instance, b: &Instan
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behind_haproxy_two_instances_share_the_load_and_drain_without_a_failure() {
-    let Some(haproxy) = tool("haproxy") else {
-        return;
-    };
-    if common::postgres_url().is_none() {
-        return;
+/// Two instances on one fresh PostgreSQL database behind a running balancer, both
+/// serving through it; `None` when the balancer or PostgreSQL is missing outside CI.
+struct Deployment {
+    a: Instance,
+    /// Serves beside A until the deployment is dropped.
+    _b: Instance,
+    base: String,
+    client: reqwest::Client,
+    _balancer: Process,
+    _dir: tempfile::TempDir,
+    _database: TestDatabase,
+}
+
+impl Balancer {
+    /// Where the test's requests come from behind this balancer.
+    fn client_address(self) -> &'static str {
+        match self {
+            Balancer::Haproxy => CLIENT_BEHIND_HAPROXY,
+            Balancer::Nginx => CLIENT_BEHIND_NGINX,
+        }
     }
+}
+
+async fn deploy(behind: Balancer) -> Option<Deployment> {
+    let program = tool(match behind {
+        Balancer::Haproxy => "haproxy",
+        Balancer::Nginx => "nginx",
+    })?;
+    common::postgres_url()?;
     let database = TestDatabase::new(Backend::Postgres).await;
-    let a = start_instance(&database, Balancer::Haproxy);
-    let b = start_instance(&database, Balancer::Haproxy);
+    let a = start_instance(&database, behind);
+    let b = start_instance(&database, behind);
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let _haproxy = start_haproxy(&haproxy, port, &a, &b, dir.path());
+    let balancer = match behind {
+        Balancer::Haproxy => start_haproxy(&program, port, &a, &b, dir.path()),
+        Balancer::Nginx => start_nginx(&program, port, &a, &b, dir.path()),
+    };
     let base = format!("https://127.0.0.1:{port}");
-    let client = client_from(CLIENT_BEHIND_HAPROXY);
-    // Until HAProxy's health checks have seen both instances up.
+    let client = client_from(behind.client_address());
+    // Until the balancer's health checks have seen both instances up.
     wait_until_both_serve(&client, &base).await;
-    balanced(&base, &client, &a, &b, CLIENT_BEHIND_HAPROXY).await;
+    balanced(&base, &client, &a, &b, behind.client_address()).await;
+    Some(Deployment {
+        a,
+        _b: b,
+        base,
+        client,
+        _balancer: balancer,
+        _dir: dir,
+        _database: database,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_haproxy_two_instances_share_the_load_and_drain_without_a_failure() {
+    let Some(deployment) = deploy(Balancer::Haproxy).await else {
+        return;
+    };
+    let Deployment {
+        mut a,
+        base,
+        client,
+        ..
+    } = deployment;
 
     // A steady stream of introspections while A gets SIGTERM: readiness turns 503,
     // HAProxy takes A out, A's in-flight requests finish, and not one request fails.
@@ -360,29 +406,14 @@ async fn behind_haproxy_two_instances_share_the_load_and_drain_without_a_failure
         served + failed.len()
     );
     assert!(served > 20, "only {served} requests in five seconds");
-    let mut a = a;
     let exit = wait_for_exit(&mut a.process.0);
     assert_eq!(exit, Some(0), "A did not drain and exit 0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_nginx_two_instances_share_the_load_and_see_the_client() {
-    let Some(nginx) = tool("nginx") else {
-        return;
-    };
-    if common::postgres_url().is_none() {
-        return;
-    }
-    let database = TestDatabase::new(Backend::Postgres).await;
-    let a = start_instance(&database, Balancer::Nginx);
-    let b = start_instance(&database, Balancer::Nginx);
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let _nginx = start_nginx(&nginx, port, &a, &b, dir.path());
-    let base = format!("https://127.0.0.1:{port}");
-    let client = client_from(CLIENT_BEHIND_NGINX);
-    wait_until_both_serve(&client, &base).await;
-    balanced(&base, &client, &a, &b, CLIENT_BEHIND_NGINX).await;
+    // `deploy` checks the sharing, the client's address and revocations through it.
+    deploy(Balancer::Nginx).await;
 }
 
 /// Until a request through the balancer is answered (both instances started).
