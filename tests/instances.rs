@@ -3,23 +3,11 @@
 
 mod common;
 
-use common::{Backend, TestDatabase, TestServer};
+use common::{settled, two_instances, Backend, TestServer};
 use std::time::{Duration, Instant};
 
 const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
 const FOO_CLIENT: (&str, &str) = ("foo-client", "foo-secret");
-
-/// A and B on one PostgreSQL database.
-async fn two_instances() -> Option<(TestServer, TestServer)> {
-    let a = TestServer::start_postgres().await?;
-    let b = TestServer::start_on(
-        TestDatabase::shared_with(&a.database),
-        common::default_tenant_files(),
-        |_| {},
-    )
-    .await;
-    Some((a, b))
-}
 
 /// A client-credentials token of foo-client, issued on `s`.
 async fn token_from(s: &TestServer) -> String {
@@ -38,15 +26,6 @@ async fn revoke_on(s: &TestServer, token: &str) {
         )
         .await;
     assert_eq!(response.status(), 200);
-}
-
-/// Until B's caches are trusted: both listeners have heard their own heartbeats.
-async fn settled(s: &TestServer) {
-    let started = Instant::now();
-    while !s.gateway.freshness.trusted() {
-        assert!(started.elapsed() < Duration::from_secs(5), "never trusted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,18 +72,11 @@ async fn a_lost_channel_never_hides_a_revocation_and_recovers_by_itself() {
     );
 
     // Cut every listener of this database's channel, as a failover or a reaper would.
-    let channel_query = format!("LISTEN \"portcullis.{}%", schema_of(&a.database));
-    let admin = sqlx::postgres::PgPool::connect(&common::postgres_url().unwrap())
-        .await
-        .unwrap();
-    let cut: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1",
-    )
-    .bind(&channel_query)
-    .fetch_all(&admin)
-    .await
-    .unwrap();
-    assert_eq!(cut.len(), 2, "one listener per instance");
+    assert_eq!(
+        a.database.cut_listeners().await,
+        2,
+        "one listener per instance"
+    );
     let started = Instant::now();
     while b.gateway.freshness.trusted() {
         assert!(
@@ -131,17 +103,6 @@ async fn a_lost_channel_never_hides_a_revocation_and_recovers_by_itself() {
     while b.is_active("/t/foo.com", FOO_ADMIN, &next).await {
         assert!(committed.elapsed() < Duration::from_secs(1));
     }
-    admin.close().await;
-}
-
-/// The schema a test database lives in (its URL sets `search_path`).
-fn schema_of(database: &TestDatabase) -> String {
-    database
-        .url
-        .rsplit("search_path%3D")
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{Backend, TestDatabase, TestServer};
+use common::{Backend, TestServer};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
@@ -248,6 +248,13 @@ async fn each_tenant_publishes_only_its_own_well_formed_keys(s: TestServer) {
     assert_eq!(unknown.status(), 404);
     let post = s.client.post(s.url("/oauth2/jwks")).send().await.unwrap();
     assert_eq!(post.status(), 405);
+    let head = s
+        .client
+        .head(s.url("/t/foo.com/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
 
     // A tenant created through the API has its key from the start.
     let (status, _) = s
@@ -309,6 +316,7 @@ async fn errors_stay_json_and_without_accept_nothing_changes(s: TestServer) {
             "application/json",
             "{accept:?}"
         );
+        assert_eq!(response.headers()["vary"], "accept");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["active"], true);
     }
@@ -519,23 +527,10 @@ on_both_backends!(crate::common::TestServer::for_backend;
 /// answers carry the new key (through the change notifications).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_instance_signs_with_the_new_key_right_after_a_rotation() {
-    let Some(a) = TestServer::start_postgres().await else {
+    let Some((a, b)) = common::two_instances().await else {
         return;
     };
-    let b = TestServer::start_on(
-        TestDatabase::shared_with(&a.database),
-        common::default_tenant_files(),
-        |_| {},
-    )
-    .await;
-    let started = Instant::now();
-    while !b.gateway.freshness.trusted() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "B never trusted its caches"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::settled(&b).await;
     let iss = issuer(&b, "/t/foo.com").await;
     // B has the key cached before the rotation.
     let before = jwt_for(&b, "/t/foo.com", FOO_ADMIN, "x").await;
@@ -570,6 +565,54 @@ async fn every_instance_signs_with_the_new_key_right_after_a_rotation() {
     assert_eq!(set.keys.len(), 4);
     verify(&before, &set, &iss, "admin@foo.com").unwrap();
     assert!(kids(&set).contains(&old_kid));
+}
+
+/// A lost channel never leaves B signing with a retired key: a rotation on A while
+/// B's listener is being replaced is in B's very next answer. (That an instance that
+/// cannot hear reads the keys for every signature is the keyring's unit test: B
+/// reconnects too fast here to stay deaf.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_cannot_hear_the_others_signs_with_the_newest_key() {
+    let Some((a, b)) = common::two_instances().await else {
+        return;
+    };
+    common::settled(&b).await;
+    let before = jwt_for(&b, "/t/foo.com", FOO_ADMIN, "x").await;
+    let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
+    assert_eq!(a.database.cut_listeners().await, 2);
+    let started = Instant::now();
+    while b.gateway.freshness.trusted() {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B never noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (status, rotated) = a
+        .api("POST", "/t/foo.com/api/v1/keys/rotate", FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 200);
+    // B either still cannot hear (and reads the keys) or has just emptied its caches
+    // to hear again: either way its next answer carries the new key.
+    let after = jwt_for(&b, "/t/foo.com", FOO_ADMIN, "x").await;
+    let kid = jsonwebtoken::decode_header(&after).unwrap().kid.unwrap();
+    assert_eq!(kid, rotated["kid"].as_str().unwrap());
+    assert_ne!(kid, old_kid);
+    let set = jwks(&b, "/t/foo.com").await;
+    verify(
+        &after,
+        &set,
+        &issuer(&b, "/t/foo.com").await,
+        "admin@foo.com",
+    )
+    .unwrap();
+    verify(
+        &before,
+        &set,
+        &issuer(&b, "/t/foo.com").await,
+        "admin@foo.com",
+    )
+    .unwrap();
 }
 
 /// The master key never reaches the database: neither the SQLite file nor its WAL

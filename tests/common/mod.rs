@@ -114,6 +114,27 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Ends every instance's notice listener on this PostgreSQL database, as a failover
+    /// or a connection reaper would; returns how many it ended.
+    pub async fn cut_listeners(&self) -> usize {
+        let schema = self.url.rsplit("search_path%3D").next().unwrap();
+        let listening = format!("LISTEN \"portcullis.{schema}%");
+        let admin = sqlx::postgres::PgPool::connect(&postgres_url().unwrap())
+            .await
+            .unwrap();
+        let cut: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1",
+        )
+        .bind(&listening)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+        cut.len()
+    }
+}
+
 /// A port that was free a moment ago, for child processes that need one on the command
 /// line (chromedriver, a `serve` under test).
 pub fn free_port() -> u16 {
@@ -503,6 +524,30 @@ pub async fn tls_connection_with(
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
+}
+
+/// A and B on one PostgreSQL database; `None` when no database is configured.
+pub async fn two_instances() -> Option<(TestServer, TestServer)> {
+    let a = TestServer::start_postgres().await?;
+    let b = TestServer::start_on(
+        TestDatabase::shared_with(&a.database),
+        default_tenant_files(),
+        |_| {},
+    )
+    .await;
+    Some((a, b))
+}
+
+/// Until `s` trusts its caches: its listener has heard its own heartbeat.
+pub async fn settled(s: &TestServer) {
+    let started = std::time::Instant::now();
+    while !s.gateway.freshness.trusted() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "never trusted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// The super tenant's administrator, as every test server creates it.

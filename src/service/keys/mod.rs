@@ -281,3 +281,87 @@ impl Gateway {
             .map_err(|e| Error::Internal(format!("signing an introspection answer: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring(dir: &std::path::Path, shared: bool) -> Keyring {
+        Keyring {
+            master: MasterKey::generate(&dir.join("master.key")).unwrap(),
+            retire_after: 100,
+            tenants: DashMap::new(),
+            epoch: AtomicU64::new(0),
+            freshness: Arc::new(Freshness::new(shared)),
+        }
+    }
+
+    fn row(keyring: &Keyring, created_at: i64, retired_at: Option<i64>) -> SigningKeyRow {
+        let key = keyring.new_key("foo.com", created_at).unwrap();
+        SigningKeyRow {
+            tenant_id: 7,
+            domain: "foo.com".into(),
+            kid: key.kid,
+            public_key: key.public_key,
+            sealed_private_key: key.sealed_private_key,
+            created_at,
+            retired_at,
+        }
+    }
+
+    #[test]
+    fn keys_are_cached_until_forgotten_or_a_retired_key_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = keyring(dir.path(), false);
+        let rows = [row(&keyring, 50, None), row(&keyring, 10, Some(50))];
+        let keys = Arc::new(keyring.assemble(&rows, 60).unwrap());
+        assert_eq!(keys.signer.kid, rows[0].kid);
+        let set: serde_json::Value = serde_json::from_slice(&keys.jwks).unwrap();
+        let kids: Vec<&str> = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, [rows[0].kid.as_str(), rows[1].kid.as_str()]);
+
+        keyring.remember(7, &keys, 0);
+        assert!(keyring.cached(7, 60).is_some());
+        // The retired key leaves the set at 50 + 100: the entry is stale from then.
+        assert!(keyring.cached(7, 150).is_none());
+        keyring.forget(&[7]);
+        assert!(keyring.cached(7, 60).is_none());
+        // A read begun before a forget is not cached after it.
+        keyring.remember(7, &keys, 0);
+        assert!(keyring.cached(7, 60).is_none());
+    }
+
+    #[test]
+    fn an_instance_that_cannot_hear_the_others_reads_keys_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        // Shared, and no heartbeat heard yet: not trusted.
+        let keyring = keyring(dir.path(), true);
+        let keys = Arc::new(keyring.assemble(&[row(&keyring, 1, None)], 1).unwrap());
+        keyring.remember(7, &keys, 0);
+        assert!(keyring.tenants.contains_key(&7));
+        assert!(keyring.cached(7, 1).is_none());
+    }
+
+    #[test]
+    fn a_key_sealed_for_another_tenant_or_beside_another_public_key_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = keyring(dir.path(), false);
+        let mut moved = row(&keyring, 1, None);
+        moved.domain = "bar.com".into();
+        assert!(keyring.unseal(&moved).is_err());
+        let mut swapped = row(&keyring, 1, None);
+        let other = row(&keyring, 1, None);
+        swapped.public_key = other.public_key;
+        swapped.kid = other.kid;
+        assert!(keyring.unseal(&swapped).is_err());
+        assert!(
+            keyring.assemble(&[row(&keyring, 1, Some(1))], 1).is_err(),
+            "no signing key"
+        );
+    }
+}
