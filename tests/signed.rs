@@ -164,8 +164,8 @@ async fn an_active_answer_verifies_with_the_tenants_jwks(s: TestServer) {
 }
 
 async fn inactive_and_foreign_tokens_are_signed_as_active_false_alone(s: TestServer) {
-    let foo = jwks(&s, "/t/foo.com").await;
-    let bar = jwks(&s, "/t/bar.com").await;
+    let foo_keys = jwks(&s, "/t/foo.com").await;
+    let bar_keys = jwks(&s, "/t/bar.com").await;
     let iss = issuer(&s, "/t/foo.com").await;
     let bar_token = access_token(&s, "/t/bar.com/oauth2/token", ("bar-client", "bar-secret")).await;
     let revoked = access_token(&s, "/t/foo.com/oauth2/token", FOO_CLIENT).await;
@@ -179,10 +179,10 @@ async fn inactive_and_foreign_tokens_are_signed_as_active_false_alone(s: TestSer
     assert_eq!(response.status(), 200);
     for token in ["no-such-token", bar_token.as_str(), revoked.as_str()] {
         let jwt = jwt_for(&s, "/t/foo.com", FOO_ADMIN, token).await;
-        let (header, claims) = verify(&jwt, &foo, &iss, "admin@foo.com").unwrap();
+        let (header, claims) = verify(&jwt, &foo_keys, &iss, "admin@foo.com").unwrap();
         assert_eq!(claims["token_introspection"], json!({"active": false}));
         // Signed by foo.com, whose key bar.com's JWKS does not hold.
-        assert!(bar.find(header.kid.as_deref().unwrap()).is_none());
+        assert!(bar_keys.find(header.kid.as_deref().unwrap()).is_none());
     }
     // bar.com's own answer for its token verifies only with bar.com's keys.
     let jwt = jwt_for(
@@ -193,7 +193,7 @@ async fn inactive_and_foreign_tokens_are_signed_as_active_false_alone(s: TestSer
     )
     .await;
     let bar_iss = issuer(&s, "/t/bar.com").await;
-    let (_, claims) = verify(&jwt, &bar, &bar_iss, "admin@bar.com").unwrap();
+    let (_, claims) = verify(&jwt, &bar_keys, &bar_iss, "admin@bar.com").unwrap();
     assert_eq!(claims["token_introspection"]["active"], true);
 }
 
@@ -445,7 +445,7 @@ async fn a_retired_key_leaves_the_jwks_after_its_window(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(kids(&jwks(&s, "/t/foo.com").await), [new_kid.clone()]);
+    assert_eq!(kids(&jwks(&s, "/t/foo.com").await), [new_kid]);
     let (_, listed) = s
         .api("GET", "/t/foo.com/api/v1/keys", FOO_ADMIN, None)
         .await;
