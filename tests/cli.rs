@@ -253,3 +253,65 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
         "the master key reached the log"
     );
 }
+
+/// Request lines are written by a thread every 20 ms (README, "Decisions"): a process
+/// killed outright has written every line older than that.
+#[test]
+fn a_killed_server_has_written_every_line_older_than_its_flush_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = bin()
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("PORTCULLIS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS__METRICS__LISTEN", "")
+        .env("PORTCULLIS_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx.recv_timeout(Duration::from_millis(200));
+        if line.is_ok_and(|l| l.contains("listening")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+    }
+
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let requests = 25;
+    runtime.block_on(async {
+        let client = common::https_client(&cert, false);
+        for n in 0..requests {
+            let status = client
+                .post(format!("https://127.0.0.1:{port}/oauth2/introspect"))
+                .basic_auth("admin", Some(common::ADMIN_PASSWORD))
+                .form(&[("token", format!("no-such-token-{n}"))])
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200);
+        }
+    });
+    // Well past the 20 ms interval (the rest is headroom for a busy machine), then
+    // SIGKILL: no exit path runs, so only the thread can have written the lines.
+    std::thread::sleep(Duration::from_millis(250));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logged = 0;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        if line.contains(" request ") && line.contains("endpoint=\"introspect\"") {
+            logged += 1;
+        }
+    }
+    assert_eq!(logged, requests, "request lines lost at the kill");
+}
