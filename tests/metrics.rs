@@ -63,6 +63,11 @@ async fn requests_tokens_caches_and_locks_are_counted() {
             .await;
         assert_eq!(refused.status(), 400);
     }
+    // The JWKS reads the tenant's keys: a miss that opens them, then a hit.
+    for _ in 0..2 {
+        let jwks = s.client.get(s.url("/t/foo.com/oauth2/jwks")).send().await;
+        assert_eq!(jwks.unwrap().status(), 200);
+    }
 
     let text = scrape(&s).await;
     let requests = |endpoint: &str, status: u16| {
@@ -85,6 +90,12 @@ async fn requests_tokens_caches_and_locks_are_counted() {
     assert!(sample(&text, token_hits) >= 1.0);
     let token_misses = "portcullis_cache_requests_total{cache=\"token\",result=\"miss\"}";
     assert!(sample(&text, token_misses) >= 1.0);
+    for result in ["hit", "miss"] {
+        let series = format!(
+            "portcullis_cache_requests_total{{cache=\"signing_keys\",result=\"{result}\"}}"
+        );
+        assert_eq!(sample(&text, &series), 1.0, "{series}");
+    }
     assert_eq!(
         sample(&text, "portcullis_locked_accounts{tenant=\"foo.com\"}"),
         1.0

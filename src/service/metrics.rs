@@ -62,6 +62,7 @@ pub enum Cache {
     Token,
     User,
     Client,
+    SigningKeys,
 }
 
 pub struct Metrics {
@@ -179,6 +180,7 @@ impl Metrics {
                 Cache::Token => "token",
                 Cache::User => "user",
                 Cache::Client => "client",
+                Cache::SigningKeys => "signing_keys",
             },
             result: if hit { "hit" } else { "miss" },
         };

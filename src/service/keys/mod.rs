@@ -244,7 +244,10 @@ impl Gateway {
     /// instance created without one, its first key made).
     pub async fn tenant_keys(&self, tenant: &Tenant) -> Result<Arc<TenantKeys>> {
         let now = super::now();
-        if let Some(keys) = self.keys.cached(tenant.id, now) {
+        let cached = self.keys.cached(tenant.id, now);
+        self.metrics
+            .cache_lookup(super::metrics::Cache::SigningKeys, cached.is_some());
+        if let Some(keys) = cached {
             return Ok(keys);
         }
         let epoch = self.keys.epoch.load(Ordering::SeqCst);
