@@ -664,3 +664,26 @@ fn assert_nowhere_in(dir: &std::path::Path, secrets: &[&[u8]]) {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A tenant with no key at its first signature (made by an instance older than
+/// signing keys, during a rolling upgrade) gets one then, and signs with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_without_a_key_gets_one_at_its_first_signature() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let foo = s.gateway.directory.tenant("foo.com").unwrap();
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&s.database.url)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM signing_keys WHERE tenant_id = $1")
+        .bind(foo.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    s.gateway.keys.forget(&[foo.id]);
+    let jwt = jwt_for(&s, "/t/foo.com", FOO_ADMIN, "x").await;
+    let set = jwks(&s, "/t/foo.com").await;
+    assert_eq!(set.keys.len(), 1);
+    verify(&jwt, &set, &issuer(&s, "/t/foo.com").await, "admin@foo.com").unwrap();
+    let stored = s.gateway.store.signing_keys(foo.id, 0).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
