@@ -87,22 +87,7 @@ impl Keyring {
             epoch: AtomicU64::new(0),
             freshness,
         };
-        // Opening is the check; parsing every key too would cost a scalar
-        // multiplication per tenant at each start, and a bad key is still caught (and
-        // named) at its first use.
-        for row in &sealed {
-            let context = seal_context(&row.domain, &row.kid);
-            keyring
-                .master
-                .open(&row.sealed_private_key, &context)
-                .map_err(|_| {
-                    StartupError::Keys(format!(
-                        "the master key in {shown} does not open the signing key {} of tenant {}: \
-                     it is not the key the database's signing keys were sealed with",
-                        row.kid, row.domain
-                    ))
-                })?;
-        }
+        keyring.check_opens(&sealed, &shown)?;
         let keyed: HashSet<i64> = sealed.iter().map(|row| row.tenant_id).collect();
         let now = super::now();
         let mut first_keys = Vec::new();
@@ -115,9 +100,38 @@ impl Keyring {
             Changes::default()
         } else {
             tracing::info!(tenants = first_keys.len(), "created signing keys");
-            store.add_signing_keys(&first_keys).await?
+            let changes = store.add_signing_keys(&first_keys).await?;
+            // Another instance starting at the same moment with another master key may
+            // have keyed these tenants first; that must stop this start, not fail its
+            // signatures later.
+            keyring.check_opens(&store.active_signing_keys().await?, &shown)?;
+            changes
         };
         Ok((keyring, changes))
+    }
+
+    /// Whether the master key opens every one of `rows`; `shown` names its file.
+    /// Opening is the check: parsing every key too would cost a scalar multiplication
+    /// per tenant at each start, and a bad key is still caught (and named) at its first
+    /// use.
+    fn check_opens(
+        &self,
+        rows: &[SigningKeyRow],
+        shown: &impl std::fmt::Display,
+    ) -> Result<(), StartupError> {
+        for row in rows {
+            let context = seal_context(&row.domain, &row.kid);
+            self.master
+                .open(&row.sealed_private_key, &context)
+                .map_err(|_| {
+                    StartupError::Keys(format!(
+                        "the master key in {shown} does not open the signing key {} of tenant \
+                         {}: it is not the key the database's signing keys were sealed with",
+                        row.kid, row.domain
+                    ))
+                })?;
+        }
+        Ok(())
     }
 
     /// A new key for the tenant `domain`, sealed and ready to store.
