@@ -17,8 +17,9 @@
 use super::{notice_of, tokens, Backend};
 use crate::domain::token::{Event, TokenKind};
 use crate::store::{Changes, Error, NewToken, Result, Rotation, Selection, TokenRecord};
+use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// Jobs one transaction takes at most.
 const MAX_JOBS_PER_BATCH: usize = 512;
@@ -96,8 +97,32 @@ pub(super) async fn submit<T>(
     answer.await.map_err(|_| Error::WriterGone)?
 }
 
+/// Runs `writer` over `queue`, and starts it again after a panic: a bug that kills one
+/// batch must not leave every later write answering 503 until a restart. The jobs of
+/// the batch that panicked are dropped unanswered, so their callers get `WriterGone`
+/// (503), and its transaction rolls back with its dropped connection.
+pub(super) async fn supervise<T, W, Fut>(queue: mpsc::Receiver<T>, writer: W)
+where
+    T: Send + 'static,
+    W: Fn(Arc<Mutex<mpsc::Receiver<T>>>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    // The queue outlives a writer that panics: it is only lent to each writer.
+    let queue = Arc::new(Mutex::new(queue));
+    loop {
+        match tokio::spawn(writer(queue.clone())).await {
+            Err(failure) if failure.is_panic() => {
+                tracing::error!("the token writer panicked; its batch failed, starting it again");
+            }
+            // The queue closed (the store is gone), or the runtime is shutting down.
+            Ok(()) | Err(_) => return,
+        }
+    }
+}
+
 /// The writer: one batch at a time, for as long as anyone can send jobs.
-pub(super) async fn write<B: Backend>(backend: Arc<B>, mut queue: mpsc::Receiver<Job>) {
+pub(super) async fn write<B: Backend>(backend: Arc<B>, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut queue = queue.lock().await;
     let mut jobs = Vec::with_capacity(MAX_JOBS_PER_BATCH);
     while queue.recv_many(&mut jobs, MAX_JOBS_PER_BATCH).await > 0 {
         match run(&*backend, &jobs).await {
@@ -177,4 +202,35 @@ async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_that_panics_is_started_again_and_the_queue_goes_on() {
+        let (jobs, queue) = mpsc::channel::<u32>(8);
+        let (done, mut written) = mpsc::unbounded_channel();
+        let supervisor = tokio::spawn(supervise(queue, move |queue| {
+            let done = done.clone();
+            async move {
+                let mut queue = queue.lock().await;
+                while let Some(job) = queue.recv().await {
+                    assert_ne!(job, 13, "a bug in one batch");
+                    done.send(job).unwrap();
+                }
+            }
+        }));
+        for job in [1, 13, 2, 13, 3] {
+            jobs.send(job).await.unwrap();
+        }
+        drop(jobs);
+        supervisor.await.unwrap();
+        let mut seen = Vec::new();
+        while let Ok(job) = written.try_recv() {
+            seen.push(job);
+        }
+        assert_eq!(seen, [1, 2, 3]);
+    }
 }

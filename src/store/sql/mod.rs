@@ -94,12 +94,15 @@ pub(crate) struct SqlStore<B> {
 }
 
 impl<B: Backend> SqlStore<B> {
-    /// Starts the group-commit writer beside the store; it stops when the store is
-    /// dropped.
+    /// Starts the group-commit writer beside the store, started again if it panics; it
+    /// stops when the store is dropped.
     pub fn new(backend: B) -> Self {
         let backend = Arc::new(backend);
         let (batches, queue) = mpsc::channel(batch::QUEUE);
-        tokio::spawn(batch::write(backend.clone(), queue));
+        let writer = backend.clone();
+        tokio::spawn(batch::supervise(queue, move |queue| {
+            batch::write(writer.clone(), queue)
+        }));
         SqlStore { backend, batches }
     }
 
