@@ -4,7 +4,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
@@ -153,21 +155,20 @@ fn migrate_creates_the_database() {
     assert!(dir.path().join("data/portcullis.db").exists());
 }
 
-/// A fresh directory, `serve`, and nothing else: a certificate, a database and an
-/// admin with a random password printed once; SIGTERM drains and exits 0.
-#[test]
-fn first_start_bootstraps_and_sigterm_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let mut child = bin()
+/// `serve` in `dir` on `port`, metrics off, with `settings` as extra environment; and
+/// its standard error, line by line.
+fn serve_in(dir: &Path, port: u16, settings: &[(&str, &str)]) -> (Child, Receiver<String>) {
+    let mut command = bin();
+    command
         .arg("serve")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("PORTCULLIS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS__SERVER__SHUTDOWN_GRACE_MS", "200")
         .env("PORTCULLIS__METRICS__LISTEN", "")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    for (key, value) in settings {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -175,13 +176,37 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
             let _ = tx.send(line);
         }
     });
-    let mut lines = Vec::new();
+    (child, rx)
+}
+
+/// The lines up to the one saying the server listens; fails after 30 s without it.
+fn until_listening(rx: &Receiver<String>) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && !lines.iter().any(|l: &String| l.contains("listening")) {
+    while !lines.last().is_some_and(|l| l.contains("listening")) {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start: {lines:?}"
+        );
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             lines.push(line);
         }
     }
+    lines
+}
+
+/// A fresh directory, `serve`, and nothing else: a certificate, a database and an
+/// admin with a random password printed once; SIGTERM drains and exits 0.
+#[test]
+fn first_start_bootstraps_and_sigterm_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let (mut child, rx) = serve_in(
+        dir.path(),
+        port,
+        &[("PORTCULLIS__SERVER__SHUTDOWN_GRACE_MS", "200")],
+    );
+    let lines = until_listening(&rx);
     let text = lines.join("\n");
     assert!(text.contains("listening"), "{text}");
     assert!(
@@ -260,30 +285,12 @@ fn first_start_bootstraps_and_sigterm_exits_zero() {
 fn a_killed_server_has_written_every_line_older_than_its_flush_interval() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut child = bin()
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("PORTCULLIS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS__METRICS__LISTEN", "")
-        .env("PORTCULLIS_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let line = rx.recv_timeout(Duration::from_millis(200));
-        if line.is_ok_and(|l| l.contains("listening")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-    }
+    let (mut child, rx) = serve_in(
+        dir.path(),
+        port,
+        &[("PORTCULLIS_ADMIN_PASSWORD", common::ADMIN_PASSWORD)],
+    );
+    until_listening(&rx);
 
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -33,20 +33,28 @@ pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Body
 
 /// A body of `content_type` that no one may store: every OAuth and API answer.
 pub fn uncached(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    no_store(headers);
+    let mut response = typed(status, content_type, body);
+    no_store(response.headers_mut());
     response
 }
 
-/// A body of `content_type` that callers may keep for `max_age` seconds.
-pub fn cacheable(content_type: &'static str, body: Bytes, max_age: &'static str) -> Response<Body> {
+/// A 200 of `content_type` that callers may keep as `cache_control` says.
+pub fn cacheable(
+    content_type: &'static str,
+    body: Bytes,
+    cache_control: &'static str,
+) -> Response<Body> {
+    let mut response = typed(StatusCode::OK, content_type, body);
+    let cache = HeaderValue::from_static(cache_control);
+    response.headers_mut().insert(CACHE_CONTROL, cache);
+    response
+}
+
+fn typed(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Full::new(body));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(max_age));
+    *response.status_mut() = status;
+    let content_type = HeaderValue::from_static(content_type);
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
     response
 }
 

@@ -550,6 +550,24 @@ pub async fn settled(s: &TestServer) {
     }
 }
 
+/// Cuts both instances' notice listeners (A and B share `a`'s database) and waits
+/// until `b` has noticed and stopped trusting its caches.
+pub async fn cut_off(a: &TestServer, b: &TestServer) {
+    assert_eq!(
+        a.database.cut_listeners().await,
+        2,
+        "one listener per instance"
+    );
+    let started = std::time::Instant::now();
+    while b.gateway.freshness.trusted() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "B never noticed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// The super tenant's administrator, as every test server creates it.
 pub fn super_admin() -> (&'static str, &'static str) {
     ("admin", ADMIN_PASSWORD)
