@@ -111,6 +111,11 @@ pub struct Audit {
 pub struct Metrics {
     /// Empty turns the listener off.
     pub listen: String,
+    /// Open scrape connections at most; past it a new one is closed at once, so idle
+    /// sockets on this port cannot use up the file descriptors the API port needs.
+    pub max_connections: usize,
+    /// How long a scrape connection may stay open with no request in flight.
+    pub idle_timeout_ms: u64,
 }
 
 /// The keys that sign introspection answers (RFC 9701).
@@ -165,6 +170,8 @@ impl Default for Config {
             },
             metrics: Metrics {
                 listen: "127.0.0.1:9090".into(),
+                max_connections: 64,
+                idle_timeout_ms: 30_000,
             },
             log: Log {
                 format: LogFormat::Text,
@@ -327,6 +334,12 @@ impl Config {
                 "metrics.listen",
                 format!("must be HOST:PORT or empty, not {:?}", self.metrics.listen),
             );
+        }
+        if self.metrics.max_connections == 0 {
+            return invalid("metrics.max_connections", "must be positive".into());
+        }
+        if self.metrics.idle_timeout_ms == 0 {
+            return invalid("metrics.idle_timeout_ms", "must be positive".into());
         }
         if self.server.max_connections == 0 {
             return invalid("server.max_connections", "must be positive".into());

@@ -154,20 +154,20 @@ async fn exchange(
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// The rightful exchange of a code by the public client `foo-spa`.
+async fn spa_exchange(s: &TestServer, code: &str, verifier: &str) -> (u16, Value) {
+    let form = [
+        ("client_id", "foo-spa"),
+        ("code", code),
+        ("redirect_uri", SPA_CALLBACK),
+        ("code_verifier", verifier),
+    ];
+    exchange(s, "/t/foo.com", None, &form).await
+}
+
 async fn the_full_flow_with_pkce_issues_tokens_naming_the_user(s: TestServer) {
     let (code, verifier) = spa_code(&s, "/t/foo.com").await;
-    let (status, tokens) = exchange(
-        &s,
-        "/t/foo.com",
-        None,
-        &[
-            ("client_id", "foo-spa"),
-            ("code", &code),
-            ("redirect_uri", SPA_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, tokens) = spa_exchange(&s, &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["refresh_token"].is_string());
     assert_eq!(tokens["scope"], "read");
@@ -305,35 +305,27 @@ async fn a_public_client_must_use_pkce_and_the_right_verifier(s: TestServer) {
             (400, Some("invalid_grant"))
         );
     }
-    let (status, _) = exchange(
-        &s,
-        "/t/foo.com",
-        None,
-        &[
-            ("client_id", "foo-spa"),
-            ("code", &code),
-            ("redirect_uri", SPA_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, _) = spa_exchange(&s, &code, &verifier).await;
     assert_eq!(status, 200);
 }
 
-async fn a_confidential_client_authenticates_and_repeats_its_redirect_uri(s: TestServer) {
+const WEB_CALLBACK: &str = "https://web.foo.com/cb?from=portcullis";
+
+/// A code for the confidential client `foo-web`, signed in as alice.
+async fn web_code(s: &TestServer) -> String {
     let page = open(
-        &s,
+        s,
         "/t/foo.com",
         &[
             ("response_type", "code"),
             ("client_id", "foo-web"),
-            ("redirect_uri", "https://web.foo.com/cb?from=portcullis"),
+            ("redirect_uri", WEB_CALLBACK),
         ],
     )
     .await;
     assert_eq!(page.status, 200);
     let (status, location, _) = submit(
-        &s,
+        s,
         "/t/foo.com",
         &page,
         "alice@foo.com",
@@ -345,66 +337,44 @@ async fn a_confidential_client_authenticates_and_repeats_its_redirect_uri(s: Tes
     let location = location.unwrap();
     // The registered query survives, the code is added.
     assert!(
-        location.starts_with("https://web.foo.com/cb?from=portcullis&code="),
+        location.starts_with(&format!("{WEB_CALLBACK}&code=")),
         "{location}"
     );
-    let code = query_param(&location, "code").unwrap();
+    query_param(&location, "code").unwrap()
+}
+
+async fn a_confidential_client_authenticates_and_repeats_its_redirect_uri(s: TestServer) {
+    let right = ("redirect_uri", WEB_CALLBACK);
+    let web = Some(("foo-web", "web-secret"));
+    let code = web_code(&s).await;
     let (status, _) = exchange(
         &s,
         "/t/foo.com",
         None,
-        &[
-            ("client_id", "foo-web"),
-            ("code", &code),
-            ("redirect_uri", "https://web.foo.com/cb?from=portcullis"),
-        ],
+        &[("client_id", "foo-web"), ("code", &code), right],
     )
     .await;
     assert_eq!(status, 401, "a confidential client must authenticate");
-    let right = ("redirect_uri", "https://web.foo.com/cb?from=portcullis");
-    let (status, body) = exchange(
-        &s,
-        "/t/foo.com",
-        Some(("foo-web", "web-secret")),
-        &[("code", &code), right],
-    )
-    .await;
+    // Whoever failed to authenticate is not known to be the code's client: the code
+    // is spent, and the rightful exchange fails too.
+    let (status, _) = exchange(&s, "/t/foo.com", web, &[("code", &code), right]).await;
+    assert_eq!(status, 400);
+    let code = web_code(&s).await;
+    let (status, body) = exchange(&s, "/t/foo.com", web, &[("code", &code), right]).await;
     assert_eq!(status, 200, "{body}");
     // A wrong or missing redirect_uri spends the code (it has leaked): the rightful
     // exchange that follows fails too.
     for wrong in [vec![("redirect_uri", "https://web.foo.com/cb")], vec![]] {
-        let page = open(
-            &s,
-            "/t/foo.com",
-            &[("response_type", "code"), ("client_id", "foo-web"), right],
-        )
-        .await;
-        let (_, location, _) = submit(
-            &s,
-            "/t/foo.com",
-            &page,
-            "alice@foo.com",
-            "alice-password",
-            "approve",
-        )
-        .await;
-        let code = query_param(&location.unwrap(), "code").unwrap();
+        let code = web_code(&s).await;
         let mut form = vec![("code", code.as_str())];
         form.extend(wrong.clone());
-        let (status, body) =
-            exchange(&s, "/t/foo.com", Some(("foo-web", "web-secret")), &form).await;
+        let (status, body) = exchange(&s, "/t/foo.com", web, &form).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant")),
             "{wrong:?}"
         );
-        let (status, _) = exchange(
-            &s,
-            "/t/foo.com",
-            Some(("foo-web", "web-secret")),
-            &[("code", &code), right],
-        )
-        .await;
+        let (status, _) = exchange(&s, "/t/foo.com", web, &[("code", &code), right]).await;
         assert_eq!(
             status, 400,
             "a code spent by a wrong redirect_uri stays spent"
@@ -424,18 +394,7 @@ async fn a_confidential_client_authenticates_and_repeats_its_redirect_uri(s: Tes
     )
     .await;
     assert_eq!(status, 400);
-    let (status, _) = exchange(
-        &s,
-        "/t/foo.com",
-        None,
-        &[
-            ("client_id", "foo-spa"),
-            ("code", &code),
-            ("redirect_uri", SPA_CALLBACK),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, _) = spa_exchange(&s, &code, &verifier).await;
     assert_eq!(
         status, 400,
         "the rightful client's exchange of a leaked code fails"
@@ -871,8 +830,43 @@ async fn codes_expire(s: TestServer) {
     assert_eq!(info["state"], "EXPIRED");
 }
 
+/// A code presented by anyone but its own client is spent, whichever tenant or
+/// endpoint it came through: another tenant's client at the super tenant's endpoint
+/// (which takes every tenant's clients), the code's own client at another tenant's
+/// endpoint, or a client whose authentication failed. The rightful exchange then fails.
+async fn a_code_presented_anywhere_by_another_is_spent(s: TestServer) {
+    let presenters: [(&str, Option<(&str, &str)>, &[(&str, &str)]); 4] = [
+        ("", Some(("bar-client", "bar-secret")), &[]),
+        ("/t/bar.com", None, &[("client_id", "foo-spa")]),
+        ("/t/foo.com", Some(("foo-web", "wrong-secret")), &[]),
+        ("", None, &[("client_id", "no-such-client")]),
+    ];
+    for (prefix, auth, extra) in presenters {
+        let (code, verifier) = spa_code(&s, "/t/foo.com").await;
+        let mut form = vec![
+            ("code", code.as_str()),
+            ("redirect_uri", SPA_CALLBACK),
+            ("code_verifier", verifier.as_str()),
+        ];
+        form.extend_from_slice(extra);
+        let (status, body) = exchange(&s, prefix, auth, &form).await;
+        assert!(matches!(status, 400 | 401), "{prefix} {auth:?}: {body}");
+        let (status, body) = spa_exchange(&s, &code, &verifier).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "the code leaked through {prefix:?} by {auth:?} {extra:?} is spent"
+        );
+    }
+    // The rightful client's own exchange of a fresh code still works.
+    let (code, verifier) = spa_code(&s, "/t/foo.com").await;
+    let (status, body) = spa_exchange(&s, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     the_full_flow_with_pkce_issues_tokens_naming_the_user,
+    a_code_presented_anywhere_by_another_is_spent,
     the_sign_in_page_is_safe_and_says_who_asks,
     a_public_client_must_use_pkce_and_the_right_verifier,
     a_confidential_client_authenticates_and_repeats_its_redirect_uri,

@@ -39,6 +39,26 @@ async fn raw_connection(s: &TestServer) -> TlsStream<TcpStream> {
 /// Reads one response: status and body (by Content-Length). `None` when the server
 /// closed the connection first.
 async fn read_response(stream: &mut TlsStream<TcpStream>) -> Option<(u16, String)> {
+    read_answer(stream)
+        .await
+        .map(|answer| (answer.status, answer.body))
+}
+
+struct Answer {
+    status: u16,
+    /// The head, lowercased.
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn closes(&self) -> bool {
+        self.head.contains("\r\nconnection: close\r\n")
+    }
+}
+
+/// Reads one response whole; `None` when the server closed the connection first.
+async fn read_answer(stream: &mut TlsStream<TcpStream>) -> Option<Answer> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -54,13 +74,12 @@ async fn read_response(stream: &mut TlsStream<TcpStream>) -> Option<(u16, String
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
     let length: usize = head
         .lines()
         .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
+            l.strip_prefix("content-length:")
                 .map(|v| v.trim().parse().unwrap())
         })
         .unwrap_or(0);
@@ -71,10 +90,20 @@ async fn read_response(stream: &mut TlsStream<TcpStream>) -> Option<(u16, String
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    Some((
+    Some(Answer {
         status,
-        String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string(),
-    ))
+        head,
+        body: String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string(),
+    })
+}
+
+/// True once the server has closed `stream` (end of stream or a reset), within 5 s.
+async fn closed_by_server(stream: &mut TlsStream<TcpStream>) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
 }
 
 fn form_request(path: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
@@ -287,6 +316,144 @@ async fn readiness_turns_503_when_draining(s: TestServer) {
     s.stop().await;
 }
 
+fn basic(name: &str, password: &str) -> String {
+    use base64::Engine;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+    format!("Authorization: Basic {credentials}\r\n")
+}
+
+/// A request with any method, content type and body, exactly as given.
+fn raw_request(method: &str, path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// The server with a tenant (`bar.com`) allowed one token, introspection or
+/// revocation request a second.
+async fn server_with_a_limited_tenant(backend: Backend) -> Option<TestServer> {
+    if backend == Backend::Postgres {
+        common::postgres_url()?;
+    }
+    let tenants = default_tenant_files()
+        .into_iter()
+        .map(|(domain, text)| match domain.as_str() {
+            "bar.com" => (
+                domain,
+                format!("{text}\n[rate_limits]\nrequests_per_tenant = 1\n"),
+            ),
+            _ => (domain, text),
+        })
+        .collect();
+    Some(TestServer::start_with(backend, tenants, |_| {}).await)
+}
+
+/// Every answer decided before the request's body is needed (404, 405, 400, 401, 403,
+/// 429) leaves the keep-alive connection usable: the next request on it, a good one,
+/// is answered, whatever the size of the body the early answer did not need.
+async fn early_answers_keep_the_connection_for_the_next_request(s: TestServer) {
+    let mut conn = raw_connection(&s).await;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let admin = format!("{form}{}", basic("admin", ADMIN_PASSWORD));
+    let good = raw_request("POST", "/oauth2/introspect", &admin, b"token=x");
+    for size in [0, 100, 60_000] {
+        let body = vec![b'a'; size];
+        let with = |headers: &str| format!("{form}{headers}");
+        let early: Vec<(u16, Vec<u8>)> = vec![
+            (404, raw_request("POST", "/nope", form, &body)),
+            (
+                404,
+                raw_request("POST", "/t/no-such.example/oauth2/token", form, &body),
+            ),
+            (405, raw_request("POST", "/healthz", form, &body)),
+            (405, raw_request("PUT", "/oauth2/introspect", &admin, &body)),
+            (
+                400,
+                raw_request(
+                    "POST",
+                    "/oauth2/introspect",
+                    "Content-Type: text/plain\r\n",
+                    &body,
+                ),
+            ),
+            (
+                400,
+                raw_request(
+                    "POST",
+                    "/oauth2/introspect",
+                    &with("Authorization: Basic !!\r\n"),
+                    &body,
+                ),
+            ),
+            (401, raw_request("POST", "/oauth2/introspect", form, &body)),
+            (
+                401,
+                raw_request(
+                    "POST",
+                    "/oauth2/token",
+                    &with(&basic("super-client", "wrong")),
+                    &body,
+                ),
+            ),
+            (
+                403,
+                raw_request(
+                    "POST",
+                    "/oauth2/introspect",
+                    &with(&basic("nobody", "nobody-password")),
+                    &body,
+                ),
+            ),
+        ];
+        for (expected, request) in early {
+            conn.write_all(&request).await.unwrap();
+            let answer = read_answer(&mut conn).await.expect("an answer");
+            assert_eq!(answer.status, expected, "body of {size}: {}", answer.body);
+            assert!(!answer.closes(), "{expected} with a body of {size} closes");
+            conn.write_all(&good).await.unwrap();
+            let next = read_answer(&mut conn)
+                .await
+                .expect("the next request is answered");
+            assert_eq!(
+                (next.status, next.body.as_str()),
+                (200, r#"{"active":false}"#)
+            );
+        }
+        // The tenant's budget is one a second: of three requests in a row, at least
+        // one is a 429, and none ends the connection.
+        let limited = raw_request("POST", "/t/bar.com/oauth2/introspect", form, &body);
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            conn.write_all(&limited).await.unwrap();
+            let answer = read_answer(&mut conn).await.expect("an answer");
+            assert!(!answer.closes(), "{}", answer.head);
+            if answer.status == 429 {
+                assert!(answer.head.contains("\r\nretry-after: "), "{}", answer.head);
+            }
+            statuses.push(answer.status);
+        }
+        assert!(
+            statuses.iter().all(|s| matches!(s, 401 | 429)),
+            "{statuses:?}"
+        );
+        assert!(statuses.contains(&429), "body of {size}: {statuses:?}");
+        conn.write_all(&good).await.unwrap();
+        let next = read_answer(&mut conn)
+            .await
+            .expect("the next request is answered");
+        assert_eq!(next.status, 200, "after a 429 with a body of {size}");
+    }
+}
+
+on_both_backends!(crate::server_with_a_limited_tenant;
+    early_answers_keep_the_connection_for_the_next_request,
+);
+
 on_both_backends!(crate::common::TestServer::for_backend;
     wrong_methods_get_405_with_allow,
     unknown_paths_get_404_json,
@@ -400,8 +567,43 @@ async fn a_client_that_sends_first_still_reads_its_413() {
             conn.write_all(b"0\r\n\r\n").await.unwrap();
         }
         conn.flush().await.unwrap();
-        let (status, body) = read_response(&mut conn).await.expect("the 413 arrives");
-        assert_eq!(status, 413, "declared length: {declared}: {body}");
+        let answer = read_answer(&mut conn).await.expect("the 413 arrives");
+        assert_eq!(
+            answer.status, 413,
+            "declared length: {declared}: {}",
+            answer.body
+        );
+        // The rest of a body past the limit is not read: the answer says the
+        // connection ends, and it does.
+        assert!(answer.closes(), "{}", answer.head);
+        assert!(closed_by_server(&mut conn).await);
+    }
+}
+
+/// A body far past the limit at a rate-limited tenant is answered too, and the answer
+/// says the connection closes.
+#[tokio::test]
+async fn a_body_past_the_limit_gets_its_answer_and_connection_close() {
+    let s = server_with_a_limited_tenant(Backend::Sqlite).await.unwrap();
+    let body = vec![b'a'; 512 * 1024];
+    for path in [
+        "/t/bar.com/oauth2/introspect",
+        "/t/bar.com/oauth2/token",
+        "/nope",
+    ] {
+        let mut conn = raw_connection(&s).await;
+        let headers = "Content-Type: application/x-www-form-urlencoded\r\n";
+        conn.write_all(&raw_request("POST", path, headers, &body))
+            .await
+            .unwrap();
+        let answer = read_answer(&mut conn).await.expect("an answer");
+        assert!(
+            matches!(answer.status, 413 | 429),
+            "{path}: {}",
+            answer.status
+        );
+        assert!(answer.closes(), "{path}: {}", answer.head);
+        assert!(closed_by_server(&mut conn).await, "{path}");
     }
 }
 

@@ -1,4 +1,5 @@
-//! Prometheus metrics on `metrics.listen`, in the text exposition format.
+//! Prometheus metrics on `metrics.listen`: the text format or OpenMetrics, as asked,
+//! and a listener that held sockets cannot fill.
 
 mod common;
 
@@ -145,4 +146,126 @@ async fn changes_from_another_instance_are_timed() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Without an `Accept` naming OpenMetrics, the answer is the text format, which
+/// Prometheus's own checker passes without a finding; a scraper that names
+/// OpenMetrics (as Prometheus does) gets OpenMetrics, and is told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_scraper_gets_the_format_it_asked_for_and_is_told_which() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let token = s
+        .client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+        .await;
+    assert!(
+        s.is_active(
+            "/t/foo.com",
+            FOO_ADMIN,
+            token["access_token"].as_str().unwrap()
+        )
+        .await
+    );
+    let text = scrape(&s).await;
+    assert!(
+        !text.contains("# EOF") && !text.contains("# UNIT"),
+        "{text}"
+    );
+    assert!(text.contains("# HELP portcullis_requests_total "), "{text}");
+    assert!(
+        text.contains("# TYPE portcullis_requests_total counter"),
+        "{text}"
+    );
+    promtool_finds_nothing_in(&text);
+
+    let address = s.gateway.metrics_address.get().unwrap();
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let response = s
+        .client
+        .get(format!("http://{address}/metrics"))
+        .header("Accept", prometheus_accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let openmetrics = response.text().await.unwrap();
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+    assert!(openmetrics.contains("# TYPE portcullis_requests counter"));
+}
+
+/// Runs `promtool check metrics` (Debian's `prometheus` package, which `.ci/run`
+/// installs) on `text`, and fails on any finding.
+fn promtool_finds_nothing_in(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: promtool is not installed ({e}); .ci/run installs it");
+            return;
+        }
+        Err(e) => panic!("promtool is needed in CI: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && findings.trim().is_empty(),
+        "promtool: {findings}\n{text}"
+    );
+}
+
+/// Idle sockets held on the metrics port are capped and closed after the idle
+/// timeout; while they are held, the API port goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_sockets_on_the_metrics_port_are_capped_and_timed_out() {
+    use tokio::io::AsyncReadExt;
+    let s = TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
+        c.metrics.max_connections = 4;
+        c.metrics.idle_timeout_ms = 700;
+    })
+    .await;
+    let address = *s.gateway.metrics_address.get().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    // Past the cap a connection is closed at once.
+    for _ in 0..20 {
+        let mut refused = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut byte = [0u8; 1];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(2), refused.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    }
+    let health = s.client.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // The held sockets end by themselves after the idle timeout, freeing the places.
+    let started = std::time::Instant::now();
+    for socket in &mut held {
+        let mut byte = [0u8; 1];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let text = scrape(&s).await;
+    assert!(text.contains("portcullis_requests_total"));
 }

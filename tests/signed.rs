@@ -420,6 +420,21 @@ async fn rotation_signs_with_the_new_key_and_keeps_the_old_one_published(s: Test
     );
     // Other tenants keep their keys.
     assert_eq!(jwks(&s, "/t/bar.com").await.keys.len(), 1);
+
+    // Rotating in a loop keeps at most three retiring keys: the oldest drop out.
+    let mut newest = Vec::new();
+    for _ in 0..6 {
+        let (status, rotated) = s
+            .api("POST", "/t/foo.com/api/v1/keys/rotate", FOO_ADMIN, None)
+            .await;
+        assert_eq!(status, 200, "{rotated}");
+        newest.insert(0, rotated["kid"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        kids(&jwks(&s, "/t/foo.com").await),
+        newest[..4],
+        "the signing key and the three newest retiring keys"
+    );
 }
 
 async fn a_retired_key_leaves_the_jwks_after_its_window(backend: Backend) {
@@ -500,8 +515,22 @@ async fn a_wrong_or_missing_master_key_stops_the_start(s: TestServer) {
     );
     assert!(!path.exists(), "a new master key was made over sealed keys");
 
-    // With the right key back, it starts and signs as before.
+    // The right key back, but readable by every user: the start names the fix.
     std::fs::write(&path, &original).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let exposed = portcullis::prepare(config.clone(), None)
+            .await
+            .err()
+            .expect("a key every user may read stops the start");
+        let message = format!("{exposed:#}");
+        let fix = format!("chmod 600 {}", path.display());
+        assert!(message.contains(&fix), "{message}");
+        assert!(!message.contains(original.trim()), "{message}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // With the right key and mode back, it starts and signs as before.
     let s = TestServer::start_on(database, common::default_tenant_files(), |_| {}).await;
     let jwt = jwt_for(&s, "/t/foo.com", FOO_ADMIN, "no-such-token").await;
     verify(

@@ -969,7 +969,7 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
         ..signing_key("a2")
     };
     let rotated = store
-        .rotate_signing_key(a, &a2, 0, &audit(a, "key.rotate", "a2", 100))
+        .rotate_signing_key(a, &a2, 0, 3, &audit(a, "key.rotate", "a2", 100))
         .await
         .unwrap();
     assert_eq!(rotated, Changes::signing_keys(vec![a]));
@@ -988,7 +988,7 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
         ..signing_key("a3")
     };
     let _ = store
-        .rotate_signing_key(a, &a3, 150, &audit(a, "key.rotate", "a3", 200))
+        .rotate_signing_key(a, &a3, 150, 3, &audit(a, "key.rotate", "a3", 200))
         .await
         .unwrap();
     assert_eq!(
@@ -1011,6 +1011,26 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
     assert_eq!(
         events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["key.rotate", "key.rotate"]
+    );
+
+    // Past `keep_retiring`, a rotation drops the oldest retiring keys, however young.
+    for (i, at) in (201..=205).enumerate() {
+        let key = NewSigningKey {
+            created_at: at,
+            ..signing_key(&format!("a{}", i + 4))
+        };
+        let _ = store
+            .rotate_signing_key(a, &key, 0, 2, &audit(a, "key.rotate", &key.kid, at))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        kids(store.signing_keys(a, 0).await.unwrap()),
+        [
+            ("a8".into(), None),
+            ("a7".into(), Some(205)),
+            ("a6".into(), Some(204))
+        ]
     );
 }
 

@@ -24,14 +24,14 @@
 //! | `tenants/{domain}` (super)   | DELETE             |
 //! | `audit?limit=&before=`       | GET                |
 
-use super::form::{has_media_type, read_body, Form};
+use super::form::{has_media_type, Form};
 use super::router::RequestLog;
 use super::{auth, empty, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::admin::{path_segment, Admin};
 use crate::service::authenticate::Presented;
 use crate::service::Gateway;
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -144,7 +144,7 @@ impl Operation {
 pub async fn handle(
     gateway: &Gateway,
     tenant: Arc<Tenant>,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     rest: &str,
     path: &str,
     log: &mut RequestLog,
@@ -161,30 +161,23 @@ pub async fn handle(
         .await?;
     log.identify(&admin.name);
     let query = Form::parse(request.uri().query().unwrap_or_default().as_bytes())?;
-    let body = RequestBody { gateway, request };
+    let body = RequestBody { request };
     execute(gateway, &admin, operation, body, &query).await
 }
 
 /// The request body, read only by operations that take one.
 struct RequestBody<'a> {
-    gateway: &'a Gateway,
-    request: Request<Incoming>,
+    request: &'a Request<Bytes>,
 }
 
 impl RequestBody<'_> {
-    async fn json<T: DeserializeOwned>(self) -> Result<T, ApiError> {
-        if !has_media_type(&self.request, "application/json") {
+    fn json<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        if !has_media_type(self.request, "application/json") {
             return Err(ApiError::BadRequest(
                 "the body must be application/json".into(),
             ));
         }
-        let bytes = read_body(
-            self.request,
-            self.gateway.body_limit(),
-            self.gateway.body_timeout(),
-        )
-        .await?;
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(self.request.body())
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
     }
 }
@@ -203,29 +196,29 @@ async fn execute(
     use Operation as Op;
     match operation {
         Op::ListUsers => ok(json!({ "users": g.list_users(admin).await? })),
-        Op::CreateUser => created(json!(g.create_user(admin, body.json().await?).await?)),
+        Op::CreateUser => created(json!(g.create_user(admin, body.json()?).await?)),
         Op::GetUser(u) => ok(json!(g.get_user(admin, &u).await?)),
         Op::DeleteUser(u) => {
             g.delete_user(admin, &u).await?;
             done()
         }
         Op::SetPassword(u) => {
-            g.set_password(admin, &u, body.json().await?).await?;
+            g.set_password(admin, &u, body.json()?).await?;
             done()
         }
-        Op::SetRoles(u) => ok(json!(g.set_roles(admin, &u, body.json().await?).await?)),
-        Op::SetEnabled(u) => ok(json!(g.set_enabled(admin, &u, body.json().await?).await?)),
+        Op::SetRoles(u) => ok(json!(g.set_roles(admin, &u, body.json()?).await?)),
+        Op::SetEnabled(u) => ok(json!(g.set_enabled(admin, &u, body.json()?).await?)),
         Op::UnlockUser(u) => ok(json!(g.unlock_user(admin, &u).await?)),
         Op::ListRoles => ok(json!({ "roles": g.list_roles(admin).await? })),
-        Op::CreateRole => created(json!(g.create_role(admin, body.json().await?).await?)),
+        Op::CreateRole => created(json!(g.create_role(admin, body.json()?).await?)),
         Op::GetRole(r) => ok(json!(g.get_role(admin, &r).await?)),
-        Op::UpdateRole(r) => ok(json!(g.update_role(admin, &r, body.json().await?).await?)),
+        Op::UpdateRole(r) => ok(json!(g.update_role(admin, &r, body.json()?).await?)),
         Op::DeleteRole(r) => {
             g.delete_role(admin, &r).await?;
             done()
         }
         Op::ListClients => ok(json!({ "clients": g.list_clients(admin).await? })),
-        Op::CreateClient => created(json!(g.create_client(admin, body.json().await?).await?)),
+        Op::CreateClient => created(json!(g.create_client(admin, body.json()?).await?)),
         Op::GetClient(c) => ok(json!(g.get_client(admin, &c).await?)),
         Op::DeleteClient(c) => {
             g.delete_client(admin, &c).await?;
@@ -234,15 +227,13 @@ async fn execute(
         Op::RotateSecret(c) => ok(json!(g.rotate_secret(admin, &c).await?)),
         Op::UnlockClient(c) => ok(json!(g.unlock_client(admin, &c).await?)),
         Op::GetResources => ok(json!(g.get_resources(admin))),
-        Op::SetResources => ok(json!(g.set_resources(admin, body.json().await?).await?)),
-        Op::LookupToken => ok(json!(g.lookup_token(admin, body.json().await?).await?)),
-        Op::RevokeTokens => {
-            ok(json!({ "revoked": g.revoke_tokens(admin, body.json().await?).await? }))
-        }
+        Op::SetResources => ok(json!(g.set_resources(admin, body.json()?).await?)),
+        Op::LookupToken => ok(json!(g.lookup_token(admin, body.json()?).await?)),
+        Op::RevokeTokens => ok(json!({ "revoked": g.revoke_tokens(admin, body.json()?).await? })),
         Op::ListKeys => ok(json!({ "keys": g.list_keys(admin).await? })),
         Op::RotateKey => ok(json!(g.rotate_key(admin).await?)),
         Op::ListTenants => ok(json!({ "tenants": g.list_tenants().await? })),
-        Op::CreateTenant => created(json!(g.create_tenant(admin, body.json().await?).await?)),
+        Op::CreateTenant => created(json!(g.create_tenant(admin, body.json()?).await?)),
         Op::DeactivateTenant(d) => {
             g.delete_tenant(admin, &d).await?;
             done()

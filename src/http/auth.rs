@@ -10,7 +10,7 @@ use crate::service::authenticate::{
 use crate::service::{Error, Gateway, Origin};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::header::AUTHORIZATION;
 use hyper::HeaderMap;
 use hyper::Request;
@@ -112,12 +112,12 @@ pub fn client_credentials(
 pub async fn client_request(
     gateway: &Gateway,
     tenant: &Tenant,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     allow_public: fn(&Form) -> bool,
     origin: &Origin,
 ) -> Result<(AuthenticatedClient, Form), ApiError> {
     let authorization = parse(request.headers())?;
-    let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
+    let mut form = form::of(request)?;
     let credentials = client_credentials(authorization, &mut form)?.ok_or(Error::InvalidClient)?;
     let scope = if tenant.is_super {
         ClientScope::AnyTenant

@@ -6,7 +6,7 @@
 //! hidden field; a POST whose field does not equal its cookie issues no code. Nothing
 //! is kept on the server, so any instance can take the POST.
 
-use super::form::{has_media_type, read_body, Form};
+use super::form::{has_media_type, Form};
 use super::router::RequestLog;
 use super::{ApiError, Body};
 use crate::domain::tenant::Tenant;
@@ -17,7 +17,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
 use secrecy::SecretString;
@@ -61,11 +60,11 @@ fn style_hash() -> &'static str {
 pub async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     path: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let cookie = csrf_cookie(&request);
+    let cookie = csrf_cookie(request);
     if request.method() == Method::GET {
         let Ok(query) = Form::parse(request.uri().query().unwrap_or_default().as_bytes()) else {
             return Ok(error_page(
@@ -83,11 +82,10 @@ pub async fn handle(
             Err(refused) => refusal(refused),
         };
     }
-    if !has_media_type(&request, "application/x-www-form-urlencoded") {
+    if !has_media_type(request, "application/x-www-form-urlencoded") {
         return Ok(error_page("The sign-in form was not sent as a form."));
     }
-    let body = read_body(request, gateway.body_limit(), gateway.body_timeout()).await?;
-    let Ok(form) = Form::parse(&body) else {
+    let Ok(form) = Form::parse(request.body()) else {
         return Ok(error_page("The sign-in form is malformed."));
     };
     let authorization = match gateway.authorization_request(tenant, &params(&form)).await {
@@ -166,7 +164,7 @@ fn refusal(refused: Refused) -> Result<Response<Body>, ApiError> {
 }
 
 /// The CSRF cookie's value, when it has the shape this server gives it.
-fn csrf_cookie(request: &Request<Incoming>) -> Option<String> {
+fn csrf_cookie(request: &Request<Bytes>) -> Option<String> {
     request
         .headers()
         .get_all(COOKIE)

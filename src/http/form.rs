@@ -2,12 +2,9 @@
 //! parameters are errors (RFC 6749 §3.1), never silently repaired.
 
 use super::ApiError;
-use bytes::{Bytes, BytesMut};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use bytes::Bytes;
+use hyper::header::CONTENT_TYPE;
 use hyper::Request;
-use std::time::Duration;
 
 pub struct Form {
     pairs: Vec<(String, String)>,
@@ -62,84 +59,25 @@ fn decode(raw: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(bytes).map_err(|_| ApiError::BadRequest("the form is not valid UTF-8".into()))
 }
 
-/// Reads a form body: checks the media type (ignoring parameters such as
-/// `charset=UTF-8`), the size limit and the read timeout.
-pub async fn read(
-    request: Request<Incoming>,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Form, ApiError> {
-    if !has_media_type(&request, "application/x-www-form-urlencoded") {
+/// The form of a request: checks the media type, ignoring parameters such as
+/// `charset=UTF-8`, then parses the body.
+pub fn of(request: &Request<Bytes>) -> Result<Form, ApiError> {
+    if !has_media_type(request, "application/x-www-form-urlencoded") {
         return Err(ApiError::BadRequest(
             "the body must be application/x-www-form-urlencoded".into(),
         ));
     }
-    Form::parse(&read_body(request, limit, timeout).await?)
+    Form::parse(request.body())
 }
 
 /// True when the request's `Content-Type`, without its parameters, is `expected`.
-pub fn has_media_type(request: &Request<Incoming>, expected: &str) -> bool {
+pub fn has_media_type(request: &Request<Bytes>, expected: &str) -> bool {
     request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or_default().trim())
         .is_some_and(|m| m.eq_ignore_ascii_case(expected))
-}
-
-/// Most bytes read and thrown away after a body passed its limit, so that a client
-/// that writes its whole body before reading still receives the 413: closing with
-/// unread data would reset the connection and lose the answer.
-const MAX_DRAINED_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Reads a whole body within the size limit (413 beyond it) and the read timeout (408).
-pub async fn read_body(
-    request: Request<Incoming>,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let mut body = request.into_body();
-    let read = async {
-        let mut collected = BytesMut::new();
-        let mut seen: u64 = 0;
-        while let Some(frame) = body.frame().await {
-            let frame = frame
-                .map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            seen += data.len() as u64;
-            if seen > MAX_DRAINED_BYTES {
-                break;
-            }
-            if seen <= limit as u64 {
-                collected.extend_from_slice(&data);
-            }
-        }
-        Ok(if seen > limit as u64 {
-            None
-        } else {
-            Some(collected.freeze())
-        })
-    };
-    // A declared length past what would be drained is refused without reading.
-    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES) {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    match tokio::time::timeout(timeout, read).await {
-        Err(_) => Err(ApiError::Timeout),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(None)) => Err(ApiError::PayloadTooLarge),
-        Ok(Ok(Some(_))) if declared.is_some_and(|n| n > limit as u64) => {
-            Err(ApiError::PayloadTooLarge)
-        }
-        Ok(Ok(Some(body))) => Ok(body),
-    }
 }
 
 #[cfg(test)]

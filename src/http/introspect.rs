@@ -6,8 +6,7 @@ use super::{auth, form, json, uncached, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway};
 use bytes::Bytes;
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, VARY};
+use hyper::header::{HeaderValue, VARY};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 
 const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
@@ -15,17 +14,16 @@ const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 pub async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     path: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let method = request.method().as_str().to_owned();
     let signed = accepts_jwt(request.headers());
     let authorization = auth::parse(request.headers())?;
-    let mut form = form::read(request, gateway.body_limit(), gateway.body_timeout()).await?;
+    let mut form = form::of(request)?;
     let caller = auth::introspection_caller(authorization, &mut form)?;
     let introspector = gateway
-        .introspector(tenant, caller, &method, path, &log.origin)
+        .introspector(tenant, caller, request.method().as_str(), path, &log.origin)
         .await?;
     log.identify(introspector.caller());
     gateway.admit_caller(tenant.id, introspector.caller())?;
@@ -49,30 +47,16 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Whether `Accept` names the signed answer's media type with a non-zero weight
-/// (RFC 9701 §4). Wildcards do not ask for it: only a caller that names it gets one.
+/// Whether the caller asks for a signed answer (RFC 9701 §4). Wildcards do not ask
+/// for it: only a caller that names it gets one.
 fn accepts_jwt(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let media_type = parts.next().unwrap_or_default();
-            let refused = parts.any(|parameter| {
-                parameter
-                    .strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            media_type.eq_ignore_ascii_case(JWT_MEDIA_TYPE) && !refused
-        })
+    super::accepts(headers, JWT_MEDIA_TYPE)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::ACCEPT;
 
     fn accept(values: &[&str]) -> bool {
         let mut headers = HeaderMap::new();

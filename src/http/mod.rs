@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod authorize;
+mod body;
 mod error;
 mod form;
 mod health;
@@ -19,8 +20,8 @@ pub use router::handle;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use hyper::{Response, StatusCode};
+use hyper::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use hyper::{HeaderMap, Response, StatusCode};
 
 pub type Body = Full<Bytes>;
 
@@ -69,4 +70,25 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 fn no_store(headers: &mut hyper::HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Whether `Accept` names `media_type` itself with a non-zero weight; a wildcard
+/// does not name it.
+pub fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let named = parts.next().unwrap_or_default();
+            let refused = parts.any(|parameter| {
+                parameter
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            named.eq_ignore_ascii_case(media_type) && !refused
+        })
 }

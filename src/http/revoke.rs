@@ -4,13 +4,13 @@ use super::router::RequestLog;
 use super::{auth, empty, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway};
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 
 pub async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     // RFC 7009 §2.1: a public client identifies itself by its id alone.

@@ -11,10 +11,14 @@
 //! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
-use super::{admin, authorize, health, introspect, jwks, metadata, revoke, token, ApiError, Body};
+use super::{
+    admin, authorize, body, health, introspect, jwks, metadata, revoke, token, ApiError, Body,
+};
 use crate::service::{Error, Gateway, Origin};
+use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::header::{HeaderValue, CONNECTION};
+use hyper::{Request, Response, Version};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -160,10 +164,28 @@ pub async fn handle(
         caller: String::new(),
         origin,
     };
-    let dispatched = dispatch(&gateway, request, &mut log)
-        .instrument(span.clone())
-        .await;
-    let response = match dispatched {
+    let (parts, incoming) = request.into_parts();
+    let http1 = parts.version <= Version::HTTP_11;
+    // The body is read before anything can answer (see `body`): an answer that left
+    // it unread would drop the connection under the client's next request.
+    let read = body::read(
+        &parts.headers,
+        incoming,
+        gateway.body_limit(),
+        gateway.body_timeout(),
+    )
+    .await;
+    let whole = read.is_ok();
+    let dispatched = match read {
+        Ok(bytes) => {
+            let request = Request::from_parts(parts, bytes);
+            dispatch(&gateway, &request, &mut log)
+                .instrument(span.clone())
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    let mut response = match dispatched {
         Ok(response) => response,
         Err(error) => {
             let realm = if log.tenant.is_empty() {
@@ -174,6 +196,14 @@ pub async fn handle(
             error.into_response(realm)
         }
     };
+    // What is left of an unread body would be taken for the next request: say so,
+    // and hyper closes the connection once the answer is out (HTTP/2 resets only the
+    // stream, and has no `Connection` header).
+    if !whole && http1 {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     let took = started.elapsed();
     let status = response.status().as_u16();
     gateway
@@ -196,11 +226,11 @@ pub async fn handle(
 
 async fn dispatch(
     gateway: &Gateway,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let path = request.uri().path().to_owned();
-    let route = route(&path).ok_or(ApiError::NotFound)?;
+    let path = request.uri().path();
+    let route = route(path).ok_or(ApiError::NotFound)?;
     log.endpoint = route.endpoint.name();
     tracing::Span::current().record("endpoint", log.endpoint);
     if let Some(allow) = route.endpoint.allow() {
@@ -234,13 +264,13 @@ async fn dispatch(
         Endpoint::Healthz | Endpoint::Readyz => {}
     }
     match route.endpoint {
-        Endpoint::Authorize => authorize::handle(gateway, &tenant, request, &path, log).await,
+        Endpoint::Authorize => authorize::handle(gateway, &tenant, request, path, log).await,
         Endpoint::Token => token::handle(gateway, &tenant, request, log).await,
-        Endpoint::Introspect => introspect::handle(gateway, &tenant, request, &path, log).await,
+        Endpoint::Introspect => introspect::handle(gateway, &tenant, request, path, log).await,
         Endpoint::Revoke => revoke::handle(gateway, &tenant, request, log).await,
         Endpoint::Jwks => jwks::handle(gateway, &tenant).await,
         Endpoint::Metadata => Ok(metadata::handle(&tenant)),
-        Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, &path, log).await,
+        Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, path, log).await,
         Endpoint::Healthz | Endpoint::Readyz => Err(ApiError::NotFound),
     }
 }

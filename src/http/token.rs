@@ -1,29 +1,59 @@
 //! `POST /oauth2/token` (RFC 6749 §3.2).
 
+use super::form::{self, Form};
 use super::router::RequestLog;
 use super::{auth, json, ApiError, Body};
 use crate::domain::client::GrantType;
 use crate::domain::tenant::Tenant;
+use crate::service::authenticate::AuthenticatedClient;
 use crate::service::grant::Grant;
 use crate::service::{Error, Gateway};
-use hyper::body::Incoming;
+use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 use secrecy::SecretString;
 
 pub async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
-    request: Request<Incoming>,
+    request: &Request<Bytes>,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    // A public client authenticates by its id alone, and only to exchange a code (its
-    // PKCE verifier is then the proof).
-    let is_code_exchange = |form: &super::form::Form| {
-        form.get("grant_type").and_then(GrantType::parse) == Some(GrantType::AuthorizationCode)
-    };
+    let mut presenter = None;
+    let answered = authenticated_grant(gateway, tenant, request, log, &mut presenter).await;
+    if let Err(ApiError::Service(refusal)) = &answered {
+        // The code of a refused exchange may be in the wrong hands: the service
+        // decides, and spends it if so.
+        let code = form::of(request)
+            .ok()
+            .filter(is_code_exchange)
+            .and_then(|mut f| f.take("code"));
+        if let Some(code) = code {
+            gateway
+                .refused_code_exchange(&code, presenter.as_ref(), refusal)
+                .await?;
+        }
+    }
+    answered
+}
+
+/// A public client authenticates by its id alone, and only to exchange a code (its
+/// PKCE verifier is then the proof).
+fn is_code_exchange(form: &Form) -> bool {
+    form.get("grant_type").and_then(GrantType::parse) == Some(GrantType::AuthorizationCode)
+}
+
+/// Authenticates the client (kept in `presenter`) and runs its grant.
+async fn authenticated_grant(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: &Request<Bytes>,
+    log: &mut RequestLog,
+    presenter: &mut Option<AuthenticatedClient>,
+) -> Result<Response<Body>, ApiError> {
     let (client, form) =
         auth::client_request(gateway, tenant, request, is_code_exchange, &log.origin).await?;
     log.identify(client.id());
+    let client = presenter.insert(client);
     gateway.admit_caller(client.tenant_id(), client.id())?;
     let required = |name: &str| {
         form.non_empty(name)
@@ -54,6 +84,6 @@ pub async fn handle(
             scope,
         },
     };
-    let issued = gateway.grant(&client, grant, &log.origin).await?;
+    let issued = gateway.grant(client, grant, &log.origin).await?;
     Ok(json(StatusCode::OK, &issued))
 }

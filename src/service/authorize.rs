@@ -300,7 +300,8 @@ impl Gateway {
             }
         };
         if !redirect_ok {
-            self.spend_leaked_code(&record, client, now).await?;
+            let actor = format!("client:{}", client.client_id);
+            self.spend_leaked_code(&record, &actor, now).await?;
             return Err(Error::InvalidGrant(
                 "redirect_uri differs from the authorization request",
             ));

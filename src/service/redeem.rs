@@ -2,9 +2,10 @@
 //! credential is spent once, its reuse revokes its grant, and a code in the wrong hands
 //! is spent so that the rightful exchange fails too.
 
+use super::authenticate::AuthenticatedClient;
 use super::grant::{narrowed_scope, Issuance, TokenResponse};
 use super::token_text::presented_digest;
-use super::{Error, Gateway, Result};
+use super::{now, Error, Gateway, Result};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
 use crate::store::{ClientRecord, Rotation, Selection, TokenRecord};
@@ -65,7 +66,8 @@ impl Gateway {
             // A code in the wrong client's hands has leaked: spend it, so that the
             // rightful exchange fails too (RFC 9700 §4.5).
             if kind == TokenKind::AuthorizationCode {
-                self.spend_leaked_code(&record, client, now).await?;
+                let actor = format!("client:{}", client.client_id);
+                self.spend_leaked_code(&record, &actor, now).await?;
             }
             return Err(invalid());
         }
@@ -133,7 +135,7 @@ impl Gateway {
     pub(super) async fn spend_leaked_code(
         &self,
         record: &TokenRecord,
-        presenter: &ClientRecord,
+        actor: &str,
         now: i64,
     ) -> Result<()> {
         let step = (
@@ -141,12 +143,62 @@ impl Gateway {
             Selection::Token(record.id),
             Event::Exchange,
         );
-        let actor = format!("client:{}", presenter.client_id);
         let changes = self
             .store
-            .transitions(record.token.tenant_id, &[step], now, &actor)
+            .transitions(record.token.tenant_id, &[step], now, actor)
             .await?;
         self.apply(&changes).await
+    }
+
+    /// After a code exchange was refused with `refusal`: a code that was presented by
+    /// anyone but its own client (another client, another tenant's client, a client
+    /// that failed to authenticate, at whichever tenant's endpoint) has leaked, and is
+    /// spent wherever it lives, so that the rightful exchange fails too (RFC 9700
+    /// §4.5). Refusals that say nothing of the presenter (a rate limit, an outage)
+    /// spend nothing: the caller may simply try again.
+    pub async fn refused_code_exchange(
+        &self,
+        code: &str,
+        presenter: Option<&AuthenticatedClient>,
+        refusal: &Error,
+    ) -> Result<()> {
+        let spends = match refusal {
+            Error::InvalidRequest(_)
+            | Error::InvalidClient
+            | Error::InvalidGrant(_)
+            | Error::UnauthorizedClient(_)
+            | Error::UnsupportedGrantType
+            | Error::InvalidScope(_)
+            | Error::Unauthenticated
+            | Error::Forbidden
+            | Error::UnknownTenant
+            | Error::Invalid { .. }
+            | Error::NotFound(_)
+            | Error::Duplicate(_) => true,
+            Error::Unavailable
+            | Error::Internal(_)
+            | Error::Hash(_)
+            | Error::RateLimited(_)
+            | Error::Overloaded => false,
+        };
+        let Some(digest) = presented_digest(code).filter(|_| spends) else {
+            return Ok(());
+        };
+        let Some(record) = self.store.code_in_any_tenant(&digest).await? else {
+            return Ok(());
+        };
+        let rightful = presenter.is_some_and(|client| {
+            client.tenant_id() == record.token.tenant_id && client.id() == record.token.client_id
+        });
+        if rightful {
+            // Its own client's mistakes were judged by the exchange itself.
+            return Ok(());
+        }
+        let actor = match presenter {
+            Some(client) => format!("client:{}", client.id()),
+            None => "unauthenticated client".to_owned(),
+        };
+        self.spend_leaked_code(&record, &actor, now()).await
     }
 
     pub(super) async fn revoke_grant(

@@ -158,13 +158,15 @@ pub trait Store: Send + Sync {
     /// one meanwhile (another instance starting) keeps its own.
     async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Changes>;
     /// Makes `key` the tenant's signing key: the previous one retires now, and keys
-    /// retired before `unpublished_before` are deleted. A rotation that lost a race
-    /// with another is `Duplicate("signing key")`.
+    /// retired before `unpublished_before` are deleted, as are all but the
+    /// `keep_retiring` most recently retired. A rotation that lost a race with another
+    /// is `Duplicate("signing key")`.
     async fn rotate_signing_key(
         &self,
         tenant_id: i64,
         key: &NewSigningKey,
         unpublished_before: i64,
+        keep_retiring: usize,
         audit: &AuditEvent,
     ) -> Result<Changes>;
 
@@ -299,6 +301,10 @@ pub trait Store: Send + Sync {
     async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<()>;
     /// The token with this digest in this tenant: one indexed read.
     async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>>;
+    /// The authorization code with this digest, whichever tenant holds it. The one
+    /// lookup across tenants: a code presented where it does not belong has leaked,
+    /// and is spent wherever it lives (RFC 9700 §4.5); nothing else is read this way.
+    async fn code_in_any_tenant(&self, digest: &Digest) -> Result<Option<TokenRecord>>;
     /// Applies each `(kind, selection, event)` step to the selected tokens the state
     /// machine lets it move, in one transaction (a revocation and its cascade).
     async fn transitions(

@@ -2,6 +2,12 @@
 
 use super::Admin;
 use crate::service::{now, Gateway, Result};
+
+/// Retiring keys a tenant keeps published at most. A rotation past it drops the
+/// oldest: rotating in a loop must not grow the public JWKS (and every verifier's copy
+/// of it) without bound. Three rotations in one `keys.retire_after_seconds` are
+/// already an incident, not routine.
+pub const MAX_RETIRING_KEYS: usize = 3;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -56,7 +62,13 @@ impl Gateway {
         let unpublished_before = now.saturating_sub(self.keys.retire_after);
         let changes = self
             .store
-            .rotate_signing_key(admin.tenant.id, &key, unpublished_before, &audit)
+            .rotate_signing_key(
+                admin.tenant.id,
+                &key,
+                unpublished_before,
+                MAX_RETIRING_KEYS,
+                &audit,
+            )
             .await?;
         self.apply(&changes).await?;
         Ok(KeyView {

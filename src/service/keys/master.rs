@@ -20,6 +20,8 @@ pub enum MasterKeyError {
     },
     #[error("{path} does not hold a master key: expected {KEY_BYTES} bytes in base64 on one line")]
     Malformed { path: String },
+    #[error("{path} may be read by every user (mode {mode:04o}): run `chmod 600 {path}` (or `chmod 640 {path}` to share it with the file's group)")]
+    Exposed { path: String, mode: u32 },
     #[error("no randomness for a new master key")]
     Random,
 }
@@ -40,13 +42,31 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// The key in `path`; `Ok(None)` when there is no such file.
+    /// The key in `path`; `Ok(None)` when there is no such file. A file that users
+    /// other than its owner and group may read is refused: the key would be theirs.
     pub fn read(path: &Path) -> Result<Option<Self>, MasterKeyError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(io_error(path, source)),
         };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = file
+                .metadata()
+                .map_err(|e| io_error(path, e))?
+                .permissions()
+                .mode();
+            if mode & 0o007 != 0 {
+                return Err(MasterKeyError::Exposed {
+                    path: path.display().to_string(),
+                    mode: mode & 0o7777,
+                });
+            }
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| io_error(path, e))?;
         let malformed = || MasterKeyError::Malformed {
             path: path.display().to_string(),
         };
@@ -141,6 +161,28 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_every_user_may_read_is_refused_with_the_chmod_that_fixes_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        MasterKey::generate(&path).unwrap();
+        let set = |mode| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode));
+        for exposed in [0o644, 0o604, 0o601] {
+            set(exposed).unwrap();
+            let message = MasterKey::read(&path).unwrap_err().to_string();
+            let fix = format!("chmod 600 {}", path.display());
+            assert!(message.contains(&fix), "{message}");
+            assert!(message.contains(&format!("{exposed:04o}")), "{message}");
+        }
+        // The group may share it (a Kubernetes Secret mounted 0440).
+        for shared in [0o640, 0o440, 0o400] {
+            set(shared).unwrap();
+            assert!(MasterKey::read(&path).unwrap().is_some(), "{shared:o}");
         }
     }
 

@@ -265,10 +265,12 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         key: &NewSigningKey,
         unpublished_before: i64,
+        keep_retiring: usize,
         audit: &AuditEvent,
     ) -> Result<Changes> {
         let mut tx = self.backend.begin_write().await?;
-        signing_keys::retire(&mut *tx, tenant_id, key.created_at, unpublished_before).await?;
+        let now = key.created_at;
+        signing_keys::retire(&mut *tx, tenant_id, now, unpublished_before, keep_retiring).await?;
         if !signing_keys::insert(&mut *tx, tenant_id, key).await? {
             return Err(Error::Duplicate("signing key"));
         }
@@ -543,6 +545,11 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         tokens::by_digest(&mut *conn, tenant_id, digest).await
+    }
+
+    async fn code_in_any_tenant(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        tokens::code_in_any_tenant(&mut *conn, digest).await
     }
 
     async fn transitions(

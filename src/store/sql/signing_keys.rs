@@ -45,12 +45,14 @@ pub async fn insert(conn: &mut impl Conn, tenant_id: i64, key: &NewSigningKey) -
 }
 
 /// Retires the tenant's signing key at `now`, and deletes keys retired before
-/// `unpublished_before`, which no JWKS shows any more.
+/// `unpublished_before`, which no JWKS shows any more, and every retired key past the
+/// `keep` most recent.
 pub async fn retire(
     conn: &mut impl Conn,
     tenant_id: i64,
     now: i64,
     unpublished_before: i64,
+    keep: usize,
 ) -> Result<()> {
     let retire = query(
         "UPDATE signing_keys SET retired_at = $1 WHERE tenant_id = $2 AND retired_at IS NULL",
@@ -62,5 +64,13 @@ pub async fn retire(
         .bind(tenant_id)
         .bind(unpublished_before);
     conn.execute(forget).await?;
+    let oldest = query(
+        "DELETE FROM signing_keys WHERE tenant_id = $1 AND retired_at IS NOT NULL \
+         AND id NOT IN (SELECT id FROM signing_keys WHERE tenant_id = $1 \
+         AND retired_at IS NOT NULL ORDER BY retired_at DESC, id DESC LIMIT $2)",
+    )
+    .bind(tenant_id)
+    .bind(i64::try_from(keep).unwrap_or(i64::MAX));
+    conn.execute(oldest).await?;
     Ok(())
 }

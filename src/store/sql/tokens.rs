@@ -160,6 +160,22 @@ pub async fn by_digest(
     row.map(TokenRecord::try_from).transpose()
 }
 
+/// The authorization code with `digest` in whichever tenant holds it.
+pub async fn code_in_any_tenant(
+    conn: &mut impl Conn,
+    digest: &Digest,
+) -> Result<Option<TokenRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM tokens WHERE digest = $1 AND kind = $2");
+    let row: Option<TokenRow> = conn
+        .fetch_optional(
+            query(sql)
+                .bind(digest)
+                .bind(TokenKind::AuthorizationCode.as_str()),
+        )
+        .await?;
+    row.map(TokenRecord::try_from).transpose()
+}
+
 /// Applies each `(kind, selection, event)` step to the selected tokens that the state
 /// machine lets it move (a revocation and its cascade); returns the digests that changed.
 pub async fn steps(
