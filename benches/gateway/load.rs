@@ -95,6 +95,16 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds the requests, latencies and server CPU of another window of the same
+    /// scenario (another round).
+    pub fn absorb(&mut self, other: Outcome) {
+        self.server_cpu_seconds = match (self.server_cpu_seconds, other.server_cpu_seconds) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        self.merge(other);
+    }
+
     fn merge(&mut self, other: Outcome) {
         self.answered += other.answered;
         self.errors += other.errors;

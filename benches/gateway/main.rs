@@ -3,9 +3,12 @@
 //! bare server are what carry from machine to machine.
 //!
 //! Options: `--seconds N` measures each scenario for N seconds (default 10, after a
-//! 3-second warm-up); `--smoke` runs everything small and short, as CI may; `--keep`
-//! keeps the servers' logs and databases and prints where they are; `--only TEXT`
-//! measures only the scenarios whose name holds TEXT (to profile one).
+//! 3-second warm-up); `--rounds N` measures the rows that are compared with each other
+//! (one tenant, a million tokens, 10,000 tenants) N times each, interleaved (default
+//! 3); `--smoke` runs everything small and short; `--keep` keeps the servers' logs and
+//! databases and prints where they are; `--only TEXT` measures only the scenarios
+//! whose name holds TEXT (to profile one); `--check` exits non-zero when a row falls
+//! under its target by more than the noise (README, "Performance").
 //! PostgreSQL scenarios use `PORTCULLIS_BENCH_POSTGRES` (a server URL without a
 //! database, default `postgres://postgres@127.0.0.1:5432`) and are skipped, saying
 //! so, when nothing answers there.
@@ -15,6 +18,7 @@ mod fixtures;
 mod load;
 mod process;
 mod scenarios;
+mod targets;
 
 use load::{Plan, Target};
 use process::Server;
@@ -41,6 +45,10 @@ pub struct Options {
     pub keep: bool,
     /// Measure only the scenarios whose name holds this text (and the bare server).
     pub only: Option<&'static str>,
+    /// How many interleaved rounds the compared rows get.
+    pub rounds: usize,
+    /// Exit non-zero when a row misses its target by more than the noise.
+    pub check: bool,
 }
 
 impl Options {
@@ -54,6 +62,8 @@ impl Options {
             revocable: 300_000,
             keep: false,
             only: None,
+            rounds: 3,
+            check: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -66,6 +76,7 @@ impl Options {
                         many_tenants: 100,
                         cached_tokens: 5_000,
                         revocable: 50_000,
+                        rounds: 1,
                         ..options
                     }
                 }
@@ -77,6 +88,14 @@ impl Options {
                     options.measure = Duration::from_secs(seconds);
                 }
                 "--keep" => options.keep = true,
+                "--check" => options.check = true,
+                "--rounds" => {
+                    options.rounds = args
+                        .next()
+                        .and_then(|s| s.parse().ok())
+                        .filter(|n| *n > 0)
+                        .expect("--rounds takes a positive whole number");
+                }
                 "--only" => {
                     let only = args.next().expect("--only takes part of a scenario's name");
                     options.only = Some(only.leak());
@@ -100,7 +119,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(scenarios::run_all(options));
+    let missed = runtime.block_on(scenarios::run_all(options));
+    if options.check && missed > 0 {
+        eprintln!("bench: {missed} targets missed by more than the noise");
+        std::process::exit(1);
+    }
 }
 
 /// Files of one run: on disk where durability is measured, in memory (when the
@@ -162,14 +185,29 @@ pub struct Row {
     pub connections: usize,
     pub outcome: load::Outcome,
     pub seconds: f64,
+    /// Each round's requests per second and server CPU per request, for the rows that
+    /// were measured in interleaved rounds.
+    pub rounds: Vec<(f64, f64)>,
 }
 
 impl Row {
-    fn per_second(&self) -> f64 {
+    /// Takes in another round of the same scenario.
+    pub fn absorb(&mut self, round: Row) {
+        if self.rounds.is_empty() {
+            self.rounds
+                .push((self.per_second(), self.cpu_us_per_request()));
+        }
+        self.rounds
+            .push((round.per_second(), round.cpu_us_per_request()));
+        self.outcome.absorb(round.outcome);
+        self.seconds += round.seconds;
+    }
+
+    pub fn per_second(&self) -> f64 {
         self.outcome.answered as f64 / self.seconds
     }
 
-    fn cpu_us_per_request(&self) -> f64 {
+    pub fn cpu_us_per_request(&self) -> f64 {
         let cpu = self.outcome.server_cpu_seconds.unwrap_or(f64::NAN);
         cpu * 1e6 / self.outcome.answered.max(1) as f64
     }
@@ -204,37 +242,43 @@ pub async fn measure(
         connections: plan.connections,
         outcome,
         seconds: plan.measure.as_secs_f64(),
+        rounds: Vec::new(),
     })
 }
 
 /// The table, in Markdown, with every row's ratio to the bare server at its
 /// connection count: the better of its runs (most requests per second, least p99).
-pub fn print_table(rows: &mut [Row]) {
-    let mut bare: Vec<(usize, f64, f64)> = Vec::new();
+/// Rows measured in rounds say each round's req/s and CPU µs per request.
+pub fn print_table(rows: &mut [Row]) -> Baseline {
+    let mut bare = Baseline(Vec::new());
     for row in rows.iter_mut().filter(|r| r.scenario.starts_with("bare")) {
         let (rate, p99) = (row.per_second(), row.outcome.quantile_ms(0.99));
-        match bare.iter_mut().find(|(c, _, _)| *c == row.connections) {
+        match bare.0.iter_mut().find(|(c, _, _)| *c == row.connections) {
             Some((_, best_rate, best_p99)) => {
                 *best_rate = best_rate.max(rate);
                 *best_p99 = best_p99.min(p99);
             }
-            None => bare.push((row.connections, rate, p99)),
+            None => bare.0.push((row.connections, rate, p99)),
         }
     }
     println!();
-    println!("| scenario | conns | req/s | p50 ms | p99 ms | server CPU µs/req | ratio | p99 × bare | errors |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| scenario | conns | req/s | p50 ms | p99 ms | server CPU µs/req | ratio | p99 × bare | errors | rounds: req/s, CPU µs |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows.iter_mut() {
         let (rate, p50, p99) = (
             row.per_second(),
             row.outcome.quantile_ms(0.5),
             row.outcome.quantile_ms(0.99),
         );
-        let baseline = bare.iter().find(|(c, _, _)| *c == row.connections);
-        let (ratio, p99_ratio) =
-            baseline.map_or((f64::NAN, f64::NAN), |(_, r, p)| (rate / r, p99 / p));
+        let (ratio, p99_ratio) = bare.ratios(row);
+        let rounds = row
+            .rounds
+            .iter()
+            .map(|(rate, cpu)| format!("{rate:.0}, {cpu:.0}"))
+            .collect::<Vec<_>>()
+            .join("; ");
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.2} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.2} | {} | {} |",
             row.scenario,
             row.connections,
             rate,
@@ -243,7 +287,23 @@ pub fn print_table(rows: &mut [Row]) {
             row.cpu_us_per_request(),
             ratio,
             p99_ratio,
-            row.outcome.errors
+            row.outcome.errors,
+            rounds
         );
+    }
+    bare
+}
+
+/// The bare server's best requests per second and least p99 at each connection count.
+pub struct Baseline(Vec<(usize, f64, f64)>);
+
+impl Baseline {
+    /// `row`'s requests per second and p99 as ratios to the bare server's.
+    pub fn ratios(&self, row: &mut Row) -> (f64, f64) {
+        let (rate, p99) = (row.per_second(), row.outcome.quantile_ms(0.99));
+        self.0
+            .iter()
+            .find(|(c, _, _)| *c == row.connections)
+            .map_or((f64::NAN, f64::NAN), |(_, r, p)| (rate / r, p99 / p))
     }
 }

@@ -335,7 +335,9 @@ async fn portcullis(
     (server, target)
 }
 
-pub async fn run_all(options: Options) {
+/// Runs every scenario and prints the table; answers how many targets were missed by
+/// more than the noise.
+pub async fn run_all(options: Options) -> usize {
     let started = Instant::now();
     let workspace = Workspace::new();
     let plan = |connections| Plan {
@@ -357,25 +359,15 @@ pub async fn run_all(options: Options) {
         "sqlite://{}",
         workspace.disk.path().join("one.db").display()
     );
-    let (server, target) = portcullis(&workspace, "sqlite", &url, &tenants).await;
-    let idle_rss_one_tenant = server.rss_bytes();
+    let (one, one_target) = portcullis(&workspace, "sqlite", &url, &tenants).await;
+    let idle_rss_one_tenant = one.rss_bytes();
     let store = portcullis::store::connect(&url).await.expect("the store");
     let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
     let hot = Arc::new(fixtures::store_tokens(&*store, super_id, 1_000).await);
     let revocable = Arc::new(fixtures::store_tokens(&*store, super_id, options.revocable).await);
     store.close().await;
-    warm(&target, &server, as_caller(&admin, &hot)).await;
+    warm(&one_target, &one, as_caller(&admin, &hot)).await;
     let scenarios: Vec<(&str, usize, Sessions)> = vec![
-        (
-            "introspect, admin (Basic), SQLite",
-            32,
-            introspections(
-                "/oauth2/introspect",
-                admin.clone(),
-                hot.clone(),
-                Answer::Json,
-            ),
-        ),
         (
             "introspect, allowed client, SQLite",
             32,
@@ -406,15 +398,14 @@ pub async fn run_all(options: Options) {
             measure(
                 &options,
                 name,
-                &target,
-                &server,
+                &one_target,
+                &one,
                 plan(*connections),
                 sessions,
             )
             .await,
         );
     }
-    drop(server);
 
     // Many tenants and a million tokens, in a database in memory where there is one:
     // only set-up would be slower on disk, and reads come from the page cache either way.
@@ -426,8 +417,8 @@ pub async fn run_all(options: Options) {
         workspace.memory.path().join("many.db").display()
     );
     eprintln!("bench: starting with {} tenants", options.many_tenants + 1);
-    let (server, target) = portcullis(&workspace, "many", &url, &tenants).await;
-    let idle_rss_many_tenants = server.rss_bytes();
+    let (many_server, many_target) = portcullis(&workspace, "many", &url, &tenants).await;
+    let idle_rss_many_tenants = many_server.rss_bytes();
     eprintln!("bench: storing {} tokens", options.many_tokens);
     let store = portcullis::store::connect(&url).await.expect("the store");
     let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
@@ -451,9 +442,9 @@ pub async fn run_all(options: Options) {
     let count = options.cached_tokens;
     let mut cached_bytes = 0;
     for round in [&many[..count], &many[count..2 * count]] {
-        let before = server.rss_bytes();
-        warm(&target, &server, as_caller(&admin, round)).await;
-        cached_bytes = server.rss_bytes().saturating_sub(before);
+        let before = many_server.rss_bytes();
+        warm(&many_target, &many_server, as_caller(&admin, round)).await;
+        cached_bytes = many_server.rss_bytes().saturating_sub(before);
     }
 
     let middle = many.len() / 2;
@@ -471,10 +462,22 @@ pub async fn run_all(options: Options) {
                 .map(|t| (path.clone(), caller.clone(), t.clone())),
         );
     }
-    warm(&target, &server, working_set).await;
-    let scenarios: Vec<(String, Sessions)> = vec![
+    warm(&many_target, &many_server, working_set).await;
+
+    // The rows that are compared with each other are measured in turn, round after
+    // round: a machine that is busier during one window then moves every row alike
+    // instead of one of them, and each round's figures show how far the load moved.
+    let compared: Vec<(String, &Server, &Target, Sessions)> = vec![
+        (
+            ONE_TENANT.to_owned(),
+            &one,
+            &one_target,
+            introspections("/oauth2/introspect", admin.clone(), hot, Answer::Json),
+        ),
         (
             stored,
+            &many_server,
+            &many_target,
             introspections(
                 "/oauth2/introspect",
                 admin.clone(),
@@ -482,12 +485,29 @@ pub async fn run_all(options: Options) {
                 Answer::Json,
             ),
         ),
-        (tenants_row, across_tenants(Arc::new(per_tenant))),
+        (
+            tenants_row,
+            &many_server,
+            &many_target,
+            across_tenants(Arc::new(per_tenant)),
+        ),
     ];
-    for (name, sessions) in &scenarios {
-        rows.extend(measure(&options, name, &target, &server, plan(32), sessions).await);
+    let mut in_rounds: Vec<Row> = Vec::new();
+    for _ in 0..options.rounds {
+        for (name, server, target, sessions) in &compared {
+            let Some(round) = measure(&options, name, target, server, plan(32), sessions).await
+            else {
+                continue;
+            };
+            match in_rounds.iter_mut().find(|row| row.scenario == *name) {
+                Some(row) => row.absorb(round),
+                None => in_rounds.push(round),
+            }
+        }
     }
-    drop(server);
+    rows.extend(in_rounds);
+    drop(many_server);
+    drop(one);
 
     // PostgreSQL, when there is one.
     let postgres = std::env::var("PORTCULLIS_BENCH_POSTGRES")
@@ -496,6 +516,24 @@ pub async fn run_all(options: Options) {
         Some(url) => {
             let tenants = workspace.disk.path().join("tenants");
             let (server, target) = portcullis(&workspace, "postgres", &url, &tenants).await;
+            let store = portcullis::store::connect(&url).await.expect("the store");
+            let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
+            let hot = Arc::new(fixtures::store_tokens(&*store, super_id, 1_000).await);
+            store.close().await;
+            warm(&target, &server, as_caller(&admin, &hot)).await;
+            let introspection =
+                introspections("/oauth2/introspect", admin.clone(), hot, Answer::Json);
+            rows.extend(
+                measure(
+                    &options,
+                    "introspect, admin (Basic), PostgreSQL",
+                    &target,
+                    &server,
+                    plan(32),
+                    &introspection,
+                )
+                .await,
+            );
             for connections in [32, 256] {
                 let row = measure(
                     &options,
@@ -515,7 +553,7 @@ pub async fn run_all(options: Options) {
     // Again at the end: a machine that was busy during one baseline would flatter
     // every ratio, so the table takes the better of the two.
     rows.extend(baseline(&workspace, &options, plan, "bare hyper + rustls, again").await);
-    print_table(&mut rows);
+    let baseline = print_table(&mut rows);
     let idle_tenant = idle_rss_many_tenants.saturating_sub(idle_rss_one_tenant) as f64
         / options.many_tenants as f64;
     println!();
@@ -527,10 +565,15 @@ pub async fn run_all(options: Options) {
         cached_bytes as f64 / options.cached_tokens as f64,
         options.cached_tokens
     );
+    let missed = crate::targets::report(&mut rows, &baseline);
     println!("took {:.0} s", started.elapsed().as_secs_f64());
     if options.keep {
         let disk = workspace.disk.keep();
         let memory = workspace.memory.keep();
         println!("kept: {} and {}", disk.display(), memory.display());
     }
+    missed
 }
+
+/// The row the large stores are compared with.
+pub const ONE_TENANT: &str = "introspect, admin (Basic), SQLite";

@@ -14,6 +14,7 @@
 use super::{
     admin, authorize, body, health, introspect, jwks, metadata, revoke, token, ApiError, Body,
 };
+use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway, Origin};
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -126,19 +127,27 @@ fn route(path: &str) -> Option<Route<'_>> {
 /// it learns is recorded in the request's span too, so every line logged while the
 /// request is handled names its tenant, endpoint and caller.
 pub struct RequestLog {
-    pub tenant: String,
+    /// The tenant addressed, once known.
+    tenant: Option<Arc<Tenant>>,
     pub endpoint: &'static str,
     /// Who authenticated: a client id or `user@tenant`; never a secret.
     caller: String,
     /// Where the request came from, for the log and the audit log.
     pub origin: Origin,
+    /// The request's span, which learns what this learns.
+    span: tracing::Span,
 }
 
 impl RequestLog {
+    /// The addressed tenant's domain; empty before it is known.
+    fn tenant_domain(&self) -> &str {
+        self.tenant.as_ref().map_or("", |t| t.domain.as_str())
+    }
+
     /// Names who authenticated: a client id or `user@tenant`, never a secret.
     pub fn identify(&mut self, caller: &str) {
         self.caller = caller.to_owned();
-        tracing::Span::current().record("caller", caller);
+        self.span.record("caller", caller);
     }
 }
 
@@ -156,13 +165,14 @@ pub async fn handle(
         tenant = tracing::field::Empty,
         endpoint = tracing::field::Empty,
         caller = tracing::field::Empty,
-        client = %origin.address,
+        client = %origin.ip,
     );
     let mut log = RequestLog {
-        tenant: String::new(),
+        tenant: None,
         endpoint: "unknown",
         caller: String::new(),
         origin,
+        span: span.clone(),
     };
     let (parts, incoming) = request.into_parts();
     let http1 = parts.version <= Version::HTTP_11;
@@ -188,10 +198,9 @@ pub async fn handle(
     let mut response = match dispatched {
         Ok(response) => response,
         Err(error) => {
-            let realm = if log.tenant.is_empty() {
-                gateway.super_tenant.as_str()
-            } else {
-                log.tenant.as_str()
+            let realm = match log.tenant_domain() {
+                "" => gateway.super_tenant.as_str(),
+                domain => domain,
             };
             error.into_response(realm)
         }
@@ -208,17 +217,18 @@ pub async fn handle(
     let status = response.status().as_u16();
     gateway
         .metrics
-        .request(&log.tenant, log.endpoint, status, took);
+        .request(log.tenant_domain(), log.endpoint, status, took);
     // The line names everything the span does; outside it, they are formatted once.
     drop(span);
+    log.span = tracing::Span::none();
     tracing::info!(
-        tenant = %log.tenant,
+        tenant = %log.tenant_domain(),
         endpoint = log.endpoint,
         method = %method,
         status,
         latency_us = took.as_micros() as u64,
         caller = %log.caller,
-        client = %log.origin.address,
+        client = %log.origin.ip,
         "request"
     );
     response
@@ -232,7 +242,7 @@ async fn dispatch(
     let path = request.uri().path();
     let route = route(path).ok_or(ApiError::NotFound)?;
     log.endpoint = route.endpoint.name();
-    tracing::Span::current().record("endpoint", log.endpoint);
+    log.span.record("endpoint", log.endpoint);
     if let Some(allow) = route.endpoint.allow() {
         let method = request.method();
         let allowed = allow.split(", ").any(|m| m == method.as_str());
@@ -252,8 +262,8 @@ async fn dispatch(
         | Endpoint::Admin => {}
     }
     let tenant = gateway.tenant_for_request(route.tenant).await?;
-    log.tenant = tenant.domain.to_string();
-    tracing::Span::current().record("tenant", log.tenant.as_str());
+    log.span.record("tenant", tenant.domain.as_str());
+    log.tenant = Some(tenant.clone());
     match route.endpoint {
         // The tenant's budget is spent before authentication: a limited request costs
         // no hash (SPEC §9). The caller's own budget is checked once it is known.

@@ -325,7 +325,7 @@ impl Gateway {
             actor: actor.to_owned(),
             action,
             target: attempt.name.to_owned(),
-            client_address: attempt.origin.address.clone(),
+            client_address: attempt.origin.address(),
         };
         let failure = event(attempt.name, format!("{}.signin_failure", attempt.kind));
         let Some(target) = target else {

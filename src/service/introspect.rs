@@ -5,85 +5,105 @@ use super::authenticate::Introspector;
 use super::live_token::LiveToken;
 use super::token_text::presented_digest;
 use super::{now, Gateway, Result};
-use crate::domain::principal::qualified_name;
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{Tenant, TenantDomain};
 use crate::domain::token::{self, Event, TokenKind};
 use crate::store::{Digest, Selection};
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::Arc;
 
 /// RFC 7662 §2.2. An inactive answer carries nothing but `active: false`.
-#[derive(Serialize)]
-#[serde(untagged)]
-pub enum Introspection {
-    Active(Box<ActiveToken>),
-    Inactive { active: bool },
+pub enum Introspection<'a> {
+    Active(ActiveToken<'a>),
+    Inactive,
 }
 
-#[derive(Serialize)]
-pub struct ActiveToken {
-    pub active: bool,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub scope: String,
-    pub client_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    pub token_type: &'static str,
-    pub exp: i64,
-    pub iat: i64,
-    pub nbf: i64,
-    pub sub: String,
-    pub aud: String,
-    pub iss: String,
-    pub jti: String,
+/// An active token's answer, written straight from the cached token and its tenant:
+/// nothing is copied to answer, the JSON is the only text made per request.
+pub struct ActiveToken<'a> {
+    token: Arc<LiveToken>,
+    tenant: &'a Tenant,
 }
 
-impl Introspection {
-    fn inactive() -> Self {
-        Introspection::Inactive { active: false }
+impl Serialize for Introspection<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Introspection::Active(active) => active.serialize(serializer),
+            Introspection::Inactive => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("active", &false)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl Serialize for ActiveToken<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let t = &*self.token;
+        let domain = &self.tenant.domain;
+        let username = t.username().map(|name| QualifiedName(name, domain));
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("active", &true)?;
+        if !t.scope().is_empty() {
+            map.serialize_entry("scope", t.scope())?;
+        }
+        map.serialize_entry("client_id", t.client_id())?;
+        if let Some(username) = &username {
+            map.serialize_entry("username", username)?;
+        }
+        let token_type = match t.kind {
+            TokenKind::Refresh => "refresh_token",
+            TokenKind::Access | TokenKind::AuthorizationCode => "Bearer",
+        };
+        map.serialize_entry("token_type", token_type)?;
+        map.serialize_entry("exp", &t.expires_at)?;
+        map.serialize_entry("iat", &t.issued_at)?;
+        map.serialize_entry("nbf", &t.not_before)?;
+        match &username {
+            Some(username) => map.serialize_entry("sub", username)?,
+            None => map.serialize_entry("sub", t.client_id())?,
+        }
+        map.serialize_entry("aud", t.client_id())?;
+        map.serialize_entry("iss", &self.tenant.issuer)?;
+        map.serialize_entry("jti", t.jti())?;
+        map.end()
+    }
+}
+
+/// `user@tenant`, as `principal::qualified_name` spells it, written without being built.
+struct QualifiedName<'a>(&'a str, &'a TenantDomain);
+
+impl Serialize for QualifiedName<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}@{}", self.0, self.1))
     }
 }
 
 impl Gateway {
     /// RFC 7662: what `introspector` may know about `token`. Any token that is not
     /// active, or not the caller's to see, is `{"active": false}`.
-    pub async fn introspect(
+    pub async fn introspect<'a>(
         &self,
-        tenant: &Tenant,
+        tenant: &'a Tenant,
         introspector: &Introspector,
         token: &str,
-    ) -> Result<Introspection> {
+    ) -> Result<Introspection<'a>> {
         let now = now();
         let Some(digest) = presented_digest(token) else {
-            return Ok(Introspection::inactive());
+            return Ok(Introspection::Inactive);
         };
         let Some(record) = self.live_token(tenant, &digest, now).await? else {
-            return Ok(Introspection::inactive());
+            return Ok(Introspection::Inactive);
         };
-        let t = &*record;
         if let Introspector::OwnTokens { client_id } = introspector {
-            if client_id != t.client_id() {
-                return Ok(Introspection::inactive());
+            if client_id != record.client_id() {
+                return Ok(Introspection::Inactive);
             }
         }
-        let username = t.username().map(|u| qualified_name(u, &tenant.domain));
-        Ok(Introspection::Active(Box::new(ActiveToken {
-            active: true,
-            scope: t.scope().to_owned(),
-            client_id: t.client_id().to_owned(),
-            sub: username.clone().unwrap_or_else(|| t.client_id().to_owned()),
-            username,
-            token_type: match t.kind {
-                TokenKind::Refresh => "refresh_token",
-                TokenKind::Access | TokenKind::AuthorizationCode => "Bearer",
-            },
-            exp: t.expires_at,
-            iat: t.issued_at,
-            nbf: t.not_before,
-            aud: t.client_id().to_owned(),
-            iss: tenant.issuer.clone(),
-            jti: t.jti().to_owned(),
-        })))
+        Ok(Introspection::Active(ActiveToken {
+            token: record,
+            tenant,
+        }))
     }
 
     /// The token with this digest in this tenant if it is active now, from the cache or

@@ -14,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Most tenants named in labels.
@@ -23,7 +24,7 @@ const OTHER_TENANTS: &str = "other";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    tenant: String,
+    tenant: Arc<str>,
     endpoint: &'static str,
     status: u16,
 }
@@ -41,19 +42,19 @@ struct CacheLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IssuedLabels {
-    tenant: String,
+    tenant: Arc<str>,
     grant_type: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RevokedLabels {
-    tenant: String,
+    tenant: Arc<str>,
     reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
-    tenant: String,
+    tenant: Arc<str>,
 }
 
 /// Which cache a lookup went to.
@@ -65,17 +66,35 @@ pub enum Cache {
     SigningKeys,
 }
 
+impl Cache {
+    /// In declaration order, so that `cache as usize` indexes what this makes.
+    const ALL: [Cache; 4] = [Cache::Token, Cache::User, Cache::Client, Cache::SigningKeys];
+
+    fn label(self) -> &'static str {
+        match self {
+            Cache::Token => "token",
+            Cache::User => "user",
+            Cache::Client => "client",
+            Cache::SigningKeys => "signing_keys",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<EndpointLabels, Histogram, fn() -> Histogram>,
-    cache: Family<CacheLabels, Counter>,
+    /// Every cache's hit and miss counters, looked up once: a request counts two or
+    /// three lookups, and the family's map would hash their labels each time.
+    cache: [[Counter; 2]; 4],
     issued: Family<IssuedLabels, Counter>,
     revoked: Family<RevokedLabels, Counter>,
     locked: Family<TenantLabels, Gauge>,
     invalidation_delay: Histogram,
     channel_up: Gauge,
-    named_tenants: DashSet<String>,
+    /// The tenants named in labels, each label shared by every series that names it.
+    named_tenants: DashSet<Arc<str>>,
+    other_tenants: Arc<str>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -98,12 +117,21 @@ impl Default for Metrics {
             "Time to answer a request, by endpoint",
             durations.clone(),
         );
-        let cache = Family::default();
+        let cache_family = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_requests",
             "Cache lookups by cache (token, user, client) and result (hit, miss)",
-            cache.clone(),
+            cache_family.clone(),
         );
+        let cache = Cache::ALL.map(|cache| {
+            ["miss", "hit"].map(|result| {
+                let labels = CacheLabels {
+                    cache: cache.label(),
+                    result,
+                };
+                cache_family.get_or_create(&labels).clone()
+            })
+        });
         let issued = Family::default();
         registry.register(
             "tokens_issued",
@@ -145,21 +173,24 @@ impl Default for Metrics {
             invalidation_delay,
             channel_up,
             named_tenants: DashSet::new(),
+            other_tenants: Arc::from(OTHER_TENANTS),
         }
     }
 }
 
 impl Metrics {
-    /// The label for `tenant`: its domain while the bound allows, `other` past it.
-    fn tenant_label(&self, tenant: &str) -> String {
-        let known = self.named_tenants.contains(tenant);
-        if known || self.named_tenants.len() < MAX_TENANT_LABELS {
-            if !known {
-                self.named_tenants.insert(tenant.to_owned());
-            }
-            return tenant.to_owned();
+    /// The label for `tenant`: its domain while the bound allows, `other` past it. A
+    /// label already named is shared, not copied.
+    fn tenant_label(&self, tenant: &str) -> Arc<str> {
+        if let Some(known) = self.named_tenants.get(tenant) {
+            return known.clone();
         }
-        OTHER_TENANTS.to_owned()
+        if self.named_tenants.len() < MAX_TENANT_LABELS {
+            let label: Arc<str> = Arc::from(tenant);
+            self.named_tenants.insert(label.clone());
+            return label;
+        }
+        self.other_tenants.clone()
     }
 
     pub fn request(&self, tenant: &str, endpoint: &'static str, status: u16, took: Duration) {
@@ -175,16 +206,7 @@ impl Metrics {
     }
 
     pub fn cache_lookup(&self, cache: Cache, hit: bool) {
-        let labels = CacheLabels {
-            cache: match cache {
-                Cache::Token => "token",
-                Cache::User => "user",
-                Cache::Client => "client",
-                Cache::SigningKeys => "signing_keys",
-            },
-            result: if hit { "hit" } else { "miss" },
-        };
-        self.cache.get_or_create(&labels).inc();
+        self.cache[cache as usize][usize::from(hit)].inc();
     }
 
     pub fn issued(&self, tenant: &str, grant_type: &'static str) {

@@ -312,16 +312,16 @@ impl Gateway {
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub ip: IpAddr,
-    /// `ip` as text, for logs and the audit log.
-    pub address: String,
 }
 
 impl Origin {
     pub fn new(ip: IpAddr) -> Self {
-        Origin {
-            ip,
-            address: ip.to_string(),
-        }
+        Origin { ip }
+    }
+
+    /// The address as text, for the audit log; a log line formats `ip` itself.
+    pub fn address(&self) -> String {
+        self.ip.to_string()
     }
 }
 

@@ -44,7 +44,7 @@ impl Admin {
             actor: self.name.clone(),
             action: action.to_owned(),
             target: target.to_owned(),
-            client_address: self.origin.address.clone(),
+            client_address: self.origin.address(),
         }
     }
 }

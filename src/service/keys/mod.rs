@@ -250,7 +250,7 @@ struct SignedIntrospection<'a> {
     iss: &'a str,
     aud: &'a str,
     iat: i64,
-    token_introspection: &'a Introspection,
+    token_introspection: &'a Introspection<'a>,
 }
 
 impl Gateway {
@@ -284,7 +284,7 @@ impl Gateway {
         &self,
         tenant: &Tenant,
         audience: &str,
-        answer: &Introspection,
+        answer: &Introspection<'_>,
     ) -> Result<String> {
         let keys = self.tenant_keys(tenant).await?;
         let claims = SignedIntrospection {
