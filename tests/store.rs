@@ -1264,6 +1264,92 @@ async fn a_failed_batch_fails_its_writes_and_the_writer_goes_on(store: Opened) {
         .is_some());
 }
 
+/// Many refreshes queued behind one write share a batch: each rotates its own pair
+/// once, a refresh token presented twice in the batch is spent once, and each
+/// spending records its own actor and time.
+async fn refreshes_sharing_a_batch_each_rotate_their_own_pair_once(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let grants = 40u8;
+    let mut pairs = Vec::new();
+    for g in 0..grants {
+        let grant = format!("g{g}");
+        pairs.push(token(a, TokenKind::Refresh, 2 * g + 1, &grant));
+        pairs.push(access_with(a, 2 * g + 2, 2 * g + 1, &grant));
+    }
+    store.insert_tokens(&pairs).await.unwrap();
+    let mut olds = Vec::new();
+    for g in 0..grants {
+        olds.push(store.token(a, &[2 * g + 1; 32]).await.unwrap().unwrap());
+    }
+    // A large issuance first keeps the writer busy, so that the redemptions queue
+    // behind it and share the next batch.
+    let filler: Vec<NewToken> = (0..2_000u16).map(|n| numbered(a, n, "filler")).collect();
+    let writer = store.store.clone();
+    let filled = tokio::spawn(async move { writer.insert_tokens(&filler).await });
+    let redeems = (0..=grants).map(|g| {
+        // Grant 0's refresh token is presented twice.
+        let old = olds[usize::from(g % grants)].clone();
+        let store = store.store.clone();
+        let (actor, now) = if g % 2 == 0 {
+            ("client:c", 150)
+        } else {
+            ("client:d", 151)
+        };
+        tokio::spawn(async move {
+            let next = [NewToken {
+                digest: [200u8.wrapping_add(g); 32],
+                jti: format!("next-{g}"),
+                ..token(a, TokenKind::Refresh, 0, &old.token.grant_id)
+            }];
+            (g, store.redeem(&old, &next, now, actor).await.unwrap())
+        })
+    });
+    let redeems: Vec<_> = redeems.collect();
+    filled.await.unwrap().unwrap();
+    let mut rotated_grant_zero = 0;
+    for redeem in redeems {
+        let (g, rotation) = redeem.await.unwrap();
+        let grant = g % grants;
+        match rotation {
+            Rotation::Rotated(Changes {
+                tokens: mut changed,
+                ..
+            }) => {
+                changed.sort();
+                assert_eq!(changed, vec![[2 * grant + 1; 32], [2 * grant + 2; 32]]);
+                if grant == 0 {
+                    rotated_grant_zero += 1;
+                }
+            }
+            Rotation::Lost => assert_eq!(grant, 0, "only the repeated token may lose"),
+        }
+    }
+    assert_eq!(
+        rotated_grant_zero, 1,
+        "a token presented twice is spent once"
+    );
+    for g in 1..grants {
+        let old_refresh = store.token(a, &[2 * g + 1; 32]).await.unwrap().unwrap();
+        let old_access = store.token(a, &[2 * g + 2; 32]).await.unwrap().unwrap();
+        assert_eq!(
+            (old_refresh.state, old_access.state),
+            (State::Inactive, State::Inactive),
+            "grant {g}"
+        );
+        let (actor, now) = if g % 2 == 0 {
+            ("client:c", 150)
+        } else {
+            ("client:d", 151)
+        };
+        let lookup = store.token(a, &[2 * g + 1; 32]).await.unwrap().unwrap();
+        assert_eq!(
+            (lookup.state_changed_by.as_deref(), lookup.state_changed_at),
+            (Some(actor), Some(now)),
+            "grant {g}"
+        );
+    }
+}
+
 async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened) {
     let a = tenant(&store, "a.com").await;
     // Refresh and revocation race, round after round; whichever goes first, the grant
@@ -1311,6 +1397,7 @@ async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened)
 
 on_both_backends!(crate::open;
     concurrent_writes_all_commit_and_outlive_the_store,
+    refreshes_sharing_a_batch_each_rotate_their_own_pair_once,
     a_failed_batch_fails_its_writes_and_the_writer_goes_on,
     a_grant_revoked_during_its_refresh_keeps_no_active_token,
 );

@@ -52,6 +52,11 @@ pub struct Options {
 }
 
 impl Options {
+    /// Whether `--only` leaves the scenario `name` in; the bare server always is.
+    pub fn wants(&self, name: &str) -> bool {
+        name.starts_with("bare") || self.only.is_none_or(|only| name.contains(only))
+    }
+
     fn from_args() -> Self {
         let mut options = Options {
             warmup: Duration::from_secs(3),
@@ -222,11 +227,7 @@ pub async fn measure(
     plan: Plan,
     sessions: &load::Sessions,
 ) -> Option<Row> {
-    let bare = scenario.starts_with("bare");
-    if options
-        .only
-        .is_some_and(|only| !bare && !scenario.contains(only))
-    {
+    if !options.wants(scenario) {
         return None;
     }
     eprintln!("bench: {scenario}, {} connections", plan.connections);

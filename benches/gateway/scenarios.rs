@@ -407,91 +407,28 @@ pub async fn run_all(options: Options) -> usize {
         );
     }
 
-    // Many tenants and a million tokens, in a database in memory where there is one:
-    // only set-up would be slower on disk, and reads come from the page cache either way.
-    let tenants = workspace.memory.path().join("tenants");
-    fixtures::write_super_tenant(&tenants);
-    fixtures::write_tenants(&tenants, options.many_tenants);
-    let url = format!(
-        "sqlite://{}",
-        workspace.memory.path().join("many.db").display()
-    );
-    eprintln!("bench: starting with {} tenants", options.many_tenants + 1);
-    let (many_server, many_target) = portcullis(&workspace, "many", &url, &tenants).await;
-    let idle_rss_many_tenants = many_server.rss_bytes();
-    eprintln!("bench: storing {} tokens", options.many_tokens);
-    let store = portcullis::store::connect(&url).await.expect("the store");
-    let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
-    let many = fixtures::store_tokens(&*store, super_id, options.many_tokens).await;
-    let ids = store.tenants().await.expect("the tenants");
-    let mut per_tenant = Vec::with_capacity(options.many_tenants);
-    for n in 0..options.many_tenants {
-        let domain = fixtures::tenant_domain(n);
-        let id = ids
-            .iter()
-            .find(|t| t.domain == domain)
-            .expect("the tenant")
-            .id;
-        per_tenant.push(fixtures::store_tokens(&*store, id, 10).await);
-    }
-    store.close().await;
-
-    // Memory per cached token: introspect fresh tokens once each, twice over, and
-    // count only the second round. The first fills what any load fills once (SQLite's
-    // page caches, the allocator's arenas), which is not the cache's to answer for.
-    let count = options.cached_tokens;
-    let mut cached_bytes = 0;
-    for round in [&many[..count], &many[count..2 * count]] {
-        let before = many_server.rss_bytes();
-        warm(&many_target, &many_server, as_caller(&admin, round)).await;
-        cached_bytes = many_server.rss_bytes().saturating_sub(before);
-    }
-
-    let middle = many.len() / 2;
-    let hot_of_many = Arc::new(many[middle..middle + 20_000.min(many.len() - middle)].to_vec());
-    let stored = format!("introspect, {} tokens stored, SQLite", many.len());
+    let stored = format!("introspect, {} tokens stored, SQLite", options.many_tokens);
     let tenants_row = format!("introspect across {} tenants, SQLite", options.many_tenants);
-    let mut working_set = as_caller(&admin, &hot_of_many);
-    for (n, tokens) in per_tenant.iter().enumerate() {
-        let domain = fixtures::tenant_domain(n);
-        let path = format!("/t/{domain}/oauth2/introspect");
-        let caller = basic(&format!("admin@{domain}"), fixtures::TENANT_ADMIN_PASSWORD);
-        working_set.extend(
-            tokens
-                .iter()
-                .map(|t| (path.clone(), caller.clone(), t.clone())),
-        );
-    }
-    warm(&many_target, &many_server, working_set).await;
+    let large = if options.wants(&stored) || options.wants(&tenants_row) {
+        Some(large_stores(&workspace, &options, &admin, [stored, tenants_row]).await)
+    } else {
+        None
+    };
 
     // The rows that are compared with each other are measured in turn, round after
     // round: a machine that is busier during one window then moves every row alike
     // instead of one of them, and each round's figures show how far the load moved.
-    let compared: Vec<(String, &Server, &Target, Sessions)> = vec![
-        (
-            ONE_TENANT.to_owned(),
-            &one,
-            &one_target,
-            introspections("/oauth2/introspect", admin.clone(), hot, Answer::Json),
-        ),
-        (
-            stored,
-            &many_server,
-            &many_target,
-            introspections(
-                "/oauth2/introspect",
-                admin.clone(),
-                hot_of_many,
-                Answer::Json,
-            ),
-        ),
-        (
-            tenants_row,
-            &many_server,
-            &many_target,
-            across_tenants(Arc::new(per_tenant)),
-        ),
-    ];
+    let mut compared: Vec<(String, &Server, &Target, Sessions)> = vec![(
+        ONE_TENANT.to_owned(),
+        &one,
+        &one_target,
+        introspections("/oauth2/introspect", admin.clone(), hot, Answer::Json),
+    )];
+    if let Some(large) = &large {
+        for (name, sessions) in &large.rows {
+            compared.push((name.clone(), &large.server, &large.target, sessions.clone()));
+        }
+    }
     let mut in_rounds: Vec<Row> = Vec::new();
     for _ in 0..options.rounds {
         for (name, server, target, sessions) in &compared {
@@ -506,7 +443,7 @@ pub async fn run_all(options: Options) -> usize {
         }
     }
     rows.extend(in_rounds);
-    drop(many_server);
+    let memory = large.map(|large| (large.idle_rss, large.cached_bytes));
     drop(one);
 
     // PostgreSQL, when there is one.
@@ -554,17 +491,19 @@ pub async fn run_all(options: Options) -> usize {
     // every ratio, so the table takes the better of the two.
     rows.extend(baseline(&workspace, &options, plan, "bare hyper + rustls, again").await);
     let baseline = print_table(&mut rows);
-    let idle_tenant = idle_rss_many_tenants.saturating_sub(idle_rss_one_tenant) as f64
-        / options.many_tenants as f64;
-    println!();
-    println!(
-        "memory: an idle tenant {:.1} KB (RSS with {} tenants less RSS with one, per tenant); \
-         {:.0} bytes per cached active token (RSS growth over {} more tokens introspected once each)",
-        idle_tenant / 1024.0,
-        options.many_tenants + 1,
-        cached_bytes as f64 / options.cached_tokens as f64,
-        options.cached_tokens
-    );
+    if let Some((idle_rss_many_tenants, cached_bytes)) = memory {
+        let idle_tenant = idle_rss_many_tenants.saturating_sub(idle_rss_one_tenant) as f64
+            / options.many_tenants as f64;
+        println!();
+        println!(
+            "memory: an idle tenant {:.1} KB (RSS with {} tenants less RSS with one, per tenant); \
+             {:.0} bytes per cached active token (RSS growth over {} more tokens introspected once each)",
+            idle_tenant / 1024.0,
+            options.many_tenants + 1,
+            cached_bytes as f64 / options.cached_tokens as f64,
+            options.cached_tokens
+        );
+    }
     let missed = crate::targets::report(&mut rows, &baseline);
     println!("took {:.0} s", started.elapsed().as_secs_f64());
     if options.keep {
@@ -573,6 +512,100 @@ pub async fn run_all(options: Options) -> usize {
         println!("kept: {} and {}", disk.display(), memory.display());
     }
     missed
+}
+
+/// The large store: many tenants and a million tokens, each warmed.
+struct Large {
+    server: Server,
+    target: Target,
+    /// The million-token row and the many-tenant row.
+    rows: Vec<(String, Sessions)>,
+    /// RSS right after start, with every tenant loaded.
+    idle_rss: u64,
+    /// RSS growth over `cached_tokens` more tokens introspected once each.
+    cached_bytes: u64,
+}
+
+/// Starts the server of the large store, fills and warms it, and measures its memory.
+async fn large_stores(
+    workspace: &Workspace,
+    options: &Options,
+    admin: &str,
+    [stored, tenants_row]: [String; 2],
+) -> Large {
+    // Many tenants and a million tokens, in a database in memory where there is one:
+    // only set-up would be slower on disk, and reads come from the page cache either way.
+    let tenants = workspace.memory.path().join("tenants");
+    fixtures::write_super_tenant(&tenants);
+    fixtures::write_tenants(&tenants, options.many_tenants);
+    let url = format!(
+        "sqlite://{}",
+        workspace.memory.path().join("many.db").display()
+    );
+    eprintln!("bench: starting with {} tenants", options.many_tenants + 1);
+    let (server, target) = portcullis(workspace, "many", &url, &tenants).await;
+    let idle_rss = server.rss_bytes();
+    eprintln!("bench: storing {} tokens", options.many_tokens);
+    let store = portcullis::store::connect(&url).await.expect("the store");
+    let super_id = fixtures::tenant_id(&*store, "carbon.super").await;
+    let many = fixtures::store_tokens(&*store, super_id, options.many_tokens).await;
+    let ids = store.tenants().await.expect("the tenants");
+    let mut per_tenant = Vec::with_capacity(options.many_tenants);
+    for n in 0..options.many_tenants {
+        let domain = fixtures::tenant_domain(n);
+        let id = ids
+            .iter()
+            .find(|t| t.domain == domain)
+            .expect("the tenant")
+            .id;
+        per_tenant.push(fixtures::store_tokens(&*store, id, 10).await);
+    }
+    store.close().await;
+
+    // Memory per cached token: introspect fresh tokens once each, twice over, and
+    // count only the second round. The first fills what any load fills once (SQLite's
+    // page caches, the allocator's arenas), which is not the cache's to answer for.
+    let count = options.cached_tokens;
+    let mut cached_bytes = 0;
+    for round in [&many[..count], &many[count..2 * count]] {
+        let before = server.rss_bytes();
+        warm(&target, &server, as_caller(admin, round)).await;
+        cached_bytes = server.rss_bytes().saturating_sub(before);
+    }
+
+    let middle = many.len() / 2;
+    let hot_of_many = Arc::new(many[middle..middle + 20_000.min(many.len() - middle)].to_vec());
+    let mut working_set = as_caller(admin, &hot_of_many);
+    for (n, tokens) in per_tenant.iter().enumerate() {
+        let domain = fixtures::tenant_domain(n);
+        let path = format!("/t/{domain}/oauth2/introspect");
+        let caller = basic(&format!("admin@{domain}"), fixtures::TENANT_ADMIN_PASSWORD);
+        working_set.extend(
+            tokens
+                .iter()
+                .map(|t| (path.clone(), caller.clone(), t.clone())),
+        );
+    }
+    warm(&target, &server, working_set).await;
+
+    Large {
+        server,
+        target,
+        rows: vec![
+            (
+                stored,
+                introspections(
+                    "/oauth2/introspect",
+                    admin.to_owned(),
+                    hot_of_many,
+                    Answer::Json,
+                ),
+            ),
+            (tenants_row, across_tenants(Arc::new(per_tenant))),
+        ],
+        idle_rss,
+        cached_bytes,
+    }
 }
 
 /// The row the large stores are compared with.
