@@ -16,13 +16,16 @@ impl Server {
         self.child.id()
     }
 
-    /// Resident memory now, in bytes.
+    /// Resident anonymous memory now (the heap and stacks), in bytes. Pages of the
+    /// SQLite file that the server maps are resident too, but they are the kernel's
+    /// page cache, shared and given back under pressure: counting them would charge
+    /// the caches for every database page a test happened to read.
     pub fn rss_bytes(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix("RssAnon:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024)
     }

@@ -496,8 +496,8 @@ pub async fn run_all(options: Options) -> usize {
             / options.many_tenants as f64;
         println!();
         println!(
-            "memory: an idle tenant {:.1} KB (RSS with {} tenants less RSS with one, per tenant); \
-             {:.0} bytes per cached active token (RSS growth over {} more tokens introspected once each)",
+            "memory: an idle tenant {:.1} KB (anonymous RSS with {} tenants less with one, per tenant); \
+             {:.0} bytes per cached active token (anonymous RSS growth over {} more tokens introspected once each)",
             idle_tenant / 1024.0,
             options.many_tenants + 1,
             cached_bytes as f64 / options.cached_tokens as f64,
