@@ -8,8 +8,19 @@ use common::{Backend, TestServer};
 const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
 const FOO_CLIENT: (&str, &str) = ("foo-client", "foo-secret");
 
+/// The metrics listener's address, once the server task has bound it.
+async fn metrics_address(s: &TestServer) -> std::net::SocketAddr {
+    for _ in 0..500 {
+        if let Some(address) = s.gateway.metrics_address.get() {
+            return *address;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the metrics listener was not bound within 5 s");
+}
+
 async fn scrape(s: &TestServer) -> String {
-    let address = s.gateway.metrics_address.get().expect("metrics are served");
+    let address = metrics_address(s).await;
     let response = s
         .client
         .get(format!("http://{address}/metrics"))
@@ -177,7 +188,7 @@ async fn each_scraper_gets_the_format_it_asked_for_and_is_told_which() {
     );
     promtool_finds_nothing_in(&text);
 
-    let address = s.gateway.metrics_address.get().unwrap();
+    let address = metrics_address(&s).await;
     let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let response = s
         .client
@@ -242,7 +253,7 @@ async fn held_sockets_on_the_metrics_port_are_capped_and_timed_out() {
         c.metrics.idle_timeout_ms = 700;
     })
     .await;
-    let address = *s.gateway.metrics_address.get().unwrap();
+    let address = metrics_address(&s).await;
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(tokio::net::TcpStream::connect(address).await.unwrap());

@@ -176,6 +176,11 @@ pub async fn handle(
     };
     let (parts, incoming) = request.into_parts();
     let http1 = parts.version <= Version::HTTP_11;
+    // Named before the body is read, so that a body refused (413, 408) is counted and
+    // logged under its endpoint.
+    if let Some(route) = route(parts.uri.path()) {
+        log.endpoint = route.endpoint.name();
+    }
     // The body is read before anything can answer (see `body`): an answer that left
     // it unread would drop the connection under the client's next request.
     let read = body::read(
