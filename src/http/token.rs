@@ -28,9 +28,12 @@ pub async fn handle(
             .filter(is_code_exchange)
             .and_then(|mut f| f.take("code"));
         if let Some(code) = code {
-            gateway
-                .refused_code_exchange(&code, presenter.as_ref(), refusal)
-                .await?;
+            // The caller gets its refusal either way. A store that cannot spend the
+            // code now cannot exchange it either, and a code lives minutes.
+            let spent = gateway.refused_code_exchange(&code, presenter.as_ref(), refusal);
+            if let Err(e) = spent.await {
+                tracing::warn!(error = %e, "could not spend a code presented by another client");
+            }
         }
     }
     answered
