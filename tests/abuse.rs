@@ -383,11 +383,17 @@ async fn a_flooded_tenant_does_not_starve_another_tenants_sign_in() {
     for f in flood {
         f.await.unwrap();
     }
-    let worst = *during.iter().max().unwrap();
     eprintln!("bar.com sign-in alone: {alone:?}; during foo.com's flood: {during:?}");
-    // About two hash times; the bound leaves room for a loaded two-core machine.
+    // About two hash times; the bound leaves room for a loaded two-core machine. The
+    // other tests of this binary run at the same time and hash too, so one of the five
+    // may meet a moment in which they hold both cores: all but the worst must be within
+    // the bound, and the worst within a second more. A tenant queued behind the flood
+    // would wait for some sixty hashes at every sign-in, and fail the first check.
+    during.sort();
+    let bound = alone * 4 + Duration::from_millis(250);
     assert!(
-        worst <= alone * 4 + Duration::from_millis(250),
+        during[during.len() - 2] <= bound
+            && during[during.len() - 1] <= bound + Duration::from_secs(1),
         "alone {alone:?}, during {during:?}"
     );
 }

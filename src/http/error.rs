@@ -127,7 +127,7 @@ impl ApiError {
         };
         if status.is_server_error() {
             // The detail (never a secret: errors carry no credentials) goes to the log
-            // inside the request span; the caller sees only the fixed message.
+            // beside the request's line; the caller sees only the fixed message.
             tracing::error!(error = %self, "request failed");
         }
         let field = match &self {

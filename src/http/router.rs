@@ -290,7 +290,6 @@ async fn dispatch(
     }
 }
 
-/// An unknown or deactivated tenant is a 404 with a JSON error (SPEC §3).
 /// The caller's address: the peer, or, when the peer is a trusted proxy, the last
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
 fn client_address(gateway: &Gateway, request: &Request<Incoming>, peer: SocketAddr) -> IpAddr {

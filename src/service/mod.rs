@@ -325,7 +325,7 @@ impl Origin {
     }
 }
 
-/// Seconds since the Unix epoch; the one place the services read the clock.
+/// Seconds since the Unix epoch: the clock every token time and state change reads.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

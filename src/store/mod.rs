@@ -3,7 +3,9 @@
 //! [`Store`] is every operation the services need. [`connect`] picks the backend once,
 //! from the URL scheme; both run the SQL of [`sql`], each through its own driver and
 //! with its database's own types. Every method takes the tenant it works in, except
-//! the client lookup: client ids are unique across tenants (SPEC §6). Every method
+//! the client lookup (client ids are unique across tenants, SPEC §6), the lookups of
+//! every tenant's keys and locks at start and for metrics, and the lookup of a leaked
+//! code wherever it lives, which spends it (RFC 9700 §4.5). Every method
 //! that commits a change to something a cache may hold returns [`Changes`].
 
 mod postgres;
