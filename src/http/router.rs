@@ -172,14 +172,17 @@ pub async fn handle(
         endpoint: "unknown",
         caller: String::new(),
         origin,
-        span: span.clone(),
+        span,
     };
     let (parts, incoming) = request.into_parts();
     let http1 = parts.version <= Version::HTTP_11;
-    // Named before the body is read, so that a body refused (413, 408) is counted and
-    // logged under its endpoint.
-    if let Some(route) = route(parts.uri.path()) {
+    // Routed before the body is read, so that a body refused (413, 408) is counted and
+    // logged under its endpoint. The URI's clone shares its bytes.
+    let uri = parts.uri.clone();
+    let routed = route(uri.path());
+    if let Some(route) = &routed {
         log.endpoint = route.endpoint.name();
+        log.span.record("endpoint", log.endpoint);
     }
     // The body is read before anything can answer (see `body`): an answer that left
     // it unread would drop the connection under the client's next request.
@@ -194,8 +197,9 @@ pub async fn handle(
     let dispatched = match read {
         Ok(bytes) => {
             let request = Request::from_parts(parts, bytes);
-            dispatch(&gateway, &request, &mut log)
-                .instrument(span.clone())
+            let span = log.span.clone();
+            dispatch(&gateway, &request, routed, &mut log)
+                .instrument(span)
                 .await
         }
         Err(error) => Err(error),
@@ -224,7 +228,6 @@ pub async fn handle(
         .metrics
         .request(log.tenant_domain(), log.endpoint, status, took);
     // The line names everything the span does; outside it, they are formatted once.
-    drop(span);
     log.span = tracing::Span::none();
     tracing::info!(
         tenant = %log.tenant_domain(),
@@ -242,12 +245,11 @@ pub async fn handle(
 async fn dispatch(
     gateway: &Gateway,
     request: &Request<Bytes>,
+    routed: Option<Route<'_>>,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path();
-    let route = route(path).ok_or(ApiError::NotFound)?;
-    log.endpoint = route.endpoint.name();
-    log.span.record("endpoint", log.endpoint);
+    let route = routed.ok_or(ApiError::NotFound)?;
     if let Some(allow) = route.endpoint.allow() {
         let method = request.method();
         let allowed = allow.split(", ").any(|m| m == method.as_str());
