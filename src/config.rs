@@ -274,6 +274,15 @@ impl Config {
     /// Loads defaults, then `file` (required when named explicitly, optional
     /// `portcullis.toml` otherwise), then `PORTCULLIS__…` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, None)
+    }
+
+    /// [`Config::load`] with the `PORTCULLIS__…` variables given rather than read from
+    /// the process (`None`), so that a test never changes the process's environment.
+    fn load_with(
+        file: Option<&Path>,
+        variables: Option<config::Map<String, String>>,
+    ) -> Result<Self, ConfigError> {
         let file_source = match file {
             Some(path) => config::File::from(path).required(true),
             None => config::File::with_name("portcullis.toml").required(false),
@@ -286,7 +295,8 @@ impl Config {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("server.trusted_proxies"),
+                    .with_list_parse_key("server.trusted_proxies")
+                    .source(variables),
             )
             .build()?;
         let config: Config = loaded.try_deserialize()?;
@@ -418,10 +428,10 @@ mod tests {
             "[server]\npublic_url = \"https://id.example.com\"\n[log]\nformat = \"json\"\n",
         )
         .unwrap();
-        // Only this test sets this variable, so it cannot race another test.
-        std::env::set_var("PORTCULLIS__AUTH__LOCKOUT_SECONDS", "60");
-        let c = Config::load(Some(&path)).unwrap();
-        std::env::remove_var("PORTCULLIS__AUTH__LOCKOUT_SECONDS");
+        let variables = [("PORTCULLIS__AUTH__LOCKOUT_SECONDS", "60")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let c = Config::load_with(Some(&path), Some(variables)).unwrap();
         assert_eq!(c.server.public_url, "https://id.example.com");
         assert_eq!(c.log.format, LogFormat::Json);
         assert_eq!(c.auth.lockout_seconds, 60);

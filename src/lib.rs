@@ -30,9 +30,9 @@ pub async fn prepare(
     let store = store::connect(&config.database.url).await?;
     store.claim().await?;
     store.migrate().await?;
-    let (admin, changes) = bootstrap::reconcile(&config, &*store, admin_password).await?;
+    let reconciled = bootstrap::reconcile(&config, &*store, admin_password).await?;
     let gateway = Gateway::new(config, store).await?;
-    gateway.apply(&changes).await?;
+    let admin = gateway.settle(reconciled).await?;
     Ok((Arc::new(gateway), admin))
 }
 

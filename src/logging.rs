@@ -27,7 +27,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(20);
 const MAX_BUFFERED_BYTES: usize = 1024 * 1024;
 
 /// Lines waiting to be written.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
 
 impl Buffer {
@@ -56,6 +56,7 @@ impl Buffer {
 }
 
 /// Writes the buffered lines when dropped; hold it until the process ends.
+#[derive(Debug)]
 pub struct LogGuard(Buffer);
 
 impl Drop for LogGuard {
@@ -178,7 +179,7 @@ impl Lines {
             line.push_str("\",\"fields\":{");
             if !message.is_empty() {
                 line.push_str("\"message\":");
-                json_string(line, &message);
+                json_string(line, message);
                 if !fields.is_empty() {
                     line.push(',');
                 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` (its folder created when missing), readable by the owner
 /// only, and flushes it to disk.
-pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
     write_with(options, path, bytes)
@@ -13,7 +13,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// [`write`] to a file that must not exist yet: when another process made it first,
 /// the error is `AlreadyExists` and its file stays as it is.
-pub fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     write_with(options, path, bytes)

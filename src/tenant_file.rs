@@ -151,7 +151,7 @@ fn load_file(path: &Path) -> Result<TenantFile, FileError> {
 
 /// Parses and validates the text of the tenant file at `path`.
 pub fn parse(path: &Path, text: &str) -> Result<TenantFile, FileError> {
-    let file: TenantFile = toml::from_str(&text).map_err(|e| {
+    let file: TenantFile = toml::from_str(text).map_err(|e| {
         let message = e.message().to_owned();
         let key = e
             .span()

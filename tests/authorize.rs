@@ -1,7 +1,14 @@
 //! End-to-end: the authorization code flow (RFC 6749 §4.1, RFC 7636) with its sign-in
 //! page, against the real TLS server, on SQLite and PostgreSQL.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -835,7 +842,13 @@ async fn codes_expire(s: TestServer) {
 /// (which takes every tenant's clients), the code's own client at another tenant's
 /// endpoint, or a client whose authentication failed. The rightful exchange then fails.
 async fn a_code_presented_anywhere_by_another_is_spent(s: TestServer) {
-    let presenters: [(&str, Option<(&str, &str)>, &[(&str, &str)]); 4] = [
+    // (path prefix, Basic credentials, extra form fields)
+    type Presenter<'a> = (
+        &'a str,
+        Option<(&'a str, &'a str)>,
+        &'a [(&'a str, &'a str)],
+    );
+    let presenters: [Presenter; 4] = [
         ("", Some(("bar-client", "bar-secret")), &[]),
         ("/t/bar.com", None, &[("client_id", "foo-spa")]),
         ("/t/foo.com", Some(("foo-web", "wrong-secret")), &[]),

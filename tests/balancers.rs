@@ -1,8 +1,15 @@
 //! Two `portcullis serve` processes on one PostgreSQL database behind Debian's HAProxy
 //! (TLS passed through, PROXY v2) and nginx (TLS terminated, X-Forwarded-For), each run
 //! from its file in `deploy/` with this test's ports and addresses filled in.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestDatabase};
 use serde_json::Value;

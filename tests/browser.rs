@@ -2,8 +2,15 @@
 //! WebDriver, opens the sign-in page, fills it in and lands on a redirect URI this test
 //! serves; the test then exchanges the code and introspects the token. Screenshots of
 //! the sign-in page (desktop and phone widths) are kept as test artifacts.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -4,8 +4,15 @@
 //!
 //! On SQLite there is one instance. On PostgreSQL every test runs two real TLS servers,
 //! A and B, on one database: the change is made through A and checked on both.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestDatabase, TestServer};
 use serde_json::json;

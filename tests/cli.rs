@@ -1,7 +1,14 @@
 //! The `portcullis` binary as an operator runs it: first start, SIGTERM, and the
 //! helper commands.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

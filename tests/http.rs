@@ -1,7 +1,14 @@
 //! End-to-end: bad input, HTTP/1.1 and HTTP/2, timeouts against slow clients, health
 //! and draining.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{default_tenant_files, Backend, TestServer, ADMIN_PASSWORD};
 use rustls::pki_types::pem::PemObject;

@@ -1,7 +1,14 @@
 //! Several instances on one database: how fast a change reaches the others, what an
 //! instance does while it cannot hear them, and SQLite's refusal of a second instance.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{settled, two_instances, Backend, TestServer};
 use std::time::{Duration, Instant};

@@ -1,7 +1,14 @@
 //! Interoperability with a real client library: the `oauth2` crate (client credentials,
 //! password and refresh grants, introspection, revocation) against the running server.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestServer};
 use oauth2::basic::BasicClient;

@@ -1,8 +1,15 @@
 //! One log line per request, with tenant, endpoint, status, latency and caller, and
 //! never a token, password, secret or Authorization header. Its own test binary, so
 //! that the global log subscriber sees only this test's requests.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestServer, ADMIN_PASSWORD};
 use serde_json::Value;

@@ -1,8 +1,15 @@
 //! Memory under abuse (SPEC §4): unauthenticated input with huge identifiers, and a
 //! flood of wrong passwords. One test in its own binary, so that nothing else in the
 //! process moves its resident set size.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{default_tenant_files, Backend, TestServer};
 use std::sync::atomic::{AtomicBool, Ordering};

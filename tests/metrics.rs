@@ -1,7 +1,14 @@
 //! Prometheus metrics on `metrics.listen`: the text format or OpenMetrics, as asked,
 //! and a listener that held sockets cannot fill.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestServer};
 

@@ -1,7 +1,14 @@
 //! End-to-end: the token, introspection and revocation endpoints against the real TLS
 //! server, on SQLite and on PostgreSQL.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestServer, ADMIN_PASSWORD};
 use serde_json::{json, Value};

@@ -1,7 +1,14 @@
 //! The PROXY protocol: a trusted proxy's header names the client that the audit log,
 //! lockout and rate limits see; other peers are served directly.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use base64::Engine;
 use common::{Backend, TestServer};

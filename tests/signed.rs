@@ -2,8 +2,15 @@
 //! with an independent JOSE implementation (`jsonwebtoken`) and only the key it
 //! fetched from the tenant's JWKS. Also the keys behind them: one per tenant, rotation
 //! with a retire window, several instances, and the master key that seals them.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

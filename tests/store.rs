@@ -1,12 +1,19 @@
 //! The store conformance suite: every behaviour runs against SQLite and PostgreSQL.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestDatabase};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, Changes, LockTarget, NewClient, NewSigningKey, NewToken, NewUser, Purged,
-    RoleRecord, Rotation, Selection, Source, Store, TenantSettings, UserChange,
+    AuditEvent, Caches, Changes, Committed, LockTarget, NewClient, NewSigningKey, NewToken,
+    NewUser, Purged, RoleRecord, Rotation, Selection, Source, Store, TenantSettings, UserChange,
 };
 use sqlx::Connection;
 use std::sync::Arc;
@@ -37,6 +44,58 @@ async fn open(backend: Backend) -> Option<Opened> {
     Some(Opened { store, database })
 }
 
+/// The suite stands in for the caches: it settles each write and keeps the changes the
+/// write carried, to check them. Each result comes back with those changes beside it.
+struct Unwatched;
+
+impl Caches for Unwatched {
+    type Error = std::convert::Infallible;
+
+    async fn apply(&self, _: &Changes) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+async fn settle<T>(write: Committed<T>) -> (T, Changes) {
+    let changes = write.changes().clone();
+    let Ok(value) = write.settle(&Unwatched).await;
+    (value, changes)
+}
+
+/// A settled write as the tests look at it: its changes, `None` for a write that found
+/// nothing to change, or its result and its changes.
+trait Settled {
+    type Seen;
+    async fn settled(self) -> Self::Seen;
+}
+
+impl Settled for Committed<()> {
+    type Seen = Changes;
+    async fn settled(self) -> Changes {
+        settle(self).await.1
+    }
+}
+
+impl Settled for Committed<Option<()>> {
+    type Seen = Option<Changes>;
+    async fn settled(self) -> Option<Changes> {
+        let (found, changes) = settle(self).await;
+        found.map(|()| changes)
+    }
+}
+
+macro_rules! settled_with_result {
+    ($($result:ty),*) => {$(
+        impl Settled for Committed<$result> {
+            type Seen = ($result, Changes);
+            async fn settled(self) -> ($result, Changes) {
+                settle(self).await
+            }
+        }
+    )*};
+}
+settled_with_result!(i64, Option<i64>, Rotation);
+
 fn paths(permissions: &[portcullis::domain::permission::Permission]) -> Vec<&str> {
     permissions.iter().map(|p| p.as_str()).collect()
 }
@@ -46,7 +105,9 @@ async fn tenant(store: &Opened, domain: &str) -> i64 {
     let (id, changes) = store
         .upsert_tenant(&settings, Source::File, 1)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(changes, Changes::tenant(id));
     id
 }
@@ -139,7 +200,9 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
             "client:c",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(changed, Changes::tokens(vec![[1; 32]]));
     let read = store.token(a, &[1; 32]).await.unwrap().unwrap();
     assert_eq!(read.state, State::Revoked);
@@ -159,7 +222,9 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
             "admin",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert!(again.is_empty());
     assert_eq!(
         store
@@ -194,7 +259,9 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
             "system",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     // An owner change supersedes ACTIVE tokens only; the EXPIRED one stays EXPIRED.
     let changed = store
         .transitions(
@@ -208,7 +275,9 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
             "admin",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(changed.tokens, vec![[2; 32]]);
     assert_eq!(
         store.token(a, &[1; 32]).await.unwrap().unwrap().state,
@@ -233,6 +302,8 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
         )
         .await
         .unwrap()
+        .settled()
+        .await
         .tokens;
     revoked.sort();
     assert_eq!(revoked, vec![[1; 32], [2; 32]]);
@@ -260,7 +331,9 @@ async fn selections_stay_inside_the_tenant(store: Opened) {
             "admin",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(changed.tokens, vec![[1; 32]]);
     assert_eq!(
         store.token(b, &[2; 32]).await.unwrap().unwrap().state,
@@ -282,10 +355,18 @@ async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
         token(a, TokenKind::Refresh, 3, "g"),
         access_with(a, 4, 3, "g"),
     ];
-    let Rotation::Rotated(Changes {
-        tokens: mut changed,
-        ..
-    }) = store.redeem(&old, &next, 150, "client:c").await.unwrap()
+    let (
+        Rotation::Rotated,
+        Changes {
+            tokens: mut changed,
+            ..
+        },
+    ) = store
+        .redeem(&old, &next, 150, "client:c")
+        .await
+        .unwrap()
+        .settled()
+        .await
     else {
         panic!("the first rotation must win");
     };
@@ -303,8 +384,13 @@ async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
     // A second rotation of the same (stale) record writes nothing.
     let again = [token(a, TokenKind::Refresh, 5, "g")];
     assert_eq!(
-        store.redeem(&old, &again, 160, "client:c").await.unwrap(),
-        Rotation::Lost
+        store
+            .redeem(&old, &again, 160, "client:c")
+            .await
+            .unwrap()
+            .settled()
+            .await,
+        (Rotation::Lost, Changes::default())
     );
     assert!(store.token(a, &[5; 32]).await.unwrap().is_none());
 }
@@ -331,7 +417,9 @@ async fn cascades_select_the_paired_tokens(store: Opened) {
             "client:c",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(changed.tokens.len(), 2);
     assert_eq!(
         store.token(a, &[3; 32]).await.unwrap().unwrap().state,
@@ -350,10 +438,20 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
         permissions: vec!["/permission/b".into(), "/permission/c".into()],
     };
     assert_eq!(
-        store.upsert_role(a, &r1, Source::File).await.unwrap(),
+        store
+            .upsert_role(a, &r1, Source::File)
+            .await
+            .unwrap()
+            .settled()
+            .await,
         Changes::users_of(a)
     );
-    let _ = store.upsert_role(a, &r2, Source::File).await.unwrap();
+    let _ = store
+        .upsert_role(a, &r2, Source::File)
+        .await
+        .unwrap()
+        .settled()
+        .await;
     let roles = ["r1".to_owned(), "r2".to_owned()];
     let created = store
         .upsert_user(
@@ -367,7 +465,9 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
             1,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(created, Changes::user(a, "alice"));
     let user = store.user(a, "alice").await.unwrap().unwrap();
     assert_eq!(
@@ -393,7 +493,9 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
             2,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let user = store.user(a, "alice").await.unwrap().unwrap();
     assert_eq!((user.password_hash.as_str(), user.roles.len()), ("h2", 1));
     // A file never overwrites a user the API created.
@@ -409,7 +511,9 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
             3,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let untouched = store
         .upsert_user(
             a,
@@ -422,7 +526,9 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
             4,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert!(untouched.is_empty());
     assert_eq!(
         store
@@ -450,7 +556,9 @@ async fn client_ids_are_unique_across_tenants(store: Opened) {
     let _ = store
         .upsert_client(a, &client, Source::File, 1)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     // Re-applying the same file is an update.
     let updated = store
         .upsert_client(
@@ -463,7 +571,9 @@ async fn client_ids_are_unique_across_tenants(store: Opened) {
             2,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(updated, Changes::client("shared"));
     assert_eq!(
         store
@@ -507,6 +617,8 @@ async fn tenant_settings_are_updated_in_place(store: Opened) {
             .upsert_tenant(&settings, Source::File, 2)
             .await
             .unwrap()
+            .settled()
+            .await
             .0,
         a
     );
@@ -577,7 +689,9 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
             1,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     store
         .insert_tokens(&[
             token(a, TokenKind::Refresh, 1, "g"),
@@ -594,6 +708,8 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
         )
         .await
         .unwrap()
+        .settled()
+        .await
         .unwrap();
     assert_eq!(
         (changed.tokens.len(), changed.users),
@@ -623,7 +739,9 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
             &audit(a, "user.enable", "alice", 51),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(none, Some(Changes::user(a, "alice")));
     assert!(store
         .change_user(
@@ -634,6 +752,8 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
         )
         .await
         .unwrap()
+        .settled()
+        .await
         .is_none());
     assert_eq!(
         store.audit_events(a, 10, None).await.unwrap().len(),
@@ -648,7 +768,9 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
             &audit(a, "user.delete", "alice", 53),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert!(store.user(a, "alice").await.unwrap().is_none());
 }
 
@@ -666,7 +788,9 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
             1,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let target = LockTarget::User {
         tenant_id: a,
         username: "alice",
@@ -680,7 +804,9 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
             store
                 .record_failure(target, 3, 1000, &fail, &lock)
                 .await
-                .unwrap(),
+                .unwrap()
+                .settled()
+                .await,
             (None, Changes::user(a, "alice"))
         );
     }
@@ -689,6 +815,8 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
             .record_failure(target, 3, 1000, &fail, &lock)
             .await
             .unwrap()
+            .settled()
+            .await
             .0,
         Some(1000)
     );
@@ -714,6 +842,8 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
         .clear_failures(target, &audit(a, "user.unlock", "alice", 6))
         .await
         .unwrap()
+        .settled()
+        .await
         .is_some());
     assert_eq!(
         store.user(a, "alice").await.unwrap().unwrap().locked_until,
@@ -736,13 +866,17 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
             1,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let client = LockTarget::Client { client_id: "c" };
     assert_eq!(
         store
             .record_failure(client, 1, 99, &fail, &lock)
             .await
-            .unwrap(),
+            .unwrap()
+            .settled()
+            .await,
         (Some(99), Changes::client("c"))
     );
     assert_eq!(
@@ -760,7 +894,9 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
     let _ = store
         .create_role(a, &role, &audit(a, "role.create", "r", 1))
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert!(matches!(
         store
             .create_role(a, &role, &audit(a, "role.create", "r", 2))
@@ -780,7 +916,9 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
             1,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let wider = RoleRecord {
         name: "r".into(),
         permissions: vec!["/permission".into()],
@@ -789,7 +927,9 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
         store
             .update_role(a, &wider, &audit(a, "role.update", "r", 3))
             .await
-            .unwrap(),
+            .unwrap()
+            .settled()
+            .await,
         Some(Changes::users_of(a))
     );
     assert_eq!(
@@ -800,7 +940,9 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
         store
             .delete_role(a, "r", &audit(a, "role.delete", "r", 4))
             .await
-            .unwrap(),
+            .unwrap()
+            .settled()
+            .await,
         Some(Changes::users_of(a))
     );
     let user = store.user(a, "alice").await.unwrap().unwrap();
@@ -809,6 +951,8 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
         .delete_role(a, "r", &audit(a, "role.delete", "r", 5))
         .await
         .unwrap()
+        .settled()
+        .await
         .is_none());
     assert_eq!(store.roles(a).await.unwrap(), vec![]);
 }
@@ -840,7 +984,9 @@ async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Open
             &audit(root, "tenant.create", "new.org", 1),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let id = created.tenants[0];
     assert_eq!(
         created,
@@ -878,7 +1024,9 @@ async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Open
     let changed = store
         .deactivate_tenant(id, &audit(root, "tenant.deactivate", "new.org", 3))
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(
         (changed.tokens, changed.tenants, changed.users_of_tenants),
         (vec![[7; 32]], vec![id], vec![id])
@@ -946,13 +1094,17 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
     let added = store
         .add_signing_keys(&[(a, signing_key("a1")), (b, signing_key("b1"))])
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(added, Changes::signing_keys(vec![a, b]));
     // An instance starting at the same time gives the tenant nothing more.
     let again = store
         .add_signing_keys(&[(a, signing_key("a-late"))])
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(again, Changes::signing_keys(vec![]));
     let kids = |rows: Vec<portcullis::store::SigningKeyRow>| {
         rows.into_iter()
@@ -971,7 +1123,9 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
     let rotated = store
         .rotate_signing_key(a, &a2, 0, 3, &audit(a, "key.rotate", "a2", 100))
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(rotated, Changes::signing_keys(vec![a]));
     assert_eq!(
         kids(store.signing_keys(a, 0).await.unwrap()),
@@ -990,7 +1144,9 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
     let _ = store
         .rotate_signing_key(a, &a3, 150, 3, &audit(a, "key.rotate", "a3", 200))
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(
         kids(store.signing_keys(a, 0).await.unwrap()),
         [("a3".into(), None), ("a2".into(), Some(200))]
@@ -1022,7 +1178,9 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
         let _ = store
             .rotate_signing_key(a, &key, 0, 2, &audit(a, "key.rotate", &key.kid, at))
             .await
-            .unwrap();
+            .unwrap()
+            .settled()
+            .await;
     }
     assert_eq!(
         kids(store.signing_keys(a, 0).await.unwrap()),
@@ -1059,7 +1217,9 @@ async fn revoke_at(store: &Opened, tenant_id: i64, seed: u8, kind: TokenKind, at
     let _ = store
         .transitions(tenant_id, &[step], at, "admin")
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
 }
 
 async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
@@ -1111,7 +1271,9 @@ async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
             "system",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let one = store.purge(9_000, 0, 1).await.unwrap().unwrap();
     assert_eq!(one.tokens, 1);
     let rest = store.purge(9_000, 0, 10).await.unwrap().unwrap();
@@ -1214,7 +1376,12 @@ async fn concurrent_writes_all_commit_and_outlive_the_store(store: Opened) {
                     Selection::Grant(format!("g{n}")),
                     Event::Revoke(Revocation::ByAdmin),
                 );
-                let changes = store.transitions(a, &[step], 150, "admin").await.unwrap();
+                let changes = store
+                    .transitions(a, &[step], 150, "admin")
+                    .await
+                    .unwrap()
+                    .settled()
+                    .await;
                 assert_eq!(changes.tokens, vec![numbered(a, n, "").digest]);
             }
         })
@@ -1301,7 +1468,15 @@ async fn refreshes_sharing_a_batch_each_rotate_their_own_pair_once(store: Opened
                 jti: format!("next-{g}"),
                 ..token(a, TokenKind::Refresh, 0, &old.token.grant_id)
             }];
-            (g, store.redeem(&old, &next, now, actor).await.unwrap())
+            (
+                g,
+                store
+                    .redeem(&old, &next, now, actor)
+                    .await
+                    .unwrap()
+                    .settled()
+                    .await,
+            )
         })
     });
     let redeems: Vec<_> = redeems.collect();
@@ -1311,17 +1486,20 @@ async fn refreshes_sharing_a_batch_each_rotate_their_own_pair_once(store: Opened
         let (g, rotation) = redeem.await.unwrap();
         let grant = g % grants;
         match rotation {
-            Rotation::Rotated(Changes {
-                tokens: mut changed,
-                ..
-            }) => {
+            (
+                Rotation::Rotated,
+                Changes {
+                    tokens: mut changed,
+                    ..
+                },
+            ) => {
                 changed.sort();
                 assert_eq!(changed, vec![[2 * grant + 1; 32], [2 * grant + 2; 32]]);
                 if grant == 0 {
                     rotated_grant_zero += 1;
                 }
             }
-            Rotation::Lost => assert_eq!(grant, 0, "only the repeated token may lose"),
+            (Rotation::Lost, _) => assert_eq!(grant, 0, "only the repeated token may lose"),
         }
     }
     assert_eq!(
@@ -1387,7 +1565,9 @@ async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened)
             store.redeem(&old, &next, 150, "client:c"),
             store.transitions(a, &revoke, 150, "admin"),
         );
-        let (_, _, _) = (filled.unwrap(), rotated.unwrap(), revoked.unwrap());
+        filled.unwrap();
+        rotated.unwrap().settled().await;
+        revoked.unwrap().settled().await;
         for seed in [refresh, access, next_refresh, next_access] {
             let state = store.token(a, &[seed; 32]).await.unwrap().map(|t| t.state);
             assert_ne!(state, Some(State::Active), "round {round}, token {seed}");

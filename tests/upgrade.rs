@@ -2,8 +2,15 @@
 //! by tests/fixtures/make-upgrade-fixture.sh) is migrated at the next start, and
 //! everything it held carries over: token states and reasons, a rotated refresh
 //! token's reuse, users, clients and their secrets, lockout counters, the audit log.
+// Tests unwrap what they expect to hold; the shared harness is public so that each
+// test binary may use a part of it without hiding helpers that none uses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
-mod common;
+pub mod common;
 
 use common::{Backend, TestDatabase, TestServer};
 use serde_json::{json, Value};
@@ -107,11 +114,11 @@ async fn upgrade(backend: Backend) {
     let super_admin = ("admin", t["admin_password"].as_str().unwrap());
 
     // The two failed sign-ins of the session still count toward the lock.
-    let foo = s.gateway.directory.tenant("foo.com").unwrap();
+    let foo_tenant = s.gateway.directory.tenant("foo.com").unwrap();
     let admin = s
         .gateway
         .store
-        .user(foo.id, "admin")
+        .user(foo_tenant.id, "admin")
         .await
         .unwrap()
         .unwrap();
@@ -205,7 +212,7 @@ async fn upgrade(backend: Backend) {
         )
         .await;
     assert_eq!(api.status(), 200);
-    let foo = s.gateway.directory.tenant("foo.com").unwrap();
+    let foo_tenant = s.gateway.directory.tenant("foo.com").unwrap();
     let (status, audit) = s
         .api("GET", "/t/foo.com/api/v1/audit?limit=100", foo_admin, None)
         .await;
@@ -223,7 +230,7 @@ async fn upgrade(backend: Backend) {
     // What the new release added has its defaults.
     let api_client = s.gateway.store.client("api-client").await.unwrap().unwrap();
     assert!(api_client.require_pkce);
-    assert_eq!(foo.lifetimes.grant_max_lifetime, 2_592_000);
+    assert_eq!(foo_tenant.lifetimes.grant_max_lifetime, 2_592_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,15 +12,15 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub const ADDRESS: &str = "GATEWAY_BENCH_BARE_ADDRESS";
-pub const CERT: &str = "GATEWAY_BENCH_BARE_CERT";
-pub const KEY: &str = "GATEWAY_BENCH_BARE_KEY";
+pub(crate) const ADDRESS: &str = "GATEWAY_BENCH_BARE_ADDRESS";
+pub(crate) const CERT: &str = "GATEWAY_BENCH_BARE_CERT";
+pub(crate) const KEY: &str = "GATEWAY_BENCH_BARE_KEY";
 
 /// The answer: the size and shape of an active introspection answer.
 const ANSWER: &str = r#"{"active":true,"scope":"","client_id":"bench-client","token_type":"Bearer","exp":1893456000,"iat":1700000000,"nbf":1700000000,"jti":"Xq2wVf9v0k3Jm8rTz1aB4w","iss":"https://127.0.0.1/oauth2/token"}"#;
 
 /// Serves when this process was started as the bare server; `false` otherwise.
-pub fn serve_if_asked() -> bool {
+pub(crate) fn serve_if_asked() -> bool {
     let Ok(address) = std::env::var(ADDRESS) else {
         return false;
     };

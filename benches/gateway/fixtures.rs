@@ -6,11 +6,11 @@ use portcullis::service::token_text::{digest, random_string};
 use portcullis::store::{NewToken, Store};
 use std::path::Path;
 
-pub const CLIENT_ID: &str = "bench-client";
-pub const CLIENT_SECRET: &str = "bench-client-secret";
-pub const USER: &str = "alice";
-pub const USER_PASSWORD: &str = "alice-password";
-pub const TENANT_ADMIN_PASSWORD: &str = "tenant-admin-password";
+pub(crate) const CLIENT_ID: &str = "bench-client";
+pub(crate) const CLIENT_SECRET: &str = "bench-client-secret";
+pub(crate) const USER: &str = "alice";
+pub(crate) const USER_PASSWORD: &str = "alice-password";
+pub(crate) const TENANT_ADMIN_PASSWORD: &str = "tenant-admin-password";
 
 /// An argon2id hash with the least work argon2 allows: set-up verifies thousands of
 /// these once each. The hot paths never hash (a verified pair is remembered), so the
@@ -26,7 +26,7 @@ fn cheap_hash(secret: &str) -> String {
 
 /// The super tenant's file: its administrator, one confidential client allowed to
 /// introspect, one user.
-pub fn write_super_tenant(dir: &Path) {
+pub(crate) fn write_super_tenant(dir: &Path) {
     std::fs::create_dir_all(dir).expect("the tenants folder");
     let file = format!(
         r#"domain = "carbon.super"
@@ -60,12 +60,12 @@ allowed_clients = ["{CLIENT_ID}"]
 }
 
 /// The domain of bench tenant `n`.
-pub fn tenant_domain(n: usize) -> String {
+pub(crate) fn tenant_domain(n: usize) -> String {
     format!("t{n:05}.bench")
 }
 
 /// `count` more tenants, each with an administrator `admin` who may introspect.
-pub fn write_tenants(dir: &Path, count: usize) {
+pub(crate) fn write_tenants(dir: &Path, count: usize) {
     let hash = cheap_hash(TENANT_ADMIN_PASSWORD);
     for n in 0..count {
         let domain = tenant_domain(n);
@@ -87,7 +87,7 @@ roles = ["admin"]
 }
 
 /// The id of the tenant named `domain`.
-pub async fn tenant_id(store: &dyn Store, domain: &str) -> i64 {
+pub(crate) async fn tenant_id(store: &dyn Store, domain: &str) -> i64 {
     let tenants = store.tenants().await.expect("the tenants");
     tenants
         .iter()
@@ -98,7 +98,7 @@ pub async fn tenant_id(store: &dyn Store, domain: &str) -> i64 {
 
 /// Stores `count` ACTIVE access tokens of the bench client in tenant `tenant_id`, a day
 /// long, and returns their plaintext.
-pub async fn store_tokens(store: &dyn Store, tenant_id: i64, count: usize) -> Vec<String> {
+pub(crate) async fn store_tokens(store: &dyn Store, tenant_id: i64, count: usize) -> Vec<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")
@@ -138,7 +138,7 @@ pub async fn store_tokens(store: &dyn Store, tenant_id: i64, count: usize) -> Ve
 
 /// A new, empty PostgreSQL database named `name` on the server at `server` (a URL
 /// without a database), or `None` when no server answers there.
-pub async fn fresh_postgres(server: &str, name: &str) -> Option<String> {
+pub(crate) async fn fresh_postgres(server: &str, name: &str) -> Option<String> {
     use sqlx::Connection;
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await

@@ -22,7 +22,7 @@ pub trait Session: Send {
 }
 
 /// Makes the session of connection `n`.
-pub type Sessions = Arc<dyn Fn(usize) -> Box<dyn Session> + Send + Sync>;
+pub(crate) type Sessions = Arc<dyn Fn(usize) -> Box<dyn Session> + Send + Sync>;
 
 /// Where to connect, and how to trust its certificate.
 #[derive(Clone)]
@@ -125,7 +125,12 @@ impl Outcome {
 
 /// Runs `plan` against `target`, and reads `server`'s CPU time at the edges of the
 /// measured window. Returns early when every session has ended.
-pub async fn drive(target: &Target, plan: Plan, sessions: &Sessions, server: u32) -> Outcome {
+pub(crate) async fn drive(
+    target: &Target,
+    plan: Plan,
+    sessions: &Sessions,
+    server: u32,
+) -> Outcome {
     let started = Instant::now();
     let measure_from = started + plan.warmup;
     let end = measure_from + plan.measure;

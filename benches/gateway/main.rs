@@ -12,6 +12,12 @@
 //! PostgreSQL scenarios use `PORTCULLIS_BENCH_POSTGRES` (a server URL without a
 //! database, default `postgres://postgres@127.0.0.1:5432`) and are skipped, saying
 //! so, when nothing answers there.
+// A benchmark, like a test, unwraps what it expects to hold.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
 mod bare;
 mod fixtures;

@@ -39,13 +39,13 @@ impl Drop for Server {
 }
 
 /// A free loopback port, released for the server to take.
-pub fn free_address() -> SocketAddr {
+pub(crate) fn free_address() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address")
 }
 
 /// The bare server: this very program, started again with `BARE_SERVER` set.
-pub fn start_bare(cert: &Path, key: &Path, log: &Path) -> Server {
+pub(crate) fn start_bare(cert: &Path, key: &Path, log: &Path) -> Server {
     let address = free_address();
     let mut command = Command::new(std::env::current_exe().expect("this program"));
     command
@@ -56,7 +56,7 @@ pub fn start_bare(cert: &Path, key: &Path, log: &Path) -> Server {
 }
 
 /// `portcullis serve` with `settings` as `PORTCULLIS__…` variables.
-pub fn start_portcullis(settings: &[(&str, String)], log: &Path) -> Server {
+pub(crate) fn start_portcullis(settings: &[(&str, String)], log: &Path) -> Server {
     let address = free_address();
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command
@@ -91,7 +91,7 @@ fn start(mut command: Command, address: SocketAddr, log: &Path) -> Server {
 }
 
 /// User plus system CPU time of process `pid` so far, in seconds.
-pub fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat

@@ -337,7 +337,7 @@ async fn portcullis(
 
 /// Runs every scenario and prints the table; answers how many targets were missed by
 /// more than the noise.
-pub async fn run_all(options: Options) -> usize {
+pub(crate) async fn run_all(options: Options) -> usize {
     let started = Instant::now();
     let workspace = Workspace::new();
     let plan = |connections| Plan {
@@ -609,4 +609,4 @@ async fn large_stores(
 }
 
 /// The row the large stores are compared with.
-pub const ONE_TENANT: &str = "introspect, admin (Basic), SQLite";
+pub(crate) const ONE_TENANT: &str = "introspect, admin (Basic), SQLite";

@@ -7,7 +7,7 @@ use crate::{Baseline, Row};
 /// How far a row may fall short of its target before `--check` fails: what one run
 /// differs from the next on the shared 2-core development machine once the compared
 /// rows are measured in interleaved rounds (README, "Performance").
-pub const NOISE: f64 = 0.10;
+pub(crate) const NOISE: f64 = 0.10;
 
 /// What a target measures of a row.
 #[derive(Clone, Copy)]
@@ -86,7 +86,7 @@ const TARGETS: &[(&str, usize, Measure, f64)] = &[
 /// Prints each target with what this run measured; answers how many were missed by
 /// more than [`NOISE`]. A target whose row was not measured (`--only`, no PostgreSQL)
 /// is said to be so, and is not counted.
-pub fn report(rows: &mut [Row], baseline: &Baseline) -> usize {
+pub(crate) fn report(rows: &mut [Row], baseline: &Baseline) -> usize {
     let one_tenant = rows
         .iter_mut()
         .find(|row| row.scenario == ONE_TENANT)

@@ -168,6 +168,10 @@ pub fn default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
         .clone()
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "the default rules are constants that a test parses"
+)]
 fn compile_default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
     let mut table = vec![
         (

@@ -470,11 +470,20 @@ mod tests {
             }
         }
 
+        /// Walked second by second, a token's life is one unbroken stretch that starts at
+        /// `nbf` and lasts exactly `exp - nbf` seconds, and only an ACTIVE token has one.
         #[test]
-        fn active_iff_state_active_and_now_in_window(state in prop::sample::select(State::ALL.to_vec()),
-                                                      nbf in -100i64..100, len in 0i64..100, now in -200i64..300) {
-            let exp = nbf + len;
-            prop_assert_eq!(is_active(state, nbf, exp, now), state == State::Active && nbf <= now && now < exp);
+        fn a_token_is_active_for_one_stretch_of_its_lifetime(state in prop::sample::select(State::ALL.to_vec()),
+                                                              nbf in -100i64..100, lifetime in 0i64..100) {
+            let exp = nbf + lifetime;
+            let active: Vec<i64> = (-300..300).filter(|&now| is_active(state, nbf, exp, now)).collect();
+            if state != State::Active || lifetime == 0 {
+                prop_assert!(active.is_empty());
+            } else {
+                prop_assert_eq!(active.first().copied(), Some(nbf));
+                prop_assert_eq!(active.len() as i64, lifetime);
+                prop_assert!(active.windows(2).all(|w| w[1] == w[0] + 1));
+            }
         }
     }
 }

@@ -141,7 +141,7 @@ impl Operation {
     }
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     gateway: &Gateway,
     tenant: Arc<Tenant>,
     request: &Request<Bytes>,

@@ -17,13 +17,13 @@ use hyper::Request;
 use secrecy::{ExposeSecret, SecretString};
 
 /// What the header carried.
-pub enum Authorization {
+pub(super) enum Authorization {
     None,
     Basic { name: String, secret: SecretString },
     Bearer(SecretString),
 }
 
-pub fn parse(headers: &HeaderMap) -> Result<Authorization, ApiError> {
+pub(super) fn parse(headers: &HeaderMap) -> Result<Authorization, ApiError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(Authorization::None);
@@ -73,7 +73,7 @@ fn malformed(why: &str) -> ApiError {
 /// Client credentials by `client_secret_basic` (percent-decoded, RFC 6749 §2.3.1) or
 /// `client_secret_post`, or a public client's bare `client_id`. Using both methods at
 /// once is an error (RFC 6749 §2.3).
-pub fn client_credentials(
+pub(super) fn client_credentials(
     authorization: Authorization,
     form: &mut Form,
 ) -> Result<Option<ClientCredentials>, ApiError> {
@@ -109,7 +109,7 @@ pub fn client_credentials(
 /// Reads the form of a token or revocation request and authenticates its client. The
 /// super tenant's endpoints accept a client of any tenant (SPEC §6). `allow_public`
 /// says, from the form, whether a public client's bare `client_id` is enough.
-pub async fn client_request(
+pub(super) async fn client_request(
     gateway: &Gateway,
     tenant: &Tenant,
     request: &Request<Bytes>,
@@ -132,7 +132,7 @@ pub async fn client_request(
 
 /// The introspection caller: a Basic user or client, a Bearer token, or a client by
 /// `client_secret_post`.
-pub fn introspection_caller(
+pub(super) fn introspection_caller(
     authorization: Authorization,
     form: &mut Form,
 ) -> Result<Presented, ApiError> {

@@ -57,7 +57,7 @@ fn style_hash() -> &'static str {
     })
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
     request: &Request<Bytes>,

@@ -22,7 +22,7 @@ const MAX_DRAINED_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a whole body within `limit` bytes (413 beyond it) and `timeout` (408). Any
 /// error means the body was not read whole: its answer must close the connection.
-pub async fn read(
+pub(super) async fn read(
     headers: &HeaderMap,
     mut body: Incoming,
     limit: usize,

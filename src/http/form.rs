@@ -6,12 +6,12 @@ use bytes::Bytes;
 use hyper::header::CONTENT_TYPE;
 use hyper::Request;
 
-pub struct Form {
+pub(super) struct Form {
     pairs: Vec<(String, String)>,
 }
 
 impl Form {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for part in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match part.iter().position(|b| *b == b'=') {
@@ -28,7 +28,7 @@ impl Form {
         Ok(Form { pairs })
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
@@ -36,11 +36,11 @@ impl Form {
     }
 
     /// Like [`Form::get`], treating an empty value as absent.
-    pub fn non_empty(&self, name: &str) -> Option<&str> {
+    pub(super) fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
     }
 
-    pub fn take(&mut self, name: &str) -> Option<String> {
+    pub(super) fn take(&mut self, name: &str) -> Option<String> {
         let i = self.pairs.iter().position(|(n, _)| n == name)?;
         Some(self.pairs.swap_remove(i).1).filter(|v| !v.is_empty())
     }
@@ -84,7 +84,7 @@ fn decode(raw: &[u8]) -> Result<String, ApiError> {
 
 /// The form of a request: checks the media type, ignoring parameters such as
 /// `charset=UTF-8`, then parses the body.
-pub fn of(request: &Request<Bytes>) -> Result<Form, ApiError> {
+pub(super) fn of(request: &Request<Bytes>) -> Result<Form, ApiError> {
     if !has_media_type(request, "application/x-www-form-urlencoded") {
         return Err(ApiError::BadRequest(
             "the body must be application/x-www-form-urlencoded".into(),
@@ -94,7 +94,7 @@ pub fn of(request: &Request<Bytes>) -> Result<Form, ApiError> {
 }
 
 /// True when the request's `Content-Type`, without its parameters, is `expected`.
-pub fn has_media_type(request: &Request<Bytes>, expected: &str) -> bool {
+pub(super) fn has_media_type(request: &Request<Bytes>, expected: &str) -> bool {
     request
         .headers()
         .get(CONTENT_TYPE)

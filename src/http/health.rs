@@ -5,12 +5,12 @@ use crate::service::Gateway;
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-pub fn healthz() -> Response<Body> {
+pub(super) fn healthz() -> Response<Body> {
     json(StatusCode::OK, &json!({"status": "ok"}))
 }
 
 /// Ready while the database answers and the process is not draining.
-pub async fn readyz(gateway: &Gateway) -> Response<Body> {
+pub(super) async fn readyz(gateway: &Gateway) -> Response<Body> {
     if gateway.is_draining() {
         return json(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -11,7 +11,7 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 
 const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
-pub async fn handle(
+pub(super) async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
     request: &Request<Bytes>,

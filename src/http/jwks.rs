@@ -10,7 +10,7 @@ use hyper::Response;
 /// this old when it meets the new `kid` and fetches again.
 const MAX_AGE: &str = "public, max-age=60";
 
-pub async fn handle(gateway: &Gateway, tenant: &Tenant) -> Result<Response<Body>, ApiError> {
+pub(super) async fn handle(gateway: &Gateway, tenant: &Tenant) -> Result<Response<Body>, ApiError> {
     let keys = gateway.tenant_keys(tenant).await?;
     Ok(cacheable("application/json", keys.jwks.clone(), MAX_AGE))
 }

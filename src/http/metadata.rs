@@ -7,7 +7,7 @@ use crate::domain::tenant::Tenant;
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-pub fn handle(tenant: &Tenant) -> Response<Body> {
+pub(super) fn handle(tenant: &Tenant) -> Response<Body> {
     let issuer = &tenant.issuer;
     let client_auth = ["client_secret_basic", "client_secret_post"];
     let document = json!({

@@ -7,7 +7,7 @@ use crate::service::{Error, Gateway};
 use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 
-pub async fn handle(
+pub(super) async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
     request: &Request<Bytes>,

@@ -126,6 +126,7 @@ fn route(path: &str) -> Option<Route<'_>> {
 /// What the request log line says about a request, filled in as it is handled. What
 /// it learns is recorded in the request's span too, so every line logged while the
 /// request is handled names its tenant, endpoint and caller.
+#[derive(Debug)]
 pub struct RequestLog {
     /// The tenant addressed, once known.
     tenant: Option<Arc<Tenant>>,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hyper::{Request, Response, StatusCode};
 use secrecy::SecretString;
 
-pub async fn handle(
+pub(super) async fn handle(
     gateway: &Gateway,
     tenant: &Tenant,
     request: &Request<Bytes>,

@@ -20,7 +20,7 @@ const PARTIAL_WAIT: Duration = Duration::from_millis(2);
 /// the proxy speaks for itself (a version 2 `LOCAL` header, as HAProxy's health checks
 /// send, or an address family without an IP address): the connection is then served as
 /// a direct one. A stream that does not start with a header is an error.
-pub async fn read_header(stream: &mut TcpStream) -> io::Result<Option<SocketAddr>> {
+pub(super) async fn read_header(stream: &mut TcpStream) -> io::Result<Option<SocketAddr>> {
     let mut buffer = vec![0u8; 512];
     loop {
         let seen = stream.peek(&mut buffer).await?;

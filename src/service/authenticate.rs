@@ -24,6 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 /// Client credentials as presented, before authentication.
+#[derive(Debug)]
 pub struct ClientCredentials {
     pub client_id: String,
     /// `None` for a public client, which sends only its id.
@@ -41,6 +42,7 @@ pub enum ClientScope {
 }
 
 /// How a caller presented itself at the introspection endpoint or the admin API.
+#[derive(Debug)]
 pub enum Presented {
     /// `Authorization: Basic`; the name may be a client id or `USERNAME@TENANT`.
     Basic {
@@ -147,6 +149,7 @@ impl Attempt<'_> {
 /// A client that proved who it is. Handlers learn its id and tenant; the stored record
 /// behind it stays in the service.
 #[derive(Clone)]
+#[allow(missing_debug_implementations, reason = "holds a secret hash")]
 pub struct AuthenticatedClient(pub(super) Arc<ClientRecord>);
 
 impl AuthenticatedClient {
@@ -295,10 +298,10 @@ impl Gateway {
                 if principal.failed_attempts() == 0 {
                     return Ok(Some(Arc::new(principal)));
                 }
-                let Some(changes) = self.store.reset_failures(attempt.target(), now).await? else {
+                let write = self.store.reset_failures(attempt.target(), now).await?;
+                if self.settle(write).await?.is_none() {
                     return Ok(None);
-                };
-                self.apply(&changes).await?;
+                }
                 Ok(Some(Arc::new(principal.with_no_failures())))
             }
             principal => {
@@ -334,7 +337,7 @@ impl Gateway {
         let auth = &self.config.auth;
         let until = now + auth.lockout_seconds as i64;
         let lock = event("system", format!("{}.lock", attempt.kind));
-        let (locked, changes) = self
+        let write = self
             .store
             .record_failure(
                 target,
@@ -344,7 +347,7 @@ impl Gateway {
                 &lock,
             )
             .await?;
-        if locked.is_some() {
+        if self.settle(write).await?.is_some() {
             tracing::warn!(
                 tenant_id = attempt.tenant_id,
                 principal = attempt.name,
@@ -352,7 +355,7 @@ impl Gateway {
                 "locked after repeated sign-in failures"
             );
         }
-        self.apply(&changes).await
+        Ok(())
     }
 
     /// Decides who the introspection caller is and whether it may introspect at all.

@@ -29,6 +29,10 @@ pub struct AuthorizeParams {
 }
 
 /// A request that passed every check: the sign-in page may be shown and a code issued.
+#[allow(
+    missing_debug_implementations,
+    reason = "holds a client record and its secret hash"
+)]
 pub struct AuthorizationRequest {
     /// The client's tenant, where the user signs in and the code lives.
     pub tenant: Arc<Tenant>,

@@ -5,7 +5,7 @@ use super::credentials::hash_blocking;
 use super::token_text::random_string;
 use super::{now, StartupError};
 use crate::config::Config;
-use crate::store::{Changes, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};
+use crate::store::{Committed, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};
 use crate::tenant_file::{self, TenantFile};
 
 /// The role every bootstrap administrator holds: everything.
@@ -13,6 +13,7 @@ const ADMIN_ROLE: &str = "admin";
 const ADMIN_USER: &str = "admin";
 
 /// Where the first administrator's password came from.
+#[allow(missing_debug_implementations, reason = "holds a generated password")]
 pub enum AdminPassword {
     /// The super tenant already had users.
     Existing,
@@ -22,24 +23,24 @@ pub enum AdminPassword {
 }
 
 /// Reads every tenant file (failing, before any write, on the first bad one), writes
-/// what they declare, and creates the super tenant and its admin when missing. Returns
-/// what that changed, for the caches of a gateway built afterwards.
+/// what they declare, and creates the super tenant and its admin when missing. The
+/// result is settled by the gateway built afterwards, whose caches then hear of it.
 pub async fn reconcile(
     config: &Config,
     store: &dyn Store,
     admin_password: Option<String>,
-) -> Result<(AdminPassword, Changes), StartupError> {
+) -> Result<Committed<AdminPassword>, StartupError> {
     let files = tenant_file::load_dir(&config.tenants.dir)
         .map_err(|e| StartupError::TenantFiles(e.to_string()))?;
     let now = now();
-    let mut changes = Changes::default();
+    let mut written = Committed::default();
     if !files.iter().any(|f| f.domain == config.server.super_tenant) {
         let settings = TenantSettings::defaults(config.server.super_tenant.clone());
-        ensure_tenant(store, &settings, now, &mut changes).await?;
+        ensure_tenant(store, &settings, now, &mut written).await?;
     }
     for file in &files {
         let is_super = file.domain == config.server.super_tenant;
-        apply_file(store, file, is_super, now, &mut changes).await?;
+        apply_file(store, file, is_super, now, &mut written).await?;
     }
     let super_id = store
         .tenants()
@@ -49,7 +50,7 @@ pub async fn reconcile(
         .map(|t| t.id)
         .ok_or_else(|| StartupError::Config("the super tenant is missing".into()))?;
     if store.user_count(super_id).await? > 0 {
-        return Ok((AdminPassword::Existing, changes));
+        return Ok(written.map(|()| AdminPassword::Existing));
     }
     let (password, outcome) = match admin_password.filter(|p| !p.is_empty()) {
         Some(p) => (p, AdminPassword::FromEnvironment),
@@ -66,7 +67,7 @@ pub async fn reconcile(
         name: ADMIN_ROLE.to_owned(),
         permissions: vec!["/permission".to_owned()],
     };
-    changes.merge(
+    written.absorb(
         store
             .upsert_role(super_id, &role, Source::Bootstrap)
             .await?,
@@ -77,19 +78,19 @@ pub async fn reconcile(
         password_hash: &hash,
         roles: &roles,
     };
-    changes.merge(
+    written.absorb(
         store
             .upsert_user(super_id, &admin, Source::Bootstrap, now)
             .await?,
     );
-    Ok((outcome, changes))
+    Ok(written.map(|()| outcome))
 }
 
 async fn ensure_tenant(
     store: &dyn Store,
     settings: &TenantSettings,
     now: i64,
-    changes: &mut Changes,
+    written: &mut Committed<()>,
 ) -> Result<(), StartupError> {
     let exists = store
         .tenants()
@@ -97,10 +98,11 @@ async fn ensure_tenant(
         .iter()
         .any(|t| t.domain == settings.domain);
     if !exists {
-        let (_, created) = store
-            .upsert_tenant(settings, Source::Bootstrap, now)
-            .await?;
-        changes.merge(created);
+        written.absorb(
+            store
+                .upsert_tenant(settings, Source::Bootstrap, now)
+                .await?,
+        );
     }
     Ok(())
 }
@@ -111,18 +113,19 @@ async fn apply_file(
     file: &TenantFile,
     is_super: bool,
     now: i64,
-    changes: &mut Changes,
+    written: &mut Committed<()>,
 ) -> Result<(), StartupError> {
-    let (tenant_id, tenant_changes) = store
-        .upsert_tenant(&file.settings(), Source::File, now)
-        .await?;
-    changes.merge(tenant_changes);
+    let tenant_id = written.absorb(
+        store
+            .upsert_tenant(&file.settings(), Source::File, now)
+            .await?,
+    );
     for role in &file.roles {
         let role = RoleRecord {
             name: role.name.clone(),
             permissions: role.permissions.clone(),
         };
-        changes.merge(store.upsert_role(tenant_id, &role, Source::File).await?);
+        written.absorb(store.upsert_role(tenant_id, &role, Source::File).await?);
     }
     // A file user may name `admin` without declaring it: it then means what the
     // bootstrap role means, everything in this tenant (and tenant management in the
@@ -142,7 +145,7 @@ async fn apply_file(
             name: ADMIN_ROLE.to_owned(),
             permissions: vec![everything.to_owned()],
         };
-        changes.merge(store.upsert_role(tenant_id, &role, Source::File).await?);
+        written.absorb(store.upsert_role(tenant_id, &role, Source::File).await?);
     }
     for user in &file.users {
         let new = NewUser {
@@ -150,7 +153,7 @@ async fn apply_file(
             password_hash: &user.password_hash,
             roles: &user.roles,
         };
-        changes.merge(
+        written.absorb(
             store
                 .upsert_user(tenant_id, &new, Source::File, now)
                 .await?,
@@ -165,14 +168,14 @@ async fn apply_file(
             scopes: &client.scopes,
             require_pkce: client.require_pkce,
         };
-        let client_changes = store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
+        let upserted = store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
             crate::store::Error::Duplicate(_) => StartupError::TenantFiles(format!(
                 "{}: clients.client_id {:?} already belongs to another tenant or was created through the API",
                 file.domain, client.client_id
             )),
             other => StartupError::Store(other),
         })?;
-        changes.merge(client_changes);
+        written.absorb(upserted);
     }
     Ok(())
 }

@@ -35,6 +35,10 @@ const MAX_REMEMBERED_ABSENT_CLIENTS: usize = 10_000;
 const MAX_CACHED_TOKENS: usize = 1_000_000;
 const MAX_CACHED_TOKEN_BYTES: usize = 512 * 1024 * 1024;
 
+#[allow(
+    missing_debug_implementations,
+    reason = "caches password and secret hashes"
+)]
 pub struct Directory {
     public_url: String,
     super_tenant: TenantDomain,
@@ -287,6 +291,7 @@ impl Directory {
 /// same token: the reader read ACTIVE before the commit and inserts after the writer's
 /// removal. The epoch closes that window: writers bump it before removing, and a reader
 /// that sees it moved while it was reading takes its insertion back.
+#[derive(Debug)]
 pub struct TokenCache {
     entries: DashMap<Digest, Arc<LiveToken>>,
     epoch: AtomicU64,

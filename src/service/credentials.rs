@@ -31,6 +31,10 @@ pub enum Holder<'a> {
     Client { client_id: &'a str },
 }
 
+#[allow(
+    missing_debug_implementations,
+    reason = "holds the key that marks verified secrets"
+)]
 pub struct Credentials {
     mac_key: [u8; 32],
     verified: DashSet<[u8; 32]>,
@@ -112,6 +116,7 @@ impl Credentials {
         self.hasher.hash(permit, secret).await
     }
 
+    #[allow(clippy::expect_used, reason = "HMAC-SHA256 takes a key of any length")]
     fn cache_key(&self, holder: Holder<'_>, stored_hash: &str, secret: &[u8]) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
             .expect("HMAC takes any key length");

@@ -25,6 +25,7 @@ const TRUSTED_FOR: Duration = Duration::from_secs(1);
 /// How long to wait before reconnecting a channel that failed.
 const RECONNECT_AFTER: Duration = Duration::from_millis(100);
 
+#[derive(Debug)]
 pub struct Freshness {
     /// False for a database only this instance uses: the caches are always right.
     shared: bool,

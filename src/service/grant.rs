@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 /// A grant at the token endpoint.
+#[derive(Debug)]
 pub enum Grant {
     AuthorizationCode {
         code: SecretString,
@@ -45,6 +46,7 @@ impl Grant {
 
 /// RFC 6749 §5.1.
 #[derive(Serialize)]
+#[allow(missing_debug_implementations, reason = "holds the tokens issued")]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,

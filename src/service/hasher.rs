@@ -60,6 +60,7 @@ pub struct Lane {
     pub address: IpAddr,
 }
 
+#[derive(Debug)]
 pub struct Hasher {
     permits: Arc<FairPermits>,
     /// Jobs for the workers: one per permit, plus those of requests that went away
@@ -69,6 +70,7 @@ pub struct Hasher {
 }
 
 /// The right to run one hash; given back when dropped.
+#[derive(Debug)]
 pub struct Permit {
     owner: Arc<FairPermits>,
 }
@@ -95,6 +97,10 @@ struct Job {
 
 impl Hasher {
     /// Starts `workers` hashing threads and as many permits.
+    #[allow(
+        clippy::expect_used,
+        reason = "a gateway that cannot start its hashing threads cannot serve"
+    )]
     pub fn new(workers: usize) -> Self {
         let workers = workers.max(1);
         let (sender, receiver) = mpsc::channel::<Job>();
@@ -238,11 +244,12 @@ fn verify_with(
 
 // ---- fair permits -----------------------------------------------------------------------
 
+#[derive(Debug)]
 struct FairPermits {
     state: Mutex<Queue>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Queue {
     free: usize,
     waiting: usize,
@@ -252,13 +259,14 @@ struct Queue {
     tenants: HashMap<i64, TenantLane>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct TenantLane {
     /// Addresses with someone waiting, in the order they are served.
     turn: VecDeque<IpAddr>,
     addresses: HashMap<IpAddr, VecDeque<Waiting>>,
 }
 
+#[derive(Debug)]
 struct Waiting {
     ticket: u64,
     wake: oneshot::Sender<()>,
@@ -274,6 +282,7 @@ impl FairPermits {
         }
     }
 
+    #[allow(clippy::expect_used, reason = "the waker is set two lines above")]
     async fn acquire(self: &Arc<Self>, lane: Lane) -> Result<Permit, Saturated> {
         let (ticket, woken) = {
             let mut queue = lock(&self.state);

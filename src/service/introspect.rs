@@ -12,6 +12,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::Arc;
 
 /// RFC 7662 §2.2. An inactive answer carries nothing but `active: false`.
+#[derive(Debug)]
 pub enum Introspection<'a> {
     Active(ActiveToken<'a>),
     Inactive,
@@ -19,6 +20,7 @@ pub enum Introspection<'a> {
 
 /// An active token's answer, written straight from the cached token and its tenant:
 /// nothing is copied to answer, the JSON is the only text made per request.
+#[derive(Debug)]
 pub struct ActiveToken<'a> {
     token: Arc<LiveToken>,
     tenant: &'a Tenant,
@@ -149,8 +151,8 @@ impl Gateway {
             .transitions(tenant_id, &[step], now, "system")
             .await
         {
-            Ok(changes) => {
-                if let Err(e) = self.apply(&changes).await {
+            Ok(write) => {
+                if let Err(e) = self.settle(write).await {
                     tracing::warn!(error = %e, "could not apply a token's expiry to the caches");
                 }
             }

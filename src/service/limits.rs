@@ -27,6 +27,7 @@ pub struct Limited {
     pub retry_after: Duration,
 }
 
+#[derive(Debug)]
 pub struct Limits {
     config: RateLimits,
     failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -36,6 +37,7 @@ pub struct Limits {
 }
 
 /// One tenant's request limiters, built for the quotas in force when they were made.
+#[derive(Debug)]
 struct TenantLimiters {
     per_caller: u32,
     per_tenant: u32,

@@ -80,6 +80,7 @@ impl Cache {
     }
 }
 
+#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,

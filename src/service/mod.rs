@@ -22,7 +22,7 @@ pub mod token_text;
 
 use crate::config::Config;
 use crate::domain::tenant::{Tenant, TenantDomain};
-use crate::store::{self, Changes, Notice, Store};
+use crate::store::{self, Caches, Changes, Committed, Notice, Store};
 use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
 use freshness::Freshness;
@@ -165,6 +165,16 @@ pub struct Gateway {
     draining: AtomicBool,
 }
 
+/// The caches and keys it holds are not for a log line: it names itself and its tenant.
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("super_tenant", &self.super_tenant)
+            .field("shared_store", &self.store.shared())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Gateway {
     /// Builds the gateway over a migrated and reconciled store.
     pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, StartupError> {
@@ -194,13 +204,24 @@ impl Gateway {
             draining: AtomicBool::new(false),
         };
         gateway.directory.reload_tenants(&*gateway.store).await?;
-        gateway.apply(&first_keys).await?;
+        gateway.settle(first_keys).await?;
         Ok(gateway)
     }
 
-    /// Brings every cache in line with a committed write: the one place where a change
-    /// reaches the caches, whichever use case made it.
-    pub async fn apply(&self, changes: &Changes) -> Result<()> {
+    /// The result of a committed write, once every cache of this instance is in line
+    /// with it: what each use case calls after writing. Other instances learn of the
+    /// same changes from the notice that committed with the write.
+    pub async fn settle<T>(&self, write: Committed<T>) -> Result<T> {
+        write.settle(self).await
+    }
+}
+
+impl Caches for Gateway {
+    type Error = Error;
+
+    /// The one place where a change reaches the caches, whichever use case or instance
+    /// made it.
+    async fn apply(&self, changes: &Changes) -> Result<()> {
         self.tokens.forget(&changes.tokens);
         if !changes.signing_keys.is_empty() {
             self.keys.forget(&changes.signing_keys);
@@ -219,7 +240,9 @@ impl Gateway {
         }
         Ok(())
     }
+}
 
+impl Gateway {
     /// Applies what an instance (this one or another) told every instance.
     pub async fn apply_notice(&self, notice: &Notice) -> Result<()> {
         match notice {

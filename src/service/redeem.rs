@@ -111,11 +111,9 @@ impl Gateway {
         }
         let actor = format!("client:{}", issuance.client.client_id);
         let (tokens, response) = issuance.mint(now);
-        match self.store.redeem(record, &tokens, now, &actor).await? {
-            Rotation::Rotated(changes) => {
-                self.apply(&changes).await?;
-                Ok(response)
-            }
+        let write = self.store.redeem(record, &tokens, now, &actor).await?;
+        match self.settle(write).await? {
+            Rotation::Rotated => Ok(response),
             Rotation::Lost => {
                 self.revoke_grant(
                     tenant,
@@ -143,11 +141,11 @@ impl Gateway {
             Selection::Token(record.id),
             Event::Exchange,
         );
-        let changes = self
+        let write = self
             .store
             .transitions(record.token.tenant_id, &[step], now, actor)
             .await?;
-        self.apply(&changes).await
+        self.settle(write).await
     }
 
     /// After a code exchange was refused with `refusal`: a code that was presented by
@@ -212,14 +210,15 @@ impl Gateway {
         let selection = Selection::Grant(grant_id.to_owned());
         let steps = [TokenKind::Access, TokenKind::Refresh]
             .map(|k| (k, selection.clone(), Event::Revoke(how)));
-        let changes = self
+        let write = self
             .store
             .transitions(tenant.id, &steps, now, actor)
             .await?;
+        let revoked = write.changes().tokens.len();
         let reason = how.reason().as_str();
         self.metrics
-            .revoked(tenant.domain.as_str(), reason, changes.tokens.len());
-        self.apply(&changes).await
+            .revoked(tenant.domain.as_str(), reason, revoked);
+        self.settle(write).await
     }
 }
 

@@ -30,7 +30,7 @@ impl Gateway {
         }
         let how = Revocation::ByClient;
         let steps = revocation_steps(&record, Event::Revoke(how));
-        let changes = self
+        let write = self
             .store
             .transitions(
                 tenant.id,
@@ -39,16 +39,20 @@ impl Gateway {
                 &format!("client:{}", client.client_id),
             )
             .await?;
+        let revoked = write.changes().tokens.len();
         let reason = how.reason().as_str();
         self.metrics
-            .revoked(tenant.domain.as_str(), reason, changes.tokens.len());
-        self.apply(&changes).await
+            .revoked(tenant.domain.as_str(), reason, revoked);
+        self.settle(write).await
     }
 }
 
 /// What a revocation of this token also ends (SPEC §6): an access token's refresh
 /// token, or a refresh token's access tokens.
-pub fn revocation_steps(record: &TokenRecord, event: Event) -> Vec<(TokenKind, Selection, Event)> {
+pub(super) fn revocation_steps(
+    record: &TokenRecord,
+    event: Event,
+) -> Vec<(TokenKind, Selection, Event)> {
     let this = (record.token.kind, Selection::Token(record.id), event);
     match record.token.kind {
         TokenKind::Access => match record.token.refresh_digest {

@@ -6,13 +6,16 @@
 //! the client lookup (client ids are unique across tenants, SPEC §6), the lookups of
 //! every tenant's keys and locks at start and for metrics, and the lookup of a leaked
 //! code wherever it lives, which spends it (RFC 9700 §4.5). Every method
-//! that commits a change to something a cache may hold returns [`Changes`].
+//! that commits a change to something a cache may hold returns its result as
+//! [`Committed`], which yields it only once the caches have heard of the change.
 
+mod committed;
 mod postgres;
 mod records;
 mod sql;
 mod sqlite;
 
+pub use committed::{Caches, Committed};
 pub use records::*;
 
 use crate::domain::token::{Event, TokenKind};
@@ -126,14 +129,14 @@ pub trait Store: Send + Sync {
         settings: &TenantSettings,
         source: Source,
         now: i64,
-    ) -> Result<(i64, Changes)>;
+    ) -> Result<Committed<i64>>;
     /// Replaces a tenant's resource rules; `None` restores the defaults.
     async fn set_resources(
         &self,
         tenant_id: i64,
         rules: Option<&[RuleRow]>,
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Creates a tenant with its first administrator, who holds `admin_role`, and its
     /// signing key; a taken domain is `Duplicate("domain")`. The audit entry goes to
     /// the tenant that asked.
@@ -144,9 +147,9 @@ pub trait Store: Send + Sync {
         admin: &NewUser<'_>,
         signing_key: &NewSigningKey,
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Deactivates a tenant and makes all its tokens INACTIVE.
-    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Changes>;
+    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Committed<()>>;
 
     // ---- signing keys -------------------------------------------------------------
 
@@ -158,7 +161,7 @@ pub trait Store: Send + Sync {
     async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRow>>;
     /// Gives each tenant its first signing key, in one transaction; a tenant that has
     /// one meanwhile (another instance starting) keeps its own.
-    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Changes>;
+    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Committed<()>>;
     /// Makes `key` the tenant's signing key: the previous one retires now, and keys
     /// retired before `unpublished_before` are deleted, as are all but the
     /// `keep_retiring` most recently retired. A rotation that lost a race with another
@@ -170,7 +173,7 @@ pub trait Store: Send + Sync {
         unpublished_before: i64,
         keep_retiring: usize,
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
 
     // ---- users and roles ----------------------------------------------------------
 
@@ -186,14 +189,14 @@ pub trait Store: Send + Sync {
         user: &NewUser<'_>,
         source: Source,
         now: i64,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Creates a user through the API; a taken username is `Duplicate("username")`.
     async fn create_user(
         &self,
         tenant_id: i64,
         user: &NewUser<'_>,
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Applies `change` and, for a password change, a disable or a deletion, makes the
     /// user's tokens INACTIVE. `None` when there is no such user.
     async fn change_user(
@@ -202,7 +205,7 @@ pub trait Store: Send + Sync {
         username: &str,
         change: UserChange<'_>,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>>;
+    ) -> Result<Committed<Option<()>>>;
     async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>>;
     /// Creates a role or replaces its permission list.
     async fn upsert_role(
@@ -210,28 +213,28 @@ pub trait Store: Send + Sync {
         tenant_id: i64,
         role: &RoleRecord,
         source: Source,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// A taken name is `Duplicate("name")`.
     async fn create_role(
         &self,
         tenant_id: i64,
         role: &RoleRecord,
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Replaces an existing role's permissions; `None` when there is no such role.
     async fn update_role(
         &self,
         tenant_id: i64,
         role: &RoleRecord,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>>;
+    ) -> Result<Committed<Option<()>>>;
     /// Deletes a role and takes it from every user who had it.
     async fn delete_role(
         &self,
         tenant_id: i64,
         name: &str,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>>;
+    ) -> Result<Committed<Option<()>>>;
 
     // ---- clients ------------------------------------------------------------------
 
@@ -246,14 +249,14 @@ pub trait Store: Send + Sync {
         client: &NewClient<'_>,
         source: Source,
         now: i64,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
     async fn create_client(
         &self,
         tenant_id: i64,
         client: &NewClient<'_>,
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Deletes a client and makes its tokens INACTIVE; `None` when the tenant has no
     /// such client.
     async fn delete_client(
@@ -261,14 +264,14 @@ pub trait Store: Send + Sync {
         tenant_id: i64,
         client_id: &str,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>>;
+    ) -> Result<Committed<Option<()>>>;
     async fn set_client_secret(
         &self,
         tenant_id: i64,
         client_id: &str,
         secret_hash: &str,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>>;
+    ) -> Result<Committed<Option<()>>>;
 
     // ---- lockout ------------------------------------------------------------------
 
@@ -282,19 +285,23 @@ pub trait Store: Send + Sync {
         locked_until: i64,
         failure: &AuditEvent,
         lock: &AuditEvent,
-    ) -> Result<(Option<i64>, Changes)>;
+    ) -> Result<Committed<Option<i64>>>;
     /// An admin's unlock: resets the count and lifts any lock. `None` when the
     /// principal is gone.
     async fn clear_failures(
         &self,
         target: LockTarget<'_>,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>>;
+    ) -> Result<Committed<Option<()>>>;
     /// How many users and clients each tenant has locked at `now`, by tenant id.
     async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>>;
     /// Resets the count after a successful sign-in unless a lock is in force. `None`
     /// when the principal is locked (or gone).
-    async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<Option<Changes>>;
+    async fn reset_failures(
+        &self,
+        target: LockTarget<'_>,
+        now: i64,
+    ) -> Result<Committed<Option<()>>>;
 
     // ---- tokens -------------------------------------------------------------------
 
@@ -315,14 +322,14 @@ pub trait Store: Send + Sync {
         steps: &[(TokenKind, Selection, Event)],
         now: i64,
         actor: &str,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// [`Store::transitions`] by an admin, with the audit entry.
     async fn revoke_by_admin(
         &self,
         tenant_id: i64,
         steps: &[(TokenKind, Selection, Event)],
         audit: &AuditEvent,
-    ) -> Result<Changes>;
+    ) -> Result<Committed<()>>;
     /// Redeems a single-use credential in one transaction: a refresh token becomes
     /// INACTIVE with the access tokens issued with it, or a code becomes INACTIVE;
     /// then `new` is stored. If the credential is no longer ACTIVE (a concurrent use),
@@ -333,7 +340,7 @@ pub trait Store: Send + Sync {
         new: &[NewToken],
         now: i64,
         actor: &str,
-    ) -> Result<Rotation>;
+    ) -> Result<Committed<Rotation>>;
 
     /// Deletes at most `batch` tokens of grants whose every token stopped being active
     /// before `tokens_before`, and at most `batch` audit events from before

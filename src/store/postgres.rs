@@ -16,7 +16,7 @@ impl_conn!(PgConnection, Db, anonymous_placeholders: false);
 
 const CONNECTIONS: u32 = 16;
 
-pub struct Postgres {
+pub(super) struct Postgres {
     pool: PgPool,
     channel: String,
 }
@@ -25,7 +25,7 @@ pub struct Postgres {
 const MAX_CHANNEL_BYTES: usize = 63;
 
 impl Postgres {
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub(super) async fn connect(url: &str) -> Result<Self> {
         // Every acknowledged write must survive a crash (SPEC §10), whatever the
         // server's default.
         let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);

@@ -97,6 +97,7 @@ impl TenantSettings {
 
 /// A user with the permissions of all their roles.
 #[derive(Clone)]
+#[allow(missing_debug_implementations, reason = "holds a password hash")]
 pub struct UserRecord {
     pub id: i64,
     pub tenant_id: i64,
@@ -112,6 +113,7 @@ pub struct UserRecord {
 }
 
 /// A user to create or reconcile.
+#[allow(missing_debug_implementations, reason = "holds a password hash")]
 pub struct NewUser<'a> {
     pub username: &'a str,
     pub password_hash: &'a str,
@@ -119,6 +121,7 @@ pub struct NewUser<'a> {
 }
 
 #[derive(Clone, sqlx::FromRow)]
+#[allow(missing_debug_implementations, reason = "holds a secret hash")]
 pub struct ClientRecord {
     pub id: i64,
     pub tenant_id: i64,
@@ -146,6 +149,7 @@ impl ClientRecord {
 }
 
 /// A client to create or reconcile.
+#[allow(missing_debug_implementations, reason = "holds a secret hash")]
 pub struct NewClient<'a> {
     pub client_id: &'a str,
     pub secret_hash: Option<&'a str>,
@@ -278,11 +282,11 @@ pub struct NewSigningKey {
 }
 
 /// The outcome of redeeming a single-use credential (a refresh token or a code).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     /// The credential (and, for a refresh token, the access tokens issued with it) is
     /// INACTIVE and the new tokens are stored.
-    Rotated(Changes),
+    Rotated,
     /// Another request used the credential first; nothing was written.
     Lost,
 }
@@ -291,7 +295,6 @@ pub enum Rotation {
 /// applies it to every cache in one place; it is plain data so that it can travel to
 /// other instances as well.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[must_use = "a committed change must reach the caches"]
 pub struct Changes {
     /// Tokens whose state changed.
     #[serde(with = "digests")]
@@ -413,11 +416,11 @@ mod digests {
     use base64::Engine;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(digests: &[Digest], to: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(digests: &[Digest], to: S) -> Result<S::Ok, S::Error> {
         to.collect_seq(digests.iter().map(|d| URL_SAFE_NO_PAD.encode(d)))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Vec<Digest>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Vec<Digest>, D::Error> {
         let texts = Vec::<String>::deserialize(from)?;
         texts
             .iter()

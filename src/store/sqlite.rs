@@ -21,7 +21,7 @@ impl_conn!(SqliteConnection, Db, anonymous_placeholders: true);
 
 const READERS: u32 = 8;
 
-pub struct Sqlite {
+pub(super) struct Sqlite {
     readers: SqlitePool,
     writer: SqlitePool,
     file: PathBuf,
@@ -32,7 +32,7 @@ pub struct Sqlite {
 
 impl Sqlite {
     /// Opens `url`, creating the file and its folder when missing.
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub(super) async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
         let file = options.get_filename().to_path_buf();
         if let Some(dir) = options

@@ -1,14 +1,13 @@
 //! The end-to-end harness: starts the real TLS server in-process on 127.0.0.1:0 over
 //! SQLite or PostgreSQL, with tenant files written for the test, and talks to it with
 //! a real HTTPS client.
-#![allow(dead_code)]
 
 use portcullis::config::Config;
 use portcullis::service::credentials::hash_blocking;
 use portcullis::service::Gateway;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 
@@ -456,10 +455,6 @@ pub fn encode_form(pairs: &[(&str, &str)]) -> String {
         s.append_pair(k, v);
     }
     s.finish()
-}
-
-pub fn path_of(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
 
 impl TestServer {

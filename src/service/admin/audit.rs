@@ -4,7 +4,7 @@ use super::{invalid, Admin};
 use crate::service::{Gateway, Result};
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct AuditView {
     pub id: i64,
     pub at: i64,

@@ -9,7 +9,7 @@ use crate::store::{ClientRecord, LockTarget, NewClient};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewClientRequest {
     pub client_id: Option<String>,
@@ -29,7 +29,7 @@ fn pkce_by_default() -> bool {
     true
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ClientView {
     pub client_id: String,
     pub public: bool,
@@ -44,6 +44,7 @@ pub struct ClientView {
 
 /// A client as registered, with its secret: the only time the secret is shown.
 #[derive(Serialize)]
+#[allow(missing_debug_implementations, reason = "holds a client secret")]
 pub struct RegisteredClient {
     #[serde(flatten)]
     pub client: ClientView,
@@ -52,6 +53,7 @@ pub struct RegisteredClient {
 }
 
 #[derive(Serialize)]
+#[allow(missing_debug_implementations, reason = "holds a client secret")]
 pub struct SecretView {
     pub client_id: String,
     pub client_secret: String,
@@ -132,7 +134,7 @@ impl Gateway {
             scopes: &request.scopes,
             require_pkce: request.require_pkce,
         };
-        let changes = self
+        let write = self
             .store
             .create_client(
                 admin.tenant.id,
@@ -140,7 +142,7 @@ impl Gateway {
                 &admin.audit("client.create", &client_id),
             )
             .await?;
-        self.apply(&changes).await?;
+        self.settle(write).await?;
         let client = self.get_client(admin, &client_id).await?;
         Ok(RegisteredClient {
             client,
@@ -149,7 +151,7 @@ impl Gateway {
     }
 
     pub async fn delete_client(&self, admin: &Admin, client_id: &str) -> Result<()> {
-        let changes = self
+        let write = self
             .store
             .delete_client(
                 admin.tenant.id,
@@ -157,7 +159,7 @@ impl Gateway {
                 &admin.audit("client.delete", client_id),
             )
             .await?;
-        self.apply(&changes.ok_or(Error::NotFound("client"))?).await
+        self.settle(write).await?.ok_or(Error::NotFound("client"))
     }
 
     /// Issues a new secret; the old one stops working at once (its hash is gone, and
@@ -171,7 +173,7 @@ impl Gateway {
         let hash = self
             .hash_secret(admin, &SecretString::from(secret.clone()))
             .await?;
-        let changes = self
+        let write = self
             .store
             .set_client_secret(
                 admin.tenant.id,
@@ -179,9 +181,8 @@ impl Gateway {
                 &hash,
                 &admin.audit("client.secret", client_id),
             )
-            .await?
-            .ok_or(Error::NotFound("client"))?;
-        self.apply(&changes).await?;
+            .await?;
+        self.settle(write).await?.ok_or(Error::NotFound("client"))?;
         Ok(SecretView {
             client_id: client_id.to_owned(),
             client_secret: secret,
@@ -191,12 +192,11 @@ impl Gateway {
     pub async fn unlock_client(&self, admin: &Admin, client_id: &str) -> Result<ClientView> {
         self.tenant_client(admin, client_id).await?;
         let target = LockTarget::Client { client_id };
-        let changes = self
+        let write = self
             .store
             .clear_failures(target, &admin.audit("client.unlock", client_id))
-            .await?
-            .ok_or(Error::NotFound("client"))?;
-        self.apply(&changes).await?;
+            .await?;
+        self.settle(write).await?.ok_or(Error::NotFound("client"))?;
         self.get_client(admin, client_id).await
     }
 }

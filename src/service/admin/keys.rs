@@ -7,10 +7,10 @@ use crate::service::{now, Gateway, Result};
 /// oldest: rotating in a loop must not grow the public JWKS (and every verifier's copy
 /// of it) without bound. Three rotations in one `keys.retire_after_seconds` are
 /// already an incident, not routine.
-pub const MAX_RETIRING_KEYS: usize = 3;
+pub(super) const MAX_RETIRING_KEYS: usize = 3;
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct KeyView {
     pub kid: String,
     pub created_at: i64,
@@ -60,7 +60,7 @@ impl Gateway {
         let key = self.keys.new_key(admin.tenant.domain.as_str(), now)?;
         let audit = admin.audit("key.rotate", &key.kid);
         let unpublished_before = now.saturating_sub(self.keys.retire_after);
-        let changes = self
+        let write = self
             .store
             .rotate_signing_key(
                 admin.tenant.id,
@@ -70,7 +70,7 @@ impl Gateway {
                 &audit,
             )
             .await?;
-        self.apply(&changes).await?;
+        self.settle(write).await?;
         Ok(KeyView {
             kid: key.kid,
             created_at: now,

@@ -28,6 +28,7 @@ use std::sync::Arc;
 const MIN_PASSWORD_CHARS: usize = 8;
 
 /// An authenticated and authorized administrator acting in their own tenant.
+#[derive(Debug)]
 pub struct Admin {
     pub tenant: Arc<Tenant>,
     /// `username@tenant`: the actor of every audit entry.

@@ -6,7 +6,7 @@ use crate::service::{Gateway, Result};
 use crate::store::RuleRow;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     pub resources: Vec<RuleRow>,
@@ -39,11 +39,11 @@ impl Gateway {
                 .map_err(|e| invalid(format!("resources[{i}]"), e.to_string()))?;
         }
         let audit = admin.audit("resources.update", admin.tenant.domain.as_str());
-        let changes = self
+        let write = self
             .store
             .set_resources(admin.tenant.id, Some(&request.resources), &audit)
             .await?;
-        self.apply(&changes).await?;
+        self.settle(write).await?;
         Ok(request)
     }
 }

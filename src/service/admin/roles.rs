@@ -6,20 +6,20 @@ use crate::service::{Error, Gateway, Result};
 use crate::store::RoleRecord;
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     pub name: String,
     pub permissions: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionsRequest {
     pub permissions: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct RoleView {
     pub name: String,
     pub permissions: Vec<String>,
@@ -63,7 +63,7 @@ impl Gateway {
             name: request.name,
             permissions: request.permissions,
         };
-        let changes = self
+        let write = self
             .store
             .create_role(
                 admin.tenant.id,
@@ -71,7 +71,7 @@ impl Gateway {
                 &admin.audit("role.create", &role.name),
             )
             .await?;
-        self.apply(&changes).await?;
+        self.settle(write).await?;
         Ok(RoleView {
             name: role.name,
             permissions: role.permissions,
@@ -89,12 +89,11 @@ impl Gateway {
             name: name.to_owned(),
             permissions: request.permissions,
         };
-        let changes = self
+        let write = self
             .store
             .update_role(admin.tenant.id, &role, &admin.audit("role.update", name))
-            .await?
-            .ok_or(Error::NotFound("role"))?;
-        self.apply(&changes).await?;
+            .await?;
+        self.settle(write).await?.ok_or(Error::NotFound("role"))?;
         Ok(RoleView {
             name: role.name,
             permissions: role.permissions,
@@ -102,11 +101,10 @@ impl Gateway {
     }
 
     pub async fn delete_role(&self, admin: &Admin, name: &str) -> Result<()> {
-        let changes = self
+        let write = self
             .store
             .delete_role(admin.tenant.id, name, &admin.audit("role.delete", name))
-            .await?
-            .ok_or(Error::NotFound("role"))?;
-        self.apply(&changes).await
+            .await?;
+        self.settle(write).await?.ok_or(Error::NotFound("role"))
     }
 }

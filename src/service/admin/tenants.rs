@@ -12,21 +12,21 @@ use serde::{Deserialize, Serialize};
 pub const TENANT_ADMIN_ROLE: &str = "admin";
 const TENANT_ADMIN_PERMISSION: &str = "/permission/admin";
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenantRequest {
     pub domain: String,
     pub admin: NewTenantAdmin,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenantAdmin {
     pub username: String,
     pub password: SecretString,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct TenantView {
     pub domain: String,
     pub active: bool,
@@ -67,11 +67,11 @@ impl Gateway {
         };
         let audit = admin.audit("tenant.create", &request.domain);
         let signing_key = self.keys.new_key(&request.domain, audit.at)?;
-        let changes = self
+        let write = self
             .store
             .create_tenant(&settings, &role, &first_admin, &signing_key, &audit)
             .await?;
-        self.apply(&changes).await?;
+        self.settle(write).await?;
         Ok(TenantView {
             domain: request.domain,
             active: true,
@@ -88,10 +88,10 @@ impl Gateway {
             .directory
             .tenant(domain)
             .ok_or(Error::NotFound("tenant"))?;
-        let changes = self
+        let write = self
             .store
             .deactivate_tenant(tenant.id, &admin.audit("tenant.deactivate", domain))
             .await?;
-        self.apply(&changes).await
+        self.settle(write).await
     }
 }

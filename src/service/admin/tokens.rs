@@ -12,14 +12,14 @@ use crate::store::{Selection, TokenRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub token: SecretString,
 }
 
 /// Exactly one of the three (SPEC §8 `POST /tokens/revoke`).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     pub token: Option<SecretString>,
@@ -28,7 +28,7 @@ pub struct RevokeRequest {
 }
 
 /// What an admin may know about a token that introspection never tells (SPEC §7).
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct TokenView {
     pub kind: &'static str,
     pub state: &'static str,
@@ -99,15 +99,16 @@ impl Gateway {
                 ))
             }
         };
-        let changes = self
+        let write = self
             .store
             .revoke_by_admin(tenant.id, &steps, &admin.audit("tokens.revoke", &target))
             .await?;
+        let revoked = write.changes().tokens.len();
         let reason = Revocation::ByAdmin.reason().as_str();
         self.metrics
-            .revoked(tenant.domain.as_str(), reason, changes.tokens.len());
-        self.apply(&changes).await?;
-        Ok(changes.tokens.len())
+            .revoked(tenant.domain.as_str(), reason, revoked);
+        self.settle(write).await?;
+        Ok(revoked)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::store::{LockTarget, NewUser, UserChange, UserRecord};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     pub username: String,
@@ -17,25 +17,25 @@ pub struct NewUserRequest {
     pub roles: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
     pub password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolesRequest {
     pub roles: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnabledRequest {
     pub enabled: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct UserView {
     pub username: String,
     pub roles: Vec<String>,
@@ -87,7 +87,7 @@ impl Gateway {
             password_hash: &hash,
             roles: &request.roles,
         };
-        let changes = self
+        let write = self
             .store
             .create_user(
                 admin.tenant.id,
@@ -95,7 +95,7 @@ impl Gateway {
                 &admin.audit("user.create", &request.username),
             )
             .await?;
-        self.apply(&changes).await?;
+        self.settle(write).await?;
         self.get_user(admin, &request.username).await
     }
 
@@ -164,12 +164,11 @@ impl Gateway {
             tenant_id: admin.tenant.id,
             username,
         };
-        let changes = self
+        let write = self
             .store
             .clear_failures(target, &admin.audit("user.unlock", username))
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        self.apply(&changes).await?;
+            .await?;
+        self.settle(write).await?.ok_or(Error::NotFound("user"))?;
         self.get_user(admin, username).await
     }
 
@@ -181,7 +180,7 @@ impl Gateway {
         change: UserChange<'_>,
         action: &str,
     ) -> Result<()> {
-        let changes = self
+        let write = self
             .store
             .change_user(
                 admin.tenant.id,
@@ -190,7 +189,7 @@ impl Gateway {
                 &admin.audit(action, username),
             )
             .await?;
-        self.apply(&changes.ok_or(Error::NotFound("user"))?).await
+        self.settle(write).await?.ok_or(Error::NotFound("user"))
     }
 
     async fn check_roles_exist(&self, admin: &Admin, roles: &[String]) -> Result<()> {

@@ -86,6 +86,10 @@ impl SigningKey {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "claims are plain structs, which always serialize"
+)]
 fn encode_json<T: Serialize>(value: &T) -> String {
     let json = serde_json::to_vec(value).expect("claims serialize to JSON");
     URL_SAFE_NO_PAD.encode(json)

@@ -102,6 +102,10 @@ impl MasterKey {
 
     /// `plaintext` sealed and bound to `context`: a random nonce, then the ciphertext
     /// and its tag. It opens only with this key and the same `context`.
+    #[allow(
+        clippy::expect_used,
+        reason = "without the system's randomness nothing can be sealed safely"
+    )]
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()

@@ -14,7 +14,7 @@ use super::introspect::Introspection;
 use super::{Error, Gateway, Result, StartupError};
 use crate::config;
 use crate::domain::tenant::Tenant;
-use crate::store::{Changes, NewSigningKey, SigningKeyRow, Store};
+use crate::store::{Committed, NewSigningKey, SigningKeyRow, Store};
 use bytes::Bytes;
 use dashmap::DashMap;
 use es256::{PublicJwk, SigningKey};
@@ -31,6 +31,7 @@ pub const INTROSPECTION_JWT: &str = "token-introspection+jwt";
 const MAX_CACHED_TENANTS: usize = 100_000;
 
 /// A tenant's keys as this instance uses them.
+#[allow(missing_debug_implementations, reason = "holds a private signing key")]
 pub struct TenantKeys {
     pub signer: SigningKey,
     /// The JWK Set: the signing key, then the retired keys still published.
@@ -39,6 +40,7 @@ pub struct TenantKeys {
     stale_at: i64,
 }
 
+#[allow(missing_debug_implementations, reason = "holds the master key")]
 pub struct Keyring {
     master: MasterKey,
     /// How long a retired key stays published, in seconds.
@@ -59,7 +61,7 @@ impl Keyring {
         settings: &config::Keys,
         store: &dyn Store,
         freshness: Arc<Freshness>,
-    ) -> Result<(Self, Changes), StartupError> {
+    ) -> Result<(Self, Committed<()>), StartupError> {
         let path = &settings.master_key_file;
         let shown = path.display();
         let sealed = store.active_signing_keys().await?;
@@ -96,18 +98,18 @@ impl Keyring {
                 first_keys.push((tenant.id, keyring.new_key(&tenant.domain, now)?));
             }
         }
-        let changes = if first_keys.is_empty() {
-            Changes::default()
+        let write = if first_keys.is_empty() {
+            Committed::default()
         } else {
             tracing::info!(tenants = first_keys.len(), "created signing keys");
-            let changes = store.add_signing_keys(&first_keys).await?;
+            let write = store.add_signing_keys(&first_keys).await?;
             // Another instance starting at the same moment with another master key may
             // have keyed these tenants first; that must stop this start, not fail its
             // signatures later.
             keyring.check_opens(&store.active_signing_keys().await?, &shown)?;
-            changes
+            write
         };
-        Ok((keyring, changes))
+        Ok((keyring, write))
     }
 
     /// Whether the master key opens every one of `rows`; `shown` names its file.
@@ -269,8 +271,8 @@ impl Gateway {
         let mut rows = self.store.signing_keys(tenant.id, retired_after).await?;
         if !rows.iter().any(|row| row.retired_at.is_none()) {
             let first = self.keys.new_key(tenant.domain.as_str(), now)?;
-            let changes = self.store.add_signing_keys(&[(tenant.id, first)]).await?;
-            self.apply(&changes).await?;
+            let write = self.store.add_signing_keys(&[(tenant.id, first)]).await?;
+            self.settle(write).await?;
             rows = self.store.signing_keys(tenant.id, retired_after).await?;
         }
         let keys = Arc::new(self.keys.assemble(&rows, now)?);

@@ -1,8 +1,9 @@
 //! The audit log.
 
-use super::{query, AuditEvent, Conn, Result};
+use super::statement::{query, Conn};
+use crate::store::{AuditEvent, Result};
 
-pub async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
+pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
     let statement = query(
         "INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -18,7 +19,7 @@ pub async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
 }
 
 /// At most `limit` events of the tenant, newest first, older than event `before`.
-pub async fn page(
+pub(super) async fn page(
     conn: &mut impl Conn,
     tenant_id: i64,
     limit: i64,
@@ -35,7 +36,7 @@ pub async fn page(
 }
 
 /// Deletes at most `batch` events from before `before`, oldest first.
-pub async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
+pub(super) async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
     let statement = query(
         "DELETE FROM audit_events WHERE id IN ( \
              SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT $2)",

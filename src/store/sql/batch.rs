@@ -14,9 +14,10 @@
 //! before the batch, and the access tokens issued with it, and a token still queued was
 //! issued with a refresh token nobody has seen yet.
 
-use super::{notice_of, tokens, Backend};
+use super::backend::{notice_of, Backend};
+use super::tokens;
 use crate::domain::token::{Event, TokenKind};
-use crate::store::{Changes, Error, NewToken, Result, Rotation, Selection, TokenRecord};
+use crate::store::{Changes, Committed, Error, NewToken, Result, Rotation, Selection, TokenRecord};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -33,26 +34,27 @@ pub(super) enum Job {
         done: oneshot::Sender<Result<()>>,
     },
     Redeem {
-        old: TokenRecord,
+        /// Boxed: a record is several times the size of the other jobs.
+        old: Box<TokenRecord>,
         new: Vec<NewToken>,
         now: i64,
         actor: String,
-        done: oneshot::Sender<Result<Rotation>>,
+        done: oneshot::Sender<Result<Committed<Rotation>>>,
     },
     Transitions {
         tenant_id: i64,
         steps: Vec<(TokenKind, Selection, Event)>,
         now: i64,
         actor: String,
-        done: oneshot::Sender<Result<Changes>>,
+        done: oneshot::Sender<Result<Committed<()>>>,
     },
 }
 
 /// What a job came to, held until its batch commits.
 enum Outcome {
     Inserted,
-    Redeemed(Rotation),
-    Moved(Changes),
+    Redeemed(Committed<Rotation>),
+    Moved(Committed<()>),
 }
 
 impl Job {
@@ -162,13 +164,16 @@ async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
                 actor,
                 ..
             } => match tokens::spend(&mut *tx, old, *now, actor).await? {
-                None => (Outcome::Redeemed(Rotation::Lost), None, None),
+                None => {
+                    let lost = Committed::unchanged(Rotation::Lost);
+                    (Outcome::Redeemed(lost), None, None)
+                }
                 Some(changed) => {
                     queued.extend(new);
                     let changes = Changes::tokens(changed);
-                    let rotation = Rotation::Rotated(changes.clone());
+                    let rotated = Committed::new(Rotation::Rotated, changes.clone());
                     (
-                        Outcome::Redeemed(rotation),
+                        Outcome::Redeemed(rotated),
                         Some(changes),
                         Some(old.token.tenant_id),
                     )
@@ -184,7 +189,7 @@ async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
                 let changed = tokens::steps(&mut *tx, *tenant_id, steps, *now, actor).await?;
                 let changes = Changes::tokens(changed);
                 (
-                    Outcome::Moved(changes.clone()),
+                    Outcome::Moved(Committed::new((), changes.clone())),
                     Some(changes),
                     Some(*tenant_id),
                 )

@@ -1,23 +1,24 @@
 //! OAuth clients. Client ids are unique across tenants (SPEC §6).
 
-use super::{duplicate_as, query, ClientRecord, Conn, Error, NewClient, Result, Source, Statement};
+use super::statement::{duplicate_as, query, Conn, Statement};
+use crate::store::{ClientRecord, Error, NewClient, Result, Source};
 
 const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
      require_pkce, failed_attempts, locked_until";
 
 /// A client by its id, whatever its tenant.
-pub async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Option<ClientRecord>> {
+pub(super) async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Option<ClientRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM clients WHERE client_id = $1");
     Ok(conn.fetch_optional(query(sql).bind(client_id)).await?)
 }
 
-pub async fn of_tenant(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<ClientRecord>> {
+pub(super) async fn of_tenant(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<ClientRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
     Ok(conn.fetch_all(query(sql).bind(tenant_id)).await?)
 }
 
 /// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
-pub async fn insert(
+pub(super) async fn insert(
     conn: &mut impl Conn,
     tenant_id: i64,
     client: &NewClient<'_>,
@@ -42,7 +43,7 @@ pub async fn insert(
 
 /// Creates a client, or brings a file-declared one in line with its file. A client id
 /// taken by another tenant, or by the API, is a duplicate.
-pub async fn upsert(
+pub(super) async fn upsert(
     conn: &mut impl Conn,
     tenant_id: i64,
     client: &NewClient<'_>,
@@ -80,7 +81,7 @@ fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> St
 }
 
 /// False when the tenant has no such client.
-pub async fn delete(conn: &mut impl Conn, tenant_id: i64, client_id: &str) -> Result<bool> {
+pub(super) async fn delete(conn: &mut impl Conn, tenant_id: i64, client_id: &str) -> Result<bool> {
     let statement = query("DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2")
         .bind(tenant_id)
         .bind(client_id);
@@ -88,7 +89,7 @@ pub async fn delete(conn: &mut impl Conn, tenant_id: i64, client_id: &str) -> Re
 }
 
 /// False when the tenant has no such client.
-pub async fn set_secret(
+pub(super) async fn set_secret(
     conn: &mut impl Conn,
     tenant_id: i64,
     client_id: &str,

@@ -1,6 +1,7 @@
 //! Sign-in failure counters and locks, of users and of clients.
 
-use super::{query, Conn, LockTarget, Result, Statement};
+use super::statement::{query, Conn, Statement};
+use crate::store::{LockTarget, Result};
 
 /// The table and `WHERE` clause of a lock target, its parameters numbered from `first`.
 fn filter(target: LockTarget<'_>, first: usize) -> (&'static str, String) {
@@ -26,7 +27,7 @@ fn bind_target<'a>(statement: Statement<'a>, target: LockTarget<'a>) -> Statemen
 /// Counts one failed sign-in. The count reaching `threshold` locks the principal until
 /// `locked_until` and starts the count again. Returns the lock's end when this failure
 /// locked it.
-pub async fn count_failure(
+pub(super) async fn count_failure(
     conn: &mut impl Conn,
     target: LockTarget<'_>,
     threshold: i64,
@@ -49,7 +50,7 @@ pub async fn count_failure(
 
 /// Resets the count and lifts any lock (an admin's unlock); false when the principal
 /// is gone.
-pub async fn clear(conn: &mut impl Conn, target: LockTarget<'_>) -> Result<bool> {
+pub(super) async fn clear(conn: &mut impl Conn, target: LockTarget<'_>) -> Result<bool> {
     let (table, filter) = filter(target, 1);
     let sql = format!("UPDATE {table} SET failed_attempts = 0, locked_until = NULL WHERE {filter}");
     Ok(conn.execute(bind_target(query(sql), target)).await? == 1)
@@ -58,7 +59,7 @@ pub async fn clear(conn: &mut impl Conn, target: LockTarget<'_>) -> Result<bool>
 /// Resets the count after a successful sign-in, unless a lock is in force: a lock set
 /// by a concurrent failure is never lifted by a success. False when the principal is
 /// locked (or gone).
-pub async fn reset_unless_locked(
+pub(super) async fn reset_unless_locked(
     conn: &mut impl Conn,
     target: LockTarget<'_>,
     now: i64,
@@ -75,7 +76,7 @@ pub async fn reset_unless_locked(
 }
 
 /// Users and clients locked at `now`, counted by tenant.
-pub async fn locked_by_tenant(conn: &mut impl Conn, now: i64) -> Result<Vec<(i64, i64)>> {
+pub(super) async fn locked_by_tenant(conn: &mut impl Conn, now: i64) -> Result<Vec<(i64, i64)>> {
     let statement = query(
         "SELECT tenant_id, COUNT(*) FROM ( \
              SELECT tenant_id FROM users WHERE locked_until > $1 \

@@ -4,10 +4,13 @@
 //! PostgreSQL both bind by position) and its arguments as native values. Each backend
 //! binds those values with its own driver ([`Conn`]) and owns what differs between the
 //! dialects: connections, the write lock, migrations. Rows decode through
-//! `sqlx::FromRow`, which both drivers implement for the same struct. The files follow
-//! the table families.
+//! `sqlx::FromRow`, which both drivers implement for the same struct. The table files
+//! (one per family) import statements from `statement.rs` and records from the store,
+//! never this file; `backend.rs` is what each database provides and the notice a write
+//! sends, and `batch.rs` the group commit of token writes.
 
 mod audit;
+mod backend;
 mod batch;
 mod clients;
 mod lockout;
@@ -18,73 +21,21 @@ mod tenants;
 mod tokens;
 mod users;
 
-pub(crate) use statement::{arguments, impl_conn, query, Arg, Conn, Decoded, Statement};
+pub(crate) use backend::Backend;
+pub(crate) use statement::{arguments, impl_conn, query, Conn, Decoded, Statement};
+
+use backend::notice_of;
 
 use super::{
-    AuditEvent, Changes, ClientRecord, Digest, Error, Feed, LockTarget, NewClient, NewSigningKey,
-    NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection,
-    SigningKeyRow, Source, Store, TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
+    AuditEvent, Changes, ClientRecord, Committed, Digest, Error, Feed, LockTarget, NewClient,
+    NewSigningKey, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow,
+    Selection, SigningKeyRow, Source, Store, TenantRow, TenantSettings, TokenRecord, UserChange,
+    UserRecord,
 };
 use crate::domain::token::{Event, TokenKind};
-use sqlx::{Database, Pool, Transaction};
+use sqlx::Transaction;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// What a backend provides to [`SqlStore`]: a pool to read from and write transactions.
-#[async_trait::async_trait]
-pub(crate) trait Backend: Send + Sync + 'static {
-    type Db: Database<Connection: Conn>;
-
-    /// The pool reads run on.
-    fn readers(&self) -> &Pool<Self::Db>;
-    /// A transaction holding the right to write.
-    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>>;
-    async fn migrate(&self) -> Result<()>;
-    async fn close(&self);
-
-    /// See [`Store::claim`].
-    async fn claim(&self) -> Result<()>;
-    /// Whether other instances may share this database, so that notices must travel.
-    fn shared(&self) -> bool;
-    /// Sends `notice` to every instance when `conn`'s transaction commits (nothing
-    /// for a database only one instance uses).
-    async fn publish(
-        &self,
-        conn: &mut <Self::Db as Database>::Connection,
-        notice: &str,
-    ) -> Result<()>;
-    /// Sends `notice` at once, outside any write.
-    async fn notify(&self, notice: &str) -> Result<()>;
-    /// Every instance's notices from now on.
-    async fn subscribe(&self) -> Result<Box<dyn Feed>>;
-    /// Whether this transaction may purge: one instance at a time. Held until the
-    /// transaction ends.
-    async fn purge_lock(&self, conn: &mut <Self::Db as Database>::Connection) -> Result<bool>;
-}
-
-/// The most a notice may take: PostgreSQL refuses payloads of 8,000 bytes or more.
-const MAX_NOTICE_BYTES: usize = 7_900;
-
-/// The notice that tells other instances about `changes`, within the payload limit.
-/// `tenant` is the tenant the write was in, when it was in one.
-fn notice_of(changes: &Changes, tenant: Option<i64>) -> Result<String> {
-    let encode =
-        |notice: &Notice| serde_json::to_string(notice).map_err(|e| Error::Corrupt(e.to_string()));
-    let committed_at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let full = encode(&Notice::Changes {
-        changes: changes.clone(),
-        committed_at_ms,
-    })?;
-    if full.len() <= MAX_NOTICE_BYTES {
-        return Ok(full);
-    }
-    encode(&match tenant {
-        Some(tenant_id) => Notice::ForgetTenant(tenant_id),
-        None => Notice::ForgetAll,
-    })
-}
 
 /// The store over a backend: every operation, written once.
 pub(crate) struct SqlStore<B> {
@@ -96,7 +47,7 @@ pub(crate) struct SqlStore<B> {
 impl<B: Backend> SqlStore<B> {
     /// Starts the group-commit writer beside the store, started again if it panics; it
     /// stops when the store is dropped.
-    pub fn new(backend: B) -> Self {
+    pub(super) fn new(backend: B) -> Self {
         let backend = Arc::new(backend);
         let (batches, queue) = mpsc::channel(batch::QUEUE);
         let writer = backend.clone();
@@ -115,7 +66,7 @@ impl<B: Backend> SqlStore<B> {
         audit: Option<&AuditEvent>,
         tenant: Option<i64>,
         changes: Changes,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         if let Some(audit) = audit {
             audit::insert(&mut *tx, audit).await?;
         }
@@ -124,15 +75,7 @@ impl<B: Backend> SqlStore<B> {
             self.backend.publish(&mut *tx, &notice).await?;
         }
         tx.commit().await?;
-        Ok(changes)
-    }
-}
-
-/// A unique-key violation becomes `Duplicate(what)`; anything else stays itself.
-fn duplicate_as(what: &'static str) -> impl Fn(sqlx::Error) -> Error {
-    move |e| match e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Duplicate(what),
-        other => Error::from(other),
+        Ok(Committed::new((), changes))
     }
 }
 
@@ -181,11 +124,11 @@ impl<B: Backend> Store for SqlStore<B> {
         settings: &TenantSettings,
         source: Source,
         now: i64,
-    ) -> Result<(i64, Changes)> {
+    ) -> Result<Committed<i64>> {
         let mut tx = self.backend.begin_write().await?;
         let id = tenants::upsert(&mut *tx, settings, source, now).await?;
-        let changes = self.finish(tx, None, Some(id), Changes::tenant(id)).await?;
-        Ok((id, changes))
+        let committed = self.finish(tx, None, Some(id), Changes::tenant(id)).await?;
+        Ok(committed.map(|()| id))
     }
 
     async fn set_resources(
@@ -193,7 +136,7 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         rules: Option<&[RuleRow]>,
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         tenants::set_resources(&mut *tx, tenant_id, rules).await?;
         let changes = Changes::tenant(tenant_id);
@@ -207,7 +150,7 @@ impl<B: Backend> Store for SqlStore<B> {
         admin: &NewUser<'_>,
         signing_key: &NewSigningKey,
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let tenant_id = tenants::insert(&mut *tx, settings, audit.at).await?;
         roles::insert(&mut *tx, tenant_id, admin_role, Source::Api).await?;
@@ -221,7 +164,7 @@ impl<B: Backend> Store for SqlStore<B> {
         self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
-    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Changes> {
+    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         tenants::deactivate(&mut *tx, tenant_id).await?;
         let event = Event::OwnerChanged(crate::domain::token::OwnerChange::TenantDeactivated);
@@ -248,7 +191,7 @@ impl<B: Backend> Store for SqlStore<B> {
         signing_keys::active(&mut *conn).await
     }
 
-    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Changes> {
+    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let mut keyed = Vec::new();
         for (tenant_id, key) in keys {
@@ -267,7 +210,7 @@ impl<B: Backend> Store for SqlStore<B> {
         unpublished_before: i64,
         keep_retiring: usize,
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let now = key.created_at;
         signing_keys::retire(&mut *tx, tenant_id, now, unpublished_before, keep_retiring).await?;
@@ -303,7 +246,7 @@ impl<B: Backend> Store for SqlStore<B> {
         user: &NewUser<'_>,
         source: Source,
         now: i64,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let changes = users::upsert(&mut *tx, tenant_id, user, source, now).await?;
         self.finish(tx, None, Some(tenant_id), changes).await
@@ -314,7 +257,7 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         user: &NewUser<'_>,
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let id = users::insert(&mut *tx, tenant_id, user, Source::Api, audit.at).await?;
         users::replace_roles(&mut *tx, tenant_id, id, user.roles).await?;
@@ -328,14 +271,14 @@ impl<B: Backend> Store for SqlStore<B> {
         username: &str,
         change: UserChange<'_>,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         let Some(changes) = users::change(&mut *tx, tenant_id, username, change, audit).await?
         else {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         };
-        let changes = self.finish(tx, Some(audit), Some(tenant_id), changes);
-        Ok(Some(changes.await?))
+        let committed = self.finish(tx, Some(audit), Some(tenant_id), changes);
+        Ok(committed.await?.map(Some))
     }
 
     async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>> {
@@ -348,7 +291,7 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         role: &RoleRecord,
         source: Source,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         roles::upsert(&mut *tx, tenant_id, role, source).await?;
         let changes = Changes::users_of(tenant_id);
@@ -360,7 +303,7 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         role: &RoleRecord,
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         roles::insert(&mut *tx, tenant_id, role, Source::Api).await?;
         // No user holds a role that did not exist; nothing cached changed.
@@ -373,16 +316,16 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         role: &RoleRecord,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         if !roles::update(&mut *tx, tenant_id, role).await? {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         }
         let changes = Changes::users_of(tenant_id);
-        Ok(Some(
-            self.finish(tx, Some(audit), Some(tenant_id), changes)
-                .await?,
-        ))
+        Ok(self
+            .finish(tx, Some(audit), Some(tenant_id), changes)
+            .await?
+            .map(Some))
     }
 
     async fn delete_role(
@@ -390,16 +333,16 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         name: &str,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         if !roles::delete(&mut *tx, tenant_id, name).await? {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         }
         let changes = Changes::users_of(tenant_id);
-        Ok(Some(
-            self.finish(tx, Some(audit), Some(tenant_id), changes)
-                .await?,
-        ))
+        Ok(self
+            .finish(tx, Some(audit), Some(tenant_id), changes)
+            .await?
+            .map(Some))
     }
 
     // ---- clients ------------------------------------------------------------------
@@ -420,7 +363,7 @@ impl<B: Backend> Store for SqlStore<B> {
         client: &NewClient<'_>,
         source: Source,
         now: i64,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         clients::upsert(&mut *tx, tenant_id, client, source, now).await?;
         let changes = Changes::client(client.client_id);
@@ -432,7 +375,7 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         client: &NewClient<'_>,
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         clients::insert(&mut *tx, tenant_id, client, Source::Api, audit.at).await?;
         // The id may be remembered as absent from an earlier sign-in attempt.
@@ -445,10 +388,10 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         client_id: &str,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         if !clients::delete(&mut *tx, tenant_id, client_id).await? {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         }
         let selection = Selection::Client(client_id.to_owned());
         let event = Event::OwnerChanged(crate::domain::token::OwnerChange::ClientDeleted);
@@ -458,10 +401,10 @@ impl<B: Backend> Store for SqlStore<B> {
             tokens,
             ..Changes::client(client_id)
         };
-        Ok(Some(
-            self.finish(tx, Some(audit), Some(tenant_id), changes)
-                .await?,
-        ))
+        Ok(self
+            .finish(tx, Some(audit), Some(tenant_id), changes)
+            .await?
+            .map(Some))
     }
 
     async fn set_client_secret(
@@ -470,16 +413,16 @@ impl<B: Backend> Store for SqlStore<B> {
         client_id: &str,
         secret_hash: &str,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         if !clients::set_secret(&mut *tx, tenant_id, client_id, secret_hash).await? {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         }
         let changes = Changes::client(client_id);
-        Ok(Some(
-            self.finish(tx, Some(audit), Some(tenant_id), changes)
-                .await?,
-        ))
+        Ok(self
+            .finish(tx, Some(audit), Some(tenant_id), changes)
+            .await?
+            .map(Some))
     }
 
     // ---- lockout ------------------------------------------------------------------
@@ -491,30 +434,31 @@ impl<B: Backend> Store for SqlStore<B> {
         locked_until: i64,
         failure: &AuditEvent,
         lock: &AuditEvent,
-    ) -> Result<(Option<i64>, Changes)> {
+    ) -> Result<Committed<Option<i64>>> {
         let mut tx = self.backend.begin_write().await?;
         let locked = lockout::count_failure(&mut *tx, target, threshold, locked_until).await?;
         audit::insert(&mut *tx, failure).await?;
         let lock_entry = locked.is_some().then_some(lock);
         let changes = Changes::principal(target);
         let scope = Some(failure.tenant_id);
-        Ok((locked, self.finish(tx, lock_entry, scope, changes).await?))
+        let committed = self.finish(tx, lock_entry, scope, changes).await?;
+        Ok(committed.map(|()| locked))
     }
 
     async fn clear_failures(
         &self,
         target: LockTarget<'_>,
         audit: &AuditEvent,
-    ) -> Result<Option<Changes>> {
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         if !lockout::clear(&mut *tx, target).await? {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         }
         let changes = Changes::principal(target);
-        Ok(Some(
-            self.finish(tx, Some(audit), Some(audit.tenant_id), changes)
-                .await?,
-        ))
+        Ok(self
+            .finish(tx, Some(audit), Some(audit.tenant_id), changes)
+            .await?
+            .map(Some))
     }
 
     async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>> {
@@ -522,13 +466,17 @@ impl<B: Backend> Store for SqlStore<B> {
         lockout::locked_by_tenant(&mut *conn, now).await
     }
 
-    async fn reset_failures(&self, target: LockTarget<'_>, now: i64) -> Result<Option<Changes>> {
+    async fn reset_failures(
+        &self,
+        target: LockTarget<'_>,
+        now: i64,
+    ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
         if !lockout::reset_unless_locked(&mut *tx, target, now).await? {
-            return Ok(None);
+            return Ok(Committed::unchanged(None));
         }
         let changes = Changes::principal(target);
-        Ok(Some(self.finish(tx, None, None, changes).await?))
+        Ok(self.finish(tx, None, None, changes).await?.map(Some))
     }
 
     // ---- tokens -------------------------------------------------------------------
@@ -558,7 +506,7 @@ impl<B: Backend> Store for SqlStore<B> {
         steps: &[(TokenKind, Selection, Event)],
         now: i64,
         actor: &str,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         batch::submit(&self.batches, |done| batch::Job::Transitions {
             tenant_id,
             steps: steps.to_vec(),
@@ -574,7 +522,7 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         steps: &[(TokenKind, Selection, Event)],
         audit: &AuditEvent,
-    ) -> Result<Changes> {
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let changed = tokens::steps(&mut *tx, tenant_id, steps, audit.at, &audit.actor).await?;
         let changes = Changes::tokens(changed);
@@ -587,9 +535,9 @@ impl<B: Backend> Store for SqlStore<B> {
         new: &[NewToken],
         now: i64,
         actor: &str,
-    ) -> Result<Rotation> {
+    ) -> Result<Committed<Rotation>> {
         batch::submit(&self.batches, |done| batch::Job::Redeem {
-            old: old.clone(),
+            old: Box::new(old.clone()),
             new: new.to_vec(),
             now,
             actor: actor.to_owned(),

@@ -1,15 +1,16 @@
 //! Roles: named lists of permission paths.
 
-use super::{duplicate_as, query, Conn, Result, RoleRecord, Source};
+use super::statement::{duplicate_as, query, Conn};
+use crate::store::{Result, RoleRecord, Source};
 
-pub async fn all(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<RoleRecord>> {
+pub(super) async fn all(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<RoleRecord>> {
     let statement = query("SELECT name, permissions FROM roles WHERE tenant_id = $1 ORDER BY name")
         .bind(tenant_id);
     Ok(conn.fetch_all(statement).await?)
 }
 
 /// Creates a role; a taken name is `Duplicate("name")`.
-pub async fn insert(
+pub(super) async fn insert(
     conn: &mut impl Conn,
     tenant_id: i64,
     role: &RoleRecord,
@@ -28,7 +29,7 @@ pub async fn insert(
 }
 
 /// Creates a role or replaces its permission list.
-pub async fn upsert(
+pub(super) async fn upsert(
     conn: &mut impl Conn,
     tenant_id: i64,
     role: &RoleRecord,
@@ -47,7 +48,11 @@ pub async fn upsert(
 }
 
 /// Replaces an existing role's permissions; false when there is no such role.
-pub async fn update(conn: &mut impl Conn, tenant_id: i64, role: &RoleRecord) -> Result<bool> {
+pub(super) async fn update(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    role: &RoleRecord,
+) -> Result<bool> {
     let statement = query("UPDATE roles SET permissions = $1 WHERE tenant_id = $2 AND name = $3")
         .bind(&role.permissions[..])
         .bind(tenant_id)
@@ -56,7 +61,7 @@ pub async fn update(conn: &mut impl Conn, tenant_id: i64, role: &RoleRecord) -> 
 }
 
 /// Deletes a role and takes it from every user who had it; false when there is none.
-pub async fn delete(conn: &mut impl Conn, tenant_id: i64, name: &str) -> Result<bool> {
+pub(super) async fn delete(conn: &mut impl Conn, tenant_id: i64, name: &str) -> Result<bool> {
     let holders = query("DELETE FROM user_roles WHERE tenant_id = $1 AND role = $2")
         .bind(tenant_id)
         .bind(name);

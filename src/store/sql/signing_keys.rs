@@ -1,12 +1,13 @@
 //! Tenants' signing keys: the one that signs, and the retired ones still published.
 
-use super::{query, Arg, Conn, NewSigningKey, Result, SigningKeyRow};
+use super::statement::{query, Arg, Conn};
+use crate::store::{NewSigningKey, Result, SigningKeyRow};
 
 const COLUMNS: &str = "k.tenant_id, t.domain, k.kid, k.public_key, k.sealed_private_key, \
                        k.created_at, k.retired_at";
 
 /// The tenant's keys that sign or were retired after `retired_after`, newest first.
-pub async fn published(
+pub(super) async fn published(
     conn: &mut impl Conn,
     tenant_id: i64,
     retired_after: i64,
@@ -22,7 +23,7 @@ pub async fn published(
 }
 
 /// Every tenant's signing key.
-pub async fn active(conn: &mut impl Conn) -> Result<Vec<SigningKeyRow>> {
+pub(super) async fn active(conn: &mut impl Conn) -> Result<Vec<SigningKeyRow>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM signing_keys k JOIN tenants t ON t.id = k.tenant_id \
          WHERE k.retired_at IS NULL ORDER BY k.tenant_id"
@@ -31,7 +32,11 @@ pub async fn active(conn: &mut impl Conn) -> Result<Vec<SigningKeyRow>> {
 }
 
 /// Stores `key` as the tenant's signing key, unless it has one already (then false).
-pub async fn insert(conn: &mut impl Conn, tenant_id: i64, key: &NewSigningKey) -> Result<bool> {
+pub(super) async fn insert(
+    conn: &mut impl Conn,
+    tenant_id: i64,
+    key: &NewSigningKey,
+) -> Result<bool> {
     let statement = query(
         "INSERT INTO signing_keys (tenant_id, kid, public_key, sealed_private_key, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -47,7 +52,7 @@ pub async fn insert(conn: &mut impl Conn, tenant_id: i64, key: &NewSigningKey) -
 /// Retires the tenant's signing key at `now`, and deletes keys retired before
 /// `unpublished_before`, which no JWKS shows any more, and every retired key past the
 /// `keep` most recent.
-pub async fn retire(
+pub(super) async fn retire(
     conn: &mut impl Conn,
     tenant_id: i64,
     now: i64,

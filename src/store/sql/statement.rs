@@ -1,7 +1,7 @@
 //! Statements as data: SQL text with `$N` parameters and native arguments, which each
 //! backend binds with its own driver through [`Conn`].
 
-use super::{Digest, RuleRow};
+use crate::store::{Digest, Error, RuleRow};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
@@ -81,7 +81,7 @@ pub(crate) fn query<'a>(sql: impl Into<Cow<'static, str>>) -> Statement<'a> {
 }
 
 impl<'a> Statement<'a> {
-    pub fn bind(mut self, arg: impl Into<Arg<'a>>) -> Self {
+    pub(crate) fn bind(mut self, arg: impl Into<Arg<'a>>) -> Self {
         self.args.push(arg.into());
         self
     }
@@ -186,3 +186,11 @@ macro_rules! impl_conn {
     };
 }
 pub(crate) use impl_conn;
+
+/// A unique-key violation becomes `Duplicate(what)`; anything else stays itself.
+pub(super) fn duplicate_as(what: &'static str) -> impl Fn(sqlx::Error) -> Error {
+    move |e| match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Duplicate(what),
+        other => Error::from(other),
+    }
+}

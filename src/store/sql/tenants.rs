@@ -1,11 +1,12 @@
 //! Tenants: their settings, resource rules and whether they are active.
 
-use super::{duplicate_as, query, Arg, Conn, Result, RuleRow, Source, TenantRow, TenantSettings};
+use super::statement::{duplicate_as, query, Arg, Conn, Statement};
+use crate::store::{Result, RuleRow, Source, TenantRow, TenantSettings};
 
 const COLUMNS: &str = "id, domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
      grant_max_lifetime, introspection_clients, resources, requests_per_caller, requests_per_tenant";
 
-pub async fn all(conn: &mut impl Conn) -> Result<Vec<TenantRow>> {
+pub(super) async fn all(conn: &mut impl Conn) -> Result<Vec<TenantRow>> {
     let sql = format!("SELECT {COLUMNS} FROM tenants ORDER BY id");
     Ok(conn.fetch_all(query(sql)).await?)
 }
@@ -13,7 +14,7 @@ pub async fn all(conn: &mut impl Conn) -> Result<Vec<TenantRow>> {
 /// Creates the tenant when missing, else updates it to match `settings`. Resource rules
 /// are only replaced when `settings` declares some: a file without `[[resources]]`
 /// leaves rules set through the admin API alone. Returns the tenant's id.
-pub async fn upsert(
+pub(super) async fn upsert(
     conn: &mut impl Conn,
     settings: &TenantSettings,
     source: Source,
@@ -38,7 +39,11 @@ pub async fn upsert(
 
 /// Creates a tenant through the API, with the default rules; a taken domain is
 /// `Duplicate("domain")`.
-pub async fn insert(conn: &mut impl Conn, settings: &TenantSettings, now: i64) -> Result<i64> {
+pub(super) async fn insert(
+    conn: &mut impl Conn,
+    settings: &TenantSettings,
+    now: i64,
+) -> Result<i64> {
     let statement = query(
         "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
                               introspection_clients, resources, source, created_at, grant_max_lifetime, \
@@ -54,11 +59,11 @@ pub async fn insert(conn: &mut impl Conn, settings: &TenantSettings, now: i64) -
 
 /// Binds `$1`..`$11` of both inserts.
 fn bind_settings<'a>(
-    statement: super::Statement<'a>,
+    statement: Statement<'a>,
     settings: &'a TenantSettings,
     source: Source,
     now: i64,
-) -> super::Statement<'a> {
+) -> Statement<'a> {
     statement
         .bind(&settings.domain)
         .bind(settings.access_token_ttl)
@@ -74,7 +79,7 @@ fn bind_settings<'a>(
 }
 
 /// Replaces a tenant's resource rules; `None` restores the defaults.
-pub async fn set_resources(
+pub(super) async fn set_resources(
     conn: &mut impl Conn,
     tenant_id: i64,
     rules: Option<&[RuleRow]>,
@@ -86,7 +91,7 @@ pub async fn set_resources(
     Ok(())
 }
 
-pub async fn deactivate(conn: &mut impl Conn, tenant_id: i64) -> Result<()> {
+pub(super) async fn deactivate(conn: &mut impl Conn, tenant_id: i64) -> Result<()> {
     conn.execute(query("UPDATE tenants SET active = FALSE WHERE id = $1").bind(tenant_id))
         .await?;
     Ok(())

@@ -1,7 +1,8 @@
 //! Codes, access and refresh tokens, stored by digest, and their state changes.
 
-use super::{query, AuditEvent, Conn, Digest, Error, NewToken, Result, Selection, TokenRecord};
+use super::statement::{query, Conn};
 use crate::domain::token::{self, Event, State, TokenKind};
+use crate::store::{AuditEvent, Digest, Error, NewToken, Result, Selection, TokenRecord};
 use std::sync::OnceLock;
 
 const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
@@ -82,7 +83,7 @@ const MAX_ROWS_PER_INSERT: usize = 128;
 const INSERTED_COLUMNS: usize = 16;
 
 /// Stores tokens ACTIVE, many rows per statement.
-pub async fn insert<'a, C: Conn>(
+pub(super) async fn insert<'a, C: Conn>(
     conn: &mut C,
     tokens: impl IntoIterator<Item = &'a NewToken>,
 ) -> Result<()> {
@@ -148,7 +149,7 @@ fn insert_texts(anonymous: bool) -> Vec<String> {
 }
 
 /// The token with this digest in this tenant: one indexed read.
-pub async fn by_digest(
+pub(super) async fn by_digest(
     conn: &mut impl Conn,
     tenant_id: i64,
     digest: &Digest,
@@ -161,7 +162,7 @@ pub async fn by_digest(
 }
 
 /// The authorization code with `digest` in whichever tenant holds it.
-pub async fn code_in_any_tenant(
+pub(super) async fn code_in_any_tenant(
     conn: &mut impl Conn,
     digest: &Digest,
 ) -> Result<Option<TokenRecord>> {
@@ -178,7 +179,7 @@ pub async fn code_in_any_tenant(
 
 /// Applies each `(kind, selection, event)` step to the selected tokens that the state
 /// machine lets it move (a revocation and its cascade); returns the digests that changed.
-pub async fn steps(
+pub(super) async fn steps(
     conn: &mut impl Conn,
     tenant_id: i64,
     steps: &[(TokenKind, Selection, Event)],
@@ -193,7 +194,7 @@ pub async fn steps(
 }
 
 /// Moves the selected access and refresh tokens by `event`, as `audit`'s actor.
-pub async fn end_access_and_refresh(
+pub(super) async fn end_access_and_refresh(
     conn: &mut impl Conn,
     tenant_id: i64,
     selection: &Selection,
@@ -207,7 +208,7 @@ pub async fn end_access_and_refresh(
 /// Spends a single-use credential: a refresh token (the refresh grant) becomes INACTIVE
 /// with the access tokens issued with it, or a code becomes INACTIVE (exchanged).
 /// `None` when it was no longer ACTIVE (a concurrent use won); nothing is written then.
-pub async fn spend(
+pub(super) async fn spend(
     conn: &mut impl Conn,
     old: &TokenRecord,
     now: i64,
@@ -293,7 +294,7 @@ fn ended(alias: &str) -> String {
 /// Deletes at most `batch` tokens of grants whose every token ended before `before`.
 /// A grant goes whole, so a rotated refresh token is kept while its grant lives and its
 /// reuse is still detected.
-pub async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
+pub(super) async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
     let sql = format!(
         "DELETE FROM tokens WHERE id IN ( \
              SELECT t.id FROM tokens t WHERE {} < $1 AND NOT EXISTS ( \

@@ -1,11 +1,12 @@
 //! Users and the roles they hold.
 
-use super::{
-    duplicate_as, query, tokens, AuditEvent, Changes, Conn, NewUser, Result, Selection, Source,
-    UserChange, UserRecord,
-};
+use super::statement::{duplicate_as, query, Conn};
+use super::tokens;
 use crate::domain::permission::Permission;
 use crate::domain::token::{Event, OwnerChange};
+use crate::store::{
+    AuditEvent, Changes, NewUser, Result, Selection, Source, UserChange, UserRecord,
+};
 use sqlx::types::Json;
 
 /// One row of the users × roles join.
@@ -23,7 +24,11 @@ struct UserRole {
 
 /// Users of a tenant (or the one named) with their roles' permissions, by username, in
 /// one query.
-pub async fn load(
+#[allow(
+    clippy::expect_used,
+    reason = "a user is pushed just above when the list was empty"
+)]
+pub(super) async fn load(
     conn: &mut impl Conn,
     tenant_id: i64,
     username: Option<&str>,
@@ -70,14 +75,14 @@ pub async fn load(
     Ok(users)
 }
 
-pub async fn count(conn: &mut impl Conn, tenant_id: i64) -> Result<i64> {
+pub(super) async fn count(conn: &mut impl Conn, tenant_id: i64) -> Result<i64> {
     let statement = query("SELECT COUNT(*) FROM users WHERE tenant_id = $1").bind(tenant_id);
     let (n,): (i64,) = conn.fetch_one(statement).await?;
     Ok(n)
 }
 
 /// Creates a user; a taken username is `Duplicate("username")`. Returns the user's id.
-pub async fn insert(
+pub(super) async fn insert(
     conn: &mut impl Conn,
     tenant_id: i64,
     user: &NewUser<'_>,
@@ -102,7 +107,7 @@ pub async fn insert(
 
 /// Creates a user, or (for the same `source`) brings one back in line with what its
 /// source declares. A user created through the API is never overwritten by a file.
-pub async fn upsert(
+pub(super) async fn upsert(
     conn: &mut impl Conn,
     tenant_id: i64,
     user: &NewUser<'_>,
@@ -134,7 +139,7 @@ async fn set_password(conn: &mut impl Conn, user_id: i64, hash: &str) -> Result<
 
 /// Applies `change` to a user and, for a password change, a disable or a deletion, makes
 /// the user's tokens INACTIVE. `None` when there is no such user.
-pub async fn change(
+pub(super) async fn change(
     conn: &mut impl Conn,
     tenant_id: i64,
     username: &str,
@@ -181,7 +186,7 @@ pub async fn change(
     Ok(Some(changes))
 }
 
-pub async fn replace_roles(
+pub(super) async fn replace_roles(
     conn: &mut impl Conn,
     tenant_id: i64,
     user_id: i64,
