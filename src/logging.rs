@@ -18,7 +18,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// How often buffered lines are written.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
@@ -166,89 +166,121 @@ impl Lines {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         event.record(&mut FieldWriter::new(fields, Some(message), self.json));
-        let metadata = event.metadata();
         let spans = ctx
             .event_scope(event)
             .into_iter()
             .flat_map(|scope| scope.from_root());
+        let text = EventText {
+            metadata: event.metadata(),
+            message,
+            fields,
+        };
         if self.json {
-            line.push_str("{\"timestamp\":\"");
-            timestamp(line);
-            line.push_str("\",\"level\":\"");
-            line.push_str(metadata.level().as_str());
-            line.push_str("\",\"fields\":{");
-            if !message.is_empty() {
-                line.push_str("\"message\":");
-                json_string(line, message);
-                if !fields.is_empty() {
-                    line.push(',');
-                }
-            }
-            line.push_str(fields);
-            line.push_str("},\"target\":");
-            json_string(line, metadata.target());
-            let mut innermost = None;
-            let mut list = String::new();
-            for span in spans {
-                let extensions = span.extensions();
-                let mut object = String::from("{");
-                if let Some(SpanFields(fields)) = extensions.get::<SpanFields>() {
-                    if !fields.is_empty() {
-                        object.push_str(fields);
-                        object.push(',');
-                    }
-                }
-                object.push_str("\"name\":");
-                json_string(&mut object, span.name());
-                object.push('}');
-                if !list.is_empty() {
-                    list.push(',');
-                }
-                list.push_str(&object);
-                innermost = Some(object);
-            }
-            if let Some(span) = innermost {
-                line.push_str(",\"span\":");
-                line.push_str(&span);
-                line.push_str(",\"spans\":[");
-                line.push_str(&list);
-                line.push(']');
-            }
-            line.push_str("}\n");
+            text.write_json(spans, line);
         } else {
-            timestamp(line);
-            line.push(' ');
-            let level = metadata.level().as_str();
-            line.push_str(&"     "[level.len()..]);
-            line.push_str(level);
-            line.push(' ');
-            let mut any = false;
-            for span in spans {
-                line.push_str(span.name());
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    if !fields.is_empty() {
-                        line.push('{');
-                        line.push_str(fields);
-                        line.push('}');
-                    }
-                }
-                line.push(':');
-                any = true;
+            text.write_plain(spans, line);
+        }
+    }
+}
+
+/// An event's parts, rendered once, for either shape of line.
+struct EventText<'a> {
+    metadata: &'static tracing::Metadata<'static>,
+    message: &'a str,
+    fields: &'a str,
+}
+
+impl EventText<'_> {
+    /// tracing-subscriber's JSON shape: fields, target, the innermost span and all.
+    fn write_json<'s, S: for<'a> LookupSpan<'a> + 's>(
+        &self,
+        spans: impl Iterator<Item = SpanRef<'s, S>>,
+        line: &mut String,
+    ) {
+        line.push_str("{\"timestamp\":\"");
+        timestamp(line);
+        line.push_str("\",\"level\":\"");
+        line.push_str(self.metadata.level().as_str());
+        line.push_str("\",\"fields\":{");
+        if !self.message.is_empty() {
+            line.push_str("\"message\":");
+            json_string(line, self.message);
+            if !self.fields.is_empty() {
+                line.push(',');
             }
-            if any {
+        }
+        line.push_str(self.fields);
+        line.push_str("},\"target\":");
+        json_string(line, self.metadata.target());
+        let mut innermost = None;
+        let mut list = String::new();
+        for span in spans {
+            let extensions = span.extensions();
+            let mut object = String::from("{");
+            if let Some(SpanFields(fields)) = extensions.get::<SpanFields>() {
+                if !fields.is_empty() {
+                    object.push_str(fields);
+                    object.push(',');
+                }
+            }
+            object.push_str("\"name\":");
+            json_string(&mut object, span.name());
+            object.push('}');
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(&object);
+            innermost = Some(object);
+        }
+        if let Some(span) = innermost {
+            line.push_str(",\"span\":");
+            line.push_str(&span);
+            line.push_str(",\"spans\":[");
+            line.push_str(&list);
+            line.push(']');
+        }
+        line.push_str("}\n");
+    }
+
+    /// tracing-subscriber's compact text: time, level, spans with their fields,
+    /// target, message, fields.
+    fn write_plain<'s, S: for<'a> LookupSpan<'a> + 's>(
+        &self,
+        spans: impl Iterator<Item = SpanRef<'s, S>>,
+        line: &mut String,
+    ) {
+        timestamp(line);
+        line.push(' ');
+        let level = self.metadata.level().as_str();
+        line.push_str(&"     "[level.len()..]);
+        line.push_str(level);
+        line.push(' ');
+        let mut any = false;
+        for span in spans {
+            line.push_str(span.name());
+            if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+                if !fields.is_empty() {
+                    line.push('{');
+                    line.push_str(fields);
+                    line.push('}');
+                }
+            }
+            line.push(':');
+            any = true;
+        }
+        if any {
+            line.push(' ');
+        }
+        line.push_str(self.metadata.target());
+        line.push_str(": ");
+        line.push_str(self.message);
+        if !self.fields.is_empty() {
+            if !self.message.is_empty() {
                 line.push(' ');
             }
-            line.push_str(metadata.target());
-            line.push_str(": ");
-            line.push_str(message);
-            if !fields.is_empty() {
-                if !message.is_empty() {
-                    line.push(' ');
-                }
-                line.push_str(fields);
-            }
-            line.push('\n');
+            line.push_str(self.fields);
         }
+        line.push('\n');
     }
 }
 

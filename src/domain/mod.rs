@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod permission;
+pub mod pkce;
 pub mod principal;
 pub mod tenant;
 pub mod token;

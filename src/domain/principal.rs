@@ -48,9 +48,33 @@ pub fn qualified_name(username: &str, tenant: &TenantDomain) -> String {
     format!("{username}@{tenant}")
 }
 
+/// The sign-in name of a user of `tenant`, as that tenant's clients may send it:
+/// `alice`, or `alice@foo.com` already qualified when the client is in foo.com.
+pub fn sign_in_name_in(username: &str, tenant: &TenantDomain) -> String {
+    match username.strip_suffix(tenant.as_str()) {
+        Some(user) if user.ends_with('@') => username.to_owned(),
+        _ => qualified_name(username, tenant),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_qualified_once_for_its_clients_tenant() {
+        let foo = TenantDomain::parse("foo.com").unwrap();
+        assert_eq!(sign_in_name_in("alice", &foo), "alice@foo.com");
+        assert_eq!(sign_in_name_in("alice@foo.com", &foo), "alice@foo.com");
+        assert_eq!(
+            sign_in_name_in("alice@bar.com", &foo),
+            "alice@bar.com@foo.com"
+        );
+        assert_eq!(
+            sign_in_name_in("alicefoo.com", &foo),
+            "alicefoo.com@foo.com"
+        );
+    }
 
     fn super_tenant() -> TenantDomain {
         TenantDomain::parse("carbon.super").unwrap()

@@ -25,7 +25,7 @@
 //! | `audit?limit=&before=`       | GET                |
 
 use super::form::{has_media_type, Form};
-use super::router::RequestLog;
+use super::request_log::RequestLog;
 use super::{auth, empty, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::admin::{path_segment, Admin};

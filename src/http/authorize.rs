@@ -7,7 +7,7 @@
 //! is kept on the server, so any instance can take the POST.
 
 use super::form::{has_media_type, Form};
-use super::router::RequestLog;
+use super::request_log::RequestLog;
 use super::{ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::authorize::{AuthorizationRequest, AuthorizeParams, Refused};
@@ -64,24 +64,46 @@ pub(super) async fn handle(
     path: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let cookie = csrf_cookie(request);
     if request.method() == Method::GET {
-        let Ok(query) = Form::parse(request.uri().query().unwrap_or_default().as_bytes()) else {
-            return Ok(error_page(
-                "The request is malformed: a parameter is repeated or not valid UTF-8.",
-            ));
-        };
-        let params = params(&query);
-        return match gateway.authorization_request(tenant, &params).await {
-            Ok(authorization) => {
-                log.identify(authorization.client_id());
-                // Keep a valid cookie, so that several open sign-in tabs all work.
-                let csrf = cookie.unwrap_or_else(|| random_string(32));
-                Ok(sign_in_page(&authorization, path, &csrf, "", None))
-            }
-            Err(refused) => refusal(refused),
-        };
+        show_sign_in(gateway, tenant, request, path, log).await
+    } else {
+        sign_in(gateway, tenant, request, path, log).await
     }
+}
+
+/// `GET`: the sign-in page for a valid request, with a CSRF cookie.
+async fn show_sign_in(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: &Request<Bytes>,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
+    let Ok(query) = Form::parse(request.uri().query().unwrap_or_default().as_bytes()) else {
+        return Ok(error_page(
+            "The request is malformed: a parameter is repeated or not valid UTF-8.",
+        ));
+    };
+    match gateway.authorization_request(tenant, &params(&query)).await {
+        Ok(authorization) => {
+            log.identify(authorization.client_id());
+            // Keep a valid cookie, so that several open sign-in tabs all work.
+            let csrf = csrf_cookie(request).unwrap_or_else(|| random_string(32));
+            Ok(sign_in_page(&authorization, path, &csrf, "", None))
+        }
+        Err(refused) => refusal(refused),
+    }
+}
+
+/// `POST`: the filled-in form. A code goes to the client after a good sign-in; the
+/// page comes back, with one message for every kind of failure, after a bad one.
+async fn sign_in(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: &Request<Bytes>,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
     if !has_media_type(request, "application/x-www-form-urlencoded") {
         return Ok(error_page("The sign-in form was not sent as a form."));
     }
@@ -93,6 +115,7 @@ pub(super) async fn handle(
         Err(refused) => return refusal(refused),
     };
     log.identify(authorization.client_id());
+    let cookie = csrf_cookie(request);
     let csrf_ok = match (cookie.as_deref(), form.get("csrf")) {
         (Some(cookie), Some(field)) => bool::from(cookie.as_bytes().ct_eq(field.as_bytes())),
         _ => false,
@@ -101,32 +124,15 @@ pub(super) async fn handle(
         return Ok(error_page("This sign-in form has expired or did not come from this site. Go back to the application and start again."));
     }
     if form.get("action") == Some("deny") {
-        let denied = Refused::Redirect(crate::service::authorize::ErrorRedirect {
-            redirect_uri: authorization.redirect_uri.clone(),
-            issuer: authorization.tenant.issuer.clone(),
-            state: authorization.state.clone(),
-            error: "access_denied",
-            description: "the user declined".into(),
-        });
-        return refusal(denied);
+        return refusal(authorization.denied());
     }
     let csrf = cookie.unwrap_or_default();
-    let username = form.get("username").unwrap_or_default().trim().to_owned();
+    let username = form.get("username").unwrap_or_default().trim();
     let password = SecretString::from(form.get("password").unwrap_or_default().to_owned());
-    // A user signs in to the client's tenant: `alice` or `alice@{that tenant}`.
-    let sign_in = if username.ends_with(&format!("@{}", authorization.tenant.domain)) {
-        username.clone()
-    } else {
-        format!("{username}@{}", authorization.tenant.domain)
-    };
-    let user = if username.is_empty() {
-        None
-    } else {
-        gateway
-            .authenticate_user(&authorization.tenant, &sign_in, &password, &log.origin)
-            .await?
-    };
-    let Some(user) = user else {
+    let signed_in = gateway
+        .sign_in(&authorization, username, &password, &log.origin)
+        .await?;
+    let Some(user) = signed_in else {
         // The same words for an unknown user, a wrong password, a locked or disabled
         // account: the page never says which.
         let message = "The username or password is wrong.";
@@ -134,7 +140,7 @@ pub(super) async fn handle(
             &authorization,
             path,
             &csrf,
-            &username,
+            username,
             Some(message),
         ));
     };

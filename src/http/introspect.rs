@@ -1,7 +1,7 @@
 //! `POST /oauth2/introspect` (RFC 7662), answered as a signed JWT when the caller
 //! asks for one (RFC 9701).
 
-use super::router::RequestLog;
+use super::request_log::RequestLog;
 use super::{auth, form, json, uncached, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway};

@@ -1,6 +1,6 @@
 //! `POST /oauth2/revoke` (RFC 7009).
 
-use super::router::RequestLog;
+use super::request_log::RequestLog;
 use super::{auth, empty, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway};

@@ -11,10 +11,10 @@
 //! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
+use super::request_log::RequestLog;
 use super::{
     admin, authorize, body, health, introspect, jwks, metadata, revoke, token, ApiError, Body,
 };
-use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway, Origin};
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -123,35 +123,6 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-/// What the request log line says about a request, filled in as it is handled. What
-/// it learns is recorded in the request's span too, so every line logged while the
-/// request is handled names its tenant, endpoint and caller.
-#[derive(Debug)]
-pub struct RequestLog {
-    /// The tenant addressed, once known.
-    tenant: Option<Arc<Tenant>>,
-    pub endpoint: &'static str,
-    /// Who authenticated: a client id or `user@tenant`; never a secret.
-    caller: String,
-    /// Where the request came from, for the log and the audit log.
-    pub origin: Origin,
-    /// The request's span, which learns what this learns.
-    span: tracing::Span,
-}
-
-impl RequestLog {
-    /// The addressed tenant's domain; empty before it is known.
-    fn tenant_domain(&self) -> &str {
-        self.tenant.as_ref().map_or("", |t| t.domain.as_str())
-    }
-
-    /// Names who authenticated: a client id or `user@tenant`, never a secret.
-    pub fn identify(&mut self, caller: &str) {
-        self.caller = caller.to_owned();
-        self.span.record("caller", caller);
-    }
-}
-
 /// Handles one request and writes its log line.
 pub async fn handle(
     gateway: Arc<Gateway>,
@@ -160,21 +131,7 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let method = request.method().clone();
-    let origin = Origin::new(client_address(&gateway, &request, peer));
-    let span = tracing::info_span!(
-        "request",
-        tenant = tracing::field::Empty,
-        endpoint = tracing::field::Empty,
-        caller = tracing::field::Empty,
-        client = %origin.ip,
-    );
-    let mut log = RequestLog {
-        tenant: None,
-        endpoint: "unknown",
-        caller: String::new(),
-        origin,
-        span,
-    };
+    let mut log = RequestLog::new(Origin::new(client_address(&gateway, &request, peer)));
     let (parts, incoming) = request.into_parts();
     let http1 = parts.version <= Version::HTTP_11;
     // Routed before the body is read, so that a body refused (413, 408) is counted and
@@ -182,8 +139,7 @@ pub async fn handle(
     let uri = parts.uri.clone();
     let routed = route(uri.path());
     if let Some(route) = &routed {
-        log.endpoint = route.endpoint.name();
-        log.span.record("endpoint", log.endpoint);
+        log.name_endpoint(route.endpoint.name());
     }
     // The body is read before anything can answer (see `body`): an answer that left
     // it unread would drop the connection under the client's next request.
@@ -198,23 +154,20 @@ pub async fn handle(
     let dispatched = match read {
         Ok(bytes) => {
             let request = Request::from_parts(parts, bytes);
-            let span = log.span.clone();
+            let span = log.span();
             dispatch(&gateway, &request, routed, &mut log)
                 .instrument(span)
                 .await
         }
         Err(error) => Err(error),
     };
-    let mut response = match dispatched {
-        Ok(response) => response,
-        Err(error) => {
-            let realm = match log.tenant_domain() {
-                "" => gateway.super_tenant.as_str(),
-                domain => domain,
-            };
-            error.into_response(realm)
-        }
-    };
+    let mut response = dispatched.unwrap_or_else(|error| {
+        let realm = match log.tenant_domain() {
+            "" => gateway.super_tenant.as_str(),
+            domain => domain,
+        };
+        error.into_response(realm)
+    });
     // What is left of an unread body would be taken for the next request: say so,
     // and hyper closes the connection once the answer is out (HTTP/2 resets only the
     // stream, and has no `Connection` header).
@@ -227,19 +180,8 @@ pub async fn handle(
     let status = response.status().as_u16();
     gateway
         .metrics
-        .request(log.tenant_domain(), log.endpoint, status, took);
-    // The line names everything the span does; outside it, they are formatted once.
-    log.span = tracing::Span::none();
-    tracing::info!(
-        tenant = %log.tenant_domain(),
-        endpoint = log.endpoint,
-        method = %method,
-        status,
-        latency_us = took.as_micros() as u64,
-        caller = %log.caller,
-        client = %log.origin.ip,
-        "request"
-    );
+        .request(log.tenant_domain(), log.endpoint(), status, took);
+    log.write(&method, status, took);
     response
 }
 
@@ -270,8 +212,7 @@ async fn dispatch(
         | Endpoint::Admin => {}
     }
     let tenant = gateway.tenant_for_request(route.tenant).await?;
-    log.span.record("tenant", tenant.domain.as_str());
-    log.tenant = Some(tenant.clone());
+    log.name_tenant(&tenant);
     match route.endpoint {
         // The tenant's budget is spent before authentication: a limited request costs
         // no hash (SPEC §9). The caller's own budget is checked once it is known.

@@ -1,7 +1,7 @@
 //! `POST /oauth2/token` (RFC 6749 §3.2).
 
 use super::form::{self, Form};
-use super::router::RequestLog;
+use super::request_log::RequestLog;
 use super::{auth, json, ApiError, Body};
 use crate::domain::client::GrantType;
 use crate::domain::tenant::Tenant;

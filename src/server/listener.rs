@@ -4,21 +4,22 @@
 //! (in total and per client address), and a graceful drain on shutdown.
 
 use super::proxy_protocol;
+use crate::config::Server as ServerSettings;
 use crate::http;
 use crate::service::Gateway;
 use dashmap::DashMap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 /// Largest request head accepted; a larger one is refused by hyper.
@@ -34,19 +35,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let settings = gateway.config.server.clone();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(settings.header_timeout_ms))
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .keep_alive_interval(Duration::from_secs(30));
-    let builder = Arc::new(builder);
-    let handshake_timeout = Duration::from_millis(settings.handshake_timeout_ms);
+    let serving = Arc::new(Serving {
+        builder: connection_builder(&settings),
+        handshake_timeout: Duration::from_millis(settings.handshake_timeout_ms),
+        tls,
+        gateway: gateway.clone(),
+    });
     let connections = Arc::new(Connections::new(
         settings.max_connections,
         settings.max_connections_per_address,
@@ -76,50 +70,18 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
-        let builder = builder.clone();
+        let serving = serving.clone();
         let watcher = graceful.watcher();
-        let tls = tls.clone();
         let expect_header = exempt && settings.proxy_protocol;
         tokio::spawn(async move {
             let _admitted = admitted;
-            let mut stream = stream;
-            // The handshake timeout covers the PROXY header too: a proxy that sends
-            // nothing is closed like a client that never finishes its handshake.
-            let peer = if expect_header {
-                let header = proxy_protocol::read_header(&mut stream);
-                match tokio::time::timeout(handshake_timeout, header).await {
-                    Ok(Ok(client)) => client.unwrap_or(peer),
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "closed: no valid PROXY header");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "closed: no PROXY header in time");
-                        return;
-                    }
-                }
-            } else {
-                peer
-            };
-            let service = service_fn(move |request| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(http::handle(gateway, request, peer).await) }
-            });
-            match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => drive(&builder, watcher, stream, service).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-                None => drive(&builder, watcher, stream, service).await,
-            }
+            serving
+                .connection(stream, peer, expect_header, watcher)
+                .await;
         });
     }
     drop(listener);
-    let drain = Duration::from_millis(gateway.config.server.drain_timeout_ms);
+    let drain = Duration::from_millis(settings.drain_timeout_ms);
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
@@ -127,6 +89,85 @@ pub async fn serve(
         tracing::warn!("in-flight requests did not finish before the drain timeout");
     }
     Ok(())
+}
+
+/// HTTP/1.1 and HTTP/2 with the server's limits on request heads and its timers.
+fn connection_builder(settings: &ServerSettings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(settings.header_timeout_ms))
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(Duration::from_secs(30));
+    builder
+}
+
+/// What every connection of one listener shares.
+struct Serving {
+    gateway: Arc<Gateway>,
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
+}
+
+impl Serving {
+    /// One admitted connection, from its PROXY header and TLS handshake to its end.
+    async fn connection(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        expect_header: bool,
+        watcher: Watcher,
+    ) {
+        let peer = if expect_header {
+            match self.proxied_client(&mut stream, peer).await {
+                Some(client) => client,
+                None => return,
+            }
+        } else {
+            peer
+        };
+        let gateway = self.gateway.clone();
+        let service = service_fn(move |request| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(http::handle(gateway, request, peer).await) }
+        });
+        match &self.tls {
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                match tokio::time::timeout(self.handshake_timeout, handshake).await {
+                    Ok(Ok(stream)) => drive(&self.builder, watcher, stream, service).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            }
+            None => drive(&self.builder, watcher, stream, service).await,
+        }
+    }
+
+    /// The client a trusted proxy's PROXY header names (the proxy itself for a health
+    /// check); `None` closes the connection. The handshake timeout covers the header:
+    /// a proxy that sends nothing is closed like a client that never finishes its
+    /// handshake.
+    async fn proxied_client(&self, stream: &mut TcpStream, peer: SocketAddr) -> Option<SocketAddr> {
+        let header = proxy_protocol::read_header(stream);
+        match tokio::time::timeout(self.handshake_timeout, header).await {
+            Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "closed: no valid PROXY header");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "closed: no PROXY header in time");
+                None
+            }
+        }
+    }
 }
 
 /// Open connections, in total and per client address.
@@ -194,12 +235,8 @@ impl Drop for Admitted {
     }
 }
 
-async fn drive<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    io: I,
-    service: S,
-) where
+async fn drive<I, S>(builder: &auto::Builder<TokioExecutor>, watcher: Watcher, io: I, service: S)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             hyper::Request<hyper::body::Incoming>,

@@ -1,20 +1,19 @@
-//! The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636): validating an
-//! authorization request, issuing a code after sign-in, and exchanging it.
+//! The authorization endpoint (RFC 6749 §4.1) with PKCE (RFC 7636): validating an
+//! authorization request, signing the user in, and issuing a code. The code's
+//! exchange is a redemption (`redeem.rs`).
 
 use super::authenticate::ClientScope;
-use super::grant::{Issuance, TokenResponse};
+use super::issue::allowed_scope;
 use super::token_text::{digest, grant_id, random_string};
-use super::{now, Error, Gateway, Result};
+use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{self, GrantType};
+use crate::domain::pkce::is_pkce_value;
+use crate::domain::principal::sign_in_name_in;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::{ClientRecord, NewToken, UserRecord};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest as _, Sha256};
+use secrecy::SecretString;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 /// The parameters of an authorization request as sent (query or form).
 #[derive(Debug, Default, Clone)]
@@ -64,13 +63,36 @@ pub enum Refused {
     Internal(Error),
 }
 
+/// The error codes an authorization endpoint sends back to the client (RFC 6749
+/// §4.1.2.1) that this one uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizeError {
+    InvalidRequest,
+    UnauthorizedClient,
+    AccessDenied,
+    UnsupportedResponseType,
+    InvalidScope,
+}
+
+impl AuthorizeError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizeError::InvalidRequest => "invalid_request",
+            AuthorizeError::UnauthorizedClient => "unauthorized_client",
+            AuthorizeError::AccessDenied => "access_denied",
+            AuthorizeError::UnsupportedResponseType => "unsupported_response_type",
+            AuthorizeError::InvalidScope => "invalid_scope",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ErrorRedirect {
     pub redirect_uri: String,
     /// The client's tenant's issuer, sent as `iss` (RFC 9207).
     pub issuer: String,
     pub state: Option<String>,
-    pub error: &'static str,
+    pub error: AuthorizeError,
     pub description: String,
 }
 
@@ -78,19 +100,6 @@ impl From<Error> for Refused {
     fn from(e: Error) -> Self {
         Refused::Internal(e)
     }
-}
-
-/// RFC 7636 §4.1: 43 to 128 unreserved characters (verifier and S256 challenge alike).
-fn is_pkce_value(s: &str) -> bool {
-    (43..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// `BASE64URL(SHA256(verifier))`, compared in constant time.
-fn verifier_meets(verifier: &str, challenge: &str) -> bool {
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
 /// Appends `pairs` to `uri`'s query, keeping what it already has (RFC 6749 §3.1.2).
@@ -107,7 +116,7 @@ impl ErrorRedirect {
     /// The `Location` of the error answer, with `iss` (RFC 9207).
     pub fn location(&self) -> String {
         let mut pairs = vec![
-            ("error", self.error),
+            ("error", self.error.as_str()),
             ("error_description", self.description.as_str()),
         ];
         if let Some(state) = &self.state {
@@ -126,6 +135,44 @@ impl Gateway {
         path_tenant: &Tenant,
         params: &AuthorizeParams,
     ) -> Result<AuthorizationRequest, Refused> {
+        let (tenant, client) = self.requesting_client(path_tenant, params).await?;
+        let (redirect_uri, given) = registered_redirect(&client, params)?;
+        let state = params.state.clone().filter(|s| !s.is_empty());
+        let refuse = |error, description: String| {
+            Refused::Redirect(ErrorRedirect {
+                redirect_uri: redirect_uri.clone(),
+                issuer: tenant.issuer.clone(),
+                state: state.clone(),
+                error,
+                description,
+            })
+        };
+        let checked = check_response_type(params.response_type.as_deref())
+            .and_then(|()| client_may_use_codes(&client))
+            .and_then(|()| {
+                let scope = allowed_scope(&client, params.scope.as_deref())
+                    .map_err(|e| (AuthorizeError::InvalidScope, e.to_string()))?;
+                Ok((scope, check_challenge(&client, params)?))
+            });
+        let (scope, code_challenge) = checked.map_err(|(error, why)| refuse(error, why))?;
+        Ok(AuthorizationRequest {
+            tenant,
+            client,
+            redirect_uri,
+            redirect_uri_given: given,
+            scope,
+            state,
+            code_challenge,
+        })
+    }
+
+    /// The client the request names, if this tenant's endpoint may serve it (the super
+    /// tenant's serves every tenant's clients), with the client's tenant.
+    async fn requesting_client(
+        &self,
+        path_tenant: &Tenant,
+        params: &AuthorizeParams,
+    ) -> Result<(Arc<Tenant>, Arc<ClientRecord>), Refused> {
         let client_id = params
             .client_id
             .as_deref()
@@ -136,103 +183,35 @@ impl Gateway {
         } else {
             ClientScope::ThisTenant
         };
+        let unknown = || Refused::Page("The application is not known here.".into());
         let client = self.directory.client(&*self.store, client_id).await?;
         let client = client
             .filter(|c| scope_rule == ClientScope::AnyTenant || c.tenant_id == path_tenant.id)
-            .ok_or_else(|| Refused::Page("The application is not known here.".into()))?;
+            .ok_or_else(unknown)?;
         let tenant = self
             .directory
             .tenant_by_id(client.tenant_id)
-            .ok_or_else(|| Refused::Page("The application is not known here.".into()))?;
-        let (redirect_uri, given) = match params.redirect_uri.as_deref().filter(|u| !u.is_empty()) {
-            Some(uri)
-                if client
-                    .redirect_uris
-                    .iter()
-                    .any(|r| client::redirect_uri_matches(r, uri)) =>
-            {
-                (uri.to_owned(), true)
-            }
-            Some(_) => {
-                return Err(Refused::Page(
-                    "The redirect URI is not registered for this application.".into(),
-                ))
-            }
-            None if client.redirect_uris.len() == 1 => (client.redirect_uris[0].clone(), false),
-            None => {
-                return Err(Refused::Page(
-                    "The request must name one of the application's redirect URIs.".into(),
-                ))
-            }
-        };
-        let state = params.state.clone().filter(|s| !s.is_empty());
-        let refuse = |error, description: &str| {
-            Refused::Redirect(ErrorRedirect {
-                redirect_uri: redirect_uri.clone(),
-                issuer: tenant.issuer.clone(),
-                state: state.clone(),
-                error,
-                description: description.to_owned(),
-            })
-        };
-        match params.response_type.as_deref() {
-            Some("code") => {}
-            None | Some("") => return Err(refuse("invalid_request", "response_type is required")),
-            Some(_) => {
-                return Err(refuse(
-                    "unsupported_response_type",
-                    "only response_type=code is supported",
-                ))
-            }
+            .ok_or_else(unknown)?;
+        Ok((tenant, client))
+    }
+
+    /// Signs a user in to the tenant of the client that asked: `alice` or
+    /// `alice@{that tenant}`. `None` for a blank name, an unknown user, a wrong
+    /// password, or a locked or disabled account alike.
+    pub async fn sign_in(
+        &self,
+        request: &AuthorizationRequest,
+        username: &str,
+        password: &SecretString,
+        origin: &Origin,
+    ) -> Result<Option<Arc<UserRecord>>> {
+        if username.is_empty() {
+            return Ok(None);
         }
-        if !client.allows(GrantType::AuthorizationCode) {
-            return Err(refuse(
-                "unauthorized_client",
-                "the client may not use the authorization code grant",
-            ));
-        }
-        let scope = super::grant::allowed_scope(&client, params.scope.as_deref())
-            .map_err(|e| refuse("invalid_scope", &e.to_string()))?;
-        let challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
-        match (&challenge, params.code_challenge_method.as_deref()) {
-            (None, Some(_)) => {
-                return Err(refuse(
-                    "invalid_request",
-                    "code_challenge_method without code_challenge",
-                ))
-            }
-            (None, None) if client.require_pkce => {
-                return Err(refuse(
-                    "invalid_request",
-                    "this client must use PKCE (code_challenge with S256)",
-                ))
-            }
-            (None, None) => {}
-            (Some(c), method) => {
-                // RFC 7636 §4.3: no method means "plain", which is not offered.
-                if method != Some("S256") {
-                    return Err(refuse(
-                        "invalid_request",
-                        "code_challenge_method must be S256",
-                    ));
-                }
-                if !is_pkce_value(c) {
-                    return Err(refuse(
-                        "invalid_request",
-                        "code_challenge must be 43 to 128 unreserved characters",
-                    ));
-                }
-            }
-        }
-        Ok(AuthorizationRequest {
-            tenant,
-            client,
-            redirect_uri,
-            redirect_uri_given: given,
-            scope,
-            state,
-            code_challenge: challenge,
-        })
+        let tenant = &request.tenant;
+        let sign_in = sign_in_name_in(username, &tenant.domain);
+        self.authenticate_user(tenant, &sign_in, password, origin)
+            .await
     }
 
     /// Issues a code for `user` and answers the redirect `Location` that carries it.
@@ -270,95 +249,100 @@ impl Gateway {
         pairs.push(("iss", &request.tenant.issuer));
         Ok(with_query(&request.redirect_uri, &pairs))
     }
+}
 
-    /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6). A second
-    /// exchange of a code fails and revokes every token issued from it (SPEC §7).
-    pub(super) async fn exchange_code(
-        &self,
-        tenant: &Tenant,
-        client: &ClientRecord,
-        code: &SecretString,
-        redirect_uri: Option<&str>,
-        verifier: Option<&SecretString>,
-        now: i64,
-    ) -> Result<TokenResponse> {
-        let invalid =
-            || Error::InvalidGrant("the authorization code is invalid, expired or already used");
-        let record = self
-            .single_use(
-                tenant,
-                client,
-                TokenKind::AuthorizationCode,
-                code,
-                now,
-                invalid,
-            )
-            .await?;
-        let t = &record.token;
-        let redirect_ok = match (&t.redirect_uri, redirect_uri) {
-            (Some(stored), Some(given)) => stored == given,
-            (Some(_), None) => false,
-            (None, None) => true,
-            (None, Some(given)) => {
-                client.redirect_uris.len() == 1 && client.redirect_uris[0] == given
-            }
-        };
-        if !redirect_ok {
-            let actor = format!("client:{}", client.client_id);
-            self.spend_leaked_code(&record, &actor, now).await?;
-            return Err(Error::InvalidGrant(
-                "redirect_uri differs from the authorization request",
-            ));
+/// The redirect URI the answer goes to, and whether the request named it: a
+/// registered one, or the only one when the request names none (RFC 6749 §3.1.2.3).
+fn registered_redirect(
+    client: &ClientRecord,
+    params: &AuthorizeParams,
+) -> Result<(String, bool), Refused> {
+    match params.redirect_uri.as_deref().filter(|u| !u.is_empty()) {
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|r| client::redirect_uri_matches(r, uri)) =>
+        {
+            Ok((uri.to_owned(), true))
         }
-        match (&t.code_challenge, verifier) {
-            (Some(challenge), Some(verifier)) => {
-                let v = verifier.expose_secret();
-                if !is_pkce_value(v) || !verifier_meets(v, challenge) {
-                    return Err(Error::InvalidGrant(
-                        "code_verifier does not match the code_challenge",
-                    ));
-                }
-            }
-            (Some(_), None) => return Err(Error::InvalidGrant("code_verifier is required")),
-            (None, Some(_)) => {
-                return Err(Error::InvalidGrant(
-                    "the authorization request had no code_challenge",
-                ))
-            }
-            (None, None) => {}
+        Some(_) => Err(Refused::Page(
+            "The redirect URI is not registered for this application.".into(),
+        )),
+        None if client.redirect_uris.len() == 1 => Ok((client.redirect_uris[0].clone(), false)),
+        None => Err(Refused::Page(
+            "The request must name one of the application's redirect URIs.".into(),
+        )),
+    }
+}
+
+/// What goes back to the client when a check fails: the code and its description.
+type Failed = (AuthorizeError, String);
+
+fn check_response_type(response_type: Option<&str>) -> Result<(), Failed> {
+    match response_type {
+        Some("code") => Ok(()),
+        None | Some("") => Err((
+            AuthorizeError::InvalidRequest,
+            "response_type is required".into(),
+        )),
+        Some(_) => Err((
+            AuthorizeError::UnsupportedResponseType,
+            "only response_type=code is supported".into(),
+        )),
+    }
+}
+
+fn client_may_use_codes(client: &ClientRecord) -> Result<(), Failed> {
+    if client.allows(GrantType::AuthorizationCode) {
+        return Ok(());
+    }
+    Err((
+        AuthorizeError::UnauthorizedClient,
+        "the client may not use the authorization code grant".into(),
+    ))
+}
+
+/// The S256 code challenge, required when the client requires PKCE (RFC 7636 §4.3).
+fn check_challenge(
+    client: &ClientRecord,
+    params: &AuthorizeParams,
+) -> Result<Option<String>, Failed> {
+    let invalid = |why: &str| Err((AuthorizeError::InvalidRequest, why.to_owned()));
+    let challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
+    match (&challenge, params.code_challenge_method.as_deref()) {
+        (None, Some(_)) => invalid("code_challenge_method without code_challenge"),
+        (None, None) if client.require_pkce => {
+            invalid("this client must use PKCE (code_challenge with S256)")
         }
-        let issuance = Issuance {
-            tenant,
-            client,
-            username: Some(t.username.clone().ok_or_else(invalid)?),
-            scope: t.scope.clone(),
-            with_refresh: true,
-            grant_id: t.grant_id.clone(),
-            grant_started_at: t.grant_started_at,
-        };
-        self.spend(&record, issuance, now, invalid).await
+        (None, None) => Ok(None),
+        // RFC 7636 §4.3: no method means "plain", which is not offered.
+        (Some(_), method) if method != Some("S256") => {
+            invalid("code_challenge_method must be S256")
+        }
+        (Some(c), _) if !is_pkce_value(c) => {
+            invalid("code_challenge must be 43 to 128 unreserved characters")
+        }
+        (Some(_), _) => Ok(challenge),
+    }
+}
+
+impl AuthorizationRequest {
+    /// The answer when the user declines on the sign-in page.
+    pub fn denied(&self) -> Refused {
+        Refused::Redirect(ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            issuer: self.tenant.issuer.clone(),
+            state: self.state.clone(),
+            error: AuthorizeError::AccessDenied,
+            description: "the user declined".into(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn s256_matches_the_rfc_7636_example() {
-        // RFC 7636 Appendix B.
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(verifier_meets(verifier, challenge));
-        assert!(!verifier_meets(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
-            challenge
-        ));
-        assert!(is_pkce_value(verifier));
-        assert!(!is_pkce_value("short"));
-        assert!(!is_pkce_value(&"a".repeat(129)));
-        assert!(!is_pkce_value(&format!("{}+", "a".repeat(43))));
-    }
 
     #[test]
     fn query_parameters_are_appended_and_encoded() {

@@ -1,13 +1,12 @@
-//! Introspection (RFC 7662): what a caller may know about a token, and the cached
-//! lookup of live tokens that introspection and Bearer callers share.
+//! Introspection (RFC 7662): what a caller may know about a token. The lookup it
+//! shares with Bearer callers is in `live_token.rs`.
 
 use super::authenticate::Introspector;
 use super::live_token::LiveToken;
 use super::token_text::presented_digest;
 use super::{now, Gateway, Result};
 use crate::domain::tenant::{Tenant, TenantDomain};
-use crate::domain::token::{self, Event, TokenKind};
-use crate::store::{Digest, Selection};
+use crate::domain::token::TokenKind;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::Arc;
 
@@ -106,61 +105,5 @@ impl Gateway {
             token: record,
             tenant,
         }))
-    }
-
-    /// The token with this digest in this tenant if it is active now, from the cache or
-    /// with one indexed read. A token found past its lifetime is recorded EXPIRED.
-    pub async fn live_token(
-        &self,
-        tenant: &Tenant,
-        digest: &Digest,
-        now: i64,
-    ) -> Result<Option<Arc<LiveToken>>> {
-        let record = match self.tokens.get(digest) {
-            Some(record) => record,
-            None => {
-                let epoch = self.tokens.epoch();
-                let Some(stored) = self.store.token(tenant.id, digest).await? else {
-                    return Ok(None);
-                };
-                let record = Arc::new(LiveToken::of(&stored));
-                if token::is_active(record.state, record.not_before, record.expires_at, now) {
-                    self.tokens.insert(*digest, record.clone(), epoch);
-                }
-                record
-            }
-        };
-        if record.tenant_id != tenant.id {
-            return Ok(None);
-        }
-        if token::lifetime_passed(record.state, record.expires_at, now) {
-            self.record_expiry(record.tenant_id, record.kind, record.id, now)
-                .await;
-            return Ok(None);
-        }
-        let active = token::is_active(record.state, record.not_before, record.expires_at, now);
-        Ok(active.then_some(record))
-    }
-
-    /// Records EXPIRED at the first look after expiry. The token is inactive whether or
-    /// not this write lands, so a failure is only logged.
-    pub(super) async fn record_expiry(&self, tenant_id: i64, kind: TokenKind, id: i64, now: i64) {
-        let step = (kind, Selection::Token(id), Event::LifetimePassed);
-        match self
-            .store
-            .transitions(tenant_id, &[step], now, "system")
-            .await
-        {
-            Ok(write) => {
-                if let Err(e) = self.settle(write).await {
-                    tracing::warn!(error = %e, "could not apply a token's expiry to the caches");
-                }
-            }
-            // The cached record stays: past its lifetime it reads as inactive, and the
-            // next look tries this write again.
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record a token's expiry");
-            }
-        }
     }
 }

@@ -11,6 +11,7 @@ pub mod freshness;
 pub mod grant;
 pub mod hasher;
 pub mod introspect;
+mod issue;
 pub mod keys;
 pub mod limits;
 pub mod live_token;

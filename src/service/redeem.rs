@@ -1,17 +1,85 @@
-//! Single use of codes and refresh tokens (RFC 6749 §6, §10.5; RFC 6819 §5.2.2.3): a
-//! credential is spent once, its reuse revokes its grant, and a code in the wrong hands
-//! is spent so that the rightful exchange fails too.
+//! Single use of codes and refresh tokens (RFC 6749 §4.1.3, §6, §10.5; RFC 6819
+//! §5.2.2.3): a credential is spent once, its reuse revokes its grant, and a code in
+//! the wrong hands is spent so that the rightful exchange fails too.
 
 use super::authenticate::AuthenticatedClient;
-use super::grant::{narrowed_scope, Issuance, TokenResponse};
+use super::issue::{narrowed_scope, Issuance, TokenResponse};
 use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
+use crate::domain::pkce::verifier_meets;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
 use crate::store::{ClientRecord, Rotation, Selection, TokenRecord};
 use secrecy::{ExposeSecret, SecretString};
 
 impl Gateway {
+    /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6). A second
+    /// exchange of a code fails and revokes every token issued from it (SPEC §7).
+    pub(super) async fn exchange_code(
+        &self,
+        tenant: &Tenant,
+        client: &ClientRecord,
+        code: &SecretString,
+        redirect_uri: Option<&str>,
+        verifier: Option<&SecretString>,
+        now: i64,
+    ) -> Result<TokenResponse> {
+        let invalid =
+            || Error::InvalidGrant("the authorization code is invalid, expired or already used");
+        let record = self
+            .single_use(
+                tenant,
+                client,
+                TokenKind::AuthorizationCode,
+                code,
+                now,
+                invalid,
+            )
+            .await?;
+        let t = &record.token;
+        let redirect_ok = match (&t.redirect_uri, redirect_uri) {
+            (Some(stored), Some(given)) => stored == given,
+            (Some(_), None) => false,
+            (None, None) => true,
+            (None, Some(given)) => {
+                client.redirect_uris.len() == 1 && client.redirect_uris[0] == given
+            }
+        };
+        if !redirect_ok {
+            let actor = format!("client:{}", client.client_id);
+            self.spend_leaked_code(&record, &actor, now).await?;
+            return Err(Error::InvalidGrant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        match (&t.code_challenge, verifier) {
+            (Some(challenge), Some(verifier)) => {
+                if !verifier_meets(verifier.expose_secret(), challenge) {
+                    return Err(Error::InvalidGrant(
+                        "code_verifier does not match the code_challenge",
+                    ));
+                }
+            }
+            (Some(_), None) => return Err(Error::InvalidGrant("code_verifier is required")),
+            (None, Some(_)) => {
+                return Err(Error::InvalidGrant(
+                    "the authorization request had no code_challenge",
+                ))
+            }
+            (None, None) => {}
+        }
+        let issuance = Issuance {
+            tenant,
+            client,
+            username: Some(t.username.clone().ok_or_else(invalid)?),
+            scope: t.scope.clone(),
+            with_refresh: true,
+            grant_id: t.grant_id.clone(),
+            grant_started_at: t.grant_started_at,
+        };
+        self.spend(&record, issuance, now, invalid).await
+    }
+
     /// The refresh grant: rotate the refresh token, supersede its access token. A
     /// rotated refresh token presented again revokes its whole grant (SPEC §7).
     pub(super) async fn refresh(

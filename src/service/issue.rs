@@ -1,0 +1,205 @@
+//! Issuing tokens: what one issuance hands out, and the scope rules every grant
+//! follows. The grants (`grant.rs`, `authorize.rs`, `redeem.rs`) call this; it calls
+//! none of them.
+
+use super::token_text::{digest, grant_id, random_string};
+use super::{Error, Gateway, Result};
+use crate::domain::client::is_scope_token;
+use crate::domain::tenant::Tenant;
+use crate::domain::token::TokenKind;
+use crate::store::{ClientRecord, NewToken};
+use serde::Serialize;
+
+/// RFC 6749 §5.1.
+#[derive(Serialize)]
+#[allow(missing_debug_implementations, reason = "holds the tokens issued")]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl Gateway {
+    /// Stores the tokens of a new grant and hands out their plaintext.
+    pub(super) async fn issue(&self, issuance: Issuance<'_>, now: i64) -> Result<TokenResponse> {
+        let (tokens, response) = issuance.mint(now);
+        self.store.insert_tokens(&tokens).await?;
+        Ok(response)
+    }
+}
+
+/// What one issuance hands out: to whom, with what scope, in which grant.
+pub(super) struct Issuance<'a> {
+    pub(super) tenant: &'a Tenant,
+    pub(super) client: &'a ClientRecord,
+    pub(super) username: Option<String>,
+    pub(super) scope: String,
+    pub(super) with_refresh: bool,
+    /// Shared by every token of one authorization, across its refreshes.
+    pub(super) grant_id: String,
+    /// When the grant's first token was issued.
+    pub(super) grant_started_at: i64,
+}
+
+impl<'a> Issuance<'a> {
+    /// The first issuance of a new grant.
+    pub(super) fn new_grant(
+        tenant: &'a Tenant,
+        client: &'a ClientRecord,
+        username: Option<String>,
+        scope: String,
+        with_refresh: bool,
+        now: i64,
+    ) -> Self {
+        Issuance {
+            tenant,
+            client,
+            username,
+            scope,
+            with_refresh,
+            grant_id: grant_id(),
+            grant_started_at: now,
+        }
+    }
+
+    /// Builds the tokens to store and the answer that hands out their plaintext.
+    pub(super) fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
+        let lifetimes = self.tenant.lifetimes;
+        let access_token = random_string(32);
+        let refresh_token = self.with_refresh.then(|| random_string(32));
+        // No token of a grant outlives the grant (RFC 9700 §4.14.2).
+        let grant_ends = self.grant_started_at + lifetimes.grant_max_lifetime;
+        let expiry = |ttl: i64| (now + ttl).min(grant_ends);
+        let base = |kind, plaintext: &str, ttl: i64| NewToken {
+            tenant_id: self.tenant.id,
+            kind,
+            digest: digest(plaintext),
+            jti: random_string(16),
+            grant_id: self.grant_id.clone(),
+            grant_started_at: self.grant_started_at,
+            refresh_digest: None,
+            client_id: self.client.client_id.clone(),
+            username: self.username.clone(),
+            scope: self.scope.clone(),
+            issued_at: now,
+            not_before: now,
+            expires_at: expiry(ttl),
+            redirect_uri: None,
+            code_challenge: None,
+        };
+        let mut tokens = Vec::with_capacity(2);
+        let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
+        if let Some(refresh) = &refresh_token {
+            let refresh = base(TokenKind::Refresh, refresh, lifetimes.refresh_token);
+            access.refresh_digest = Some(refresh.digest);
+            tokens.push(refresh);
+        }
+        tokens.push(access);
+        let response = TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: expiry(lifetimes.access_token) - now,
+            scope: self.scope,
+            refresh_token,
+        };
+        (tokens, response)
+    }
+}
+
+/// Parses a requested scope and checks it against the client's allowed scopes.
+pub(super) fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
+    let scopes = parse_scope(requested)?;
+    if let Some(outside) = scopes
+        .iter()
+        .find(|s| !client.scopes.is_empty() && !client.scopes.iter().any(|a| a == *s))
+    {
+        return Err(Error::InvalidScope(format!(
+            "the client may not request {outside:?}"
+        )));
+    }
+    Ok(scopes.join(" "))
+}
+
+/// RFC 6749 §6: a refresh may narrow the original scope, never widen it.
+pub(super) fn narrowed_scope(original: &str, requested: Option<&str>) -> Result<String> {
+    if requested.is_none() {
+        return Ok(original.to_owned());
+    }
+    let scopes = parse_scope(requested)?;
+    let granted: Vec<&str> = original.split(' ').collect();
+    if let Some(outside) = scopes.iter().find(|s| !granted.contains(s)) {
+        return Err(Error::InvalidScope(format!(
+            "{outside:?} was not granted originally"
+        )));
+    }
+    Ok(scopes.join(" "))
+}
+
+fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
+    let mut scopes: Vec<&str> = Vec::new();
+    for s in requested
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        if !is_scope_token(s) {
+            return Err(Error::InvalidScope(format!("{s:?} is not a valid scope")));
+        }
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    Ok(scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(scopes: &[&str]) -> ClientRecord {
+        ClientRecord {
+            id: 1,
+            tenant_id: 1,
+            client_id: "c".into(),
+            secret_hash: None,
+            grant_types: vec![],
+            redirect_uris: vec![],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            require_pkce: true,
+            failed_attempts: 0,
+            locked_until: None,
+        }
+    }
+
+    #[test]
+    fn scopes_are_checked_against_the_client() {
+        assert_eq!(
+            allowed_scope(&client(&[]), Some("test1 test2")).unwrap(),
+            "test1 test2"
+        );
+        assert_eq!(
+            allowed_scope(&client(&["a", "b"]), Some("b  a b")).unwrap(),
+            "b a"
+        );
+        assert!(matches!(
+            allowed_scope(&client(&["a"]), Some("a c")),
+            Err(Error::InvalidScope(_))
+        ));
+        assert!(matches!(
+            allowed_scope(&client(&[]), Some("a\"")),
+            Err(Error::InvalidScope(_))
+        ));
+        assert_eq!(allowed_scope(&client(&["a"]), None).unwrap(), "");
+    }
+
+    #[test]
+    fn a_refresh_may_narrow_but_not_widen() {
+        assert_eq!(narrowed_scope("a b", None).unwrap(), "a b");
+        assert_eq!(narrowed_scope("a b", Some("b")).unwrap(), "b");
+        assert!(narrowed_scope("a b", Some("c")).is_err());
+    }
+}
