@@ -15,8 +15,9 @@ pub mod tenant_file;
 pub use logging::init_logging;
 
 use config::Config;
+use server::tls::TlsError;
 use service::bootstrap::{self, AdminPassword};
-use service::Gateway;
+use service::{Gateway, StartupError};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -26,7 +27,7 @@ use tokio::net::TcpListener;
 pub async fn prepare(
     config: Arc<Config>,
     admin_password: Option<String>,
-) -> anyhow::Result<(Arc<Gateway>, AdminPassword)> {
+) -> Result<(Arc<Gateway>, AdminPassword), StartupError> {
     let store = store::connect(&config.database.url).await?;
     store.claim().await?;
     store.migrate().await?;
@@ -38,7 +39,7 @@ pub async fn prepare(
 
 /// The TLS acceptor the configuration asks for, generating a self-signed certificate on
 /// first start when none is there.
-pub fn tls_acceptor(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+pub fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, TlsError> {
     let tls = &config.server.tls;
     if !tls.enabled {
         return Ok(None);
@@ -72,7 +73,6 @@ pub async fn serve(
 /// minute while the gateway lives.
 fn spawn_cache_sweeper(gateway: &Arc<Gateway>) {
     gateway.every(std::time::Duration::from_secs(60), async |gateway| {
-        gateway.tokens.sweep(service::now());
-        gateway.limits.sweep();
+        gateway.sweep_caches();
     });
 }

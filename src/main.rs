@@ -115,7 +115,7 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
         tokio::time::sleep(grace).await;
     };
     portcullis::serve(listener, gateway.clone(), tls, shutdown).await?;
-    gateway.store.close().await;
+    gateway.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -36,10 +36,10 @@ async fn introspect_status(s: &TestServer, path: &str, user: &str, password: &st
 
 /// The user's lock as the database has it.
 async fn user_locked(s: &TestServer, domain: &str, username: &str) -> bool {
-    let tenant = s.gateway.directory.tenant(domain).unwrap();
+    let tenant = s.gateway.tenant_for_request(Some(domain)).await.unwrap();
     let user = s
         .gateway
-        .store
+        .store()
         .user(tenant.id, username)
         .await
         .unwrap()
@@ -147,7 +147,13 @@ async fn parallel_secret_guesses_lock_the_client(s: TestServer) {
         }
     })
     .await;
-    let client = s.gateway.store.client("foo-other").await.unwrap().unwrap();
+    let client = s
+        .gateway
+        .store()
+        .client("foo-other")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(client
         .locked_until
         .is_some_and(|t| t > portcullis::service::now()));
@@ -197,7 +203,7 @@ async fn failed_authentications_per_address_are_limited_before_hashing() {
     for _ in 0..4 {
         assert_eq!(wrong().await.status(), 401);
     }
-    let runs = s.gateway.credentials.argon2_runs();
+    let runs = s.gateway.argon2_runs();
     let limited = wrong().await;
     assert_eq!(limited.status(), 429);
     let retry_after: u64 = limited.headers()["retry-after"]
@@ -219,8 +225,14 @@ async fn failed_authentications_per_address_are_limited_before_hashing() {
         )
         .await;
     assert_eq!(right.status(), 429);
-    assert_eq!(s.gateway.credentials.argon2_runs(), runs);
-    let client = s.gateway.store.client("foo-client").await.unwrap().unwrap();
+    assert_eq!(s.gateway.argon2_runs(), runs);
+    let client = s
+        .gateway
+        .store()
+        .client("foo-client")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         client.failed_attempts, 4,
         "limited requests never count toward lockout"
@@ -326,7 +338,7 @@ async fn a_flooded_tenant_does_not_starve_another_tenants_sign_in() {
         )
         .await,
     );
-    let bar = s.gateway.directory.tenant("bar.com").unwrap();
+    let bar = s.gateway.tenant_for_request(Some("bar.com")).await.unwrap();
     let bar_admin = ("admin@bar.com", "bar-admin-password");
     for i in 0..6 {
         let (status, _) = s

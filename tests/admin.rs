@@ -619,7 +619,7 @@ async fn a_deactivated_tenant_disappears_with_its_tokens(s: TestServer) {
     assert_eq!(bar["active"], false);
     let tenant_id = s
         .gateway
-        .store
+        .store()
         .tenants()
         .await
         .unwrap()
@@ -629,7 +629,7 @@ async fn a_deactivated_tenant_disappears_with_its_tokens(s: TestServer) {
         .id;
     let record = s
         .gateway
-        .store
+        .store()
         .token(tenant_id, &portcullis::service::token_text::digest(&token))
         .await
         .unwrap()
@@ -1164,7 +1164,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
 /// nothing else is touched.
 async fn restart_reconciles(s: &TestServer) {
     let reconciled =
-        portcullis::service::bootstrap::reconcile(&s.gateway.config, &*s.gateway.store, None)
+        portcullis::service::bootstrap::reconcile(s.gateway.config(), s.gateway.store(), None)
             .await
             .unwrap();
     s.gateway.settle(reconciled).await.unwrap();

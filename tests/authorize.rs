@@ -277,7 +277,7 @@ async fn a_public_client_must_use_pkce_and_the_right_verifier(s: TestServer) {
     assert_eq!(query_param(location, "state").as_deref(), Some("s"));
     assert_eq!(
         query_param(location, "iss").as_deref(),
-        Some(format!("{}/t/foo.com", s.gateway.config.server.public_url).as_str())
+        Some(format!("{}/t/foo.com", s.gateway.config().server.public_url).as_str())
     );
     // plain is not offered.
     let page = open(
@@ -749,10 +749,10 @@ async fn parallel_sign_in_guesses_lock_the_user(s: TestServer) {
             "the form again, or limited: {status}"
         );
     }
-    let tenant = s.gateway.directory.tenant("foo.com").unwrap();
+    let tenant = s.gateway.tenant_for_request(Some("foo.com")).await.unwrap();
     let alice = s
         .gateway
-        .store
+        .store()
         .user(tenant.id, "alice")
         .await
         .unwrap()

@@ -103,7 +103,7 @@ async fn a_lost_channel_never_hides_a_revocation_and_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_on_one_sqlite_file_is_refused() {
     let a = TestServer::start(Backend::Sqlite).await;
-    let mut config = (*a.gateway.config).clone();
+    let mut config = a.gateway.config().clone();
     config.tenants.dir = std::env::temp_dir().join("portcullis-no-tenants-here");
     let refused = portcullis::prepare(std::sync::Arc::new(config), None).await;
     let message = refused

@@ -18,7 +18,7 @@ const FOO_CLIENT: (&str, &str) = ("foo-client", "foo-secret");
 /// The metrics listener's address, once the server task has bound it.
 async fn metrics_address(s: &TestServer) -> std::net::SocketAddr {
     for _ in 0..500 {
-        if let Some(address) = s.gateway.metrics_address.get() {
+        if let Some(address) = s.gateway.metrics_address().as_ref() {
             return *address;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

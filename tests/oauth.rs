@@ -46,7 +46,7 @@ async fn wso2_super_tenant_session(s: TestServer) {
     assert_eq!(body["active"], true);
     assert_eq!(body["client_id"], "super-client");
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["iss"], s.gateway.config.server.public_url.as_str());
+    assert_eq!(body["iss"], s.gateway.config().server.public_url.as_str());
     assert!(body["exp"].is_i64() && body["iat"].is_i64() && body["nbf"].is_i64());
     assert_eq!(
         body["exp"].as_i64().unwrap() - body["iat"].as_i64().unwrap(),
@@ -87,7 +87,7 @@ async fn wso2_tenant_session(s: TestServer) {
     assert_eq!(body["client_id"], "foo-client");
     assert_eq!(
         body["iss"],
-        format!("{}/t/foo.com", s.gateway.config.server.public_url)
+        format!("{}/t/foo.com", s.gateway.config().server.public_url)
     );
     // The same with a hand-made Authorization header.
     use base64::Engine;
@@ -663,10 +663,14 @@ async fn tokens_expire_by_time(s: TestServer) {
     assert_eq!(r.status(), 400);
     // The expiry was recorded.
     let digest = portcullis::service::token_text::digest(token_of(&pair));
-    let tenant = s.gateway.directory.tenant("short.com").unwrap();
+    let tenant = s
+        .gateway
+        .tenant_for_request(Some("short.com"))
+        .await
+        .unwrap();
     let record = s
         .gateway
-        .store
+        .store()
         .token(tenant.id, &digest)
         .await
         .unwrap()
@@ -829,7 +833,7 @@ async fn metadata_is_the_same_in_all_three_forms(s: TestServer) {
     let a = get("/t/foo.com/.well-known/oauth-authorization-server").await;
     let b = get("/.well-known/oauth-authorization-server/t/foo.com").await;
     assert_eq!(a, b);
-    let public = s.gateway.config.server.public_url.clone();
+    let public = s.gateway.config().server.public_url.clone();
     assert_eq!(a["issuer"], format!("{public}/t/foo.com"));
     assert_eq!(
         a["token_endpoint"],
@@ -932,7 +936,7 @@ async fn no_token_plaintext_is_stored(s: TestServer) {
 async fn an_unreachable_store_is_503_never_inactive(s: TestServer) {
     let cached = s.client_token("/oauth2/token", SUPER_CLIENT, None).await;
     assert!(s.is_active("", ADMIN, token_of(&cached)).await);
-    s.gateway.store.close().await;
+    s.gateway.close().await;
     match s.database.backend {
         // One instance: a cache hit by an already-verified admin touches no database
         // at all, so with the store closed it still answers.
@@ -941,7 +945,7 @@ async fn an_unreachable_store_is_503_never_inactive(s: TestServer) {
         // channel that proves the caches current, and nothing is answered from them.
         Backend::Postgres => {
             let noticed = std::time::Instant::now();
-            while s.gateway.freshness.trusted() {
+            while s.gateway.caches_trusted() {
                 assert!(noticed.elapsed() < std::time::Duration::from_secs(2));
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
@@ -985,24 +989,24 @@ async fn a_verified_admin_costs_no_argon2(s: TestServer) {
     let token = s.client_token("/oauth2/token", SUPER_CLIENT, None).await;
     s.introspect("/oauth2/introspect", ADMIN, token_of(&token))
         .await;
-    let before = s.gateway.credentials.argon2_runs();
+    let before = s.gateway.argon2_runs();
     for _ in 0..5 {
         assert!(s.is_active("", ADMIN, token_of(&token)).await);
     }
-    assert_eq!(s.gateway.credentials.argon2_runs(), before);
+    assert_eq!(s.gateway.argon2_runs(), before);
     // A wrong password, and an unknown user, each cost one run.
     s.introspect("/oauth2/introspect", ("admin", "wrong"), token_of(&token))
         .await;
     s.introspect("/oauth2/introspect", ("ghost", "wrong"), token_of(&token))
         .await;
-    assert_eq!(s.gateway.credentials.argon2_runs(), before + 2);
+    assert_eq!(s.gateway.argon2_runs(), before + 2);
     // A secret over 1,024 bytes is refused before hashing.
     let long = "x".repeat(1025);
     let (status, _) = s
         .introspect("/oauth2/introspect", ("admin", &long), token_of(&token))
         .await;
     assert_eq!(status, 401);
-    assert_eq!(s.gateway.credentials.argon2_runs(), before + 2);
+    assert_eq!(s.gateway.argon2_runs(), before + 2);
 }
 
 on_both_backends!(crate::common::TestServer::for_backend;

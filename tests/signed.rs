@@ -491,7 +491,7 @@ mod retire_window {
 /// A wrong master key, or none, while the database holds sealed keys: the start stops
 /// and says why, without printing a key.
 async fn a_wrong_or_missing_master_key_stops_the_start(s: TestServer) {
-    let config = s.gateway.config.clone();
+    let config = std::sync::Arc::new(s.gateway.config().clone());
     let path = s.database.master_key.clone();
     let original = std::fs::read_to_string(&path).unwrap();
     let database = s.database.clone();
@@ -698,7 +698,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_without_a_key_gets_one_at_its_first_signature() {
     let s = TestServer::start(Backend::Sqlite).await;
-    let foo = s.gateway.directory.tenant("foo.com").unwrap();
+    let foo = s.gateway.tenant_for_request(Some("foo.com")).await.unwrap();
     let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&s.database.url)
         .await
         .unwrap();
@@ -707,11 +707,14 @@ async fn a_tenant_without_a_key_gets_one_at_its_first_signature() {
         .execute(&mut db)
         .await
         .unwrap();
-    s.gateway.keys.forget(&[foo.id]);
+    s.gateway
+        .apply_notice(&portcullis::store::Notice::ForgetTenant(foo.id))
+        .await
+        .unwrap();
     let jwt = jwt_for(&s, "/t/foo.com", FOO_ADMIN, "x").await;
     let set = jwks(&s, "/t/foo.com").await;
     assert_eq!(set.keys.len(), 1);
     verify(&jwt, &set, &issuer(&s, "/t/foo.com").await, "admin@foo.com").unwrap();
-    let stored = s.gateway.store.signing_keys(foo.id, 0).await.unwrap();
+    let stored = s.gateway.store().signing_keys(foo.id, 0).await.unwrap();
     assert_eq!(stored.len(), 1);
 }

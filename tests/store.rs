@@ -10,6 +10,7 @@
 pub mod common;
 
 use common::{Backend, TestDatabase};
+use portcullis::domain::audit::Actor;
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
     AuditEvent, Caches, Changes, Committed, LockTarget, NewClient, NewSigningKey, NewToken,
@@ -197,7 +198,7 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
                 Event::Revoke(Revocation::ByClient),
             )],
             150,
-            "client:c",
+            &Actor::client("c"),
         )
         .await
         .unwrap()
@@ -219,7 +220,7 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
                 Event::Revoke(Revocation::ByAdmin),
             )],
             160,
-            "admin",
+            &Actor::user("admin"),
         )
         .await
         .unwrap()
@@ -256,7 +257,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
                 Event::LifetimePassed,
             )],
             300,
-            "system",
+            &Actor::System,
         )
         .await
         .unwrap()
@@ -272,7 +273,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
                 Event::OwnerChanged(OwnerChange::PasswordChanged),
             )],
             310,
-            "admin",
+            &Actor::user("admin"),
         )
         .await
         .unwrap()
@@ -298,7 +299,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
                 Event::Revoke(Revocation::ByAdmin),
             )],
             320,
-            "admin",
+            &Actor::user("admin"),
         )
         .await
         .unwrap()
@@ -328,7 +329,7 @@ async fn selections_stay_inside_the_tenant(store: Opened) {
                 Event::Revoke(Revocation::ByAdmin),
             )],
             150,
-            "admin",
+            &Actor::user("admin"),
         )
         .await
         .unwrap()
@@ -362,7 +363,7 @@ async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
             ..
         },
     ) = store
-        .redeem(&old, &next, 150, "client:c")
+        .redeem(&old, &next, 150, &Actor::client("c"))
         .await
         .unwrap()
         .settled()
@@ -385,7 +386,7 @@ async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
     let again = [token(a, TokenKind::Refresh, 5, "g")];
     assert_eq!(
         store
-            .redeem(&old, &again, 160, "client:c")
+            .redeem(&old, &again, 160, &Actor::client("c"))
             .await
             .unwrap()
             .settled()
@@ -414,7 +415,7 @@ async fn cascades_select_the_paired_tokens(store: Opened) {
                 (TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
             ],
             150,
-            "client:c",
+            &Actor::client("c"),
         )
         .await
         .unwrap()
@@ -1215,7 +1216,7 @@ async fn revoke_at(store: &Opened, tenant_id: i64, seed: u8, kind: TokenKind, at
         Event::Revoke(Revocation::ByAdmin),
     );
     let _ = store
-        .transitions(tenant_id, &[step], at, "admin")
+        .transitions(tenant_id, &[step], at, &Actor::user("admin"))
         .await
         .unwrap()
         .settled()
@@ -1268,7 +1269,7 @@ async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
                 Event::LifetimePassed,
             )],
             5_000,
-            "system",
+            &Actor::System,
         )
         .await
         .unwrap()
@@ -1377,7 +1378,7 @@ async fn concurrent_writes_all_commit_and_outlive_the_store(store: Opened) {
                     Event::Revoke(Revocation::ByAdmin),
                 );
                 let changes = store
-                    .transitions(a, &[step], 150, "admin")
+                    .transitions(a, &[step], 150, &Actor::user("admin"))
                     .await
                     .unwrap()
                     .settled()
@@ -1458,9 +1459,9 @@ async fn refreshes_sharing_a_batch_each_rotate_their_own_pair_once(store: Opened
         let old = olds[usize::from(g % grants)].clone();
         let store = store.store.clone();
         let (actor, now) = if g % 2 == 0 {
-            ("client:c", 150)
+            (Actor::client("c"), 150)
         } else {
-            ("client:d", 151)
+            (Actor::client("d"), 151)
         };
         tokio::spawn(async move {
             let next = [NewToken {
@@ -1471,7 +1472,7 @@ async fn refreshes_sharing_a_batch_each_rotate_their_own_pair_once(store: Opened
             (
                 g,
                 store
-                    .redeem(&old, &next, now, actor)
+                    .redeem(&old, &next, now, &actor)
                     .await
                     .unwrap()
                     .settled()
@@ -1560,10 +1561,11 @@ async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened)
         let filler: Vec<NewToken> = (0..1_000u16)
             .map(|n| numbered(a, u16::from(round) * 1_000 + n, "filler"))
             .collect();
+        let (client, admin) = (Actor::client("c"), Actor::user("admin"));
         let (filled, rotated, revoked) = tokio::join!(
             store.insert_tokens(&filler),
-            store.redeem(&old, &next, 150, "client:c"),
-            store.transitions(a, &revoke, 150, "admin"),
+            store.redeem(&old, &next, 150, &client),
+            store.transitions(a, &revoke, 150, &admin),
         );
         filled.unwrap();
         rotated.unwrap().settled().await;

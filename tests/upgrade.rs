@@ -114,10 +114,10 @@ async fn upgrade(backend: Backend) {
     let super_admin = ("admin", t["admin_password"].as_str().unwrap());
 
     // The two failed sign-ins of the session still count toward the lock.
-    let foo_tenant = s.gateway.directory.tenant("foo.com").unwrap();
+    let foo_tenant = s.gateway.tenant_for_request(Some("foo.com")).await.unwrap();
     let admin = s
         .gateway
-        .store
+        .store()
         .user(foo_tenant.id, "admin")
         .await
         .unwrap()
@@ -125,8 +125,8 @@ async fn upgrade(backend: Backend) {
     assert_eq!(admin.failed_attempts, 2);
 
     // Tenants from before signing keys got one each at this first start.
-    let keyed = s.gateway.store.active_signing_keys().await.unwrap();
-    let tenants = s.gateway.store.tenants().await.unwrap();
+    let keyed = s.gateway.store().active_signing_keys().await.unwrap();
+    let tenants = s.gateway.store().tenants().await.unwrap();
     assert_eq!(keyed.len(), tenants.len());
     assert!(tenants
         .iter()
@@ -212,7 +212,7 @@ async fn upgrade(backend: Backend) {
         )
         .await;
     assert_eq!(api.status(), 200);
-    let foo_tenant = s.gateway.directory.tenant("foo.com").unwrap();
+    let foo_tenant = s.gateway.tenant_for_request(Some("foo.com")).await.unwrap();
     let (status, audit) = s
         .api("GET", "/t/foo.com/api/v1/audit?limit=100", foo_admin, None)
         .await;
@@ -228,7 +228,13 @@ async fn upgrade(backend: Backend) {
         "{actions:?}"
     );
     // What the new release added has its defaults.
-    let api_client = s.gateway.store.client("api-client").await.unwrap().unwrap();
+    let api_client = s
+        .gateway
+        .store()
+        .client("api-client")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(api_client.require_pkce);
     assert_eq!(foo_tenant.lifetimes.grant_max_lifetime, 2_592_000);
 }

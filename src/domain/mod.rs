@@ -3,6 +3,7 @@
 //! Nothing in here does I/O, reads the clock or knows about HTTP or SQL; callers pass
 //! `now` and records in, and get decisions out.
 
+pub mod audit;
 pub mod client;
 pub mod permission;
 pub mod pkce;

@@ -2,12 +2,13 @@
 //! logged or echoed.
 
 use super::form::{self, Form};
+use super::request_log::RequestLog;
 use super::ApiError;
 use crate::domain::tenant::Tenant;
 use crate::service::authenticate::{
-    percent_decode, AuthenticatedClient, ClientCredentials, ClientScope, Presented,
+    percent_decode, AuthenticatedClient, ClientCredentials, ClientScope, Introspector, Presented,
 };
-use crate::service::{Error, Gateway, Origin};
+use crate::service::{Caller, Error, Gateway, Origin};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
@@ -109,7 +110,7 @@ pub(super) fn client_credentials(
 /// Reads the form of a token or revocation request and authenticates its client. The
 /// super tenant's endpoints accept a client of any tenant (SPEC §6). `allow_public`
 /// says, from the form, whether a public client's bare `client_id` is enough.
-pub(super) async fn client_request(
+async fn client_request(
     gateway: &Gateway,
     tenant: &Tenant,
     request: &Request<Bytes>,
@@ -130,9 +131,57 @@ pub(super) async fn client_request(
     Ok((client, form))
 }
 
+/// Authenticates the client of a token or revocation request, names it in the request
+/// log, and spends one request of its budget: the one door of both endpoints. A public
+/// client gets in by its id alone where `allow_public` says so.
+pub(super) async fn admitted_client(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: &Request<Bytes>,
+    allow_public: fn(&Form) -> bool,
+    log: &mut RequestLog,
+) -> Result<(AuthenticatedClient, Form), ApiError> {
+    let (client, form) =
+        client_request(gateway, tenant, request, allow_public, &log.origin).await?;
+    admit(gateway, tenant, &client, log)?;
+    Ok((client, form))
+}
+
+/// The same door at the introspection endpoint, where users, clients and Bearer
+/// callers may all come in, as `path`'s resource rule allows.
+pub(super) async fn admitted_introspector(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    request: &Request<Bytes>,
+    path: &str,
+    log: &mut RequestLog,
+) -> Result<(Introspector, Form), ApiError> {
+    let authorization = parse(request.headers())?;
+    let mut form = form::of(request)?;
+    let caller = introspection_caller(authorization, &mut form)?;
+    let method = request.method().as_str();
+    let introspector = gateway
+        .introspector(tenant, caller, method, path, &log.origin)
+        .await?;
+    admit(gateway, tenant, &introspector, log)?;
+    Ok((introspector, form))
+}
+
+/// Names the caller in the request log, then spends its budget, so that a request
+/// refused for its budget still says whose it was.
+fn admit(
+    gateway: &Gateway,
+    tenant: &Tenant,
+    caller: &impl Caller,
+    log: &mut RequestLog,
+) -> Result<(), ApiError> {
+    log.identify(caller.name());
+    Ok(gateway.admit(caller, tenant)?)
+}
+
 /// The introspection caller: a Basic user or client, a Bearer token, or a client by
 /// `client_secret_post`.
-pub(super) fn introspection_caller(
+fn introspection_caller(
     authorization: Authorization,
     form: &mut Form,
 ) -> Result<Presented, ApiError> {

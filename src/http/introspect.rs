@@ -2,7 +2,7 @@
 //! asks for one (RFC 9701).
 
 use super::request_log::RequestLog;
-use super::{auth, form, json, uncached, ApiError, Body};
+use super::{auth, json, uncached, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::{Error, Gateway};
 use bytes::Bytes;
@@ -19,14 +19,8 @@ pub(super) async fn handle(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     let signed = accepts_jwt(request.headers());
-    let authorization = auth::parse(request.headers())?;
-    let mut form = form::of(request)?;
-    let caller = auth::introspection_caller(authorization, &mut form)?;
-    let introspector = gateway
-        .introspector(tenant, caller, request.method().as_str(), path, &log.origin)
-        .await?;
-    log.identify(introspector.caller());
-    gateway.admit_caller(tenant.id, introspector.caller())?;
+    let (introspector, form) =
+        auth::admitted_introspector(gateway, tenant, request, path, log).await?;
     // `token_type_hint` is accepted and ignored: one digest index finds either kind, so
     // a hint could only ever change the answer, never speed it up (RFC 7662 §2.1).
     let token = form

@@ -14,10 +14,7 @@ pub(super) async fn handle(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     // RFC 7009 §2.1: a public client identifies itself by its id alone.
-    let (client, form) =
-        auth::client_request(gateway, tenant, request, |_| true, &log.origin).await?;
-    log.identify(client.id());
-    gateway.admit_caller(client.tenant_id(), client.id())?;
+    let (client, form) = auth::admitted_client(gateway, tenant, request, |_| true, log).await?;
     let token = form
         .non_empty("token")
         .ok_or_else(|| Error::InvalidRequest("token is required".into()))?;

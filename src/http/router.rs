@@ -15,7 +15,7 @@ use super::request_log::RequestLog;
 use super::{
     admin, authorize, body, health, introspect, jwks, metadata, revoke, token, ApiError, Body,
 };
-use crate::service::{Error, Gateway, Origin};
+use crate::service::{Gateway, Origin};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION};
@@ -163,7 +163,7 @@ pub async fn handle(
     };
     let mut response = dispatched.unwrap_or_else(|error| {
         let realm = match log.tenant_domain() {
-            "" => gateway.super_tenant.as_str(),
+            "" => gateway.super_tenant().as_str(),
             domain => domain,
         };
         error.into_response(realm)
@@ -178,9 +178,7 @@ pub async fn handle(
     }
     let took = started.elapsed();
     let status = response.status().as_u16();
-    gateway
-        .metrics
-        .request(log.tenant_domain(), log.endpoint(), status, took);
+    gateway.record_request(log.tenant_domain(), log.endpoint(), status, took);
     log.write(&method, status, took);
     response
 }
@@ -217,7 +215,7 @@ async fn dispatch(
         // The tenant's budget is spent before authentication: a limited request costs
         // no hash (SPEC §9). The caller's own budget is checked once it is known.
         Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => {
-            gateway.limits.check_tenant(&tenant).map_err(Error::from)?;
+            gateway.admit_request(&tenant)?;
         }
         Endpoint::Authorize | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Admin => {}
         Endpoint::Healthz | Endpoint::Readyz => {}

@@ -54,10 +54,8 @@ async fn authenticated_grant(
     presenter: &mut Option<AuthenticatedClient>,
 ) -> Result<Response<Body>, ApiError> {
     let (client, form) =
-        auth::client_request(gateway, tenant, request, is_code_exchange, &log.origin).await?;
-    log.identify(client.id());
+        auth::admitted_client(gateway, tenant, request, is_code_exchange, log).await?;
     let client = presenter.insert(client);
-    gateway.admit_caller(client.tenant_id(), client.id())?;
     let required = |name: &str| {
         form.non_empty(name)
             .map(str::to_owned)

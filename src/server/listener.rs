@@ -34,7 +34,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let settings = gateway.config.server.clone();
+    let settings = gateway.config().server.clone();
     let serving = Arc::new(Serving {
         builder: connection_builder(&settings),
         handshake_timeout: Duration::from_millis(settings.handshake_timeout_ms),

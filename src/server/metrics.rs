@@ -31,7 +31,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Binds `metrics.listen` (nothing when it is empty) and serves it until the task is
 /// aborted. Binding fails the start, with the address in the error.
 pub async fn spawn(gateway: &Arc<Gateway>) -> std::io::Result<Option<JoinHandle<()>>> {
-    let address = gateway.config.metrics.listen.clone();
+    let address = gateway.config().metrics.listen.clone();
     if address.is_empty() {
         return Ok(None);
     }
@@ -39,13 +39,13 @@ pub async fn spawn(gateway: &Arc<Gateway>) -> std::io::Result<Option<JoinHandle<
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("metrics.listen {address}: {e}")))?;
     let bound = listener.local_addr()?;
-    let _ = gateway.metrics_address.set(bound);
+    gateway.metrics_bound(bound);
     tracing::info!(address = %bound, "serving metrics");
     let limits = Limits {
-        header_timeout: Duration::from_millis(gateway.config.server.header_timeout_ms),
-        idle_timeout: Duration::from_millis(gateway.config.metrics.idle_timeout_ms),
+        header_timeout: Duration::from_millis(gateway.config().server.header_timeout_ms),
+        idle_timeout: Duration::from_millis(gateway.config().metrics.idle_timeout_ms),
     };
-    let open = Arc::new(Semaphore::new(gateway.config.metrics.max_connections));
+    let open = Arc::new(Semaphore::new(gateway.config().metrics.max_connections));
     let gateway = Arc::downgrade(gateway);
     Ok(Some(tokio::spawn(accept(listener, gateway, open, limits))))
 }

@@ -13,7 +13,8 @@
 
 use super::credentials::Holder;
 use super::hasher::Lane;
-use super::{now, Error, Gateway, Origin, Result};
+use super::{now, Caller, Error, Gateway, Origin, Result};
+use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{authorize, requirement, Requirement};
 use crate::domain::principal::{qualified_name, split_sign_in_name, validate_username};
@@ -74,6 +75,28 @@ impl Introspector {
     }
 }
 
+/// An introspector spends the budget of the tenant whose endpoint it calls.
+impl Caller for Introspector {
+    fn name(&self) -> &str {
+        self.caller()
+    }
+
+    fn counted_in(&self, addressed: &Tenant) -> i64 {
+        addressed.id
+    }
+}
+
+/// A client spends its own tenant's budget, at whichever endpoint it calls.
+impl Caller for AuthenticatedClient {
+    fn name(&self) -> &str {
+        self.id()
+    }
+
+    fn counted_in(&self, _: &Tenant) -> i64 {
+        self.tenant_id()
+    }
+}
+
 /// A principal whose secret can be checked and locked.
 trait Lockable {
     fn secret_hash(&self) -> Option<&str>;
@@ -120,13 +143,43 @@ impl Lockable for ClientRecord {
     }
 }
 
+/// Whose secret a sign-in checks, for the audit log's actions and the lock's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrincipalKind {
+    User,
+    Client,
+}
+
+impl PrincipalKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Client => "client",
+        }
+    }
+
+    fn sign_in_failure(self) -> AuditAction {
+        match self {
+            PrincipalKind::User => AuditAction::UserSignInFailure,
+            PrincipalKind::Client => AuditAction::ClientSignInFailure,
+        }
+    }
+
+    fn lock(self) -> AuditAction {
+        match self {
+            PrincipalKind::User => AuditAction::UserLock,
+            PrincipalKind::Client => AuditAction::ClientLock,
+        }
+    }
+}
+
 /// One secret check: whose, in which queue, and what the audit log calls it.
 struct Attempt<'a> {
     /// The tenant whose queue the check waits in and whose audit log records it.
     tenant_id: i64,
     /// The name as presented, for the audit log.
     name: &'a str,
-    kind: &'static str,
+    kind: PrincipalKind,
     holder: Holder<'a>,
     origin: &'a Origin,
 }
@@ -198,7 +251,7 @@ impl Gateway {
         let attempt = Attempt {
             tenant_id: client.as_ref().map_or(tenant.id, |c| c.tenant_id),
             name: &presented.client_id,
-            kind: "client",
+            kind: PrincipalKind::Client,
             holder: Holder::Client {
                 client_id: &presented.client_id,
             },
@@ -239,7 +292,7 @@ impl Gateway {
         let attempt = Attempt {
             tenant_id: tenant.id,
             name: sign_in_name,
-            kind: "user",
+            kind: PrincipalKind::User,
             holder: Holder::User {
                 tenant_id: tenant.id,
                 username,
@@ -321,22 +374,18 @@ impl Gateway {
         target: Option<LockTarget<'_>>,
         now: i64,
     ) -> Result<()> {
-        let event = |actor: &str, action: String| AuditEvent {
-            id: 0,
-            tenant_id: attempt.tenant_id,
-            at: now,
-            actor: actor.to_owned(),
-            action,
-            target: attempt.name.to_owned(),
-            client_address: attempt.origin.address(),
+        let event = |actor: &Actor, action| {
+            let address = attempt.origin.address();
+            AuditEvent::new(attempt.tenant_id, now, actor, action, attempt.name, address)
         };
-        let failure = event(attempt.name, format!("{}.signin_failure", attempt.kind));
+        let presented = Actor::Presented(attempt.name.to_owned());
+        let failure = event(&presented, attempt.kind.sign_in_failure());
         let Some(target) = target else {
             return Ok(self.store.record_audit(&failure).await?);
         };
         let auth = &self.config.auth;
         let until = now + auth.lockout_seconds as i64;
-        let lock = event("system", format!("{}.lock", attempt.kind));
+        let lock = event(&Actor::System, attempt.kind.lock());
         let write = self
             .store
             .record_failure(
@@ -351,7 +400,7 @@ impl Gateway {
             tracing::warn!(
                 tenant_id = attempt.tenant_id,
                 principal = attempt.name,
-                kind = attempt.kind,
+                kind = attempt.kind.as_str(),
                 "locked after repeated sign-in failures"
             );
         }

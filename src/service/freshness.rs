@@ -13,7 +13,7 @@
 //! trusted again. On SQLite there is one instance and the caches are always trusted.
 
 use super::Gateway;
-use crate::store::Notice;
+use crate::store::{Heartbeat, Notice};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,13 +67,15 @@ impl Freshness {
     }
 
     fn heartbeat(&self) -> Notice {
-        Notice::Heartbeat(format!("{}:{}", self.instance, self.millis()))
+        Notice::Heartbeat(Heartbeat {
+            instance: self.instance.clone(),
+            sent_ms: self.millis(),
+        })
     }
 
     /// When `beat` was sent, if it is one of ours.
-    fn sent_at(&self, beat: &str) -> Option<u64> {
-        let (instance, sent) = beat.rsplit_once(':')?;
-        (instance == self.instance).then(|| sent.parse().ok())?
+    fn sent_at(&self, beat: &Heartbeat) -> Option<u64> {
+        (beat.instance == self.instance).then_some(beat.sent_ms)
     }
 }
 
@@ -183,6 +185,18 @@ mod tests {
     }
 
     #[test]
+    fn heartbeats_travel_as_the_text_every_release_sends() {
+        let beat = Notice::Heartbeat(Heartbeat {
+            instance: "a:b".into(),
+            sent_ms: 42,
+        });
+        let text = serde_json::to_string(&beat).unwrap();
+        assert_eq!(text, r#"{"heartbeat":"a:b:42"}"#);
+        assert_eq!(serde_json::from_str::<Notice>(&text).unwrap(), beat);
+        assert!(serde_json::from_str::<Notice>(r#"{"heartbeat":"no-time"}"#).is_err());
+    }
+
+    #[test]
     fn shared_caches_are_trusted_only_after_a_fresh_heartbeat_of_ours() {
         let mut freshness = Freshness::new(true);
         freshness.epoch -= Duration::from_secs(10);
@@ -190,7 +204,8 @@ mod tests {
         let Notice::Heartbeat(beat) = freshness.heartbeat() else {
             unreachable!()
         };
-        assert_eq!(freshness.sent_at("someone-else:5"), None);
+        let theirs = Heartbeat::try_from("someone-else:5".to_owned()).unwrap();
+        assert_eq!(freshness.sent_at(&theirs), None);
         let sent = freshness.sent_at(&beat).unwrap();
         freshness.newest_beat.store(sent + 1, Ordering::SeqCst);
         assert!(

@@ -9,6 +9,7 @@
 //! 250 (README, "Performance").
 
 use super::{Gateway, Result};
+use crate::domain::audit::Actor;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, State, TokenKind};
 use crate::store::{Digest, Selection, TokenRecord};
@@ -132,7 +133,7 @@ impl Gateway {
         let step = (kind, Selection::Token(id), Event::LifetimePassed);
         match self
             .store
-            .transitions(tenant_id, &[step], now, "system")
+            .transitions(tenant_id, &[step], now, &Actor::System)
             .await
         {
             Ok(write) => {

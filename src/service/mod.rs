@@ -147,21 +147,24 @@ pub enum StartupError {
 }
 
 /// Everything a request needs, built once at start and shared by every connection.
+/// Its fields are the service's own: the layers above reach the store and the caches
+/// only through its use cases, which settle every write and check freshness before
+/// every cached read.
 pub struct Gateway {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub credentials: Credentials,
-    pub directory: Directory,
-    pub tokens: TokenCache,
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    credentials: Credentials,
+    directory: Directory,
+    tokens: TokenCache,
     /// Each tenant's signing keys, opened.
-    pub keys: Keyring,
-    pub limits: Limits,
+    keys: Keyring,
+    limits: Limits,
     /// Whether the caches may answer, with other instances writing too.
-    pub freshness: Arc<Freshness>,
-    pub metrics: Arc<Metrics>,
+    freshness: Arc<Freshness>,
+    metrics: Arc<Metrics>,
     /// Where `/metrics` is served, once the listener is bound.
-    pub metrics_address: std::sync::OnceLock<std::net::SocketAddr>,
-    pub super_tenant: TenantDomain,
+    metrics_address: std::sync::OnceLock<std::net::SocketAddr>,
+    super_tenant: TenantDomain,
     trusted_proxies: Vec<IpNet>,
     draining: AtomicBool,
 }
@@ -310,12 +313,78 @@ impl Gateway {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Spends one request of an authenticated caller's budget in its tenant.
-    pub fn admit_caller(&self, tenant_id: i64, caller: &str) -> Result<()> {
+    /// Spends one request of the tenant's budget, before anything else is done for it:
+    /// a limited request costs no hash (SPEC §9).
+    pub fn admit_request(&self, tenant: &Tenant) -> Result<()> {
+        Ok(self.limits.check_tenant(tenant)?)
+    }
+
+    /// Spends one request of an authenticated caller's budget in the tenant it counts
+    /// against: a client's own, or the addressed one for an introspector.
+    pub fn admit(&self, caller: &impl Caller, addressed: &Tenant) -> Result<()> {
+        let tenant_id = caller.counted_in(addressed);
         match self.directory.tenant_by_id(tenant_id) {
-            Some(tenant) => Ok(self.limits.check_caller(&tenant, caller)?),
+            Some(tenant) => Ok(self.limits.check_caller(&tenant, caller.name())?),
             None => Err(Error::UnknownTenant),
         }
+    }
+
+    /// The configuration the gateway was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn super_tenant(&self) -> &TenantDomain {
+        &self.super_tenant
+    }
+
+    /// The store, for reads and tools: a write through it yields its result only
+    /// through [`Gateway::settle`], so the caches still hear of it.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Closes the database's connections: the last step of a shutdown.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// Where `/metrics` is served, once its listener is bound.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_address.get().copied()
+    }
+
+    pub(crate) fn metrics_bound(&self, address: std::net::SocketAddr) {
+        let _ = self.metrics_address.set(address);
+    }
+
+    /// Counts an answered request and its latency.
+    pub fn record_request(
+        &self,
+        tenant: &str,
+        endpoint: &'static str,
+        status: u16,
+        took: Duration,
+    ) {
+        self.metrics.request(tenant, endpoint, status, took);
+    }
+
+    /// Whether the caches may answer now (always, on a database no other instance
+    /// shares).
+    pub fn caches_trusted(&self) -> bool {
+        self.freshness.trusted()
+    }
+
+    /// How many argon2 computations this gateway has run: what the verification cache
+    /// saves is visible in it.
+    pub fn argon2_runs(&self) -> u64 {
+        self.credentials.argon2_runs()
+    }
+
+    /// Drops expired tokens from the cache and idle keys from the rate limiters.
+    pub fn sweep_caches(&self) {
+        self.tokens.sweep(now());
+        self.limits.sweep();
     }
 
     pub fn trusted_proxies(&self) -> &[IpNet] {
@@ -329,6 +398,15 @@ impl Gateway {
     pub fn body_timeout(&self) -> Duration {
         Duration::from_millis(self.config.server.body_timeout_ms)
     }
+}
+
+/// Someone who authenticated, and whose requests count against a tenant's budget.
+pub trait Caller {
+    /// The name the rate limits and the request log know it by: a client id or
+    /// `user@tenant`, never a secret.
+    fn name(&self) -> &str;
+    /// The tenant whose budget its requests spend, given the one addressed.
+    fn counted_in(&self, addressed: &Tenant) -> i64;
 }
 
 /// Where a request came from: the client address that the audit log records and that

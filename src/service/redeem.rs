@@ -6,6 +6,7 @@ use super::authenticate::AuthenticatedClient;
 use super::issue::{narrowed_scope, Issuance, TokenResponse};
 use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
+use crate::domain::audit::Actor;
 use crate::domain::pkce::verifier_meets;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
@@ -46,7 +47,7 @@ impl Gateway {
             }
         };
         if !redirect_ok {
-            let actor = format!("client:{}", client.client_id);
+            let actor = Actor::client(&client.client_id);
             self.spend_leaked_code(&record, &actor, now).await?;
             return Err(Error::InvalidGrant(
                 "redirect_uri differs from the authorization request",
@@ -134,7 +135,7 @@ impl Gateway {
             // A code in the wrong client's hands has leaked: spend it, so that the
             // rightful exchange fails too (RFC 9700 §4.5).
             if kind == TokenKind::AuthorizationCode {
-                let actor = format!("client:{}", client.client_id);
+                let actor = Actor::client(&client.client_id);
                 self.spend_leaked_code(&record, &actor, now).await?;
             }
             return Err(invalid());
@@ -148,7 +149,7 @@ impl Gateway {
         match token::apply(kind, record.state, Event::redemption(kind)) {
             Ok(_) => Ok(record),
             Err(Refusal::Replay) => {
-                let actor = format!("client:{}", client.client_id);
+                let actor = Actor::client(&client.client_id);
                 self.revoke_grant(tenant, &record.token.grant_id, reuse(kind), now, &actor)
                     .await?;
                 Err(invalid())
@@ -177,7 +178,7 @@ impl Gateway {
                 return Err(invalid());
             }
         }
-        let actor = format!("client:{}", issuance.client.client_id);
+        let actor = Actor::client(&issuance.client.client_id);
         let (tokens, response) = issuance.mint(now);
         let write = self.store.redeem(record, &tokens, now, &actor).await?;
         match self.settle(write).await? {
@@ -201,7 +202,7 @@ impl Gateway {
     pub(super) async fn spend_leaked_code(
         &self,
         record: &TokenRecord,
-        actor: &str,
+        actor: &Actor,
         now: i64,
     ) -> Result<()> {
         let step = (
@@ -261,8 +262,8 @@ impl Gateway {
             return Ok(());
         }
         let actor = match presenter {
-            Some(client) => format!("client:{}", client.id()),
-            None => "unauthenticated client".to_owned(),
+            Some(client) => Actor::client(client.id()),
+            None => Actor::Unauthenticated,
         };
         self.spend_leaked_code(&record, &actor, now()).await
     }
@@ -273,7 +274,7 @@ impl Gateway {
         grant_id: &str,
         how: Revocation,
         now: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<()> {
         let selection = Selection::Grant(grant_id.to_owned());
         let steps = [TokenKind::Access, TokenKind::Refresh]

@@ -4,6 +4,7 @@
 use super::authenticate::AuthenticatedClient;
 use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
+use crate::domain::audit::Actor;
 use crate::domain::token::{Event, Revocation, TokenKind};
 use crate::store::{ClientRecord, Selection, TokenRecord};
 
@@ -32,12 +33,7 @@ impl Gateway {
         let steps = revocation_steps(&record, Event::Revoke(how));
         let write = self
             .store
-            .transitions(
-                tenant.id,
-                &steps,
-                now(),
-                &format!("client:{}", client.client_id),
-            )
+            .transitions(tenant.id, &steps, now(), &Actor::client(&client.client_id))
             .await?;
         let revoked = write.changes().tokens.len();
         let reason = how.reason().as_str();

@@ -18,6 +18,7 @@ mod sqlite;
 pub use committed::{Caches, Committed};
 pub use records::*;
 
+use crate::domain::audit::Actor;
 use crate::domain::token::{Event, TokenKind};
 use std::sync::Arc;
 
@@ -321,7 +322,7 @@ pub trait Store: Send + Sync {
         tenant_id: i64,
         steps: &[(TokenKind, Selection, Event)],
         now: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Committed<()>>;
     /// [`Store::transitions`] by an admin, with the audit entry.
     async fn revoke_by_admin(
@@ -339,7 +340,7 @@ pub trait Store: Send + Sync {
         old: &TokenRecord,
         new: &[NewToken],
         now: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Committed<Rotation>>;
 
     /// Deletes at most `batch` tokens of grants whose every token stopped being active

@@ -1,5 +1,6 @@
 //! The rows the store reads and writes.
 
+use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::GrantType;
 use crate::domain::permission::Permission;
 use crate::domain::token::{Reason, State, TokenKind};
@@ -247,13 +248,36 @@ pub struct AuditEvent {
     pub id: i64,
     pub tenant_id: i64,
     pub at: i64,
-    /// Who acted: `admin@foo.com`, a client id, or the name a failed sign-in used.
+    /// Who acted, as [`Actor`] stores it: `admin@foo.com`, `system`, or the name a
+    /// failed sign-in used.
     pub actor: String,
-    /// What happened: `user.create`, `signin.failure`, `user.lock`, …
+    /// What happened: an [`AuditAction`]'s name, `user.create`, `user.lock`, …
     pub action: String,
     /// What it happened to: a username, role, client id, token id, domain.
     pub target: String,
     pub client_address: String,
+}
+
+impl AuditEvent {
+    /// An entry to write, by `actor`, from `client_address`.
+    pub fn new(
+        tenant_id: i64,
+        at: i64,
+        actor: &Actor,
+        action: AuditAction,
+        target: &str,
+        client_address: String,
+    ) -> Self {
+        AuditEvent {
+            id: 0,
+            tenant_id,
+            at,
+            actor: actor.stored(),
+            action: action.as_str().to_owned(),
+            target: target.to_owned(),
+            client_address,
+        }
+    }
 }
 
 /// A tenant's signing key as stored: the public half in the clear, the private half
@@ -405,8 +429,37 @@ pub enum Notice {
     ForgetTenant(i64),
     /// The same when the write names no tenant: forget everything.
     ForgetAll,
-    /// An instance's heartbeat: its id and when it was sent, on its own clock.
-    Heartbeat(String),
+    Heartbeat(Heartbeat),
+}
+
+/// An instance's heartbeat: its id and when it was sent, in milliseconds on its own
+/// clock. On the wire it is the text `{instance}:{millis}`, as every release sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Heartbeat {
+    pub instance: String,
+    pub sent_ms: u64,
+}
+
+impl From<Heartbeat> for String {
+    fn from(beat: Heartbeat) -> String {
+        format!("{}:{}", beat.instance, beat.sent_ms)
+    }
+}
+
+impl TryFrom<String> for Heartbeat {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let parsed = text.rsplit_once(':').and_then(|(instance, sent)| {
+            let sent_ms = sent.parse().ok()?;
+            Some(Heartbeat {
+                instance: instance.to_owned(),
+                sent_ms,
+            })
+        });
+        parsed.ok_or_else(|| format!("not a heartbeat: {text:?}"))
+    }
 }
 
 /// Digests as base64url text: 43 characters where a JSON array of bytes takes ~100.

@@ -536,7 +536,7 @@ pub async fn two_instances() -> Option<(TestServer, TestServer)> {
 /// Until `s` trusts its caches: its listener has heard its own heartbeat.
 pub async fn settled(s: &TestServer) {
     let started = std::time::Instant::now();
-    while !s.gateway.freshness.trusted() {
+    while !s.gateway.caches_trusted() {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "never trusted"
@@ -554,7 +554,7 @@ pub async fn cut_off(a: &TestServer, b: &TestServer) {
         "one listener per instance"
     );
     let started = std::time::Instant::now();
-    while b.gateway.freshness.trusted() {
+    while b.gateway.caches_trusted() {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(1),
             "B never noticed"

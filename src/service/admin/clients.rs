@@ -1,6 +1,7 @@
 //! OAuth clients of a tenant: register, list, delete, rotate secrets, unlock (SPEC §8).
 
 use super::{invalid, Admin};
+use crate::domain::audit::AuditAction;
 use crate::domain::client;
 use crate::service::authenticate::is_locked;
 use crate::service::token_text::random_string;
@@ -139,7 +140,7 @@ impl Gateway {
             .create_client(
                 admin.tenant.id,
                 &new,
-                &admin.audit("client.create", &client_id),
+                &admin.audit(AuditAction::ClientCreate, &client_id),
             )
             .await?;
         self.settle(write).await?;
@@ -156,7 +157,7 @@ impl Gateway {
             .delete_client(
                 admin.tenant.id,
                 client_id,
-                &admin.audit("client.delete", client_id),
+                &admin.audit(AuditAction::ClientDelete, client_id),
             )
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("client"))
@@ -179,7 +180,7 @@ impl Gateway {
                 admin.tenant.id,
                 client_id,
                 &hash,
-                &admin.audit("client.secret", client_id),
+                &admin.audit(AuditAction::ClientSecret, client_id),
             )
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("client"))?;
@@ -194,7 +195,7 @@ impl Gateway {
         let target = LockTarget::Client { client_id };
         let write = self
             .store
-            .clear_failures(target, &admin.audit("client.unlock", client_id))
+            .clear_failures(target, &admin.audit(AuditAction::ClientUnlock, client_id))
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("client"))?;
         self.get_client(admin, client_id).await

@@ -1,6 +1,7 @@
 //! The tenant's signing keys: list them, rotate them (RFC 9701 answers, the JWKS).
 
 use super::Admin;
+use crate::domain::audit::AuditAction;
 use crate::service::{now, Gateway, Result};
 
 /// Retiring keys a tenant keeps published at most. A rotation past it drops the
@@ -58,7 +59,7 @@ impl Gateway {
     pub async fn rotate_key(&self, admin: &Admin) -> Result<KeyView> {
         let now = now();
         let key = self.keys.new_key(admin.tenant.domain.as_str(), now)?;
-        let audit = admin.audit("key.rotate", &key.kid);
+        let audit = admin.audit(AuditAction::KeyRotate, &key.kid);
         let unpublished_before = now.saturating_sub(self.keys.retire_after);
         let write = self
             .store

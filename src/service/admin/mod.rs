@@ -16,6 +16,7 @@ pub use tenants::TENANT_ADMIN_ROLE;
 use super::authenticate::{percent_decode, BearerCaller, Presented};
 use super::hasher::Lane;
 use super::{now, Error, Gateway, Origin, Result};
+use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::permission::authorize;
 use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
@@ -37,16 +38,10 @@ pub struct Admin {
 }
 
 impl Admin {
-    fn audit(&self, action: &str, target: &str) -> AuditEvent {
-        AuditEvent {
-            id: 0,
-            tenant_id: self.tenant.id,
-            at: now(),
-            actor: self.name.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            client_address: self.origin.address(),
-        }
+    fn audit(&self, action: AuditAction, target: &str) -> AuditEvent {
+        let actor = Actor::user(&self.name);
+        let address = self.origin.address();
+        AuditEvent::new(self.tenant.id, now(), &actor, action, target, address)
     }
 }
 

@@ -1,6 +1,7 @@
 //! A tenant's resource rules: which permission each admin path needs (SPEC §5).
 
 use super::{invalid, Admin};
+use crate::domain::audit::AuditAction;
 use crate::domain::permission::ResourceRule;
 use crate::service::{Gateway, Result};
 use crate::store::RuleRow;
@@ -38,7 +39,7 @@ impl Gateway {
             ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
                 .map_err(|e| invalid(format!("resources[{i}]"), e.to_string()))?;
         }
-        let audit = admin.audit("resources.update", admin.tenant.domain.as_str());
+        let audit = admin.audit(AuditAction::ResourcesUpdate, admin.tenant.domain.as_str());
         let write = self
             .store
             .set_resources(admin.tenant.id, Some(&request.resources), &audit)

@@ -1,6 +1,7 @@
 //! Roles of a tenant and the permissions they hold (SPEC §5, §8).
 
 use super::{invalid, Admin};
+use crate::domain::audit::AuditAction;
 use crate::domain::permission::{validate_role_name, Permission};
 use crate::service::{Error, Gateway, Result};
 use crate::store::RoleRecord;
@@ -68,7 +69,7 @@ impl Gateway {
             .create_role(
                 admin.tenant.id,
                 &role,
-                &admin.audit("role.create", &role.name),
+                &admin.audit(AuditAction::RoleCreate, &role.name),
             )
             .await?;
         self.settle(write).await?;
@@ -91,7 +92,11 @@ impl Gateway {
         };
         let write = self
             .store
-            .update_role(admin.tenant.id, &role, &admin.audit("role.update", name))
+            .update_role(
+                admin.tenant.id,
+                &role,
+                &admin.audit(AuditAction::RoleUpdate, name),
+            )
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("role"))?;
         Ok(RoleView {
@@ -103,7 +108,11 @@ impl Gateway {
     pub async fn delete_role(&self, admin: &Admin, name: &str) -> Result<()> {
         let write = self
             .store
-            .delete_role(admin.tenant.id, name, &admin.audit("role.delete", name))
+            .delete_role(
+                admin.tenant.id,
+                name,
+                &admin.audit(AuditAction::RoleDelete, name),
+            )
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("role"))
     }

@@ -1,6 +1,7 @@
 //! Tenants, managed from the super tenant: list, create, deactivate (SPEC §3, §8).
 
 use super::{check_password, invalid, Admin};
+use crate::domain::audit::AuditAction;
 use crate::domain::principal::validate_username;
 use crate::domain::tenant::TenantDomain;
 use crate::service::{Error, Gateway, Result};
@@ -65,7 +66,7 @@ impl Gateway {
             password_hash: &hash,
             roles: &roles,
         };
-        let audit = admin.audit("tenant.create", &request.domain);
+        let audit = admin.audit(AuditAction::TenantCreate, &request.domain);
         let signing_key = self.keys.new_key(&request.domain, audit.at)?;
         let write = self
             .store
@@ -90,7 +91,10 @@ impl Gateway {
             .ok_or(Error::NotFound("tenant"))?;
         let write = self
             .store
-            .deactivate_tenant(tenant.id, &admin.audit("tenant.deactivate", domain))
+            .deactivate_tenant(
+                tenant.id,
+                &admin.audit(AuditAction::TenantDeactivate, domain),
+            )
             .await?;
         self.settle(write).await
     }

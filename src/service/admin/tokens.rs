@@ -2,6 +2,7 @@
 //! client (SPEC §7, §8).
 
 use super::{invalid, Admin};
+use crate::domain::audit::AuditAction;
 use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{Event, Revocation, TokenKind};
@@ -101,7 +102,11 @@ impl Gateway {
         };
         let write = self
             .store
-            .revoke_by_admin(tenant.id, &steps, &admin.audit("tokens.revoke", &target))
+            .revoke_by_admin(
+                tenant.id,
+                &steps,
+                &admin.audit(AuditAction::TokensRevoke, &target),
+            )
             .await?;
         let revoked = write.changes().tokens.len();
         let reason = Revocation::ByAdmin.reason().as_str();

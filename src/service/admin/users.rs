@@ -1,6 +1,7 @@
 //! Users of a tenant: create, list, change, delete, unlock (SPEC §8).
 
 use super::{check_password, invalid, Admin};
+use crate::domain::audit::AuditAction;
 use crate::domain::principal::validate_username;
 use crate::service::authenticate::is_locked;
 use crate::service::{now, Error, Gateway, Result};
@@ -92,7 +93,7 @@ impl Gateway {
             .create_user(
                 admin.tenant.id,
                 &user,
-                &admin.audit("user.create", &request.username),
+                &admin.audit(AuditAction::UserCreate, &request.username),
             )
             .await?;
         self.settle(write).await?;
@@ -100,7 +101,7 @@ impl Gateway {
     }
 
     pub async fn delete_user(&self, admin: &Admin, username: &str) -> Result<()> {
-        self.change_user(admin, username, UserChange::Delete, "user.delete")
+        self.change_user(admin, username, UserChange::Delete, AuditAction::UserDelete)
             .await
     }
 
@@ -116,7 +117,7 @@ impl Gateway {
             admin,
             username,
             UserChange::Password(&hash),
-            "user.password",
+            AuditAction::UserPassword,
         )
         .await
     }
@@ -132,7 +133,7 @@ impl Gateway {
             admin,
             username,
             UserChange::Roles(&request.roles),
-            "user.roles",
+            AuditAction::UserRoles,
         )
         .await?;
         self.get_user(admin, username).await
@@ -145,9 +146,9 @@ impl Gateway {
         request: EnabledRequest,
     ) -> Result<UserView> {
         let action = if request.enabled {
-            "user.enable"
+            AuditAction::UserEnable
         } else {
-            "user.disable"
+            AuditAction::UserDisable
         };
         self.change_user(
             admin,
@@ -166,7 +167,7 @@ impl Gateway {
         };
         let write = self
             .store
-            .clear_failures(target, &admin.audit("user.unlock", username))
+            .clear_failures(target, &admin.audit(AuditAction::UserUnlock, username))
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("user"))?;
         self.get_user(admin, username).await
@@ -178,7 +179,7 @@ impl Gateway {
         admin: &Admin,
         username: &str,
         change: UserChange<'_>,
-        action: &str,
+        action: AuditAction,
     ) -> Result<()> {
         let write = self
             .store

@@ -38,6 +38,7 @@ pub(super) enum Job {
         old: Box<TokenRecord>,
         new: Vec<NewToken>,
         now: i64,
+        /// As stored.
         actor: String,
         done: oneshot::Sender<Result<Committed<Rotation>>>,
     },
@@ -45,6 +46,7 @@ pub(super) enum Job {
         tenant_id: i64,
         steps: Vec<(TokenKind, Selection, Event)>,
         now: i64,
+        /// As stored.
         actor: String,
         done: oneshot::Sender<Result<Committed<()>>>,
     },

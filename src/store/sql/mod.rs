@@ -32,6 +32,7 @@ use super::{
     Selection, SigningKeyRow, Source, Store, TenantRow, TenantSettings, TokenRecord, UserChange,
     UserRecord,
 };
+use crate::domain::audit::Actor;
 use crate::domain::token::{Event, TokenKind};
 use sqlx::Transaction;
 use std::sync::Arc;
@@ -505,13 +506,13 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: i64,
         steps: &[(TokenKind, Selection, Event)],
         now: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Committed<()>> {
         batch::submit(&self.batches, |done| batch::Job::Transitions {
             tenant_id,
             steps: steps.to_vec(),
             now,
-            actor: actor.to_owned(),
+            actor: actor.stored(),
             done,
         })
         .await
@@ -534,13 +535,13 @@ impl<B: Backend> Store for SqlStore<B> {
         old: &TokenRecord,
         new: &[NewToken],
         now: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Committed<Rotation>> {
         batch::submit(&self.batches, |done| batch::Job::Redeem {
             old: Box::new(old.clone()),
             new: new.to_vec(),
             now,
-            actor: actor.to_owned(),
+            actor: actor.stored(),
             done,
         })
         .await
