@@ -11,6 +11,7 @@ pub mod common;
 
 use common::{Backend, TestDatabase};
 use portcullis::domain::audit::Actor;
+use portcullis::domain::client::GrantType;
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
     AuditEvent, Caches, Changes, Committed, LockTarget, NewClient, NewSigningKey, NewToken,
@@ -545,7 +546,7 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
 async fn client_ids_are_unique_across_tenants(store: Opened) {
     let a = tenant(&store, "a.com").await;
     let b = tenant(&store, "b.com").await;
-    let grants = ["client_credentials".to_owned()];
+    let grants = [GrantType::ClientCredentials];
     let client = NewClient {
         client_id: "shared",
         secret_hash: Some("h"),
@@ -851,7 +852,7 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
         None
     );
     // Clients count the same way.
-    let grants = ["client_credentials".to_owned()];
+    let grants = [GrantType::ClientCredentials];
     let _ = store
         .upsert_client(
             a,

@@ -1,8 +1,10 @@
 //! What a client registration may say: ids, grant types, redirect URIs, scopes. Shared
 //! by tenant files and the admin API so both refuse the same things.
 
-/// The grants of RFC 6749 that a client may be given, by their `grant_type` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The grants of RFC 6749 that a client may be given, by their `grant_type` names
+/// (also how they are stored and shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
@@ -90,7 +92,8 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     false
 }
 
-/// Checks a registration's id, grants, redirect URIs and scopes.
+/// Checks a registration's id, grants, redirect URIs and scopes, and gives its grant
+/// types parsed.
 pub fn validate(
     client_id: &str,
     public: bool,
@@ -98,7 +101,7 @@ pub fn validate(
     redirect_uris: &[String],
     scopes: &[String],
     require_pkce: bool,
-) -> Result<(), InvalidClient> {
+) -> Result<Vec<GrantType>, InvalidClient> {
     let invalid = |field: String, message: String| Err(InvalidClient { field, message });
     if !is_client_id(client_id) {
         return invalid(
@@ -106,24 +109,7 @@ pub fn validate(
             "1 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
         );
     }
-    if grant_types.is_empty() {
-        return invalid("grant_types".into(), "list at least one grant type".into());
-    }
-    for (i, name) in grant_types.iter().enumerate() {
-        let Some(grant) = GrantType::parse(name) else {
-            let known = GrantType::ALL.map(GrantType::as_str);
-            return invalid(
-                format!("grant_types[{i}]"),
-                format!("unknown grant type {name:?}; one of {known:?}"),
-            );
-        };
-        if public && !grant.open_to_public_clients() {
-            return invalid(
-                format!("grant_types[{i}]"),
-                "a public client (no secret) may only use [\"authorization_code\", \"refresh_token\"]".into(),
-            );
-        }
-    }
+    let grants = parse_grant_types(grant_types, public)?;
     for (i, uri) in redirect_uris.iter().enumerate() {
         // RFC 6749 §3.1.2: absolute, no fragment.
         let absolute = uri
@@ -149,7 +135,34 @@ pub fn validate(
             return invalid(format!("scopes[{i}]"), format!("invalid scope {scope:?}"));
         }
     }
-    Ok(())
+    Ok(grants)
+}
+
+/// A registration's grant types by name: at least one, each known, and for a public
+/// client only those it may use.
+pub fn parse_grant_types(names: &[String], public: bool) -> Result<Vec<GrantType>, InvalidClient> {
+    let invalid = |field: String, message: String| Err(InvalidClient { field, message });
+    if names.is_empty() {
+        return invalid("grant_types".into(), "list at least one grant type".into());
+    }
+    let mut grants = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let Some(grant) = GrantType::parse(name) else {
+            let known = GrantType::ALL.map(GrantType::as_str);
+            return invalid(
+                format!("grant_types[{i}]"),
+                format!("unknown grant type {name:?}; one of {known:?}"),
+            );
+        };
+        if public && !grant.open_to_public_clients() {
+            return invalid(
+                format!("grant_types[{i}]"),
+                "a public client (no secret) may only use [\"authorization_code\", \"refresh_token\"]".into(),
+            );
+        }
+        grants.push(grant);
+    }
+    Ok(grants)
 }
 
 #[cfg(test)]
@@ -191,8 +204,28 @@ mod tests {
     }
 
     #[test]
+    fn grant_types_come_back_parsed_and_keep_their_names() {
+        let grants = validate(
+            "app",
+            false,
+            &strings(&["refresh_token", "password"]),
+            &[],
+            &[],
+            true,
+        )
+        .unwrap();
+        assert_eq!(grants, [GrantType::RefreshToken, GrantType::Password]);
+        let stored = serde_json::to_string(&grants).unwrap();
+        assert_eq!(stored, r#"["refresh_token","password"]"#);
+        assert_eq!(
+            serde_json::from_str::<Vec<GrantType>>(&stored).unwrap(),
+            grants
+        );
+    }
+
+    #[test]
     fn each_bad_part_is_named() {
-        let field = |r: Result<(), InvalidClient>| r.unwrap_err().field;
+        let field = |r: Result<Vec<GrantType>, InvalidClient>| r.unwrap_err().field;
         assert_eq!(
             field(validate(
                 "a b",

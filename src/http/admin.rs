@@ -24,13 +24,13 @@
 //! | `tenants/{domain}` (super)   | DELETE             |
 //! | `audit?limit=&before=`       | GET                |
 
-use super::form::{has_media_type, Form};
+use super::form::{has_media_type, percent_decode, Form};
 use super::request_log::RequestLog;
 use super::{auth, empty, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
-use crate::service::admin::{path_segment, Admin};
+use crate::service::admin::Admin;
 use crate::service::authenticate::Presented;
-use crate::service::Gateway;
+use crate::service::{Error, Gateway};
 use bytes::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -83,7 +83,12 @@ impl Operation {
             if raw.is_empty() {
                 return Err(ApiError::NotFound);
             }
-            Ok(path_segment(raw)?)
+            percent_decode(raw).ok_or_else(|| {
+                ApiError::from(Error::Invalid {
+                    field: "path".into(),
+                    message: "not valid percent-encoded UTF-8".into(),
+                })
+            })
         };
         let m = method.clone();
         Ok(Some(match (segments.as_slice(), m) {
@@ -152,7 +157,12 @@ pub(super) async fn handle(
     let method = request.method().clone();
     let operation = Operation::parse(rest, &method, tenant.is_super)?;
     let presented = match auth::parse(request.headers())? {
-        auth::Authorization::Basic { name, secret } => Presented::Basic { name, secret },
+        // The admin API is for users: a Basic pair is never read as a client's.
+        auth::Authorization::Basic { name, secret } => Presented::Basic {
+            name,
+            secret,
+            as_client: None,
+        },
         auth::Authorization::Bearer(token) => Presented::Bearer(token),
         auth::Authorization::None => Presented::Nothing,
     };
@@ -238,8 +248,31 @@ async fn execute(
             g.delete_tenant(admin, &d).await?;
             done()
         }
-        Op::AuditLog => ok(
-            json!({ "events": g.audit_log(admin, query.get("limit"), query.get("before")).await? }),
-        ),
+        Op::AuditLog => {
+            let (limit, before) = audit_page(query)?;
+            ok(json!({ "events": g.audit_log(admin, limit, before).await? }))
+        }
     }
+}
+
+/// `limit` and `before` of an audit log page, as numbers; their ranges are the
+/// service's to judge.
+fn audit_page(query: &Form) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let number = |name: &str, what: &str| -> Result<Option<i64>, ApiError> {
+        let parsed = query.get(name).map(str::parse::<i64>).transpose();
+        parsed.map_err(|_| {
+            ApiError::from(Error::Invalid {
+                field: name.to_owned(),
+                message: what.to_owned(),
+            })
+        })
+    };
+    let limit_range = format!(
+        "a number from 1 to {}",
+        crate::service::admin::MAX_AUDIT_PAGE
+    );
+    Ok((
+        number("limit", &limit_range)?,
+        number("before", "an event id")?,
+    ))
 }

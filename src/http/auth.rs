@@ -1,12 +1,13 @@
 //! The `Authorization` header: Basic and Bearer, parsed strictly. Nothing here is ever
 //! logged or echoed.
 
-use super::form::{self, Form};
+use super::form::{self, percent_decode, Form};
 use super::request_log::RequestLog;
 use super::ApiError;
+use crate::domain::client::is_client_id;
 use crate::domain::tenant::Tenant;
 use crate::service::authenticate::{
-    percent_decode, AuthenticatedClient, ClientCredentials, ClientScope, Introspector, Presented,
+    AuthenticatedClient, BasicClient, ClientCredentials, ClientScope, Introspector, Presented,
 };
 use crate::service::{Caller, Error, Gateway, Origin};
 use base64::engine::general_purpose::STANDARD;
@@ -179,6 +180,13 @@ fn admit(
     Ok(gateway.admit(caller, tenant)?)
 }
 
+/// A Basic pair read as client credentials, when its name decodes to a client id.
+fn as_client(name: &str, secret: &SecretString) -> Option<BasicClient> {
+    let client_id = percent_decode(name).filter(|id| is_client_id(id))?;
+    let secret = percent_decode(secret.expose_secret()).map(SecretString::from);
+    Some(BasicClient { client_id, secret })
+}
+
 /// The introspection caller: a Basic user or client, a Bearer token, or a client by
 /// `client_secret_post`.
 fn introspection_caller(
@@ -186,7 +194,14 @@ fn introspection_caller(
     form: &mut Form,
 ) -> Result<Presented, ApiError> {
     Ok(match authorization {
-        Authorization::Basic { name, secret } => Presented::Basic { name, secret },
+        Authorization::Basic { name, secret } => {
+            let as_client = as_client(&name, &secret);
+            Presented::Basic {
+                name,
+                secret,
+                as_client,
+            }
+        }
         Authorization::Bearer(token) => Presented::Bearer(token),
         Authorization::None => match client_credentials(Authorization::None, form)? {
             Some(c) if c.secret.is_some() => Presented::ClientPost(c),

@@ -82,6 +82,16 @@ fn decode(raw: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(bytes).map_err(|_| not_utf8())
 }
 
+/// Percent-decoding without form rules: `+` stays `+`. What RFC 6749 §2.3.1 asks of
+/// credentials inside Basic (raw curl `-u id:secret` with a `+` in the secret still
+/// works), and what a path segment (`alice%40mail.org`) needs. `None`: not UTF-8.
+pub(super) fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
 /// The form of a request: checks the media type, ignoring parameters such as
 /// `charset=UTF-8`, then parses the body.
 pub(super) fn of(request: &Request<Bytes>) -> Result<Form, ApiError> {
@@ -106,6 +116,13 @@ pub(super) fn has_media_type(request: &Request<Bytes>, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_percent_decoded_but_plus_stays() {
+        assert_eq!(percent_decode("my%5Fclient").unwrap(), "my_client");
+        assert_eq!(percent_decode("a+b").unwrap(), "a+b");
+        assert!(percent_decode("%ff").is_none());
+    }
 
     #[test]
     fn parses_percent_and_plus_encoding() {

@@ -42,6 +42,15 @@ pub enum ClientScope {
     AnyTenant,
 }
 
+/// A Basic pair percent-decoded as client credentials (RFC 6749 §2.3.1), when its name
+/// decodes to something shaped like a client id.
+#[derive(Debug)]
+pub struct BasicClient {
+    pub client_id: String,
+    /// `None` when the secret is not valid percent-encoding.
+    pub secret: Option<SecretString>,
+}
+
 /// How a caller presented itself at the introspection endpoint or the admin API.
 #[derive(Debug)]
 pub enum Presented {
@@ -49,6 +58,8 @@ pub enum Presented {
     Basic {
         name: String,
         secret: SecretString,
+        /// The pair as client credentials, when the name decodes to a client id.
+        as_client: Option<BasicClient>,
     },
     Bearer(SecretString),
     /// `client_id` and `client_secret` in the form body.
@@ -434,18 +445,20 @@ impl Gateway {
                 }
             }
             Presented::ClientPost(credentials) => credentials,
-            Presented::Basic { name, secret } => {
-                match self.basic_client(tenant, &name, &secret).await? {
-                    Some(credentials) => credentials,
-                    None => {
-                        let user = self
-                            .authenticate_user(tenant, &name, &secret, origin)
-                            .await?;
-                        let user = user.ok_or(Error::Unauthenticated)?;
-                        return user_introspector(&user);
-                    }
+            Presented::Basic {
+                name,
+                secret,
+                as_client,
+            } => match self.basic_client(tenant, as_client).await? {
+                Some(credentials) => credentials,
+                None => {
+                    let user = self
+                        .authenticate_user(tenant, &name, &secret, origin)
+                        .await?;
+                    let user = user.ok_or(Error::Unauthenticated)?;
+                    return user_introspector(&user);
                 }
-            }
+            },
             Presented::Bearer(token) => {
                 return match self.bearer_caller(tenant, &token).await? {
                     BearerCaller::User(user) => user_introspector(&user),
@@ -497,26 +510,28 @@ impl Gateway {
         }
     }
 
-    /// A Basic name that, percent-decoded, is the id of a client of this tenant makes
-    /// the header client credentials (RFC 6749 §2.3.1); client ids are unreserved
-    /// characters only, so no user name is mistaken for one. `None`: a user.
+    /// A Basic name that is the id of a client of this tenant makes the header client
+    /// credentials (RFC 6749 §2.3.1); client ids are unreserved characters only, so no
+    /// user name is mistaken for one. `None`: a user.
     async fn basic_client(
         &self,
         tenant: &Tenant,
-        name: &str,
-        secret: &SecretString,
+        as_client: Option<BasicClient>,
     ) -> Result<Option<ClientCredentials>> {
-        let Some(id) = percent_decode(name).filter(|id| is_client_id(id)) else {
+        let Some(candidate) = as_client else {
             return Ok(None);
         };
-        let client = self.directory.client(&*self.store, &id).await?;
+        let client = self
+            .directory
+            .client(&*self.store, &candidate.client_id)
+            .await?;
         if client.is_none_or(|c| c.tenant_id != tenant.id) {
             return Ok(None);
         }
-        let secret = percent_decode(secret.expose_secret()).ok_or(Error::InvalidClient)?;
+        let secret = candidate.secret.ok_or(Error::InvalidClient)?;
         Ok(Some(ClientCredentials {
-            client_id: id,
-            secret: Some(secret.into()),
+            client_id: candidate.client_id,
+            secret: Some(secret),
         }))
     }
 }
@@ -532,25 +547,9 @@ pub fn is_locked(locked_until: Option<i64>, now: i64) -> bool {
     locked_until.is_some_and(|until| until > now)
 }
 
-/// RFC 6749 §2.3.1 form-encodes client credentials inside Basic. `+` is left as it is,
-/// so that raw curl `-u id:secret` with a `+` in the secret still works.
-pub fn percent_decode(s: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .ok()
-        .map(|c| c.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_client_credentials_are_percent_decoded_but_plus_stays() {
-        assert_eq!(percent_decode("my%5Fclient").unwrap(), "my_client");
-        assert_eq!(percent_decode("a+b").unwrap(), "a+b");
-        assert!(percent_decode("%ff").is_none());
-    }
 
     #[test]
     fn a_lock_still_to_come_is_a_lock() {

@@ -5,6 +5,7 @@ use super::credentials::hash_blocking;
 use super::token_text::random_string;
 use super::{now, StartupError};
 use crate::config::Config;
+use crate::domain::client;
 use crate::store::{Committed, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};
 use crate::tenant_file::{self, TenantFile};
 
@@ -160,10 +161,14 @@ async fn apply_file(
         );
     }
     for client in &file.clients {
+        // Checked when the file was read; a failure here is a file changed since.
+        let public = client.client_secret_hash.is_none();
+        let grant_types = client::parse_grant_types(&client.grant_types, public)
+            .map_err(|e| StartupError::TenantFiles(format!("{}: {}", file.domain, e.message)))?;
         let new = NewClient {
             client_id: &client.client_id,
             secret_hash: client.client_secret_hash.as_deref(),
-            grant_types: &client.grant_types,
+            grant_types: &grant_types,
             redirect_uris: &client.redirect_uris,
             scopes: &client.scopes,
             require_pkce: client.require_pkce,

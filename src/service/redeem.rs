@@ -279,15 +279,7 @@ impl Gateway {
         let selection = Selection::Grant(grant_id.to_owned());
         let steps = [TokenKind::Access, TokenKind::Refresh]
             .map(|k| (k, selection.clone(), Event::Revoke(how)));
-        let write = self
-            .store
-            .transitions(tenant.id, &steps, now, actor)
-            .await?;
-        let revoked = write.changes().tokens.len();
-        let reason = how.reason().as_str();
-        self.metrics
-            .revoked(tenant.domain.as_str(), reason, revoked);
-        self.settle(write).await
+        self.revoke_steps(tenant, &steps, how, now, actor).await
     }
 }
 

@@ -5,6 +5,7 @@ use super::authenticate::AuthenticatedClient;
 use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
 use crate::domain::audit::Actor;
+use crate::domain::tenant::Tenant;
 use crate::domain::token::{Event, Revocation, TokenKind};
 use crate::store::{ClientRecord, Selection, TokenRecord};
 
@@ -31,10 +32,21 @@ impl Gateway {
         }
         let how = Revocation::ByClient;
         let steps = revocation_steps(&record, Event::Revoke(how));
-        let write = self
-            .store
-            .transitions(tenant.id, &steps, now(), &Actor::client(&client.client_id))
-            .await?;
+        let actor = Actor::client(&client.client_id);
+        self.revoke_steps(&tenant, &steps, how, now(), &actor).await
+    }
+
+    /// Moves the tokens `steps` select by a revocation, counts them by `how`, and
+    /// settles the write: every revocation, by a client or for reuse, ends here.
+    pub(super) async fn revoke_steps(
+        &self,
+        tenant: &Tenant,
+        steps: &[(TokenKind, Selection, Event)],
+        how: Revocation,
+        now: i64,
+        actor: &Actor,
+    ) -> Result<()> {
+        let write = self.store.transitions(tenant.id, steps, now, actor).await?;
         let revoked = write.changes().tokens.len();
         let reason = how.reason().as_str();
         self.metrics

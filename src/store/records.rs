@@ -130,7 +130,7 @@ pub struct ClientRecord {
     /// argon2id PHC string; `None` for a public client.
     pub secret_hash: Option<String>,
     #[sqlx(json)]
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     #[sqlx(json)]
     pub redirect_uris: Vec<String>,
     /// Allowed scopes; empty means any.
@@ -145,7 +145,7 @@ pub struct ClientRecord {
 impl ClientRecord {
     /// Whether the client was given this grant.
     pub fn allows(&self, grant: GrantType) -> bool {
-        self.grant_types.iter().any(|g| g == grant.as_str())
+        self.grant_types.contains(&grant)
     }
 }
 
@@ -154,7 +154,7 @@ impl ClientRecord {
 pub struct NewClient<'a> {
     pub client_id: &'a str,
     pub secret_hash: Option<&'a str>,
-    pub grant_types: &'a [String],
+    pub grant_types: &'a [GrantType],
     pub redirect_uris: &'a [String],
     pub scopes: &'a [String],
     pub require_pkce: bool,

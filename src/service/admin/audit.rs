@@ -4,6 +4,11 @@ use super::{invalid, Admin};
 use crate::service::{Gateway, Result};
 use serde::Serialize;
 
+/// Events in a page of the audit log when the caller does not say.
+const DEFAULT_AUDIT_PAGE: i64 = 100;
+/// The most events one page may ask for.
+pub const MAX_AUDIT_PAGE: i64 = 1000;
+
 #[derive(Debug, Serialize)]
 pub struct AuditView {
     pub id: i64,
@@ -15,26 +20,19 @@ pub struct AuditView {
 }
 
 impl Gateway {
+    /// A page of the log: `limit` events (100 unless asked, at most
+    /// [`MAX_AUDIT_PAGE`]) older than event `before`.
     pub async fn audit_log(
         &self,
         admin: &Admin,
-        limit: Option<&str>,
-        before: Option<&str>,
+        limit: Option<i64>,
+        before: Option<i64>,
     ) -> Result<Vec<AuditView>> {
-        let limit = match limit {
-            None => 100,
-            Some(l) => l
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| invalid("limit", "a number from 1 to 1000"))?,
-        };
-        let before = before
-            .map(|b| {
-                b.parse::<i64>()
-                    .map_err(|_| invalid("before", "an event id"))
-            })
-            .transpose()?;
+        let limit = limit.unwrap_or(DEFAULT_AUDIT_PAGE);
+        if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+            let range = format!("a number from 1 to {MAX_AUDIT_PAGE}");
+            return Err(invalid("limit", range));
+        }
         let events = self
             .store
             .audit_events(admin.tenant.id, limit, before)

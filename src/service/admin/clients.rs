@@ -2,7 +2,7 @@
 
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
-use crate::domain::client;
+use crate::domain::client::{self, GrantType};
 use crate::service::authenticate::is_locked;
 use crate::service::token_text::random_string;
 use crate::service::{now, Error, Gateway, Result};
@@ -34,7 +34,7 @@ fn pkce_by_default() -> bool {
 pub struct ClientView {
     pub client_id: String,
     pub public: bool,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub require_pkce: bool,
@@ -110,7 +110,7 @@ impl Gateway {
         request: NewClientRequest,
     ) -> Result<RegisteredClient> {
         let client_id = request.client_id.unwrap_or_else(|| random_string(18));
-        client::validate(
+        let grant_types = client::validate(
             &client_id,
             request.public,
             &request.grant_types,
@@ -130,7 +130,7 @@ impl Gateway {
         let new = NewClient {
             client_id: &client_id,
             secret_hash: hash.as_deref(),
-            grant_types: &request.grant_types,
+            grant_types: &grant_types,
             redirect_uris: &request.redirect_uris,
             scopes: &request.scopes,
             require_pkce: request.require_pkce,

@@ -11,9 +11,10 @@ mod tenants;
 mod tokens;
 mod users;
 
+pub use audit::MAX_AUDIT_PAGE;
 pub use tenants::TENANT_ADMIN_ROLE;
 
-use super::authenticate::{percent_decode, BearerCaller, Presented};
+use super::authenticate::{BearerCaller, Presented};
 use super::hasher::Lane;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
@@ -82,7 +83,7 @@ impl Gateway {
         origin: Origin,
     ) -> Result<Admin> {
         let user = match presented {
-            Presented::Basic { name, secret } => {
+            Presented::Basic { name, secret, .. } => {
                 self.authenticate_user(&tenant, &name, &secret, &origin)
                     .await?
             }
@@ -111,11 +112,6 @@ impl Gateway {
         let permit = self.credentials.permit(lane).await.map_err(Error::from)?;
         Ok(self.credentials.hash(&permit, secret).await?)
     }
-}
-
-/// A path segment as sent: percent-decoded (`alice%40mail.org`).
-pub fn path_segment(raw: &str) -> Result<String> {
-    percent_decode(raw).ok_or_else(|| invalid("path", "not valid percent-encoded UTF-8"))
 }
 
 #[cfg(test)]

@@ -78,6 +78,22 @@ impl<B: Backend> SqlStore<B> {
         tx.commit().await?;
         Ok(Committed::new((), changes))
     }
+
+    /// [`SqlStore::finish`] for a write that may find nothing to change: when it did
+    /// not, `None`, and the transaction rolls back with nothing in it.
+    async fn finish_found(
+        &self,
+        tx: Transaction<'static, B::Db>,
+        found: bool,
+        audit: Option<&AuditEvent>,
+        tenant: Option<i64>,
+        changes: Changes,
+    ) -> Result<Committed<Option<()>>> {
+        if !found {
+            return Ok(Committed::unchanged(None));
+        }
+        Ok(self.finish(tx, audit, tenant, changes).await?.map(Some))
+    }
 }
 
 #[async_trait::async_trait]
@@ -319,14 +335,10 @@ impl<B: Backend> Store for SqlStore<B> {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
-        if !roles::update(&mut *tx, tenant_id, role).await? {
-            return Ok(Committed::unchanged(None));
-        }
+        let found = roles::update(&mut *tx, tenant_id, role).await?;
         let changes = Changes::users_of(tenant_id);
-        Ok(self
-            .finish(tx, Some(audit), Some(tenant_id), changes)
-            .await?
-            .map(Some))
+        self.finish_found(tx, found, Some(audit), Some(tenant_id), changes)
+            .await
     }
 
     async fn delete_role(
@@ -336,14 +348,10 @@ impl<B: Backend> Store for SqlStore<B> {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
-        if !roles::delete(&mut *tx, tenant_id, name).await? {
-            return Ok(Committed::unchanged(None));
-        }
+        let found = roles::delete(&mut *tx, tenant_id, name).await?;
         let changes = Changes::users_of(tenant_id);
-        Ok(self
-            .finish(tx, Some(audit), Some(tenant_id), changes)
-            .await?
-            .map(Some))
+        self.finish_found(tx, found, Some(audit), Some(tenant_id), changes)
+            .await
     }
 
     // ---- clients ------------------------------------------------------------------
@@ -416,14 +424,10 @@ impl<B: Backend> Store for SqlStore<B> {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
-        if !clients::set_secret(&mut *tx, tenant_id, client_id, secret_hash).await? {
-            return Ok(Committed::unchanged(None));
-        }
+        let found = clients::set_secret(&mut *tx, tenant_id, client_id, secret_hash).await?;
         let changes = Changes::client(client_id);
-        Ok(self
-            .finish(tx, Some(audit), Some(tenant_id), changes)
-            .await?
-            .map(Some))
+        self.finish_found(tx, found, Some(audit), Some(tenant_id), changes)
+            .await
     }
 
     // ---- lockout ------------------------------------------------------------------
@@ -452,14 +456,10 @@ impl<B: Backend> Store for SqlStore<B> {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
-        if !lockout::clear(&mut *tx, target).await? {
-            return Ok(Committed::unchanged(None));
-        }
+        let found = lockout::clear(&mut *tx, target).await?;
         let changes = Changes::principal(target);
-        Ok(self
-            .finish(tx, Some(audit), Some(audit.tenant_id), changes)
-            .await?
-            .map(Some))
+        self.finish_found(tx, found, Some(audit), Some(audit.tenant_id), changes)
+            .await
     }
 
     async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>> {
@@ -473,11 +473,9 @@ impl<B: Backend> Store for SqlStore<B> {
         now: i64,
     ) -> Result<Committed<Option<()>>> {
         let mut tx = self.backend.begin_write().await?;
-        if !lockout::reset_unless_locked(&mut *tx, target, now).await? {
-            return Ok(Committed::unchanged(None));
-        }
+        let found = lockout::reset_unless_locked(&mut *tx, target, now).await?;
         let changes = Changes::principal(target);
-        Ok(self.finish(tx, None, None, changes).await?.map(Some))
+        self.finish_found(tx, found, None, None, changes).await
     }
 
     // ---- tokens -------------------------------------------------------------------

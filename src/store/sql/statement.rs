@@ -1,6 +1,7 @@
 //! Statements as data: SQL text with `$N` parameters and native arguments, which each
 //! backend binds with its own driver through [`Conn`].
 
+use crate::domain::client::GrantType;
 use crate::store::{Digest, Error, RuleRow};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -16,6 +17,8 @@ pub(crate) enum Arg<'a> {
     Bytes(Option<&'a [u8]>),
     /// A list of names, stored as JSON (`TEXT` on SQLite, `JSONB` on PostgreSQL).
     Names(&'a [String]),
+    /// Grant types, stored as a JSON list of their names.
+    Grants(&'a [GrantType]),
     /// Resource rules, stored as JSON; `None` is SQL `NULL`.
     Rules(Option<&'a [RuleRow]>),
 }
@@ -58,6 +61,11 @@ impl<'a> From<&'a Digest> for Arg<'a> {
 impl<'a> From<Option<&'a Digest>> for Arg<'a> {
     fn from(v: Option<&'a Digest>) -> Self {
         Arg::Bytes(v.map(|d| &d[..]))
+    }
+}
+impl<'a> From<&'a [GrantType]> for Arg<'a> {
+    fn from(v: &'a [GrantType]) -> Self {
+        Arg::Grants(v)
     }
 }
 impl<'a> From<&'a [String]> for Arg<'a> {
@@ -128,6 +136,7 @@ where
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
     Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
     Json<&'q [String]>: Encode<'q, DB> + Type<DB>,
+    Json<&'q [GrantType]>: Encode<'q, DB> + Type<DB>,
     Option<Json<&'q [RuleRow]>>: Encode<'q, DB> + Type<DB>,
 {
     let mut out = DB::Arguments::<'q>::default();
@@ -138,6 +147,7 @@ where
             Arg::Text(v) => out.add(v),
             Arg::Bytes(v) => out.add(v),
             Arg::Names(v) => out.add(Json(v)),
+            Arg::Grants(v) => out.add(Json(v)),
             Arg::Rules(v) => out.add(v.map(Json)),
         }
         .map_err(sqlx::Error::Encode)?;
