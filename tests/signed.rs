@@ -703,7 +703,7 @@ async fn a_tenant_without_a_key_gets_one_at_its_first_signature() {
         .await
         .unwrap();
     sqlx::query("DELETE FROM signing_keys WHERE tenant_id = $1")
-        .bind(foo.id)
+        .bind(foo.id.get())
         .execute(&mut db)
         .await
         .unwrap();

@@ -12,6 +12,7 @@ pub mod common;
 use common::{Backend, TestDatabase};
 use portcullis::domain::audit::Actor;
 use portcullis::domain::client::GrantType;
+use portcullis::domain::tenant::TenantId;
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
     AuditEvent, Caches, Changes, Committed, LockTarget, NewClient, NewSigningKey, NewToken,
@@ -96,13 +97,13 @@ macro_rules! settled_with_result {
         }
     )*};
 }
-settled_with_result!(i64, Option<i64>, Rotation);
+settled_with_result!(TenantId, Option<i64>, Rotation);
 
 fn paths(permissions: &[portcullis::domain::permission::Permission]) -> Vec<&str> {
     permissions.iter().map(|p| p.as_str()).collect()
 }
 
-async fn tenant(store: &Opened, domain: &str) -> i64 {
+async fn tenant(store: &Opened, domain: &str) -> TenantId {
     let settings = TenantSettings::defaults(domain.into());
     let (id, changes) = store
         .upsert_tenant(&settings, Source::File, 1)
@@ -114,7 +115,7 @@ async fn tenant(store: &Opened, domain: &str) -> i64 {
     id
 }
 
-fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
+fn token(tenant_id: TenantId, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
     NewToken {
         tenant_id,
         kind,
@@ -135,7 +136,7 @@ fn token(tenant_id: i64, kind: TokenKind, seed: u8, grant: &str) -> NewToken {
 }
 
 /// An access token issued with the refresh token `refresh_seed`.
-fn access_with(tenant_id: i64, seed: u8, refresh_seed: u8, grant: &str) -> NewToken {
+fn access_with(tenant_id: TenantId, seed: u8, refresh_seed: u8, grant: &str) -> NewToken {
     NewToken {
         refresh_digest: Some([refresh_seed; 32]),
         ..token(tenant_id, TokenKind::Access, seed, grant)
@@ -665,7 +666,7 @@ on_both_backends!(crate::open;
     tenant_settings_are_updated_in_place,
 );
 
-fn audit(tenant_id: i64, action: &str, target: &str, at: i64) -> AuditEvent {
+fn audit(tenant_id: TenantId, action: &str, target: &str, at: i64) -> AuditEvent {
     AuditEvent {
         id: 0,
         tenant_id,
@@ -1204,7 +1205,7 @@ on_both_backends!(crate::open;
 );
 
 /// Revokes one token at `at` (so it stopped being active then).
-async fn revoke_at(store: &Opened, tenant_id: i64, seed: u8, kind: TokenKind, at: i64) {
+async fn revoke_at(store: &Opened, tenant_id: TenantId, seed: u8, kind: TokenKind, at: i64) {
     let id = store
         .token(tenant_id, &[seed; 32])
         .await
@@ -1352,7 +1353,7 @@ async fn an_unsupported_database_url_is_refused() {
 // ---- group commit --------------------------------------------------------------------
 
 /// A token whose digest is made from a wider seed than [`token`]'s.
-fn numbered(tenant_id: i64, n: u16, grant: &str) -> NewToken {
+fn numbered(tenant_id: TenantId, n: u16, grant: &str) -> NewToken {
     let mut digest = [0xEE; 32];
     digest[..2].copy_from_slice(&n.to_be_bytes());
     NewToken {

@@ -1,6 +1,7 @@
 //! What the scenarios need in place: tenant files, tokens written straight into the
 //! store (their plaintext kept here to present them), and a PostgreSQL database.
 
+use portcullis::domain::tenant::TenantId;
 use portcullis::domain::token::TokenKind;
 use portcullis::service::token_text::{digest, random_string};
 use portcullis::store::{NewToken, Store};
@@ -87,7 +88,7 @@ roles = ["admin"]
 }
 
 /// The id of the tenant named `domain`.
-pub(crate) async fn tenant_id(store: &dyn Store, domain: &str) -> i64 {
+pub(crate) async fn tenant_id(store: &dyn Store, domain: &str) -> TenantId {
     let tenants = store.tenants().await.expect("the tenants");
     tenants
         .iter()
@@ -98,7 +99,11 @@ pub(crate) async fn tenant_id(store: &dyn Store, domain: &str) -> i64 {
 
 /// Stores `count` ACTIVE access tokens of the bench client in tenant `tenant_id`, a day
 /// long, and returns their plaintext.
-pub(crate) async fn store_tokens(store: &dyn Store, tenant_id: i64, count: usize) -> Vec<String> {
+pub(crate) async fn store_tokens(
+    store: &dyn Store,
+    tenant_id: TenantId,
+    count: usize,
+) -> Vec<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")

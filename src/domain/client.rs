@@ -1,6 +1,8 @@
 //! What a client registration may say: ids, grant types, redirect URIs, scopes. Shared
 //! by tenant files and the admin API so both refuse the same things.
 
+use super::scope::is_scope_token;
+
 /// The grants of RFC 6749 that a client may be given, by their `grant_type` names
 /// (also how they are stored and shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -58,13 +60,6 @@ pub fn is_client_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Whether a redirect URI sent in a request matches a registered one: exactly, or, for

@@ -8,5 +8,6 @@ pub mod client;
 pub mod permission;
 pub mod pkce;
 pub mod principal;
+pub mod scope;
 pub mod tenant;
 pub mod token;

@@ -68,10 +68,41 @@ impl Default for Lifetimes {
     }
 }
 
+/// A tenant's id in the store. Its own type, so that it is never taken for another
+/// number (a row id, a time, a count) or swapped with one; it prints and travels as
+/// the number.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct TenantId(i64);
+
+impl TenantId {
+    pub const fn new(id: i64) -> Self {
+        TenantId(id)
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl From<i64> for TenantId {
+    fn from(id: i64) -> Self {
+        TenantId(id)
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Everything a request needs to know about its tenant, loaded once and cached.
 #[derive(Debug, Clone)]
 pub struct Tenant {
-    pub id: i64,
+    pub id: TenantId,
     pub domain: TenantDomain,
     pub is_super: bool,
     pub lifetimes: Lifetimes,

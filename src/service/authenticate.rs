@@ -18,7 +18,7 @@ use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{authorize, requirement, Requirement};
 use crate::domain::principal::{qualified_name, split_sign_in_name, validate_username};
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{Tenant, TenantId};
 use crate::domain::token::TokenKind;
 use crate::store::{AuditEvent, ClientRecord, LockTarget, UserRecord};
 use secrecy::{ExposeSecret, SecretString};
@@ -92,7 +92,7 @@ impl Caller for Introspector {
         self.caller()
     }
 
-    fn counted_in(&self, addressed: &Tenant) -> i64 {
+    fn counted_in(&self, addressed: &Tenant) -> TenantId {
         addressed.id
     }
 }
@@ -103,7 +103,7 @@ impl Caller for AuthenticatedClient {
         self.id()
     }
 
-    fn counted_in(&self, _: &Tenant) -> i64 {
+    fn counted_in(&self, _: &Tenant) -> TenantId {
         self.tenant_id()
     }
 }
@@ -187,7 +187,7 @@ impl PrincipalKind {
 /// One secret check: whose, in which queue, and what the audit log calls it.
 struct Attempt<'a> {
     /// The tenant whose queue the check waits in and whose audit log records it.
-    tenant_id: i64,
+    tenant_id: TenantId,
     /// The name as presented, for the audit log.
     name: &'a str,
     kind: PrincipalKind,
@@ -221,7 +221,7 @@ impl AuthenticatedClient {
         &self.0.client_id
     }
 
-    pub fn tenant_id(&self) -> i64 {
+    pub fn tenant_id(&self) -> TenantId {
         self.0.tenant_id
     }
 }
@@ -409,7 +409,7 @@ impl Gateway {
             .await?;
         if self.settle(write).await?.is_some() {
             tracing::warn!(
-                tenant_id = attempt.tenant_id,
+                tenant_id = attempt.tenant_id.get(),
                 principal = attempt.name,
                 kind = attempt.kind.as_str(),
                 "locked after repeated sign-in failures"

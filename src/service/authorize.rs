@@ -160,7 +160,7 @@ impl Gateway {
             client,
             redirect_uri,
             redirect_uri_given: given,
-            scope,
+            scope: scope.to_string(),
             state,
             code_challenge,
         })

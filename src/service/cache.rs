@@ -12,7 +12,7 @@ use super::Result;
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{default_rules, ResourceRule};
 use crate::domain::principal::validate_username;
-use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain, TenantRateLimits};
+use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain, TenantId, TenantRateLimits};
 use crate::store::{ClientRecord, Digest, Store, TenantRow, UserRecord};
 use dashmap::{DashMap, DashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -44,8 +44,8 @@ pub struct Directory {
     super_tenant: TenantDomain,
     /// Active tenants by domain (for paths) and by id (for clients and tokens).
     tenants: DashMap<String, Arc<Tenant>>,
-    tenants_by_id: DashMap<i64, Arc<Tenant>>,
-    users: DashMap<(i64, String), Arc<UserRecord>>,
+    tenants_by_id: DashMap<TenantId, Arc<Tenant>>,
+    users: DashMap<(TenantId, String), Arc<UserRecord>>,
     clients: DashMap<String, Arc<ClientRecord>>,
     /// Ids known not to be clients, because a Basic name is tried as a client id
     /// before it is tried as a user.
@@ -145,7 +145,7 @@ impl Directory {
         self.tenants.get(domain).map(|t| t.clone())
     }
 
-    pub fn tenant_by_id(&self, id: i64) -> Option<Arc<Tenant>> {
+    pub fn tenant_by_id(&self, id: TenantId) -> Option<Arc<Tenant>> {
         self.tenants_by_id.get(&id).map(|t| t.clone())
     }
 
@@ -160,7 +160,7 @@ impl Directory {
     pub async fn user(
         &self,
         store: &dyn Store,
-        tenant_id: i64,
+        tenant_id: TenantId,
         username: &str,
     ) -> Result<Option<Arc<UserRecord>>> {
         if validate_username(username).is_err() {
@@ -250,13 +250,13 @@ impl Directory {
         }
     }
 
-    pub fn forget_user(&self, tenant_id: i64, username: &str) {
+    pub fn forget_user(&self, tenant_id: TenantId, username: &str) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.users.remove(&(tenant_id, username.to_owned()));
     }
 
     /// After a role changes, any cached user of the tenant may hold stale permissions.
-    pub fn forget_users_of(&self, tenant_id: i64) {
+    pub fn forget_users_of(&self, tenant_id: TenantId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.users.retain(|(tenant, _), _| *tenant != tenant_id);
     }
@@ -269,7 +269,7 @@ impl Directory {
 
     /// Forgets every user and client of a tenant, and every id remembered as absent
     /// (those belong to no tenant).
-    pub fn forget_tenant(&self, tenant_id: i64) {
+    pub fn forget_tenant(&self, tenant_id: TenantId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.users.retain(|(tenant, _), _| *tenant != tenant_id);
         self.clients.retain(|_, c| c.tenant_id != tenant_id);
@@ -360,7 +360,7 @@ impl TokenCache {
     }
 
     /// Forgets every token of a tenant (`None`: of every tenant).
-    pub fn forget_tenant(&self, tenant_id: Option<i64>) {
+    pub fn forget_tenant(&self, tenant_id: Option<TenantId>) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.retain(|t| tenant_id.is_some_and(|id| t.tenant_id != id));
     }
@@ -398,7 +398,7 @@ mod tests {
         let record = crate::store::TokenRecord {
             id: seed.into(),
             token: NewToken {
-                tenant_id: 1,
+                tenant_id: TenantId::new(1),
                 kind: TokenKind::Access,
                 digest: [seed; 32],
                 jti: String::new(),

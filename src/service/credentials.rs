@@ -9,6 +9,7 @@
 //! costs what a known one does.
 
 use super::hasher::{Hasher, Lane, Permit, Saturated};
+use crate::domain::tenant::TenantId;
 use dashmap::DashSet;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -27,8 +28,13 @@ const MAX_REMEMBERED: usize = 100_000;
 /// Whose secret is being checked; part of every cache key.
 #[derive(Debug, Clone, Copy)]
 pub enum Holder<'a> {
-    User { tenant_id: i64, username: &'a str },
-    Client { client_id: &'a str },
+    User {
+        tenant_id: TenantId,
+        username: &'a str,
+    },
+    Client {
+        client_id: &'a str,
+    },
 }
 
 #[allow(
@@ -131,7 +137,7 @@ impl Credentials {
                 username,
             } => {
                 field(b"user");
-                field(&tenant_id.to_be_bytes());
+                field(&tenant_id.get().to_be_bytes());
                 field(username.as_bytes());
             }
             Holder::Client { client_id } => {
@@ -159,7 +165,7 @@ mod tests {
 
     fn lane() -> Lane {
         Lane {
-            tenant_id: 1,
+            tenant_id: TenantId::new(1),
             address: std::net::IpAddr::from([127, 0, 0, 1]),
         }
     }
@@ -174,7 +180,7 @@ mod tests {
         let c = Credentials::new().unwrap();
         let hash = hash_blocking("right").unwrap();
         let holder = Holder::User {
-            tenant_id: 1,
+            tenant_id: TenantId::new(1),
             username: "alice",
         };
         assert!(!verify(&c, holder, Some(&hash), "wrong").await);
@@ -193,7 +199,7 @@ mod tests {
         let old = hash_blocking("old-password").unwrap();
         let new = hash_blocking("new-password").unwrap();
         let holder = Holder::User {
-            tenant_id: 1,
+            tenant_id: TenantId::new(1),
             username: "alice",
         };
         assert!(verify(&c, holder, Some(&old), "old-password").await);
@@ -206,7 +212,7 @@ mod tests {
         let hash = hash_blocking("pw").unwrap();
         let a = c.cache_key(
             Holder::User {
-                tenant_id: 1,
+                tenant_id: TenantId::new(1),
                 username: "admin",
             },
             &hash,
@@ -214,7 +220,7 @@ mod tests {
         );
         let b = c.cache_key(
             Holder::User {
-                tenant_id: 2,
+                tenant_id: TenantId::new(2),
                 username: "admin",
             },
             &hash,

@@ -16,6 +16,7 @@
 //! (reading the lock state, recording a failure): that is what bounds the guesses that
 //! reach the real hash while a lock is being set.
 
+use crate::domain::tenant::TenantId;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
@@ -56,7 +57,7 @@ pub enum Saturated {
 /// Where a request waits: its tenant, then its source address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lane {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub address: IpAddr,
 }
 
@@ -255,8 +256,8 @@ struct Queue {
     waiting: usize,
     next_ticket: u64,
     /// Tenants with someone waiting, in the order they are served.
-    turn: VecDeque<i64>,
-    tenants: HashMap<i64, TenantLane>,
+    turn: VecDeque<TenantId>,
+    tenants: HashMap<TenantId, TenantLane>,
 }
 
 #[derive(Debug, Default)]
@@ -441,7 +442,7 @@ mod tests {
 
     fn lane(tenant_id: i64, last_octet: u8) -> Lane {
         Lane {
-            tenant_id,
+            tenant_id: TenantId::new(tenant_id),
             address: IpAddr::from([10, 0, 0, last_octet]),
         }
     }
@@ -534,7 +535,7 @@ mod tests {
         while n < MAX_WAITING {
             address += 1;
             let lane = Lane {
-                tenant_id: 1,
+                tenant_id: TenantId::new(1),
                 address: IpAddr::from((address + 1000).to_be_bytes()),
             };
             queue.enqueue(lane).unwrap();

@@ -4,7 +4,7 @@
 
 use super::token_text::{digest, grant_id, random_string};
 use super::{Error, Gateway, Result};
-use crate::domain::client::is_scope_token;
+use crate::domain::scope::Scope;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::{ClientRecord, NewToken};
@@ -37,7 +37,7 @@ pub(super) struct Issuance<'a> {
     pub(super) tenant: &'a Tenant,
     pub(super) client: &'a ClientRecord,
     pub(super) username: Option<String>,
-    pub(super) scope: String,
+    pub(super) scope: Scope,
     pub(super) with_refresh: bool,
     /// Shared by every token of one authorization, across its refreshes.
     pub(super) grant_id: String,
@@ -51,7 +51,7 @@ impl<'a> Issuance<'a> {
         tenant: &'a Tenant,
         client: &'a ClientRecord,
         username: Option<String>,
-        scope: String,
+        scope: Scope,
         with_refresh: bool,
         now: i64,
     ) -> Self {
@@ -71,6 +71,7 @@ impl<'a> Issuance<'a> {
         let lifetimes = self.tenant.lifetimes;
         let access_token = random_string(32);
         let refresh_token = self.with_refresh.then(|| random_string(32));
+        let scope_text = self.scope.to_string();
         // No token of a grant outlives the grant (RFC 9700 §4.14.2).
         let grant_ends = self.grant_started_at + lifetimes.grant_max_lifetime;
         let expiry = |ttl: i64| (now + ttl).min(grant_ends);
@@ -84,7 +85,7 @@ impl<'a> Issuance<'a> {
             refresh_digest: None,
             client_id: self.client.client_id.clone(),
             username: self.username.clone(),
-            scope: self.scope.clone(),
+            scope: scope_text.clone(),
             issued_at: now,
             not_before: now,
             expires_at: expiry(ttl),
@@ -103,7 +104,7 @@ impl<'a> Issuance<'a> {
             access_token,
             token_type: "Bearer",
             expires_in: expiry(lifetimes.access_token) - now,
-            scope: self.scope,
+            scope: scope_text,
             refresh_token,
         };
         (tokens, response)
@@ -111,95 +112,12 @@ impl<'a> Issuance<'a> {
 }
 
 /// Parses a requested scope and checks it against the client's allowed scopes.
-pub(super) fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<String> {
-    let scopes = parse_scope(requested)?;
-    if let Some(outside) = scopes
-        .iter()
-        .find(|s| !client.scopes.is_empty() && !client.scopes.iter().any(|a| a == *s))
-    {
-        return Err(Error::InvalidScope(format!(
-            "the client may not request {outside:?}"
-        )));
-    }
-    Ok(scopes.join(" "))
+pub(super) fn allowed_scope(client: &ClientRecord, requested: Option<&str>) -> Result<Scope> {
+    let scope = Scope::parse(requested).and_then(|s| s.allowed_by(&client.scopes));
+    scope.map_err(|e| Error::InvalidScope(e.to_string()))
 }
 
 /// RFC 6749 §6: a refresh may narrow the original scope, never widen it.
-pub(super) fn narrowed_scope(original: &str, requested: Option<&str>) -> Result<String> {
-    if requested.is_none() {
-        return Ok(original.to_owned());
-    }
-    let scopes = parse_scope(requested)?;
-    let granted: Vec<&str> = original.split(' ').collect();
-    if let Some(outside) = scopes.iter().find(|s| !granted.contains(s)) {
-        return Err(Error::InvalidScope(format!(
-            "{outside:?} was not granted originally"
-        )));
-    }
-    Ok(scopes.join(" "))
-}
-
-fn parse_scope(requested: Option<&str>) -> Result<Vec<&str>> {
-    let mut scopes: Vec<&str> = Vec::new();
-    for s in requested
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty())
-    {
-        if !is_scope_token(s) {
-            return Err(Error::InvalidScope(format!("{s:?} is not a valid scope")));
-        }
-        if !scopes.contains(&s) {
-            scopes.push(s);
-        }
-    }
-    Ok(scopes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client(scopes: &[&str]) -> ClientRecord {
-        ClientRecord {
-            id: 1,
-            tenant_id: 1,
-            client_id: "c".into(),
-            secret_hash: None,
-            grant_types: vec![],
-            redirect_uris: vec![],
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            require_pkce: true,
-            failed_attempts: 0,
-            locked_until: None,
-        }
-    }
-
-    #[test]
-    fn scopes_are_checked_against_the_client() {
-        assert_eq!(
-            allowed_scope(&client(&[]), Some("test1 test2")).unwrap(),
-            "test1 test2"
-        );
-        assert_eq!(
-            allowed_scope(&client(&["a", "b"]), Some("b  a b")).unwrap(),
-            "b a"
-        );
-        assert!(matches!(
-            allowed_scope(&client(&["a"]), Some("a c")),
-            Err(Error::InvalidScope(_))
-        ));
-        assert!(matches!(
-            allowed_scope(&client(&[]), Some("a\"")),
-            Err(Error::InvalidScope(_))
-        ));
-        assert_eq!(allowed_scope(&client(&["a"]), None).unwrap(), "");
-    }
-
-    #[test]
-    fn a_refresh_may_narrow_but_not_widen() {
-        assert_eq!(narrowed_scope("a b", None).unwrap(), "a b");
-        assert_eq!(narrowed_scope("a b", Some("b")).unwrap(), "b");
-        assert!(narrowed_scope("a b", Some("c")).is_err());
-    }
+pub(super) fn narrowed_scope(original: &str, requested: Option<&str>) -> Result<Scope> {
+    Scope::narrowed(original, requested).map_err(|e| Error::InvalidScope(e.to_string()))
 }

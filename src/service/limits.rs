@@ -13,7 +13,7 @@
 //! caller name, so memory per key is bounded.
 
 use crate::config::RateLimits;
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{Tenant, TenantId};
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
@@ -33,7 +33,7 @@ pub struct Limits {
     failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Addresses out of failure cells, until when.
     blocked: DashMap<IpAddr, Instant>,
-    requests: DashMap<i64, TenantLimiters>,
+    requests: DashMap<TenantId, TenantLimiters>,
 }
 
 /// One tenant's request limiters, built for the quotas in force when they were made.
@@ -187,11 +187,11 @@ fn limited(not_until: &NotUntil<<DefaultClock as Clock>::Instant>) -> Limited {
 mod tests {
     use super::*;
     use crate::domain::permission::default_rules;
-    use crate::domain::tenant::{Lifetimes, TenantDomain, TenantRateLimits};
+    use crate::domain::tenant::{Lifetimes, TenantDomain, TenantId, TenantRateLimits};
 
     fn tenant(rate_limits: TenantRateLimits) -> Tenant {
         Tenant {
-            id: 1,
+            id: TenantId::new(1),
             domain: TenantDomain::parse("foo.com").unwrap(),
             is_super: false,
             lifetimes: Lifetimes::default(),

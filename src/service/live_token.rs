@@ -10,7 +10,7 @@
 
 use super::{Gateway, Result};
 use crate::domain::audit::Actor;
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{Tenant, TenantId};
 use crate::domain::token::{self, Event, State, TokenKind};
 use crate::store::{Digest, Selection, TokenRecord};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveToken {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub kind: TokenKind,
     pub state: State,
     pub issued_at: i64,
@@ -129,7 +129,13 @@ impl Gateway {
 
     /// Records EXPIRED at the first look after expiry. The token is inactive whether or
     /// not this write lands, so a failure is only logged.
-    pub(super) async fn record_expiry(&self, tenant_id: i64, kind: TokenKind, id: i64, now: i64) {
+    pub(super) async fn record_expiry(
+        &self,
+        tenant_id: TenantId,
+        kind: TokenKind,
+        id: i64,
+        now: i64,
+    ) {
         let step = (kind, Selection::Token(id), Event::LifetimePassed);
         match self
             .store
@@ -159,7 +165,7 @@ mod tests {
         TokenRecord {
             id: 7,
             token: NewToken {
-                tenant_id: 3,
+                tenant_id: TenantId::new(3),
                 kind: TokenKind::Refresh,
                 digest: [1; 32],
                 jti: "the-jti".into(),
@@ -191,7 +197,7 @@ mod tests {
         assert_eq!(live.jti(), "the-jti");
         assert_eq!(
             (live.id, live.tenant_id, live.kind, live.state),
-            (7, 3, TokenKind::Refresh, State::Active)
+            (7, TenantId::new(3), TokenKind::Refresh, State::Active)
         );
         assert_eq!(
             (live.issued_at, live.not_before, live.expires_at),

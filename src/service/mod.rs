@@ -22,7 +22,7 @@ mod revoke;
 pub mod token_text;
 
 use crate::config::Config;
-use crate::domain::tenant::{Tenant, TenantDomain};
+use crate::domain::tenant::{Tenant, TenantDomain, TenantId};
 use crate::store::{self, Caches, Changes, Committed, Notice, Store};
 use cache::{Directory, TokenCache};
 use credentials::{Credentials, HashError};
@@ -406,7 +406,7 @@ pub trait Caller {
     /// `user@tenant`, never a secret.
     fn name(&self) -> &str;
     /// The tenant whose budget its requests spend, given the one addressed.
-    fn counted_in(&self, addressed: &Tenant) -> i64;
+    fn counted_in(&self, addressed: &Tenant) -> TenantId;
 }
 
 /// Where a request came from: the client address that the audit log records and that

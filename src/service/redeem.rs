@@ -8,6 +8,7 @@ use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
 use crate::domain::audit::Actor;
 use crate::domain::pkce::verifier_meets;
+use crate::domain::scope::Scope;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
 use crate::store::{ClientRecord, Rotation, Selection, TokenRecord};
@@ -73,7 +74,7 @@ impl Gateway {
             tenant,
             client,
             username: Some(t.username.clone().ok_or_else(invalid)?),
-            scope: t.scope.clone(),
+            scope: Scope::granted(&t.scope),
             with_refresh: true,
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,

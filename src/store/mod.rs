@@ -2,12 +2,14 @@
 //!
 //! [`Store`] is every operation the services need. [`connect`] picks the backend once,
 //! from the URL scheme; both run the SQL of [`sql`], each through its own driver and
-//! with its database's own types. Every method takes the tenant it works in, except
-//! the client lookup (client ids are unique across tenants, SPEC §6), the lookups of
-//! every tenant's keys and locks at start and for metrics, and the lookup of a leaked
-//! code wherever it lives, which spends it (RFC 9700 §4.5). Every method
-//! that commits a change to something a cache may hold returns its result as
-//! [`Committed`], which yields it only once the caches have heard of the change.
+//! with its database's own types. A method that works inside one tenant names it, as
+//! a [`TenantId`] or in the record, target or audit entry it is given. The reads
+//! across tenants are few and said so: the client lookup (client ids are unique across
+//! tenants, SPEC §6), every tenant's keys and locks at start and for metrics, the
+//! lookup of a leaked code wherever it lives, which spends it (RFC 9700 §4.5), and
+//! the purge. Every method that commits a change to something a cache may hold
+//! returns its result as [`Committed`], which yields it only once the caches have
+//! heard of the change.
 
 mod committed;
 mod postgres;
@@ -19,6 +21,7 @@ pub use committed::{Caches, Committed};
 pub use records::*;
 
 use crate::domain::audit::Actor;
+use crate::domain::tenant::TenantId;
 use crate::domain::token::{Event, TokenKind};
 use std::sync::Arc;
 
@@ -130,11 +133,11 @@ pub trait Store: Send + Sync {
         settings: &TenantSettings,
         source: Source,
         now: i64,
-    ) -> Result<Committed<i64>>;
+    ) -> Result<Committed<TenantId>>;
     /// Replaces a tenant's resource rules; `None` restores the defaults.
     async fn set_resources(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         rules: Option<&[RuleRow]>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
@@ -150,26 +153,34 @@ pub trait Store: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
     /// Deactivates a tenant and makes all its tokens INACTIVE.
-    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Committed<()>>;
+    async fn deactivate_tenant(
+        &self,
+        tenant_id: TenantId,
+        audit: &AuditEvent,
+    ) -> Result<Committed<()>>;
 
     // ---- signing keys -------------------------------------------------------------
 
     /// The tenant's signing key and the keys retired after `retired_after`, newest
     /// first.
-    async fn signing_keys(&self, tenant_id: i64, retired_after: i64) -> Result<Vec<SigningKeyRow>>;
+    async fn signing_keys(
+        &self,
+        tenant_id: TenantId,
+        retired_after: i64,
+    ) -> Result<Vec<SigningKeyRow>>;
     /// Every tenant's signing key, for the start-up check that the master key opens
     /// them.
     async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRow>>;
     /// Gives each tenant its first signing key, in one transaction; a tenant that has
     /// one meanwhile (another instance starting) keeps its own.
-    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Committed<()>>;
+    async fn add_signing_keys(&self, keys: &[(TenantId, NewSigningKey)]) -> Result<Committed<()>>;
     /// Makes `key` the tenant's signing key: the previous one retires now, and keys
     /// retired before `unpublished_before` are deleted, as are all but the
     /// `keep_retiring` most recently retired. A rotation that lost a race with another
     /// is `Duplicate("signing key")`.
     async fn rotate_signing_key(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         key: &NewSigningKey,
         unpublished_before: i64,
         keep_retiring: usize,
@@ -179,14 +190,14 @@ pub trait Store: Send + Sync {
     // ---- users and roles ----------------------------------------------------------
 
     /// One user with the permissions of their roles, in one query.
-    async fn user(&self, tenant_id: i64, username: &str) -> Result<Option<UserRecord>>;
-    async fn users(&self, tenant_id: i64) -> Result<Vec<UserRecord>>;
-    async fn user_count(&self, tenant_id: i64) -> Result<i64>;
+    async fn user(&self, tenant_id: TenantId, username: &str) -> Result<Option<UserRecord>>;
+    async fn users(&self, tenant_id: TenantId) -> Result<Vec<UserRecord>>;
+    async fn user_count(&self, tenant_id: TenantId) -> Result<i64>;
     /// Creates a user, or brings one of the same `source` back in line with it. A user
     /// created through the API is never overwritten by a file.
     async fn upsert_user(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         user: &NewUser<'_>,
         source: Source,
         now: i64,
@@ -194,7 +205,7 @@ pub trait Store: Send + Sync {
     /// Creates a user through the API; a taken username is `Duplicate("username")`.
     async fn create_user(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         user: &NewUser<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
@@ -202,37 +213,37 @@ pub trait Store: Send + Sync {
     /// user's tokens INACTIVE. `None` when there is no such user.
     async fn change_user(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         username: &str,
         change: UserChange<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
-    async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>>;
+    async fn roles(&self, tenant_id: TenantId) -> Result<Vec<RoleRecord>>;
     /// Creates a role or replaces its permission list.
     async fn upsert_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         role: &RoleRecord,
         source: Source,
     ) -> Result<Committed<()>>;
     /// A taken name is `Duplicate("name")`.
     async fn create_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         role: &RoleRecord,
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
     /// Replaces an existing role's permissions; `None` when there is no such role.
     async fn update_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         role: &RoleRecord,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
     /// Deletes a role and takes it from every user who had it.
     async fn delete_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         name: &str,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
@@ -241,12 +252,12 @@ pub trait Store: Send + Sync {
 
     /// A client by its id, whatever its tenant.
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
-    async fn clients(&self, tenant_id: i64) -> Result<Vec<ClientRecord>>;
+    async fn clients(&self, tenant_id: TenantId) -> Result<Vec<ClientRecord>>;
     /// Creates a client, or brings a file-declared one in line with its file. A client
     /// id taken by another tenant, or by the API, is a duplicate.
     async fn upsert_client(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client: &NewClient<'_>,
         source: Source,
         now: i64,
@@ -254,7 +265,7 @@ pub trait Store: Send + Sync {
     /// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
     async fn create_client(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client: &NewClient<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
@@ -262,13 +273,13 @@ pub trait Store: Send + Sync {
     /// such client.
     async fn delete_client(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client_id: &str,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
     async fn set_client_secret(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client_id: &str,
         secret_hash: &str,
         audit: &AuditEvent,
@@ -295,7 +306,7 @@ pub trait Store: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
     /// How many users and clients each tenant has locked at `now`, by tenant id.
-    async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>>;
+    async fn locked_accounts(&self, now: i64) -> Result<Vec<(TenantId, i64)>>;
     /// Resets the count after a successful sign-in unless a lock is in force. `None`
     /// when the principal is locked (or gone).
     async fn reset_failures(
@@ -310,7 +321,7 @@ pub trait Store: Send + Sync {
     /// cached can be stale after it: no cache remembers a token as absent.
     async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<()>;
     /// The token with this digest in this tenant: one indexed read.
-    async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>>;
+    async fn token(&self, tenant_id: TenantId, digest: &Digest) -> Result<Option<TokenRecord>>;
     /// The authorization code with this digest, whichever tenant holds it. The one
     /// lookup across tenants: a code presented where it does not belong has leaked,
     /// and is spent wherever it lives (RFC 9700 §4.5); nothing else is read this way.
@@ -319,7 +330,7 @@ pub trait Store: Send + Sync {
     /// machine lets it move, in one transaction (a revocation and its cascade).
     async fn transitions(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         steps: &[(TokenKind, Selection, Event)],
         now: i64,
         actor: &Actor,
@@ -327,7 +338,7 @@ pub trait Store: Send + Sync {
     /// [`Store::transitions`] by an admin, with the audit entry.
     async fn revoke_by_admin(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         steps: &[(TokenKind, Selection, Event)],
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
@@ -360,7 +371,7 @@ pub trait Store: Send + Sync {
     /// At most `limit` events of the tenant, newest first, older than event `before`.
     async fn audit_events(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         limit: i64,
         before: Option<i64>,
     ) -> Result<Vec<AuditEvent>>;

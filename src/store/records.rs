@@ -3,6 +3,7 @@
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::GrantType;
 use crate::domain::permission::Permission;
+use crate::domain::tenant::TenantId;
 use crate::domain::token::{Reason, State, TokenKind};
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +47,7 @@ fn default_method() -> String {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TenantRow {
-    pub id: i64,
+    pub id: TenantId,
     pub domain: String,
     pub active: bool,
     pub access_token_ttl: i64,
@@ -101,7 +102,7 @@ impl TenantSettings {
 #[allow(missing_debug_implementations, reason = "holds a password hash")]
 pub struct UserRecord {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub username: String,
     /// argon2id PHC string.
     pub password_hash: String,
@@ -125,7 +126,7 @@ pub struct NewUser<'a> {
 #[allow(missing_debug_implementations, reason = "holds a secret hash")]
 pub struct ClientRecord {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub client_id: String,
     /// argon2id PHC string; `None` for a public client.
     pub secret_hash: Option<String>,
@@ -166,7 +167,7 @@ pub type Digest = [u8; 32];
 /// A token about to be stored.
 #[derive(Debug, Clone)]
 pub struct NewToken {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub kind: TokenKind,
     pub digest: Digest,
     pub jti: String,
@@ -237,8 +238,13 @@ pub enum UserChange<'a> {
 /// Whose sign-in failures are counted.
 #[derive(Debug, Clone, Copy)]
 pub enum LockTarget<'a> {
-    User { tenant_id: i64, username: &'a str },
-    Client { client_id: &'a str },
+    User {
+        tenant_id: TenantId,
+        username: &'a str,
+    },
+    Client {
+        client_id: &'a str,
+    },
 }
 
 /// One audit log entry. Never holds a secret or a token. `id` is assigned by the
@@ -246,7 +252,7 @@ pub enum LockTarget<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     pub id: i64,
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     pub at: i64,
     /// Who acted, as [`Actor`] stores it: `admin@foo.com`, `system`, or the name a
     /// failed sign-in used.
@@ -261,7 +267,7 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An entry to write, by `actor`, from `client_address`.
     pub fn new(
-        tenant_id: i64,
+        tenant_id: TenantId,
         at: i64,
         actor: &Actor,
         action: AuditAction,
@@ -284,7 +290,7 @@ impl AuditEvent {
 /// sealed under the master key (which the store never sees).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SigningKeyRow {
-    pub tenant_id: i64,
+    pub tenant_id: TenantId,
     /// The domain of the tenant: what the sealed key is bound to.
     pub domain: String,
     pub kid: String,
@@ -325,17 +331,17 @@ pub struct Changes {
     pub tokens: Vec<Digest>,
     /// Users changed or deleted (password, enabled, roles, failure count), by tenant id
     /// and username.
-    pub users: Vec<(i64, String)>,
+    pub users: Vec<(TenantId, String)>,
     /// Tenants any of whose users may hold changed permissions (a role changed).
-    pub users_of_tenants: Vec<i64>,
+    pub users_of_tenants: Vec<TenantId>,
     /// Clients created, changed or deleted, by client id.
     pub clients: Vec<String>,
     /// Tenants created, deactivated, or whose settings or resource rules changed.
-    pub tenants: Vec<i64>,
+    pub tenants: Vec<TenantId>,
     /// Tenants whose signing keys changed (a rotation, a first key). Absent from the
     /// notices of instances older than signing keys.
     #[serde(default)]
-    pub signing_keys: Vec<i64>,
+    pub signing_keys: Vec<TenantId>,
 }
 
 impl Changes {
@@ -346,14 +352,14 @@ impl Changes {
         }
     }
 
-    pub fn user(tenant_id: i64, username: &str) -> Self {
+    pub fn user(tenant_id: TenantId, username: &str) -> Self {
         Changes {
             users: vec![(tenant_id, username.to_owned())],
             ..Changes::default()
         }
     }
 
-    pub fn users_of(tenant_id: i64) -> Self {
+    pub fn users_of(tenant_id: TenantId) -> Self {
         Changes {
             users_of_tenants: vec![tenant_id],
             ..Changes::default()
@@ -367,14 +373,14 @@ impl Changes {
         }
     }
 
-    pub fn tenant(tenant_id: i64) -> Self {
+    pub fn tenant(tenant_id: TenantId) -> Self {
         Changes {
             tenants: vec![tenant_id],
             ..Changes::default()
         }
     }
 
-    pub fn signing_keys(tenant_ids: Vec<i64>) -> Self {
+    pub fn signing_keys(tenant_ids: Vec<TenantId>) -> Self {
         Changes {
             signing_keys: tenant_ids,
             ..Changes::default()
@@ -426,7 +432,7 @@ pub enum Notice {
     },
     /// A write too large to describe in one notification: forget everything cached of
     /// this tenant.
-    ForgetTenant(i64),
+    ForgetTenant(TenantId),
     /// The same when the write names no tenant: forget everything.
     ForgetAll,
     Heartbeat(Heartbeat),

@@ -13,7 +13,7 @@ use super::freshness::Freshness;
 use super::introspect::Introspection;
 use super::{Error, Gateway, Result, StartupError};
 use crate::config;
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{Tenant, TenantId};
 use crate::store::{Committed, NewSigningKey, SigningKeyRow, Store};
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -45,7 +45,7 @@ pub struct Keyring {
     master: MasterKey,
     /// How long a retired key stays published, in seconds.
     pub retire_after: i64,
-    tenants: DashMap<i64, Arc<TenantKeys>>,
+    tenants: DashMap<TenantId, Arc<TenantKeys>>,
     /// Bumped by every `forget*`, so that keys read before a rotation are not cached
     /// after it.
     epoch: AtomicU64,
@@ -90,7 +90,7 @@ impl Keyring {
             freshness,
         };
         keyring.check_opens(&sealed, &shown)?;
-        let keyed: HashSet<i64> = sealed.iter().map(|row| row.tenant_id).collect();
+        let keyed: HashSet<TenantId> = sealed.iter().map(|row| row.tenant_id).collect();
         let now = super::now();
         let mut first_keys = Vec::new();
         for tenant in store.tenants().await? {
@@ -205,7 +205,7 @@ impl Keyring {
         })
     }
 
-    fn cached(&self, tenant_id: i64, now: i64) -> Option<Arc<TenantKeys>> {
+    fn cached(&self, tenant_id: TenantId, now: i64) -> Option<Arc<TenantKeys>> {
         if !self.freshness.trusted() {
             return None;
         }
@@ -213,7 +213,7 @@ impl Keyring {
         (now < keys.stale_at).then(|| keys.clone())
     }
 
-    fn remember(&self, tenant_id: i64, keys: &Arc<TenantKeys>, epoch_before_read: u64) {
+    fn remember(&self, tenant_id: TenantId, keys: &Arc<TenantKeys>, epoch_before_read: u64) {
         if self.epoch.load(Ordering::SeqCst) != epoch_before_read {
             return;
         }
@@ -226,7 +226,7 @@ impl Keyring {
         }
     }
 
-    pub fn forget(&self, tenant_ids: &[i64]) {
+    pub fn forget(&self, tenant_ids: &[TenantId]) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for tenant_id in tenant_ids {
             self.tenants.remove(tenant_id);
@@ -318,7 +318,7 @@ mod tests {
     fn row(keyring: &Keyring, created_at: i64, retired_at: Option<i64>) -> SigningKeyRow {
         let key = keyring.new_key("foo.com", created_at).unwrap();
         SigningKeyRow {
-            tenant_id: 7,
+            tenant_id: TenantId::new(7),
             domain: "foo.com".into(),
             kid: key.kid,
             public_key: key.public_key,
@@ -344,15 +344,15 @@ mod tests {
             .collect();
         assert_eq!(kids, [rows[0].kid.as_str(), rows[1].kid.as_str()]);
 
-        keyring.remember(7, &keys, 0);
-        assert!(keyring.cached(7, 60).is_some());
+        keyring.remember(TenantId::new(7), &keys, 0);
+        assert!(keyring.cached(TenantId::new(7), 60).is_some());
         // The retired key leaves the set at 50 + 100: the entry is stale from then.
-        assert!(keyring.cached(7, 150).is_none());
-        keyring.forget(&[7]);
-        assert!(keyring.cached(7, 60).is_none());
+        assert!(keyring.cached(TenantId::new(7), 150).is_none());
+        keyring.forget(&[TenantId::new(7)]);
+        assert!(keyring.cached(TenantId::new(7), 60).is_none());
         // A read begun before a forget is not cached after it.
-        keyring.remember(7, &keys, 0);
-        assert!(keyring.cached(7, 60).is_none());
+        keyring.remember(TenantId::new(7), &keys, 0);
+        assert!(keyring.cached(TenantId::new(7), 60).is_none());
     }
 
     #[test]
@@ -361,9 +361,9 @@ mod tests {
         // Shared, and no heartbeat heard yet: not trusted.
         let keyring = keyring(dir.path(), true);
         let keys = Arc::new(keyring.assemble(&[row(&keyring, 1, None)], 1).unwrap());
-        keyring.remember(7, &keys, 0);
-        assert!(keyring.tenants.contains_key(&7));
-        assert!(keyring.cached(7, 1).is_none());
+        keyring.remember(TenantId::new(7), &keys, 0);
+        assert!(keyring.tenants.contains_key(&TenantId::new(7)));
+        assert!(keyring.cached(TenantId::new(7), 1).is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The audit log.
 
 use super::statement::{query, Conn};
+use crate::domain::tenant::TenantId;
 use crate::store::{AuditEvent, Result};
 
 pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
@@ -21,7 +22,7 @@ pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<(
 /// At most `limit` events of the tenant, newest first, older than event `before`.
 pub(super) async fn page(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     limit: i64,
     before: Option<i64>,
 ) -> Result<Vec<AuditEvent>> {

@@ -2,6 +2,7 @@
 //! sends to the other instances.
 
 use super::statement::Conn;
+use crate::domain::tenant::TenantId;
 use crate::store::{Changes, Error, Feed, Notice, Result};
 use sqlx::{Database, Pool, Transaction};
 /// What a backend provides to [`super::SqlStore`]: a pool to read from and write transactions.
@@ -41,7 +42,7 @@ const MAX_NOTICE_BYTES: usize = 7_900;
 
 /// The notice that tells other instances about `changes`, within the payload limit.
 /// `tenant` is the tenant the write was in, when it was in one.
-pub(super) fn notice_of(changes: &Changes, tenant: Option<i64>) -> Result<String> {
+pub(super) fn notice_of(changes: &Changes, tenant: Option<TenantId>) -> Result<String> {
     let encode =
         |notice: &Notice| serde_json::to_string(notice).map_err(|e| Error::Corrupt(e.to_string()));
     let committed_at_ms = std::time::SystemTime::now()

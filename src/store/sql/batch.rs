@@ -16,6 +16,7 @@
 
 use super::backend::{notice_of, Backend};
 use super::tokens;
+use crate::domain::tenant::TenantId;
 use crate::domain::token::{Event, TokenKind};
 use crate::store::{Changes, Committed, Error, NewToken, Result, Rotation, Selection, TokenRecord};
 use std::future::Future;
@@ -43,7 +44,7 @@ pub(super) enum Job {
         done: oneshot::Sender<Result<Committed<Rotation>>>,
     },
     Transitions {
-        tenant_id: i64,
+        tenant_id: TenantId,
         steps: Vec<(TokenKind, Selection, Event)>,
         now: i64,
         /// As stored.

@@ -1,6 +1,7 @@
 //! OAuth clients. Client ids are unique across tenants (SPEC §6).
 
 use super::statement::{duplicate_as, query, Conn, Statement};
+use crate::domain::tenant::TenantId;
 use crate::store::{ClientRecord, Error, NewClient, Result, Source};
 
 const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
@@ -12,7 +13,10 @@ pub(super) async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Optio
     Ok(conn.fetch_optional(query(sql).bind(client_id)).await?)
 }
 
-pub(super) async fn of_tenant(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<ClientRecord>> {
+pub(super) async fn of_tenant(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+) -> Result<Vec<ClientRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
     Ok(conn.fetch_all(query(sql).bind(tenant_id)).await?)
 }
@@ -20,7 +24,7 @@ pub(super) async fn of_tenant(conn: &mut impl Conn, tenant_id: i64) -> Result<Ve
 /// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.
 pub(super) async fn insert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     client: &NewClient<'_>,
     source: Source,
     now: i64,
@@ -45,14 +49,15 @@ pub(super) async fn insert(
 /// taken by another tenant, or by the API, is a duplicate.
 pub(super) async fn upsert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     client: &NewClient<'_>,
     source: Source,
     now: i64,
 ) -> Result<()> {
     let owner =
         query("SELECT tenant_id, source FROM clients WHERE client_id = $1").bind(client.client_id);
-    let Some((owner_tenant, owner_source)) = conn.fetch_optional::<(i64, String)>(owner).await?
+    let Some((owner_tenant, owner_source)) =
+        conn.fetch_optional::<(TenantId, String)>(owner).await?
     else {
         return insert(conn, tenant_id, client, source, now).await;
     };
@@ -81,7 +86,11 @@ fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> St
 }
 
 /// False when the tenant has no such client.
-pub(super) async fn delete(conn: &mut impl Conn, tenant_id: i64, client_id: &str) -> Result<bool> {
+pub(super) async fn delete(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    client_id: &str,
+) -> Result<bool> {
     let statement = query("DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2")
         .bind(tenant_id)
         .bind(client_id);
@@ -91,7 +100,7 @@ pub(super) async fn delete(conn: &mut impl Conn, tenant_id: i64, client_id: &str
 /// False when the tenant has no such client.
 pub(super) async fn set_secret(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     client_id: &str,
     secret_hash: &str,
 ) -> Result<bool> {

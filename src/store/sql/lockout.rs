@@ -1,6 +1,7 @@
 //! Sign-in failure counters and locks, of users and of clients.
 
 use super::statement::{query, Conn, Statement};
+use crate::domain::tenant::TenantId;
 use crate::store::{LockTarget, Result};
 
 /// The table and `WHERE` clause of a lock target, its parameters numbered from `first`.
@@ -76,7 +77,10 @@ pub(super) async fn reset_unless_locked(
 }
 
 /// Users and clients locked at `now`, counted by tenant.
-pub(super) async fn locked_by_tenant(conn: &mut impl Conn, now: i64) -> Result<Vec<(i64, i64)>> {
+pub(super) async fn locked_by_tenant(
+    conn: &mut impl Conn,
+    now: i64,
+) -> Result<Vec<(TenantId, i64)>> {
     let statement = query(
         "SELECT tenant_id, COUNT(*) FROM ( \
              SELECT tenant_id FROM users WHERE locked_until > $1 \

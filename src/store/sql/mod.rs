@@ -24,6 +24,7 @@ mod users;
 pub(crate) use backend::Backend;
 pub(crate) use statement::{arguments, impl_conn, query, Conn, Decoded, Statement};
 
+use crate::domain::tenant::TenantId;
 use backend::notice_of;
 
 use super::{
@@ -65,7 +66,7 @@ impl<B: Backend> SqlStore<B> {
         &self,
         mut tx: Transaction<'static, B::Db>,
         audit: Option<&AuditEvent>,
-        tenant: Option<i64>,
+        tenant: Option<TenantId>,
         changes: Changes,
     ) -> Result<Committed<()>> {
         if let Some(audit) = audit {
@@ -86,7 +87,7 @@ impl<B: Backend> SqlStore<B> {
         tx: Transaction<'static, B::Db>,
         found: bool,
         audit: Option<&AuditEvent>,
-        tenant: Option<i64>,
+        tenant: Option<TenantId>,
         changes: Changes,
     ) -> Result<Committed<Option<()>>> {
         if !found {
@@ -141,7 +142,7 @@ impl<B: Backend> Store for SqlStore<B> {
         settings: &TenantSettings,
         source: Source,
         now: i64,
-    ) -> Result<Committed<i64>> {
+    ) -> Result<Committed<TenantId>> {
         let mut tx = self.backend.begin_write().await?;
         let id = tenants::upsert(&mut *tx, settings, source, now).await?;
         let committed = self.finish(tx, None, Some(id), Changes::tenant(id)).await?;
@@ -150,7 +151,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn set_resources(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         rules: Option<&[RuleRow]>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
@@ -181,7 +182,11 @@ impl<B: Backend> Store for SqlStore<B> {
         self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
-    async fn deactivate_tenant(&self, tenant_id: i64, audit: &AuditEvent) -> Result<Committed<()>> {
+    async fn deactivate_tenant(
+        &self,
+        tenant_id: TenantId,
+        audit: &AuditEvent,
+    ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         tenants::deactivate(&mut *tx, tenant_id).await?;
         let event = Event::OwnerChanged(crate::domain::token::OwnerChange::TenantDeactivated);
@@ -198,7 +203,11 @@ impl<B: Backend> Store for SqlStore<B> {
 
     // ---- signing keys -------------------------------------------------------------
 
-    async fn signing_keys(&self, tenant_id: i64, retired_after: i64) -> Result<Vec<SigningKeyRow>> {
+    async fn signing_keys(
+        &self,
+        tenant_id: TenantId,
+        retired_after: i64,
+    ) -> Result<Vec<SigningKeyRow>> {
         let mut conn = self.backend.readers().acquire().await?;
         signing_keys::published(&mut *conn, tenant_id, retired_after).await
     }
@@ -208,7 +217,7 @@ impl<B: Backend> Store for SqlStore<B> {
         signing_keys::active(&mut *conn).await
     }
 
-    async fn add_signing_keys(&self, keys: &[(i64, NewSigningKey)]) -> Result<Committed<()>> {
+    async fn add_signing_keys(&self, keys: &[(TenantId, NewSigningKey)]) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
         let mut keyed = Vec::new();
         for (tenant_id, key) in keys {
@@ -222,7 +231,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn rotate_signing_key(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         key: &NewSigningKey,
         unpublished_before: i64,
         keep_retiring: usize,
@@ -240,26 +249,26 @@ impl<B: Backend> Store for SqlStore<B> {
 
     // ---- users and roles ----------------------------------------------------------
 
-    async fn user(&self, tenant_id: i64, username: &str) -> Result<Option<UserRecord>> {
+    async fn user(&self, tenant_id: TenantId, username: &str) -> Result<Option<UserRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         Ok(users::load(&mut *conn, tenant_id, Some(username))
             .await?
             .pop())
     }
 
-    async fn users(&self, tenant_id: i64) -> Result<Vec<UserRecord>> {
+    async fn users(&self, tenant_id: TenantId) -> Result<Vec<UserRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         users::load(&mut *conn, tenant_id, None).await
     }
 
-    async fn user_count(&self, tenant_id: i64) -> Result<i64> {
+    async fn user_count(&self, tenant_id: TenantId) -> Result<i64> {
         let mut conn = self.backend.readers().acquire().await?;
         users::count(&mut *conn, tenant_id).await
     }
 
     async fn upsert_user(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         user: &NewUser<'_>,
         source: Source,
         now: i64,
@@ -271,7 +280,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn create_user(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         user: &NewUser<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
@@ -284,7 +293,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn change_user(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         username: &str,
         change: UserChange<'_>,
         audit: &AuditEvent,
@@ -298,14 +307,14 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(committed.await?.map(Some))
     }
 
-    async fn roles(&self, tenant_id: i64) -> Result<Vec<RoleRecord>> {
+    async fn roles(&self, tenant_id: TenantId) -> Result<Vec<RoleRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         roles::all(&mut *conn, tenant_id).await
     }
 
     async fn upsert_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         role: &RoleRecord,
         source: Source,
     ) -> Result<Committed<()>> {
@@ -317,7 +326,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn create_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         role: &RoleRecord,
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
@@ -330,7 +339,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn update_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         role: &RoleRecord,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
@@ -343,7 +352,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn delete_role(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         name: &str,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
@@ -361,14 +370,14 @@ impl<B: Backend> Store for SqlStore<B> {
         clients::by_id(&mut *conn, client_id).await
     }
 
-    async fn clients(&self, tenant_id: i64) -> Result<Vec<ClientRecord>> {
+    async fn clients(&self, tenant_id: TenantId) -> Result<Vec<ClientRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         clients::of_tenant(&mut *conn, tenant_id).await
     }
 
     async fn upsert_client(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client: &NewClient<'_>,
         source: Source,
         now: i64,
@@ -381,7 +390,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn create_client(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client: &NewClient<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
@@ -394,7 +403,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn delete_client(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client_id: &str,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>> {
@@ -418,7 +427,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn set_client_secret(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         client_id: &str,
         secret_hash: &str,
         audit: &AuditEvent,
@@ -462,7 +471,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
-    async fn locked_accounts(&self, now: i64) -> Result<Vec<(i64, i64)>> {
+    async fn locked_accounts(&self, now: i64) -> Result<Vec<(TenantId, i64)>> {
         let mut conn = self.backend.readers().acquire().await?;
         lockout::locked_by_tenant(&mut *conn, now).await
     }
@@ -489,7 +498,7 @@ impl<B: Backend> Store for SqlStore<B> {
         .await
     }
 
-    async fn token(&self, tenant_id: i64, digest: &Digest) -> Result<Option<TokenRecord>> {
+    async fn token(&self, tenant_id: TenantId, digest: &Digest) -> Result<Option<TokenRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         tokens::by_digest(&mut *conn, tenant_id, digest).await
     }
@@ -501,7 +510,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn transitions(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         steps: &[(TokenKind, Selection, Event)],
         now: i64,
         actor: &Actor,
@@ -518,7 +527,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn revoke_by_admin(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         steps: &[(TokenKind, Selection, Event)],
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
@@ -577,7 +586,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn audit_events(
         &self,
-        tenant_id: i64,
+        tenant_id: TenantId,
         limit: i64,
         before: Option<i64>,
     ) -> Result<Vec<AuditEvent>> {

@@ -1,9 +1,10 @@
 //! Roles: named lists of permission paths.
 
 use super::statement::{duplicate_as, query, Conn};
+use crate::domain::tenant::TenantId;
 use crate::store::{Result, RoleRecord, Source};
 
-pub(super) async fn all(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<RoleRecord>> {
+pub(super) async fn all(conn: &mut impl Conn, tenant_id: TenantId) -> Result<Vec<RoleRecord>> {
     let statement = query("SELECT name, permissions FROM roles WHERE tenant_id = $1 ORDER BY name")
         .bind(tenant_id);
     Ok(conn.fetch_all(statement).await?)
@@ -12,7 +13,7 @@ pub(super) async fn all(conn: &mut impl Conn, tenant_id: i64) -> Result<Vec<Role
 /// Creates a role; a taken name is `Duplicate("name")`.
 pub(super) async fn insert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     role: &RoleRecord,
     source: Source,
 ) -> Result<()> {
@@ -31,7 +32,7 @@ pub(super) async fn insert(
 /// Creates a role or replaces its permission list.
 pub(super) async fn upsert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     role: &RoleRecord,
     source: Source,
 ) -> Result<()> {
@@ -50,7 +51,7 @@ pub(super) async fn upsert(
 /// Replaces an existing role's permissions; false when there is no such role.
 pub(super) async fn update(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     role: &RoleRecord,
 ) -> Result<bool> {
     let statement = query("UPDATE roles SET permissions = $1 WHERE tenant_id = $2 AND name = $3")
@@ -61,7 +62,7 @@ pub(super) async fn update(
 }
 
 /// Deletes a role and takes it from every user who had it; false when there is none.
-pub(super) async fn delete(conn: &mut impl Conn, tenant_id: i64, name: &str) -> Result<bool> {
+pub(super) async fn delete(conn: &mut impl Conn, tenant_id: TenantId, name: &str) -> Result<bool> {
     let holders = query("DELETE FROM user_roles WHERE tenant_id = $1 AND role = $2")
         .bind(tenant_id)
         .bind(name);

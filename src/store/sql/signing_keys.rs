@@ -1,6 +1,7 @@
 //! Tenants' signing keys: the one that signs, and the retired ones still published.
 
 use super::statement::{query, Arg, Conn};
+use crate::domain::tenant::TenantId;
 use crate::store::{NewSigningKey, Result, SigningKeyRow};
 
 const COLUMNS: &str = "k.tenant_id, t.domain, k.kid, k.public_key, k.sealed_private_key, \
@@ -9,7 +10,7 @@ const COLUMNS: &str = "k.tenant_id, t.domain, k.kid, k.public_key, k.sealed_priv
 /// The tenant's keys that sign or were retired after `retired_after`, newest first.
 pub(super) async fn published(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     retired_after: i64,
 ) -> Result<Vec<SigningKeyRow>> {
     let sql = format!(
@@ -34,7 +35,7 @@ pub(super) async fn active(conn: &mut impl Conn) -> Result<Vec<SigningKeyRow>> {
 /// Stores `key` as the tenant's signing key, unless it has one already (then false).
 pub(super) async fn insert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     key: &NewSigningKey,
 ) -> Result<bool> {
     let statement = query(
@@ -54,7 +55,7 @@ pub(super) async fn insert(
 /// `keep` most recent.
 pub(super) async fn retire(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     now: i64,
     unpublished_before: i64,
     keep: usize,

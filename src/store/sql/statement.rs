@@ -2,6 +2,7 @@
 //! backend binds with its own driver through [`Conn`].
 
 use crate::domain::client::GrantType;
+use crate::domain::tenant::TenantId;
 use crate::store::{Digest, Error, RuleRow};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -26,6 +27,35 @@ pub(crate) enum Arg<'a> {
 impl From<i64> for Arg<'_> {
     fn from(v: i64) -> Self {
         Arg::Int(Some(v))
+    }
+}
+/// A tenant id is stored as its number: the domain type knows nothing of SQL, so the
+/// store decodes it here.
+impl<DB: Database> Type<DB> for TenantId
+where
+    i64: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> sqlx::Decode<'r, DB> for TenantId
+where
+    i64: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(TenantId::new(<i64 as sqlx::Decode<'r, DB>>::decode(value)?))
+    }
+}
+
+impl From<TenantId> for Arg<'_> {
+    fn from(v: TenantId) -> Self {
+        Arg::Int(Some(v.get()))
     }
 }
 impl From<Option<i64>> for Arg<'_> {

@@ -1,6 +1,7 @@
 //! Tenants: their settings, resource rules and whether they are active.
 
 use super::statement::{duplicate_as, query, Arg, Conn, Statement};
+use crate::domain::tenant::TenantId;
 use crate::store::{Result, RuleRow, Source, TenantRow, TenantSettings};
 
 const COLUMNS: &str = "id, domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
@@ -19,7 +20,7 @@ pub(super) async fn upsert(
     settings: &TenantSettings,
     source: Source,
     now: i64,
-) -> Result<i64> {
+) -> Result<TenantId> {
     let statement = query(
         "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
                               introspection_clients, resources, source, created_at, grant_max_lifetime, \
@@ -31,7 +32,7 @@ pub(super) async fn upsert(
              requests_per_caller = $10, requests_per_tenant = $11 \
          RETURNING id",
     );
-    let (id,): (i64,) = conn
+    let (id,): (TenantId,) = conn
         .fetch_one(bind_settings(statement, settings, source, now))
         .await?;
     Ok(id)
@@ -43,14 +44,14 @@ pub(super) async fn insert(
     conn: &mut impl Conn,
     settings: &TenantSettings,
     now: i64,
-) -> Result<i64> {
+) -> Result<TenantId> {
     let statement = query(
         "INSERT INTO tenants (domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
                               introspection_clients, resources, source, created_at, grant_max_lifetime, \
                               requests_per_caller, requests_per_tenant) \
          VALUES ($1, TRUE, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     );
-    let (id,): (i64,) = conn
+    let (id,): (TenantId,) = conn
         .fetch_one(bind_settings(statement, settings, Source::Api, now))
         .await
         .map_err(duplicate_as("domain"))?;
@@ -81,7 +82,7 @@ fn bind_settings<'a>(
 /// Replaces a tenant's resource rules; `None` restores the defaults.
 pub(super) async fn set_resources(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     rules: Option<&[RuleRow]>,
 ) -> Result<()> {
     let statement = query("UPDATE tenants SET resources = $1 WHERE id = $2")
@@ -91,7 +92,7 @@ pub(super) async fn set_resources(
     Ok(())
 }
 
-pub(super) async fn deactivate(conn: &mut impl Conn, tenant_id: i64) -> Result<()> {
+pub(super) async fn deactivate(conn: &mut impl Conn, tenant_id: TenantId) -> Result<()> {
     conn.execute(query("UPDATE tenants SET active = FALSE WHERE id = $1").bind(tenant_id))
         .await?;
     Ok(())

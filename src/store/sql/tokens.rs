@@ -1,6 +1,7 @@
 //! Codes, access and refresh tokens, stored by digest, and their state changes.
 
 use super::statement::{query, Conn};
+use crate::domain::tenant::TenantId;
 use crate::domain::token::{self, Event, State, TokenKind};
 use crate::store::{AuditEvent, Digest, Error, NewToken, Result, Selection, TokenRecord};
 use std::sync::OnceLock;
@@ -13,7 +14,7 @@ const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_diges
 #[derive(sqlx::FromRow)]
 struct TokenRow {
     id: i64,
-    tenant_id: i64,
+    tenant_id: TenantId,
     kind: String,
     digest: Vec<u8>,
     jti: String,
@@ -151,7 +152,7 @@ fn insert_texts(anonymous: bool) -> Vec<String> {
 /// The token with this digest in this tenant: one indexed read.
 pub(super) async fn by_digest(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     digest: &Digest,
 ) -> Result<Option<TokenRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM tokens WHERE digest = $1 AND tenant_id = $2");
@@ -181,7 +182,7 @@ pub(super) async fn code_in_any_tenant(
 /// machine lets it move (a revocation and its cascade); returns the digests that changed.
 pub(super) async fn steps(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     steps: &[(TokenKind, Selection, Event)],
     now: i64,
     actor: &str,
@@ -196,7 +197,7 @@ pub(super) async fn steps(
 /// Moves the selected access and refresh tokens by `event`, as `audit`'s actor.
 pub(super) async fn end_access_and_refresh(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     selection: &Selection,
     event: Event,
     audit: &AuditEvent,
@@ -236,7 +237,7 @@ pub(super) async fn spend(
 /// both come from the state machine.
 async fn transition(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     kind: TokenKind,
     selection: &Selection,
     event: Event,

@@ -3,6 +3,7 @@
 use super::statement::{duplicate_as, query, Conn};
 use super::tokens;
 use crate::domain::permission::Permission;
+use crate::domain::tenant::TenantId;
 use crate::domain::token::{Event, OwnerChange};
 use crate::store::{
     AuditEvent, Changes, NewUser, Result, Selection, Source, UserChange, UserRecord,
@@ -30,7 +31,7 @@ struct UserRole {
 )]
 pub(super) async fn load(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     username: Option<&str>,
 ) -> Result<Vec<UserRecord>> {
     let statement = query(
@@ -75,7 +76,7 @@ pub(super) async fn load(
     Ok(users)
 }
 
-pub(super) async fn count(conn: &mut impl Conn, tenant_id: i64) -> Result<i64> {
+pub(super) async fn count(conn: &mut impl Conn, tenant_id: TenantId) -> Result<i64> {
     let statement = query("SELECT COUNT(*) FROM users WHERE tenant_id = $1").bind(tenant_id);
     let (n,): (i64,) = conn.fetch_one(statement).await?;
     Ok(n)
@@ -84,7 +85,7 @@ pub(super) async fn count(conn: &mut impl Conn, tenant_id: i64) -> Result<i64> {
 /// Creates a user; a taken username is `Duplicate("username")`. Returns the user's id.
 pub(super) async fn insert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     user: &NewUser<'_>,
     source: Source,
     now: i64,
@@ -109,7 +110,7 @@ pub(super) async fn insert(
 /// source declares. A user created through the API is never overwritten by a file.
 pub(super) async fn upsert(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     user: &NewUser<'_>,
     source: Source,
     now: i64,
@@ -141,7 +142,7 @@ async fn set_password(conn: &mut impl Conn, user_id: i64, hash: &str) -> Result<
 /// the user's tokens INACTIVE. `None` when there is no such user.
 pub(super) async fn change(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     username: &str,
     change: UserChange<'_>,
     audit: &AuditEvent,
@@ -188,7 +189,7 @@ pub(super) async fn change(
 
 pub(super) async fn replace_roles(
     conn: &mut impl Conn,
-    tenant_id: i64,
+    tenant_id: TenantId,
     user_id: i64,
     roles: &[String],
 ) -> Result<()> {
