@@ -16,7 +16,8 @@ use portcullis::domain::tenant::TenantId;
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
     AuditEvent, Caches, Changes, Committed, LockTarget, NewClient, NewSigningKey, NewToken,
-    NewUser, Purged, RoleRecord, Rotation, Selection, Source, Store, TenantSettings, UserChange,
+    NewUser, Purged, RoleRecord, Rotation, Selection, Source, Step, Store, TenantSettings,
+    UserChange,
 };
 use sqlx::Connection;
 use std::sync::Arc;
@@ -194,7 +195,7 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
     let changed = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Token(id),
                 Event::Revoke(Revocation::ByClient),
@@ -216,7 +217,7 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
     let again = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Token(id),
                 Event::Revoke(Revocation::ByAdmin),
@@ -253,7 +254,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
     let _ = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Token(first),
                 Event::LifetimePassed,
@@ -269,7 +270,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
     let changed = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Grant("g".into()),
                 Event::OwnerChanged(OwnerChange::PasswordChanged),
@@ -295,7 +296,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
     let mut revoked = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Grant("g".into()),
                 Event::Revoke(Revocation::ByAdmin),
@@ -325,7 +326,7 @@ async fn selections_stay_inside_the_tenant(store: Opened) {
     let changed = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Grant("same-grant".into()),
                 Event::Revoke(Revocation::ByAdmin),
@@ -413,8 +414,8 @@ async fn cascades_select_the_paired_tokens(store: Opened) {
         .transitions(
             a,
             &[
-                (TokenKind::Refresh, Selection::RefreshOf([1; 32]), ev),
-                (TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
+                Step::new(TokenKind::Refresh, Selection::RefreshOf([1; 32]), ev),
+                Step::new(TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
             ],
             150,
             &Actor::client("c"),
@@ -1212,7 +1213,7 @@ async fn revoke_at(store: &Opened, tenant_id: TenantId, seed: u8, kind: TokenKin
         .unwrap()
         .unwrap()
         .id;
-    let step = (
+    let step = Step::new(
         kind,
         Selection::Token(id),
         Event::Revoke(Revocation::ByAdmin),
@@ -1265,7 +1266,7 @@ async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
     let _ = store
         .transitions(
             a,
-            &[(
+            &[Step::new(
                 TokenKind::Access,
                 Selection::Grant("rotating".into()),
                 Event::LifetimePassed,
@@ -1374,7 +1375,7 @@ async fn concurrent_writes_all_commit_and_outlive_the_store(store: Opened) {
                 .await
                 .unwrap();
             if n % 3 == 0 {
-                let step = (
+                let step = Step::new(
                     TokenKind::Access,
                     Selection::Grant(format!("g{n}")),
                     Event::Revoke(Revocation::ByAdmin),
@@ -1552,7 +1553,7 @@ async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened)
             access_with(a, next_access, next_refresh, &grant),
         ];
         let revoke = [TokenKind::Access, TokenKind::Refresh].map(|kind| {
-            (
+            Step::new(
                 kind,
                 Selection::Grant(grant.clone()),
                 Event::Revoke(Revocation::ByAdmin),

@@ -118,8 +118,10 @@ mod tests {
 
     #[test]
     fn scope_tokens_follow_rfc_6749() {
+        assert!(is_scope_token("openid"));
         assert!(is_scope_token("read:all"));
         assert!(!is_scope_token(""));
+        assert!(!is_scope_token("a\"b"));
         assert!(!is_scope_token("a b"));
         assert!(!is_scope_token("a\\b"));
         assert!(!is_scope_token("é"));

@@ -3,7 +3,7 @@
 use super::{json, Body};
 use crate::service;
 use hyper::header::{HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 use serde::Serialize;
 
 /// Everything a request can fail with.
@@ -37,8 +37,37 @@ struct ErrorBody<'a> {
 impl ApiError {
     /// Renders the error. `realm` names the tenant in `WWW-Authenticate`.
     pub fn into_response(self, realm: &str) -> Response<Body> {
+        let (status, code, description) = self.status_and_code();
+        if status.is_server_error() {
+            // The detail (never a secret: errors carry no credentials) goes to the log
+            // beside the request's line; the caller sees only the fixed message.
+            tracing::error!(error = %self, "request failed");
+        }
+        let field = match &self {
+            ApiError::Service(service::Error::Invalid { field, .. }) => Some(field.as_str()),
+            ApiError::Service(_)
+            | ApiError::BadRequest(_)
+            | ApiError::NotFound
+            | ApiError::MethodNotAllowed(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::Timeout => None,
+        };
+        let mut response = json(
+            status,
+            &ErrorBody {
+                error: code,
+                error_description: &description,
+                field,
+            },
+        );
+        self.add_headers(response.headers_mut(), status, realm);
+        response
+    }
+
+    /// Every error's status, RFC 6749 code and description, in one exhaustive table.
+    fn status_and_code(&self) -> (StatusCode, &'static str, String) {
         use service::Error as S;
-        let (status, code, description): (StatusCode, &str, String) = match &self {
+        match self {
             ApiError::Service(e) => match e {
                 S::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
                 S::InvalidClient => (
@@ -124,52 +153,31 @@ impl ApiError {
                 "invalid_request",
                 "the request body was not received in time".into(),
             ),
-        };
-        if status.is_server_error() {
-            // The detail (never a secret: errors carry no credentials) goes to the log
-            // beside the request's line; the caller sees only the fixed message.
-            tracing::error!(error = %self, "request failed");
         }
-        let field = match &self {
-            ApiError::Service(S::Invalid { field, .. }) => Some(field.as_str()),
-            _ => None,
-        };
-        let mut response = json(
-            status,
-            &ErrorBody {
-                error: code,
-                error_description: &description,
-                field,
-            },
-        );
-        let headers = response.headers_mut();
-        match status {
-            StatusCode::UNAUTHORIZED => {
-                let challenge = format!("Basic realm=\"{realm}\"");
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    headers.insert(WWW_AUTHENTICATE, value);
-                }
+    }
+
+    /// What the status asks the client to do next: authenticate, wait, or use another
+    /// method.
+    fn add_headers(&self, headers: &mut HeaderMap, status: StatusCode, realm: &str) {
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = format!("Basic realm=\"{realm}\"");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(WWW_AUTHENTICATE, value);
             }
-            StatusCode::SERVICE_UNAVAILABLE => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            StatusCode::TOO_MANY_REQUESTS => {
-                let wait = match &self {
-                    ApiError::Service(S::RateLimited(wait)) => *wait,
-                    _ => std::time::Duration::from_secs(1),
-                };
-                // Whole seconds, rounded up: a client that waits that long gets through.
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            }
-            _ => {}
         }
-        if let ApiError::MethodNotAllowed(allow) = &self {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::Service(service::Error::RateLimited(wait)) = self {
+            // Whole seconds, rounded up: a client that waits that long gets through.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
             if let Ok(value) = HeaderValue::from_str(allow) {
                 headers.insert(ALLOW, value);
             }
         }
-        response
     }
 }
 

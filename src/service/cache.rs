@@ -1,9 +1,9 @@
 //! In-process caches: tenants, users, clients and active tokens.
 //!
 //! Each instance keeps only caches; the database is the truth. Every store write that
-//! commits returns its [`crate::store::Changes`], and `Gateway::apply` turns them into
-//! the `forget_*` calls here: the one path, so a change can as well arrive from
-//! another instance.
+//! commits returns its [`crate::store::Changes`] inside a `Committed`, and the gateway's
+//! `Caches::apply` turns them into the `forget_*` calls here: the one path, so a change
+//! can as well arrive from another instance.
 
 use super::freshness::Freshness;
 use super::live_token::LiveToken;

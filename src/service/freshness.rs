@@ -3,7 +3,7 @@
 //!
 //! With several instances on one PostgreSQL database, each write's `Changes` reach
 //! every instance as a notice sent in the write's own transaction, and each applies
-//! them through `Gateway::apply`, as it does its own. Every 250 ms an instance also
+//! them through `Caches::apply`, as it does its own. Every 250 ms an instance also
 //! sends itself a heartbeat through the same channel. Notices arrive in commit order,
 //! so receiving its own heartbeat sent at time T proves that every change committed
 //! before T has been applied here. The caches are trusted only while the channel is up

@@ -12,7 +12,7 @@ use super::{Gateway, Result};
 use crate::domain::audit::Actor;
 use crate::domain::tenant::{Tenant, TenantId};
 use crate::domain::token::{self, Event, State, TokenKind};
-use crate::store::{Digest, Selection, TokenRecord};
+use crate::store::{Digest, Selection, Step, TokenRecord};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl Gateway {
         id: i64,
         now: i64,
     ) {
-        let step = (kind, Selection::Token(id), Event::LifetimePassed);
+        let step = Step::new(kind, Selection::Token(id), Event::LifetimePassed);
         match self
             .store
             .transitions(tenant_id, &[step], now, &Actor::System)

@@ -11,7 +11,7 @@ use crate::domain::pkce::verifier_meets;
 use crate::domain::scope::Scope;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
-use crate::store::{ClientRecord, Rotation, Selection, TokenRecord};
+use crate::store::{ClientRecord, Rotation, Selection, Step, TokenRecord};
 use secrecy::{ExposeSecret, SecretString};
 
 impl Gateway {
@@ -206,7 +206,7 @@ impl Gateway {
         actor: &Actor,
         now: i64,
     ) -> Result<()> {
-        let step = (
+        let step = Step::new(
             TokenKind::AuthorizationCode,
             Selection::Token(record.id),
             Event::Exchange,
@@ -278,8 +278,7 @@ impl Gateway {
         actor: &Actor,
     ) -> Result<()> {
         let selection = Selection::Grant(grant_id.to_owned());
-        let steps = [TokenKind::Access, TokenKind::Refresh]
-            .map(|k| (k, selection.clone(), Event::Revoke(how)));
+        let steps = Step::access_and_refresh(selection, Event::Revoke(how));
         self.revoke_steps(tenant, &steps, how, now, actor).await
     }
 }

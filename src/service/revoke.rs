@@ -7,7 +7,7 @@ use super::{now, Error, Gateway, Result};
 use crate::domain::audit::Actor;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{Event, Revocation, TokenKind};
-use crate::store::{ClientRecord, Selection, TokenRecord};
+use crate::store::{ClientRecord, Selection, Step, TokenRecord};
 
 impl Gateway {
     /// RFC 7009: revokes a token of `client` and its cascade (SPEC §6). Unknown tokens,
@@ -41,7 +41,7 @@ impl Gateway {
     pub(super) async fn revoke_steps(
         &self,
         tenant: &Tenant,
-        steps: &[(TokenKind, Selection, Event)],
+        steps: &[Step],
         how: Revocation,
         now: i64,
         actor: &Actor,
@@ -57,22 +57,19 @@ impl Gateway {
 
 /// What a revocation of this token also ends (SPEC §6): an access token's refresh
 /// token, or a refresh token's access tokens.
-pub(super) fn revocation_steps(
-    record: &TokenRecord,
-    event: Event,
-) -> Vec<(TokenKind, Selection, Event)> {
-    let this = (record.token.kind, Selection::Token(record.id), event);
+pub(super) fn revocation_steps(record: &TokenRecord, event: Event) -> Vec<Step> {
+    let this = Step::new(record.token.kind, Selection::Token(record.id), event);
     match record.token.kind {
         TokenKind::Access => match record.token.refresh_digest {
             Some(refresh) => vec![
                 this,
-                (TokenKind::Refresh, Selection::RefreshOf(refresh), event),
+                Step::new(TokenKind::Refresh, Selection::RefreshOf(refresh), event),
             ],
             None => vec![this],
         },
         TokenKind::Refresh => vec![
             this,
-            (
+            Step::new(
                 TokenKind::Access,
                 Selection::IssuedWith(record.token.digest),
                 event,

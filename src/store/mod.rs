@@ -18,11 +18,14 @@ mod sql;
 mod sqlite;
 
 pub use committed::{Caches, Committed};
-pub use records::*;
+pub use records::{
+    AuditEvent, Changes, ClientRecord, Digest, Heartbeat, LockTarget, NewClient, NewSigningKey,
+    NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow,
+    Source, Step, TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
+};
 
 use crate::domain::audit::Actor;
 use crate::domain::tenant::TenantId;
-use crate::domain::token::{Event, TokenKind};
 use std::sync::Arc;
 
 /// What went wrong below the domain. The detail stays in logs; callers see the kind.
@@ -331,7 +334,7 @@ pub trait Store: Send + Sync {
     async fn transitions(
         &self,
         tenant_id: TenantId,
-        steps: &[(TokenKind, Selection, Event)],
+        steps: &[Step],
         now: i64,
         actor: &Actor,
     ) -> Result<Committed<()>>;
@@ -339,7 +342,7 @@ pub trait Store: Send + Sync {
     async fn revoke_by_admin(
         &self,
         tenant_id: TenantId,
-        steps: &[(TokenKind, Selection, Event)],
+        steps: &[Step],
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
     /// Redeems a single-use credential in one transaction: a refresh token becomes

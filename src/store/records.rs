@@ -4,7 +4,7 @@ use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::GrantType;
 use crate::domain::permission::Permission;
 use crate::domain::tenant::TenantId;
-use crate::domain::token::{Reason, State, TokenKind};
+use crate::domain::token::{Event, Reason, State, TokenKind};
 use serde::{Deserialize, Serialize};
 
 /// Where an object came from; reconciliation only touches what the files declared.
@@ -217,6 +217,32 @@ pub enum Selection {
     Client(String),
     /// Every token of the tenant.
     Tenant,
+}
+
+/// One step of a bulk state change: `event`, applied to the tokens of `kind` that
+/// `selection` picks, where the state machine lets them move.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub kind: TokenKind,
+    pub selection: Selection,
+    pub event: Event,
+}
+
+impl Step {
+    pub fn new(kind: TokenKind, selection: Selection, event: Event) -> Self {
+        Step {
+            kind,
+            selection,
+            event,
+        }
+    }
+
+    /// `event` for the access and the refresh tokens `selection` picks: how a grant, an
+    /// owner or a client loses its tokens.
+    pub fn access_and_refresh(selection: Selection, event: Event) -> [Step; 2] {
+        [TokenKind::Access, TokenKind::Refresh]
+            .map(|kind| Step::new(kind, selection.clone(), event))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -1,6 +1,6 @@
 //! Tenant administration (SPEC §8): users, roles, clients, resource rules, tokens,
 //! tenants and the audit log, one file each. Every change is audited and reaches the
-//! caches through `Gateway::apply` before the answer goes out.
+//! caches through `Gateway::settle` before the answer goes out.
 
 mod audit;
 mod clients;

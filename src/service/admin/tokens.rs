@@ -5,11 +5,11 @@ use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
-use crate::domain::token::{Event, Revocation, TokenKind};
+use crate::domain::token::{Event, Revocation};
 use crate::service::revoke::revocation_steps;
 use crate::service::token_text::presented_digest;
 use crate::service::{now, Error, Gateway, Result};
-use crate::store::{Selection, TokenRecord};
+use crate::store::{Selection, Step, TokenRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -67,11 +67,7 @@ impl Gateway {
     pub async fn revoke_tokens(&self, admin: &Admin, request: RevokeRequest) -> Result<usize> {
         let tenant = &admin.tenant;
         let event = Event::Revoke(Revocation::ByAdmin);
-        let both = |selection: Selection| {
-            [TokenKind::Access, TokenKind::Refresh]
-                .map(|k| (k, selection.clone(), event))
-                .to_vec()
-        };
+        let both = |selection| Step::access_and_refresh(selection, event).to_vec();
         let (steps, target) = match (request.token, request.username, request.client_id) {
             (Some(token), None, None) => {
                 let Some(digest) = presented_digest(token.expose_secret()) else {

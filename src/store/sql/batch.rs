@@ -17,8 +17,7 @@
 use super::backend::{notice_of, Backend};
 use super::tokens;
 use crate::domain::tenant::TenantId;
-use crate::domain::token::{Event, TokenKind};
-use crate::store::{Changes, Committed, Error, NewToken, Result, Rotation, Selection, TokenRecord};
+use crate::store::{Changes, Committed, Error, NewToken, Result, Rotation, Step, TokenRecord};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -45,7 +44,7 @@ pub(super) enum Job {
     },
     Transitions {
         tenant_id: TenantId,
-        steps: Vec<(TokenKind, Selection, Event)>,
+        steps: Vec<Step>,
         now: i64,
         /// As stored.
         actor: String,

@@ -30,11 +30,11 @@ use backend::notice_of;
 use super::{
     AuditEvent, Changes, ClientRecord, Committed, Digest, Error, Feed, LockTarget, NewClient,
     NewSigningKey, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow,
-    Selection, SigningKeyRow, Source, Store, TenantRow, TenantSettings, TokenRecord, UserChange,
-    UserRecord,
+    Selection, SigningKeyRow, Source, Step, Store, TenantRow, TenantSettings, TokenRecord,
+    UserChange, UserRecord,
 };
 use crate::domain::audit::Actor;
-use crate::domain::token::{Event, TokenKind};
+use crate::domain::token::Event;
 use sqlx::Transaction;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -511,7 +511,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn transitions(
         &self,
         tenant_id: TenantId,
-        steps: &[(TokenKind, Selection, Event)],
+        steps: &[Step],
         now: i64,
         actor: &Actor,
     ) -> Result<Committed<()>> {
@@ -528,7 +528,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn revoke_by_admin(
         &self,
         tenant_id: TenantId,
-        steps: &[(TokenKind, Selection, Event)],
+        steps: &[Step],
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;

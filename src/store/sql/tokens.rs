@@ -3,7 +3,7 @@
 use super::statement::{query, Conn};
 use crate::domain::tenant::TenantId;
 use crate::domain::token::{self, Event, State, TokenKind};
-use crate::store::{AuditEvent, Digest, Error, NewToken, Result, Selection, TokenRecord};
+use crate::store::{AuditEvent, Digest, Error, NewToken, Result, Selection, Step, TokenRecord};
 use std::sync::OnceLock;
 
 const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
@@ -183,12 +183,17 @@ pub(super) async fn code_in_any_tenant(
 pub(super) async fn steps(
     conn: &mut impl Conn,
     tenant_id: TenantId,
-    steps: &[(TokenKind, Selection, Event)],
+    steps: &[Step],
     now: i64,
     actor: &str,
 ) -> Result<Vec<Digest>> {
     let mut changed = Vec::new();
-    for (kind, selection, event) in steps {
+    for step in steps {
+        let Step {
+            kind,
+            selection,
+            event,
+        } = step;
         changed.extend(transition(conn, tenant_id, *kind, selection, *event, now, actor).await?);
     }
     Ok(changed)
@@ -202,7 +207,7 @@ pub(super) async fn end_access_and_refresh(
     event: Event,
     audit: &AuditEvent,
 ) -> Result<Vec<Digest>> {
-    let both = [TokenKind::Access, TokenKind::Refresh].map(|k| (k, selection.clone(), event));
+    let both = Step::access_and_refresh(selection.clone(), event);
     steps(conn, tenant_id, &both, audit.at, &audit.actor).await
 }
 
@@ -217,13 +222,13 @@ pub(super) async fn spend(
 ) -> Result<Option<Vec<Digest>>> {
     let (kind, tenant_id) = (old.token.kind, old.token.tenant_id);
     let event = Event::redemption(kind);
-    let this = (kind, Selection::Token(old.id), event);
+    let this = Step::new(kind, Selection::Token(old.id), event);
     let mut changed = steps(conn, tenant_id, &[this], now, actor).await?;
     if changed.is_empty() {
         return Ok(None);
     }
     if kind == TokenKind::Refresh {
-        let issued_with = (
+        let issued_with = Step::new(
             TokenKind::Access,
             Selection::IssuedWith(old.token.digest),
             event,
