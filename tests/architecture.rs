@@ -78,10 +78,17 @@ fn the_use_cases_know_nothing_of_http() {
     assert_eq!(violations("service", &forbidden), Vec::<String>::new());
 }
 
+/// `Gateway::store` is for tests and tools; the request path goes through use cases.
 #[test]
 fn http_reaches_the_store_only_through_the_gateway() {
-    let forbidden = ["crate::store", "crate::server", "sqlx"];
+    let forbidden = ["crate::store", "crate::server", "sqlx", ".store()"];
     assert_eq!(violations("http", &forbidden), Vec::<String>::new());
+}
+
+#[test]
+fn the_server_reaches_the_store_only_through_the_gateway() {
+    let forbidden = ["crate::store", "sqlx", ".store()"];
+    assert_eq!(violations("server", &forbidden), Vec::<String>::new());
 }
 
 /// A write's result comes out of `Committed` only through `Caches`, and the gateway is

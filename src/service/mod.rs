@@ -338,8 +338,9 @@ impl Gateway {
         &self.super_tenant
     }
 
-    /// The store, for reads and tools: a write through it yields its result only
-    /// through [`Gateway::settle`], so the caches still hear of it.
+    /// The store, for tests and tools: a write through it yields its result only
+    /// through [`Gateway::settle`], so the caches still hear of it. The request path
+    /// never uses it (`tests/architecture.rs`).
     pub fn store(&self) -> &dyn Store {
         &*self.store
     }
