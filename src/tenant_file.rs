@@ -88,6 +88,8 @@ pub struct ClientEntry {
     /// PKCE S256 at the code grant; `false` only for a legacy confidential client.
     #[serde(default = "pkce_by_default")]
     pub require_pkce: bool,
+    /// What people call it.
+    pub name: Option<String>,
 }
 
 fn pkce_by_default() -> bool {
@@ -253,6 +255,9 @@ impl TenantFile {
             ) {
                 return err(format!("clients[{i}].{}", e.field), e.message);
             }
+            if let Some(Err(e)) = client.name.as_deref().map(client::check_name) {
+                return err(format!("clients[{i}].{}", e.field), e.message);
+            }
         }
         if let Some(rules) = &self.resources {
             for (i, r) in rules.iter().enumerate() {
@@ -349,6 +354,7 @@ permissions = ["/permission/admin/manage/identity/applicationmgt/view"]
             ("domain = \"foo.com\"\n[[users]]\nusername = \"a\"\npassword_hash = \"plain\"\n", "users[0].password_hash"),
             ("domain = \"foo.com\"\n[[roles]]\nname = \"r\"\npermissions = [\"/perm\"]\n", "roles[0].permissions[0]"),
             ("domain = \"foo.com\"\n[[clients]]\nclient_id = \"c\"\ngrant_types = [\"implicit\"]\n", "clients[0].grant_types[0]"),
+            ("domain = \"foo.com\"\n[[clients]]\nclient_id = \"c\"\ngrant_types = [\"authorization_code\"]\nname = \"\"\n", "clients[0].name"),
             ("domain = \"foo.com\"\n[[resources]]\ncontext = \"(\"\n", "resources[0]"),
             ("domain = \"foo.com\"\nextra = 1\n", "line 2"),
         ];

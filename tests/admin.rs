@@ -1145,6 +1145,173 @@ async fn a_public_client_is_registered_without_a_secret(s: TestServer) {
     assert!(!list.to_string().contains("argon2"));
 }
 
+/// `PATCH /clients/{id}`: what it names changes, with a registration's checks; tokens
+/// already issued stay; the change is audited with its fields; a client a tenant file
+/// declares is the file's to change.
+async fn a_client_is_edited_in_place(s: TestServer) {
+    let (status, created) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients",
+            FOO_ADMIN,
+            Some(json!({"client_id": "edited", "name": "Reports",
+                        "grant_types": ["client_credentials", "password"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (created["name"].as_str(), created["managed_by"].as_str()),
+        (Some("Reports"), Some("api"))
+    );
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let issued = s
+        .client_token("/t/foo.com/oauth2/token", ("edited", &secret), None)
+        .await;
+    let issued = issued["access_token"].as_str().unwrap().to_owned();
+    let patch = |body: serde_json::Value| {
+        s.api(
+            "PATCH",
+            "/t/foo.com/api/v1/clients/edited",
+            FOO_ADMIN,
+            Some(body),
+        )
+    };
+
+    let (status, edited) = patch(
+        json!({"grant_types": ["password"], "name": "Nightly reports",
+                                        "redirect_uris": ["https://reports.foo.com/cb"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["grant_types"], json!(["password"]));
+    assert_eq!(
+        edited["redirect_uris"],
+        json!(["https://reports.foo.com/cb"])
+    );
+    assert_eq!(edited["name"], "Nightly reports");
+    assert_eq!(
+        edited["require_pkce"], true,
+        "what the edit did not name stays"
+    );
+    // The grant type taken away stops grants to come, at once; the token stays.
+    let refused = s
+        .post_form(
+            "/t/foo.com/oauth2/token",
+            Some(("edited", &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+    assert!(s.is_active("/t/foo.com", FOO_ADMIN, &issued).await);
+
+    // The same checks as a registration, naming the field; nothing changes.
+    for (body, field) in [
+        (json!({"grant_types": ["implicit"]}), "grant_types[0]"),
+        (json!({"redirect_uris": ["not a uri"]}), "redirect_uris[0]"),
+        (json!({"scopes": ["a b"]}), "scopes[0]"),
+        (json!({"name": "x".repeat(101)}), "name"),
+    ] {
+        let (status, error) = patch(body).await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{error}"
+        );
+    }
+    let (status, _) = patch(json!({"secret": "x"})).await;
+    assert_eq!(status, 400, "unknown fields are refused");
+    let (_, again) = s
+        .api("GET", "/t/foo.com/api/v1/clients/edited", FOO_ADMIN, None)
+        .await;
+    assert_eq!(again["grant_types"], json!(["password"]));
+
+    // An edit that changes nothing writes nothing; "" takes the name away.
+    let (status, _) = patch(json!({"grant_types": ["password"]})).await;
+    assert_eq!(status, 200);
+    let (status, unnamed) = patch(json!({"name": ""})).await;
+    assert_eq!(status, 200);
+    assert!(unnamed.get("name").is_none(), "{unnamed}");
+    let (_, audit) = s
+        .api("GET", "/t/foo.com/api/v1/audit?limit=10", FOO_ADMIN, None)
+        .await;
+    let edits: Vec<&serde_json::Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "client.update")
+        .collect();
+    assert_eq!(edits.len(), 2, "{audit}");
+    assert_eq!(edits[0]["detail"], "name");
+    assert_eq!(edits[1]["detail"], "grant_types, redirect_uris, name");
+    assert_eq!(edits[1]["target"], "edited");
+
+    // A public client stays within what a public client may use.
+    let (status, _) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients",
+            FOO_ADMIN,
+            Some(json!({"client_id": "edited-spa", "public": true,
+                        "grant_types": ["authorization_code"],
+                        "redirect_uris": ["https://spa.foo.com/cb"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for (body, field) in [
+        (
+            json!({"grant_types": ["client_credentials"]}),
+            "grant_types[0]",
+        ),
+        (json!({"require_pkce": false}), "require_pkce"),
+    ] {
+        let (status, error) = s
+            .api(
+                "PATCH",
+                "/t/foo.com/api/v1/clients/edited-spa",
+                FOO_ADMIN,
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{error}"
+        );
+    }
+
+    // A client a tenant file declares is the file's to change.
+    let (status, error) = s
+        .api(
+            "PATCH",
+            "/t/foo.com/api/v1/clients/foo-spa",
+            FOO_ADMIN,
+            Some(json!({"require_pkce": false})),
+        )
+        .await;
+    assert_eq!(status, 409, "foo-spa is declared in a tenant file: {error}");
+    assert_eq!(error["error"], "managed_by_file");
+    let described = error["error_description"].as_str().unwrap();
+    assert!(
+        described.contains("foo.com.toml") && described.contains("change it there"),
+        "{described}"
+    );
+    let (_, listed) = s
+        .api("GET", "/t/foo.com/api/v1/clients/foo-spa", FOO_ADMIN, None)
+        .await;
+    assert_eq!(listed["managed_by"], "file");
+    let (status, _) = s
+        .api(
+            "PATCH",
+            "/t/foo.com/api/v1/clients/bar-client",
+            FOO_ADMIN,
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404, "another tenant's client is not found here");
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     a_tenant_admin_runs_users_and_roles,
     bad_admin_input_is_400_naming_the_field,
@@ -1158,6 +1325,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
     the_audit_log_records_changes_and_failures_without_secrets,
     a_client_tried_before_it_existed_works_once_registered,
     a_public_client_is_registered_without_a_secret,
+    a_client_is_edited_in_place,
 );
 
 /// What a restart does to admin API changes: the files win for what they declare, and

@@ -556,6 +556,7 @@ async fn client_ids_are_unique_across_tenants(store: Opened) {
         redirect_uris: &[],
         scopes: &[],
         require_pkce: true,
+        name: None,
     };
     let _ = store
         .upsert_client(a, &client, Source::File, 1)
@@ -676,6 +677,7 @@ fn audit(tenant_id: TenantId, action: &str, target: &str, at: i64) -> AuditEvent
         action: action.into(),
         target: target.into(),
         client_address: "127.0.0.1".into(),
+        detail: None,
     }
 }
 
@@ -865,6 +867,7 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
                 redirect_uris: &[],
                 scopes: &[],
                 require_pkce: true,
+                name: None,
             },
             Source::Api,
             1,

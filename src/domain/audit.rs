@@ -19,6 +19,7 @@ pub enum AuditAction {
     RoleUpdate,
     RoleDelete,
     ClientCreate,
+    ClientUpdate,
     ClientDelete,
     ClientSecret,
     ClientUnlock,
@@ -46,6 +47,7 @@ impl AuditAction {
         AuditAction::RoleUpdate,
         AuditAction::RoleDelete,
         AuditAction::ClientCreate,
+        AuditAction::ClientUpdate,
         AuditAction::ClientDelete,
         AuditAction::ClientSecret,
         AuditAction::ClientUnlock,
@@ -73,6 +75,7 @@ impl AuditAction {
             AuditAction::RoleUpdate => "role.update",
             AuditAction::RoleDelete => "role.delete",
             AuditAction::ClientCreate => "client.create",
+            AuditAction::ClientUpdate => "client.update",
             AuditAction::ClientDelete => "client.delete",
             AuditAction::ClientSecret => "client.secret",
             AuditAction::ClientUnlock => "client.unlock",
@@ -102,6 +105,9 @@ impl AuditAction {
             AuditAction::RoleUpdate => "a role's permissions were replaced",
             AuditAction::RoleDelete => "a role was deleted and taken from its users",
             AuditAction::ClientCreate => "a client was registered",
+            AuditAction::ClientUpdate => {
+                "a client's registration was edited; `detail` names the fields"
+            }
             AuditAction::ClientDelete => "a client was deleted; its tokens ended",
             AuditAction::ClientSecret => "a client's secret was rotated",
             AuditAction::ClientUnlock => "an admin lifted a client's lock",

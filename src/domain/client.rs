@@ -133,6 +133,21 @@ pub fn validate(
     Ok(grants)
 }
 
+/// Longest client name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A client's display name: 1 to 100 characters, none of them a control character.
+pub fn check_name(name: &str) -> Result<(), InvalidClient> {
+    let count = name.chars().count();
+    if (1..=MAX_NAME_CHARS).contains(&count) && !name.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(InvalidClient {
+        field: "name".into(),
+        message: format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+    })
+}
+
 /// A registration's grant types by name: at least one, each known, and for a public
 /// client only those it may use.
 pub fn parse_grant_types(names: &[String], public: bool) -> Result<Vec<GrantType>, InvalidClient> {
@@ -196,6 +211,15 @@ mod tests {
         assert!(validate("legacy", false, &code, &[], &[], false).is_ok());
         let e = validate("spa", true, &code, &[], &[], false).unwrap_err();
         assert_eq!(e.field, "require_pkce");
+    }
+
+    #[test]
+    fn names_are_short_printable_text() {
+        assert!(check_name("Billing dashboard").is_ok());
+        assert!(check_name(&"é".repeat(100)).is_ok());
+        assert_eq!(check_name("").unwrap_err().field, "name");
+        assert!(check_name(&"a".repeat(101)).is_err());
+        assert!(check_name("tab\there").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | `roles`                      | GET, POST          |
 //! | `roles/{name}`               | GET, PUT, DELETE   |
 //! | `clients`                    | GET, POST          |
-//! | `clients/{id}`               | GET, DELETE        |
+//! | `clients/{id}`               | GET, PATCH, DELETE |
 //! | `clients/{id}/secret`        | POST               |
 //! | `clients/{id}/unlock`        | POST               |
 //! | `resources`                  | GET, PUT           |
@@ -55,6 +55,7 @@ enum Operation {
     ListClients,
     CreateClient,
     GetClient(String),
+    EditClient(String),
     DeleteClient(String),
     RotateSecret(String),
     UnlockClient(String),
@@ -70,8 +71,13 @@ enum Operation {
     AuditLog,
 }
 
-/// The methods the admin API uses, in the order `Allow` lists them.
-const METHODS: [Method; 4] = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
 
 impl Operation {
     /// The table of the module doc: the operation `method` on `rest` names, `None` when
@@ -108,6 +114,7 @@ impl Operation {
             (["clients"], M::GET) => Operation::ListClients,
             (["clients"], M::POST) => Operation::CreateClient,
             (["clients", c], M::GET) => Operation::GetClient(name(c)?),
+            (["clients", c], M::PATCH) => Operation::EditClient(name(c)?),
             (["clients", c], M::DELETE) => Operation::DeleteClient(name(c)?),
             (["clients", c, "secret"], M::POST) => Operation::RotateSecret(name(c)?),
             (["clients", c, "unlock"], M::POST) => Operation::UnlockClient(name(c)?),
@@ -230,6 +237,7 @@ async fn execute(
         Op::ListClients => ok(json!({ "clients": g.list_clients(admin).await? })),
         Op::CreateClient => created(json!(g.create_client(admin, body.json()?).await?)),
         Op::GetClient(c) => ok(json!(g.get_client(admin, &c).await?)),
+        Op::EditClient(c) => ok(json!(g.edit_client(admin, &c, body.json()?).await?)),
         Op::DeleteClient(c) => {
             g.delete_client(admin, &c).await?;
             done()

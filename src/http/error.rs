@@ -126,6 +126,7 @@ impl ApiError {
                     "conflict",
                     format!("a duplicate of {what}"),
                 ),
+                S::ManagedByFile(m) => (StatusCode::CONFLICT, "managed_by_file", m.clone()),
                 S::Internal(_) | S::Hash(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",

@@ -172,6 +172,7 @@ async fn apply_file(
             redirect_uris: &client.redirect_uris,
             scopes: &client.scopes,
             require_pkce: client.require_pkce,
+            name: client.name.as_deref(),
         };
         let upserted = store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
             crate::store::Error::Duplicate(_) => StartupError::TenantFiles(format!(

@@ -73,6 +73,9 @@ pub enum Error {
     /// A unique key already holds this value; names the field.
     #[error("a duplicate of {0}")]
     Duplicate(&'static str),
+    /// A tenant file declares what the API was asked to change; says which file.
+    #[error("{0}")]
+    ManagedByFile(String),
     /// Stored data or configuration that cannot be right; the detail is logged.
     #[error("internal error: {0}")]
     Internal(String),

@@ -242,7 +242,8 @@ impl Gateway {
             | Error::UnknownTenant
             | Error::Invalid { .. }
             | Error::NotFound(_)
-            | Error::Duplicate(_) => true,
+            | Error::Duplicate(_)
+            | Error::ManagedByFile(_) => true,
             Error::Unavailable
             | Error::Internal(_)
             | Error::Hash(_)

@@ -19,9 +19,9 @@ mod sqlite;
 
 pub use committed::{Caches, Committed};
 pub use records::{
-    AuditEvent, Changes, ClientRecord, Digest, Heartbeat, LockTarget, NewClient, NewSigningKey,
-    NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow,
-    Source, Step, TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
+    AuditEvent, Changes, ClientEdit, ClientRecord, Digest, Heartbeat, LockTarget, NewClient,
+    NewSigningKey, NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection,
+    SigningKeyRow, Source, Step, TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
 };
 
 use crate::domain::audit::Actor;
@@ -278,6 +278,16 @@ pub trait Store: Send + Sync {
         &self,
         tenant_id: TenantId,
         client_id: &str,
+        audit: &AuditEvent,
+    ) -> Result<Committed<Option<()>>>;
+    /// Replaces what a client's registration says but its id and secret, and names the
+    /// client in the changes, so every instance reads it afresh; its tokens stay as
+    /// they are. `None` when the tenant has no such client.
+    async fn update_client(
+        &self,
+        tenant_id: TenantId,
+        client_id: &str,
+        edit: &ClientEdit<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
     async fn set_client_secret(

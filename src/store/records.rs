@@ -15,6 +15,20 @@ pub enum Source {
     Bootstrap,
 }
 
+/// The stored names, read back; anything else is a corrupt row.
+impl TryFrom<String> for Source {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "file" => Ok(Source::File),
+            "api" => Ok(Source::Api),
+            "bootstrap" => Ok(Source::Bootstrap),
+            _ => Err(format!("unknown source {name:?}")),
+        }
+    }
+}
+
 impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -139,6 +153,11 @@ pub struct ClientRecord {
     pub scopes: Vec<String>,
     /// PKCE S256 required at the code grant (false only for a legacy confidential client).
     pub require_pkce: bool,
+    /// What people call it, when it was given a name.
+    pub name: Option<String>,
+    /// Who owns its registration: a tenant file, or the admin API.
+    #[sqlx(try_from = "String")]
+    pub source: Source,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
 }
@@ -159,6 +178,17 @@ pub struct NewClient<'a> {
     pub redirect_uris: &'a [String],
     pub scopes: &'a [String],
     pub require_pkce: bool,
+    pub name: Option<&'a str>,
+}
+
+/// What an edit of a client's registration sets: everything but its id and secret.
+#[derive(Debug)]
+pub struct ClientEdit<'a> {
+    pub grant_types: &'a [GrantType],
+    pub redirect_uris: &'a [String],
+    pub scopes: &'a [String],
+    pub require_pkce: bool,
+    pub name: Option<&'a str>,
 }
 
 /// SHA-256 of a token's plaintext: the only form in which a token is stored.
@@ -288,6 +318,8 @@ pub struct AuditEvent {
     /// What it happened to: a username, role, client id, token id, domain.
     pub target: String,
     pub client_address: String,
+    /// What a change changed, when the action alone does not say (an edit's fields).
+    pub detail: Option<String>,
 }
 
 impl AuditEvent {
@@ -308,6 +340,15 @@ impl AuditEvent {
             action: action.as_str().to_owned(),
             target: target.to_owned(),
             client_address,
+            detail: None,
+        }
+    }
+
+    /// The same entry, saying what the change changed.
+    pub fn with_detail(self, detail: String) -> Self {
+        AuditEvent {
+            detail: Some(detail),
+            ..self
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct AuditView {
     pub action: String,
     pub target: String,
     pub client_address: String,
+    /// What the change changed, when the action alone does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Gateway {
@@ -46,6 +49,7 @@ impl Gateway {
                 action: e.action,
                 target: e.target,
                 client_address: e.client_address,
+                detail: e.detail,
             })
             .collect())
     }

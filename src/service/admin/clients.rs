@@ -1,4 +1,5 @@
-//! OAuth clients of a tenant: register, list, delete, rotate secrets, unlock (SPEC §8).
+//! OAuth clients of a tenant: register, list, edit, delete, rotate secrets, unlock
+//! (SPEC §8).
 
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
@@ -6,7 +7,7 @@ use crate::domain::client::{self, GrantType};
 use crate::service::authenticate::is_locked;
 use crate::service::token_text::random_string;
 use crate::service::{now, Error, Gateway, Result};
-use crate::store::{ClientRecord, LockTarget, NewClient};
+use crate::store::{ClientEdit, ClientRecord, LockTarget, NewClient, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +25,23 @@ pub struct NewClientRequest {
     /// PKCE S256 at the code grant; only a confidential client may turn it off.
     #[serde(default = "pkce_by_default")]
     pub require_pkce: bool,
+    pub name: Option<String>,
 }
 
 fn pkce_by_default() -> bool {
     true
+}
+
+/// An edit of a client (`PATCH /clients/{id}`): what it names changes, the rest stays.
+/// `"name": ""` takes the name away.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub grant_types: Option<Vec<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub require_pkce: Option<bool>,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +52,10 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub require_pkce: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Who owns the registration: `file` (a tenant file; change it there) or `api`.
+    pub managed_by: &'static str,
     pub locked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
@@ -69,8 +87,18 @@ fn client_view(client: &ClientRecord, now: i64) -> ClientView {
         redirect_uris: client.redirect_uris.clone(),
         scopes: client.scopes.clone(),
         require_pkce: client.require_pkce,
+        name: client.name.clone(),
+        managed_by: managed_by(client.source),
         locked,
         locked_until: client.locked_until.filter(|_| locked),
+    }
+}
+
+/// A tenant file owns what it declares; the bootstrap's objects are the API's to change.
+fn managed_by(source: Source) -> &'static str {
+    match source {
+        Source::File => "file",
+        Source::Api | Source::Bootstrap => "api",
     }
 }
 
@@ -119,6 +147,9 @@ impl Gateway {
             request.require_pkce,
         )
         .map_err(|e| invalid(e.field, e.message))?;
+        if let Some(Err(e)) = request.name.as_deref().map(client::check_name) {
+            return Err(invalid(e.field, e.message));
+        }
         let secret = (!request.public).then(|| random_string(32));
         let hash = match &secret {
             Some(secret) => Some(
@@ -134,6 +165,7 @@ impl Gateway {
             redirect_uris: &request.redirect_uris,
             scopes: &request.scopes,
             require_pkce: request.require_pkce,
+            name: request.name.as_deref(),
         };
         let write = self
             .store
@@ -149,6 +181,48 @@ impl Gateway {
             client,
             client_secret: secret,
         })
+    }
+
+    /// Edits what a client's registration says, with the checks of a registration.
+    /// Tokens already issued stay as they are: a grant type taken away stops only
+    /// grants to come. A client a tenant file declares is the file's to change.
+    pub async fn edit_client(
+        &self,
+        admin: &Admin,
+        client_id: &str,
+        patch: ClientPatch,
+    ) -> Result<ClientView> {
+        let client = self.tenant_client(admin, client_id).await?;
+        if client.source == Source::File {
+            return Err(Error::ManagedByFile(format!(
+                "client {client_id:?} is declared in {}; change it there",
+                self.config
+                    .tenants
+                    .dir
+                    .join(format!("{}.toml", admin.tenant.domain))
+                    .display()
+            )));
+        }
+        let edited = Edited::of(&client, patch)?;
+        if edited.changed.is_empty() {
+            return Ok(client_view(&client, now()));
+        }
+        let edit = ClientEdit {
+            grant_types: &edited.grant_types,
+            redirect_uris: &edited.redirect_uris,
+            scopes: &edited.scopes,
+            require_pkce: edited.require_pkce,
+            name: edited.name.as_deref(),
+        };
+        let audit = admin
+            .audit(AuditAction::ClientUpdate, client_id)
+            .with_detail(edited.changed.join(", "));
+        let write = self
+            .store
+            .update_client(admin.tenant.id, client_id, &edit, &audit)
+            .await?;
+        self.settle(write).await?.ok_or(Error::NotFound("client"))?;
+        self.get_client(admin, client_id).await
     }
 
     pub async fn delete_client(&self, admin: &Admin, client_id: &str) -> Result<()> {
@@ -199,5 +273,68 @@ impl Gateway {
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("client"))?;
         self.get_client(admin, client_id).await
+    }
+}
+
+/// A client's registration after an edit, checked, with the fields that changed.
+struct Edited {
+    grant_types: Vec<GrantType>,
+    redirect_uris: Vec<String>,
+    scopes: Vec<String>,
+    require_pkce: bool,
+    name: Option<String>,
+    changed: Vec<&'static str>,
+}
+
+impl Edited {
+    fn of(client: &ClientRecord, patch: ClientPatch) -> Result<Self> {
+        let names = patch.grant_types.unwrap_or_else(|| {
+            client
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect()
+        });
+        let redirect_uris = patch
+            .redirect_uris
+            .unwrap_or_else(|| client.redirect_uris.clone());
+        let scopes = patch.scopes.unwrap_or_else(|| client.scopes.clone());
+        let require_pkce = patch.require_pkce.unwrap_or(client.require_pkce);
+        let public = client.secret_hash.is_none();
+        let grant_types = client::validate(
+            &client.client_id,
+            public,
+            &names,
+            &redirect_uris,
+            &scopes,
+            require_pkce,
+        )
+        .map_err(|e| invalid(e.field, e.message))?;
+        let name = match patch.name {
+            None => client.name.clone(),
+            Some(name) if name.is_empty() => None,
+            Some(name) => {
+                client::check_name(&name).map_err(|e| invalid(e.field, e.message))?;
+                Some(name)
+            }
+        };
+        let changed = [
+            ("grant_types", grant_types != client.grant_types),
+            ("redirect_uris", redirect_uris != client.redirect_uris),
+            ("scopes", scopes != client.scopes),
+            ("require_pkce", require_pkce != client.require_pkce),
+            ("name", name != client.name),
+        ]
+        .into_iter()
+        .filter_map(|(field, changed)| changed.then_some(field))
+        .collect();
+        Ok(Edited {
+            grant_types,
+            redirect_uris,
+            scopes,
+            require_pkce,
+            name,
+            changed,
+        })
     }
 }

@@ -6,15 +6,16 @@ use crate::store::{AuditEvent, Result};
 
 pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
     let statement = query(
-        "INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(event.tenant_id)
     .bind(event.at)
     .bind(&event.actor)
     .bind(&event.action)
     .bind(&event.target)
-    .bind(&event.client_address);
+    .bind(&event.client_address)
+    .bind(event.detail.as_deref());
     conn.execute(statement).await?;
     Ok(())
 }
@@ -27,7 +28,7 @@ pub(super) async fn page(
     before: Option<i64>,
 ) -> Result<Vec<AuditEvent>> {
     let statement = query(
-        "SELECT id, tenant_id, at, actor, action, target, client_address FROM audit_events \
+        "SELECT id, tenant_id, at, actor, action, target, client_address, detail FROM audit_events \
          WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(tenant_id)

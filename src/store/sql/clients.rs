@@ -2,10 +2,10 @@
 
 use super::statement::{duplicate_as, query, Conn, Statement};
 use crate::domain::tenant::TenantId;
-use crate::store::{ClientRecord, Error, NewClient, Result, Source};
+use crate::store::{ClientEdit, ClientRecord, Error, NewClient, Result, Source};
 
 const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-     require_pkce, failed_attempts, locked_until";
+     require_pkce, name, source, failed_attempts, locked_until";
 
 /// A client by its id, whatever its tenant.
 pub(super) async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Option<ClientRecord>> {
@@ -31,8 +31,8 @@ pub(super) async fn insert(
 ) -> Result<()> {
     let statement = query(
         "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-                              require_pkce, failed_attempts, source, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
+                              require_pkce, name, failed_attempts, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
     )
     .bind(tenant_id)
     .bind(client.client_id);
@@ -66,8 +66,8 @@ pub(super) async fn upsert(
     }
     let statement = query(
         "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4, \
-             require_pkce = $5 \
-         WHERE client_id = $6",
+             require_pkce = $5, name = $6 \
+         WHERE client_id = $7",
     );
     let statement = bind_registration(statement, client).bind(client.client_id);
     conn.execute(statement).await?;
@@ -75,7 +75,7 @@ pub(super) async fn upsert(
 }
 
 /// Binds what a registration declares, in this order: secret hash, grant types,
-/// redirect URIs, scopes, require_pkce.
+/// redirect URIs, scopes, require_pkce, name.
 fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> Statement<'a> {
     statement
         .bind(client.secret_hash)
@@ -83,6 +83,30 @@ fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> St
         .bind(client.redirect_uris)
         .bind(client.scopes)
         .bind(client.require_pkce)
+        .bind(client.name)
+}
+
+/// Replaces all but the id and secret of a client of the tenant; false when it has no
+/// such client.
+pub(super) async fn update(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    client_id: &str,
+    edit: &ClientEdit<'_>,
+) -> Result<bool> {
+    let statement = query(
+        "UPDATE clients SET grant_types = $1, redirect_uris = $2, scopes = $3, \
+             require_pkce = $4, name = $5 \
+         WHERE tenant_id = $6 AND client_id = $7",
+    )
+    .bind(edit.grant_types)
+    .bind(edit.redirect_uris)
+    .bind(edit.scopes)
+    .bind(edit.require_pkce)
+    .bind(edit.name)
+    .bind(tenant_id)
+    .bind(client_id);
+    Ok(conn.execute(statement).await? == 1)
 }
 
 /// False when the tenant has no such client.

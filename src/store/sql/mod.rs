@@ -28,9 +28,9 @@ use crate::domain::tenant::TenantId;
 use backend::notice_of;
 
 use super::{
-    AuditEvent, Changes, ClientRecord, Committed, Digest, Error, Feed, LockTarget, NewClient,
-    NewSigningKey, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow,
-    Selection, SigningKeyRow, Source, Step, Store, TenantRow, TenantSettings, TokenRecord,
+    AuditEvent, Changes, ClientEdit, ClientRecord, Committed, Digest, Error, Feed, LockTarget,
+    NewClient, NewSigningKey, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation,
+    RuleRow, Selection, SigningKeyRow, Source, Step, Store, TenantRow, TenantSettings, TokenRecord,
     UserChange, UserRecord,
 };
 use crate::domain::audit::Actor;
@@ -423,6 +423,20 @@ impl<B: Backend> Store for SqlStore<B> {
             .finish(tx, Some(audit), Some(tenant_id), changes)
             .await?
             .map(Some))
+    }
+
+    async fn update_client(
+        &self,
+        tenant_id: TenantId,
+        client_id: &str,
+        edit: &ClientEdit<'_>,
+        audit: &AuditEvent,
+    ) -> Result<Committed<Option<()>>> {
+        let mut tx = self.backend.begin_write().await?;
+        let found = clients::update(&mut *tx, tenant_id, client_id, edit).await?;
+        let changes = Changes::client(client_id);
+        self.finish_found(tx, found, Some(audit), Some(tenant_id), changes)
+            .await
     }
 
     async fn set_client_secret(
