@@ -29,22 +29,28 @@ fn code_lines(path: &Path) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Every code line below `dir` that holds `needle`, as `path:line: code`.
+fn places(dir: &Path, needle: &str) -> Vec<String> {
+    sources(dir)
+        .iter()
+        .flat_map(|path| {
+            code_lines(path)
+                .into_iter()
+                .filter(|(_, line)| line.contains(needle))
+                .map(move |(number, line)| format!("{}:{number}: {}", path.display(), line.trim()))
+        })
+        .collect()
+}
+
 /// The places below `src/{layer}` that name any of `forbidden`.
 fn violations(layer: &str, forbidden: &[&str]) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src")
         .join(layer);
-    let mut found = Vec::new();
-    for path in sources(&root) {
-        for (number, line) in code_lines(&path) {
-            for name in forbidden {
-                if line.contains(name) {
-                    found.push(format!("{}:{number} names {name}", path.display()));
-                }
-            }
-        }
-    }
-    found
+    forbidden
+        .iter()
+        .flat_map(|name| places(&root, name))
+        .collect()
 }
 
 #[test]
@@ -96,15 +102,7 @@ fn the_server_reaches_the_store_only_through_the_gateway() {
 #[test]
 fn the_gateway_is_the_only_cache_that_settles_writes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let implementations: Vec<String> = sources(&root)
-        .iter()
-        .flat_map(|path| {
-            code_lines(path)
-                .into_iter()
-                .filter(|(_, line)| line.contains("impl Caches for"))
-                .map(move |(number, line)| format!("{}:{number}: {}", path.display(), line.trim()))
-        })
-        .collect();
+    let implementations = places(&root, "impl Caches for");
     assert_eq!(implementations.len(), 1, "{implementations:#?}");
     assert!(implementations[0].contains("impl Caches for Gateway"));
 }
