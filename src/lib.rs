@@ -30,6 +30,19 @@ pub async fn prepare(
 ) -> Result<(Arc<Gateway>, AdminPassword), StartupError> {
     let store = store::connect(&config.database.url).await?;
     store.claim().await?;
+    let prepared = build(config, store.clone(), admin_password).await;
+    if prepared.is_err() {
+        store.close().await;
+    }
+    prepared
+}
+
+/// What `prepare` does once the store is claimed.
+async fn build(
+    config: Arc<Config>,
+    store: Arc<dyn store::Store>,
+    admin_password: Option<String>,
+) -> Result<(Arc<Gateway>, AdminPassword), StartupError> {
     store.migrate().await?;
     let reconciled = bootstrap::reconcile(&config, &*store, admin_password).await?;
     let gateway = Gateway::new(config, store).await?;

@@ -98,9 +98,14 @@ impl Backend for Sqlite {
         Ok(())
     }
 
+    /// Closes the pools and gives up the claim at once, rather than when the last task
+    /// holding the backend lets go of it: a start that failed after claiming must not
+    /// keep the next one out.
     async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+        let mut held = self.instance_lock.lock().unwrap_or_else(|e| e.into_inner());
+        *held = None;
     }
 
     /// An exclusive lock on a file beside the database. Caches of two instances on one
