@@ -4,9 +4,9 @@
 use crate::domain::client;
 use crate::domain::permission::{validate_role_name, Permission, ResourceRule};
 use crate::domain::principal::validate_username;
-use crate::domain::tenant::{Lifetimes, TenantDomain};
-use crate::store::{RuleRow, TenantSettings};
-use serde::Deserialize;
+use crate::domain::tenant::{Lifetimes, TenantDomain, TenantRateLimits, TenantSettings};
+use crate::store::{NewTenant, RuleRow};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,14 +30,33 @@ pub struct TenantFile {
 }
 
 /// The tenant's own request limits per second; absent keys follow the configuration.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitsSection {
     pub requests_per_caller: Option<u32>,
     pub requests_per_tenant: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl From<RateLimitsSection> for TenantRateLimits {
+    fn from(section: RateLimitsSection) -> Self {
+        TenantRateLimits {
+            requests_per_caller: section.requests_per_caller,
+            requests_per_tenant: section.requests_per_tenant,
+        }
+    }
+}
+
+impl From<TenantRateLimits> for RateLimitsSection {
+    fn from(limits: TenantRateLimits) -> Self {
+        RateLimitsSection {
+            requests_per_caller: limits.requests_per_caller,
+            requests_per_tenant: limits.requests_per_tenant,
+        }
+    }
+}
+
+/// Token lifetimes in seconds, under the names of the file's `[tokens]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokensSection {
     pub access_token_ttl: i64,
@@ -48,13 +67,48 @@ pub struct TokensSection {
 
 impl Default for TokensSection {
     fn default() -> Self {
-        let d = Lifetimes::default();
+        Lifetimes::default().into()
+    }
+}
+
+impl From<Lifetimes> for TokensSection {
+    fn from(l: Lifetimes) -> Self {
         TokensSection {
-            access_token_ttl: d.access_token,
-            refresh_token_ttl: d.refresh_token,
-            authorization_code_ttl: d.authorization_code,
-            grant_max_lifetime: d.grant_max_lifetime,
+            access_token_ttl: l.access_token,
+            refresh_token_ttl: l.refresh_token,
+            authorization_code_ttl: l.authorization_code,
+            grant_max_lifetime: l.grant_max_lifetime,
         }
+    }
+}
+
+impl TokensSection {
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            access_token: self.access_token_ttl,
+            refresh_token: self.refresh_token_ttl,
+            authorization_code: self.authorization_code_ttl,
+            grant_max_lifetime: self.grant_max_lifetime,
+        }
+    }
+
+    /// Every lifetime is a positive number of seconds; the error names the first key
+    /// that is not, as `tokens.{key}`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        for (key, ttl) in [
+            ("tokens.access_token_ttl", self.access_token_ttl),
+            ("tokens.refresh_token_ttl", self.refresh_token_ttl),
+            ("tokens.authorization_code_ttl", self.authorization_code_ttl),
+            ("tokens.grant_max_lifetime", self.grant_max_lifetime),
+        ] {
+            if ttl <= 0 {
+                return Err((
+                    key.into(),
+                    format!("must be a positive number of seconds, not {ttl}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -96,7 +150,7 @@ fn pkce_by_default() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntrospectionSection {
     pub allowed_clients: Vec<String>,
@@ -196,22 +250,7 @@ impl TenantFile {
         if let Err(e) = TenantDomain::parse(&self.domain) {
             return err("domain".into(), e.to_string());
         }
-        for (key, ttl) in [
-            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
-            ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
-            (
-                "tokens.authorization_code_ttl",
-                self.tokens.authorization_code_ttl,
-            ),
-            ("tokens.grant_max_lifetime", self.tokens.grant_max_lifetime),
-        ] {
-            if ttl <= 0 {
-                return err(
-                    key.into(),
-                    format!("must be a positive number of seconds, not {ttl}"),
-                );
-            }
-        }
+        self.tokens.check()?;
         for (i, role) in self.roles.iter().enumerate() {
             if let Err(e) = validate_role_name(&role.name) {
                 return err(format!("roles[{i}].name"), e.to_string());
@@ -271,17 +310,20 @@ impl TenantFile {
         Ok(())
     }
 
-    pub fn settings(&self) -> TenantSettings {
-        TenantSettings {
+    /// The tenant as this file declares it.
+    pub fn tenant(&self) -> NewTenant {
+        NewTenant {
             domain: self.domain.clone(),
-            access_token_ttl: self.tokens.access_token_ttl,
-            refresh_token_ttl: self.tokens.refresh_token_ttl,
-            authorization_code_ttl: self.tokens.authorization_code_ttl,
-            grant_max_lifetime: self.tokens.grant_max_lifetime,
-            introspection_clients: self.introspection.allowed_clients.clone(),
+            settings: self.settings(),
             resources: self.resources.clone(),
-            requests_per_caller: self.rate_limits.requests_per_caller.map(i64::from),
-            requests_per_tenant: self.rate_limits.requests_per_tenant.map(i64::from),
+        }
+    }
+
+    fn settings(&self) -> TenantSettings {
+        TenantSettings {
+            lifetimes: self.tokens.lifetimes(),
+            introspection_clients: self.introspection.allowed_clients.clone(),
+            rate_limits: self.rate_limits.into(),
         }
     }
 }

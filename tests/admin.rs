@@ -46,7 +46,7 @@ async fn a_tenant_admin_runs_users_and_roles(s: TestServer) {
     assert_eq!(status, 201);
     assert_eq!(
         user,
-        json!({"username": "bob", "roles": ["rs"], "enabled": true, "locked": false})
+        json!({"username": "bob", "roles": ["rs"], "enabled": true, "locked": false, "managed_by": "api"})
     );
     let token = token_of(
         &s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
@@ -275,51 +275,45 @@ async fn bad_admin_input_is_400_naming_the_field(s: TestServer) {
 
 async fn an_old_password_and_an_old_secret_fail_at_once(s: TestServer) {
     let api = "/t/foo.com/api/v1";
-    let alice = ("alice@foo.com", "alice-password");
+    s.api_user(
+        "/t/foo.com",
+        FOO_ADMIN,
+        "carol",
+        "carol-password",
+        &["admin"],
+    )
+    .await;
+    let carol = ("carol@foo.com", "carol-password");
     let pair = s
         .password_token(
             "/t/foo.com/oauth2/token",
             FOO_CLIENT,
-            ("alice", "alice-password"),
+            ("carol", "carol-password"),
         )
         .await;
     // Prove the old password is cached as verified, then change it.
-    s.api(
-        "PUT",
-        &format!("{api}/roles/admin"),
-        FOO_ADMIN,
-        Some(json!({"permissions": ["/permission/admin"]})),
-    )
-    .await;
-    s.api(
-        "PUT",
-        &format!("{api}/users/alice/roles"),
-        FOO_ADMIN,
-        Some(json!({"roles": ["admin"]})),
-    )
-    .await;
     let (status, _) = s
-        .api("GET", &format!("{api}/users/alice"), alice, None)
+        .api("GET", &format!("{api}/users/carol"), carol, None)
         .await;
     assert_eq!(status, 200);
     let (status, _) = s
         .api(
             "PUT",
-            &format!("{api}/users/alice/password"),
+            &format!("{api}/users/carol/password"),
             FOO_ADMIN,
             Some(json!({"password": "brand-new-password"})),
         )
         .await;
     assert_eq!(status, 204);
     let (status, _) = s
-        .api("GET", &format!("{api}/users/alice"), alice, None)
+        .api("GET", &format!("{api}/users/carol"), carol, None)
         .await;
     assert_eq!(status, 401);
     let (status, _) = s
         .api(
             "GET",
-            &format!("{api}/users/alice"),
-            ("alice@foo.com", "brand-new-password"),
+            &format!("{api}/users/carol"),
+            ("carol@foo.com", "brand-new-password"),
             None,
         )
         .await;
@@ -339,7 +333,7 @@ async fn an_old_password_and_an_old_secret_fail_at_once(s: TestServer) {
     assert_eq!(info["state_reason"], "password_changed");
     assert_eq!(info["state_changed_by"], "admin@foo.com");
     assert_eq!(info["kind"], "access_token");
-    assert_eq!(info["username"], "alice@foo.com");
+    assert_eq!(info["username"], "carol@foo.com");
     let refresh = pair["refresh_token"].as_str().unwrap();
     let (_, info) = s
         .api(
@@ -355,12 +349,14 @@ async fn an_old_password_and_an_old_secret_fail_at_once(s: TestServer) {
     );
 
     // The same for a client secret.
-    s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
+    let secret = s.api_client("/t/foo.com", FOO_ADMIN, "api-client").await;
+    let api_client = ("api-client", secret.as_str());
+    s.client_token("/t/foo.com/oauth2/token", api_client, None)
         .await;
     let (status, rotated) = s
         .api(
             "POST",
-            &format!("{api}/clients/foo-client/secret"),
+            &format!("{api}/clients/api-client/secret"),
             FOO_ADMIN,
             None,
         )
@@ -371,16 +367,16 @@ async fn an_old_password_and_an_old_secret_fail_at_once(s: TestServer) {
     let r = s
         .post_form(
             "/t/foo.com/oauth2/token",
-            Some(FOO_CLIENT),
+            Some(api_client),
             &[("grant_type", "client_credentials")],
         )
         .await;
     assert_eq!(r.status(), 401);
-    s.client_token("/t/foo.com/oauth2/token", ("foo-client", &new_secret), None)
+    s.client_token("/t/foo.com/oauth2/token", ("api-client", &new_secret), None)
         .await;
     // The secret is never shown again.
     let (_, client) = s
-        .api("GET", &format!("{api}/clients/foo-client"), FOO_ADMIN, None)
+        .api("GET", &format!("{api}/clients/api-client"), FOO_ADMIN, None)
         .await;
     assert!(client.get("client_secret").is_none());
     assert!(!client.to_string().contains(&new_secret));
@@ -446,16 +442,18 @@ async fn lifecycle_events_move_tokens_to_their_states(s: TestServer) {
         Some(json!({"enabled": true})),
     )
     .await;
-    // Deleting a user.
+    // Deleting a user (one the API made: a file's users are the file's to delete).
+    s.api_user("/t/foo.com", FOO_ADMIN, "carol", "carol-password", &[])
+        .await;
     let pair = s
         .password_token(
             "/t/foo.com/oauth2/token",
             FOO_CLIENT,
-            ("alice", "alice-password"),
+            ("carol", "carol-password"),
         )
         .await;
     let (status, _) = s
-        .api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .api("DELETE", &format!("{api}/users/carol"), FOO_ADMIN, None)
         .await;
     assert_eq!(status, 204);
     assert_eq!(
@@ -470,21 +468,22 @@ async fn lifecycle_events_move_tokens_to_their_states(s: TestServer) {
         Some("user_deleted")
     );
     let (status, _) = s
-        .api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .api("DELETE", &format!("{api}/users/carol"), FOO_ADMIN, None)
         .await;
     assert_eq!(status, 404);
     // Deleting a client.
+    let secret = s.api_client("/t/foo.com", FOO_ADMIN, "api-other").await;
     let cc = s
         .client_token(
             "/t/foo.com/oauth2/token",
-            ("foo-other", "other-secret"),
+            ("api-other", secret.as_str()),
             None,
         )
         .await;
     let (status, _) = s
         .api(
             "DELETE",
-            &format!("{api}/clients/foo-other"),
+            &format!("{api}/clients/api-other"),
             FOO_ADMIN,
             None,
         )
@@ -497,7 +496,7 @@ async fn lifecycle_events_move_tokens_to_their_states(s: TestServer) {
     let r = s
         .post_form(
             "/t/foo.com/oauth2/token",
-            Some(("foo-other", "other-secret")),
+            Some(("api-other", secret.as_str())),
             &[("grant_type", "client_credentials")],
         )
         .await;
@@ -541,7 +540,7 @@ async fn lifecycle_events_move_tokens_to_their_states(s: TestServer) {
     s.client_token("/t/foo.com/oauth2/token", FOO_CLIENT, None)
         .await;
     // Every token of the client not yet REVOKED: the two new ones and the four that
-    // alice's disabling and deletion made INACTIVE (INACTIVE → REVOKED is allowed).
+    // alice's disabling and carol's deletion made INACTIVE (INACTIVE → REVOKED is allowed).
     let (_, revoked) = s
         .api(
             "POST",
@@ -974,7 +973,9 @@ async fn resource_rules_are_replaced_and_apply_at_once(s: TestServer) {
             Some(new_rules.clone()),
         )
         .await;
-    assert_eq!((status, answer), (200, new_rules));
+    let mut shown = new_rules.clone();
+    shown["managed_by"] = json!("api");
+    assert_eq!((status, answer), (200, shown));
     let (status, _) = s
         .introspect(
             "/t/foo.com/oauth2/introspect",
@@ -1312,6 +1313,280 @@ async fn a_client_is_edited_in_place(s: TestServer) {
     assert_eq!(status, 404, "another tenant's client is not found here");
 }
 
+async fn what_a_file_declares_is_refused_and_says_where(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    let refused = |(status, body): (u16, Value)| {
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (409, Some("managed_by_file")),
+            "{body}"
+        );
+        let description = body["error_description"].as_str().unwrap().to_owned();
+        assert!(
+            description.ends_with("foo.com.toml; change it there"),
+            "{description}"
+        );
+        description
+    };
+    let password = json!({"password": "set-by-the-api"});
+    let described = refused(
+        s.api(
+            "PUT",
+            &format!("{api}/users/alice/password"),
+            FOO_ADMIN,
+            Some(password),
+        )
+        .await,
+    );
+    assert!(
+        described.starts_with("user \"alice\" is declared in "),
+        "{described}"
+    );
+    refused(
+        s.api(
+            "PUT",
+            &format!("{api}/users/alice/roles"),
+            FOO_ADMIN,
+            Some(json!({"roles": ["admin"]})),
+        )
+        .await,
+    );
+    refused(
+        s.api("DELETE", &format!("{api}/users/alice"), FOO_ADMIN, None)
+            .await,
+    );
+    let permissions = json!({"permissions": ["/permission"]});
+    refused(
+        s.api(
+            "PUT",
+            &format!("{api}/roles/admin"),
+            FOO_ADMIN,
+            Some(permissions),
+        )
+        .await,
+    );
+    refused(
+        s.api("DELETE", &format!("{api}/roles/admin"), FOO_ADMIN, None)
+            .await,
+    );
+    refused(
+        s.api(
+            "POST",
+            &format!("{api}/clients/foo-client/secret"),
+            FOO_ADMIN,
+            None,
+        )
+        .await,
+    );
+    refused(
+        s.api(
+            "DELETE",
+            &format!("{api}/clients/foo-client"),
+            FOO_ADMIN,
+            None,
+        )
+        .await,
+    );
+    let (_, settings) = s
+        .api("GET", &format!("{api}/settings"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(settings["managed_by"], "file");
+    settings_put(&s, api, FOO_ADMIN, json!({}), 409).await;
+    // Nothing changed: alice still signs in with the file's password.
+    let pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("alice", "alice-password"),
+        )
+        .await;
+    // What files never set stays the API's: enabled, unlock, revocation.
+    let (status, alice) = s
+        .api(
+            "PUT",
+            &format!("{api}/users/alice/enabled"),
+            FOO_ADMIN,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!((status, &alice["managed_by"]), (200, &json!("file")));
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{api}/users/alice/unlock"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{api}/clients/foo-client/unlock"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let revoke = json!({"token": pair["refresh_token"]});
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/revoke"),
+            FOO_ADMIN,
+            Some(revoke),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Every list says who owns what.
+    let (_, users) = s.api("GET", &format!("{api}/users"), FOO_ADMIN, None).await;
+    assert!(users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["managed_by"] == "file"));
+    let (_, roles) = s.api("GET", &format!("{api}/roles"), FOO_ADMIN, None).await;
+    assert_eq!(roles["roles"][0]["managed_by"], "file");
+    let (_, rules) = s
+        .api("GET", &format!("{api}/resources"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(rules["managed_by"], "api");
+    s.api_user("/t/foo.com", FOO_ADMIN, "carol", "carol-password", &[])
+        .await;
+    let (_, carol) = s
+        .api("GET", &format!("{api}/users/carol"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(carol["managed_by"], "api");
+}
+
+/// PUTs tenant settings and checks the status; the answer's body.
+async fn settings_put(
+    s: &TestServer,
+    api: &str,
+    admin: (&str, &str),
+    body: Value,
+    status: u16,
+) -> Value {
+    let (got, answer) = s
+        .api("PUT", &format!("{api}/settings"), admin, Some(body))
+        .await;
+    assert_eq!(got, status, "{answer}");
+    answer
+}
+
+async fn a_tenant_made_through_the_api_gets_every_setting_a_file_can_give(s: TestServer) {
+    let (status, _) = s.api("POST", "/api/v1/tenants", ADMIN,
+        Some(json!({"domain": "set.org", "admin": {"username": "boss", "password": "boss-password"}}))).await;
+    assert_eq!(status, 201);
+    let (api, boss) = ("/t/set.org/api/v1", ("boss@set.org", "boss-password"));
+    let (status, settings) = s.api("GET", &format!("{api}/settings"), boss, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        settings,
+        json!({
+            "tokens": {"access_token_ttl": 3600, "refresh_token_ttl": 86400,
+                       "authorization_code_ttl": 300, "grant_max_lifetime": 2592000},
+            "introspection": {"allowed_clients": []},
+            "rate_limits": {"requests_per_caller": null, "requests_per_tenant": null},
+            "managed_by": "api"
+        })
+    );
+    // Checked like a tenant file, and the allowed clients against the tenant's own.
+    let answer = settings_put(
+        &s,
+        api,
+        boss,
+        json!({"tokens": {"access_token_ttl": 0}}),
+        400,
+    )
+    .await;
+    assert_eq!(answer["field"], "tokens.access_token_ttl");
+    let answer = settings_put(
+        &s,
+        api,
+        boss,
+        json!({"introspection": {"allowed_clients": ["nope"]}}),
+        400,
+    )
+    .await;
+    assert_eq!(answer["field"], "introspection.allowed_clients[0]");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("\"nope\""),
+        "{answer}"
+    );
+    let foreign = json!({"introspection": {"allowed_clients": ["foo-client"]}});
+    settings_put(&s, api, boss, foreign, 400).await;
+    settings_put(&s, api, boss, json!({"tokens": {"access_ttl": 5}}), 400).await;
+    settings_put(
+        &s,
+        api,
+        boss,
+        json!({"rate_limits": {"requests_per_caller": -1}}),
+        400,
+    )
+    .await;
+    // A resource server that may introspect every token, and shorter tokens.
+    let rs_secret = s.api_client("/t/set.org", boss, "set-rs").await;
+    let app_secret = s.api_client("/t/set.org", boss, "set-app").await;
+    let wanted = json!({
+        "tokens": {"access_token_ttl": 120, "refresh_token_ttl": 600,
+                   "authorization_code_ttl": 60, "grant_max_lifetime": 3600},
+        "introspection": {"allowed_clients": ["set-rs"]},
+        "rate_limits": {"requests_per_caller": 1000, "requests_per_tenant": null}
+    });
+    let answer = settings_put(&s, api, boss, wanted.clone(), 200).await;
+    let mut shown = wanted.clone();
+    shown["managed_by"] = json!("api");
+    assert_eq!(answer, shown);
+    let (_, now_set) = s.api("GET", &format!("{api}/settings"), boss, None).await;
+    assert_eq!(now_set, shown);
+    let token = s
+        .client_token("/t/set.org/oauth2/token", ("set-app", &app_secret), None)
+        .await;
+    assert_eq!(token["expires_in"], 120);
+    let r = s
+        .post_form(
+            "/t/set.org/oauth2/introspect",
+            Some(("set-rs", &rs_secret)),
+            &[("token", token_of(&token).as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    // The same PUT again changes nothing and records nothing; the change was audited
+    // with the keys it changed.
+    settings_put(&s, api, boss, wanted, 200).await;
+    let (_, log) = s.api("GET", &format!("{api}/audit"), boss, None).await;
+    let updates: Vec<&Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "settings.update")
+        .collect();
+    assert_eq!(updates.len(), 1, "{log}");
+    assert_eq!(
+        updates[0]["detail"],
+        "tokens.access_token_ttl, tokens.refresh_token_ttl, tokens.authorization_code_ttl, \
+         tokens.grant_max_lifetime, introspection.allowed_clients, rate_limits.requests_per_caller"
+    );
+    // The settings are the tenant managers': a user without the permission is refused.
+    s.api_user("/t/set.org", boss, "plain", "plain-password", &[])
+        .await;
+    let (status, _) = s
+        .api(
+            "GET",
+            &format!("{api}/settings"),
+            ("plain@set.org", "plain-password"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     a_tenant_admin_runs_users_and_roles,
     bad_admin_input_is_400_naming_the_field,
@@ -1326,6 +1601,8 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_client_tried_before_it_existed_works_once_registered,
     a_public_client_is_registered_without_a_secret,
     a_client_is_edited_in_place,
+    what_a_file_declares_is_refused_and_says_where,
+    a_tenant_made_through_the_api_gets_every_setting_a_file_can_give,
 );
 
 /// What a restart does to admin API changes: the files win for what they declare, and
@@ -1340,21 +1617,9 @@ async fn restart_reconciles(s: &TestServer) {
 
 async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer) {
     let api = "/t/foo.com/api/v1";
-    // File-declared: alice's password; API-created: erin; API-set resource rules.
-    s.api(
-        "PUT",
-        &format!("{api}/users/alice/password"),
-        FOO_ADMIN,
-        Some(json!({"password": "changed-by-api"})),
-    )
-    .await;
-    s.api(
-        "POST",
-        &format!("{api}/users"),
-        FOO_ADMIN,
-        Some(json!({"username": "erin", "password": "erin-password"})),
-    )
-    .await;
+    // File-declared: alice; API-created: erin; API-set resource rules.
+    s.api_user("/t/foo.com", FOO_ADMIN, "erin", "erin-password", &[])
+        .await;
     let rules = json!({"resources": [{"context": "(.*)/api/v1/(.*)", "secured": true, "http_method": "all", "permissions": ["/permission/admin"]}]});
     s.api(
         "PUT",
@@ -1371,11 +1636,15 @@ async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer)
     )
     .await;
     restart_reconciles(&s).await;
-    // The file's hash is back for alice; her enabled flag, erin and the rules stay.
+    // Alice is still the file's, with the enabled flag the API gave her; erin and the
+    // rules stay the API's.
     let (_, alice) = s
         .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
         .await;
-    assert_eq!(alice["enabled"], false);
+    assert_eq!(
+        (&alice["enabled"], &alice["managed_by"]),
+        (&json!(false), &json!("file"))
+    );
     s.api(
         "PUT",
         &format!("{api}/users/alice/enabled"),
@@ -1398,7 +1667,39 @@ async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer)
     let (_, kept) = s
         .api("GET", &format!("{api}/resources"), FOO_ADMIN, None)
         .await;
-    assert_eq!(kept, rules);
+    let mut shown = rules.clone();
+    shown["managed_by"] = json!("api");
+    assert_eq!(kept, shown);
+
+    // A file that stops declaring alice and foo-other gives them to the API at the next
+    // start: they stay, and the API may now change them.
+    let path = s.gateway.config().tenants.dir.join("foo.com.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = common::without_block(&text, "username = \"alice\"");
+    let text = common::without_block(&text, "client_id = \"foo-other\"");
+    std::fs::write(&path, text).unwrap();
+    restart_reconciles(&s).await;
+    let (_, alice) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(alice["managed_by"], "api");
+    let (status, _) = s
+        .api(
+            "PUT",
+            &format!("{api}/users/alice/password"),
+            FOO_ADMIN,
+            Some(json!({"password": "set-by-the-api"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, other) = s
+        .api("GET", &format!("{api}/clients/foo-other"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(other["managed_by"], "api");
+    let (_, foo_client) = s
+        .api("GET", &format!("{api}/clients/foo-client"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(foo_client["managed_by"], "file");
 }
 
 on_both_backends!(crate::common::TestServer::for_backend;

@@ -49,18 +49,31 @@ impl Instances {
     }
 }
 
+/// The default tenant files, but alice is created through the admin API, so that every
+/// change to her may be made (a tenant file's users are the file's).
+fn tenant_files() -> Vec<(String, String)> {
+    let mut files = common::default_tenant_files();
+    for (domain, text) in &mut files {
+        if domain == "foo.com" {
+            *text = common::without_block(text, "username = \"alice\"");
+        }
+    }
+    files
+}
+
 /// One instance on SQLite; two on one PostgreSQL database.
 async fn instances(backend: Backend) -> Option<Instances> {
-    match backend {
-        Backend::Sqlite => Some(Instances {
-            a: TestServer::start(Backend::Sqlite).await,
+    let started = match backend {
+        Backend::Sqlite => Instances {
+            a: TestServer::start_with(Backend::Sqlite, tenant_files(), |_| {}).await,
             b: None,
-        }),
+        },
         Backend::Postgres => {
-            let a = TestServer::start_postgres().await?;
+            common::postgres_url()?;
+            let a = TestServer::start_with(Backend::Postgres, tenant_files(), |_| {}).await;
             let b = TestServer::start_on(
                 TestDatabase::shared_with(&a.database),
-                common::default_tenant_files(),
+                tenant_files(),
                 |_| {},
             )
             .await;
@@ -73,9 +86,15 @@ async fn instances(backend: Backend) -> Option<Instances> {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
-            Some(Instances { a, b: Some(b) })
+            Instances { a, b: Some(b) }
         }
-    }
+    };
+    let (user, password) = ALICE;
+    started
+        .writer()
+        .api_user("/t/foo.com", FOO_ADMIN, user, password, &[])
+        .await;
+    Some(started)
 }
 
 /// Waits until `check` holds, for at most `limit` (with a zero limit, one look), and
@@ -288,39 +307,88 @@ async fn a_lock_is_seen_everywhere(p: Instances) {
 }
 
 async fn a_secret_rotation_is_seen_everywhere(p: Instances) {
+    let secret = p
+        .writer()
+        .api_client("/t/foo.com", FOO_ADMIN, "api-client")
+        .await;
+    let client = ("api-client", secret.as_str());
     // Twice, so that the old secret is remembered as verified.
-    client_everywhere(&p, FOO_CLIENT, 200).await;
-    client_everywhere(&p, FOO_CLIENT, 200).await;
+    client_everywhere(&p, client, 200).await;
+    client_everywhere(&p, client, 200).await;
     let (status, rotated) = p
         .writer()
         .api(
             "POST",
-            "/t/foo.com/api/v1/clients/foo-client/secret",
+            "/t/foo.com/api/v1/clients/api-client/secret",
             FOO_ADMIN,
             None,
         )
         .await;
     assert_eq!(status, 200);
-    client_everywhere(&p, FOO_CLIENT, 401).await;
+    client_everywhere(&p, client, 401).await;
     let new_secret = rotated["client_secret"].as_str().unwrap();
-    client_everywhere(&p, ("foo-client", new_secret), 200).await;
+    client_everywhere(&p, ("api-client", new_secret), 200).await;
 }
 
 async fn a_client_delete_is_seen_everywhere(p: Instances) {
-    let (access, _) = cached_token_of_alice(&p).await;
-    client_everywhere(&p, FOO_CLIENT, 200).await;
+    let secret = p
+        .writer()
+        .api_client("/t/foo.com", FOO_ADMIN, "api-client")
+        .await;
+    let client = ("api-client", secret.as_str());
+    let pair = p.writer().password_token(TOKEN, client, ALICE).await;
+    let access = pair["access_token"].as_str().unwrap();
+    for (s, _) in p.all() {
+        assert!(s.is_active("/t/foo.com", FOO_ADMIN, access).await);
+    }
+    client_everywhere(&p, client, 200).await;
     let (status, _) = p
         .writer()
         .api(
             "DELETE",
-            "/t/foo.com/api/v1/clients/foo-client",
+            "/t/foo.com/api/v1/clients/api-client",
             FOO_ADMIN,
             None,
         )
         .await;
     assert_eq!(status, 204);
-    client_everywhere(&p, FOO_CLIENT, 401).await;
-    inactive_everywhere(&p, &access).await;
+    client_everywhere(&p, client, 401).await;
+    inactive_everywhere(&p, access).await;
+}
+
+async fn a_settings_change_is_seen_everywhere(p: Instances) {
+    // A lifetime every instance uses at once. foo.com's settings are its file's: a
+    // tenant made through the API is needed.
+    let body =
+        json!({"domain": "set.org", "admin": {"username": "boss", "password": "boss-password"}});
+    let (status, _) = p
+        .writer()
+        .api("POST", "/api/v1/tenants", common::super_admin(), Some(body))
+        .await;
+    assert_eq!(status, 201);
+    let boss = ("boss@set.org", "boss-password");
+    let secret = p.writer().api_client("/t/set.org", boss, "set-app").await;
+    let app = ("set-app", secret.as_str());
+    let lifetime = async |s: &TestServer| {
+        let form = [("grant_type", "client_credentials")];
+        let response = s
+            .post_form("/t/set.org/oauth2/token", Some(app), &form)
+            .await;
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["expires_in"].as_i64().unwrap()
+    };
+    for (s, limit) in p.all() {
+        within(limit, "the new tenant", async || lifetime(s).await == 3600).await;
+    }
+    let settings = json!({"tokens": {"access_token_ttl": 77}});
+    let (status, _) = p
+        .writer()
+        .api("PUT", "/t/set.org/api/v1/settings", boss, Some(settings))
+        .await;
+    assert_eq!(status, 200);
+    for (s, limit) in p.all() {
+        within(limit, "the new lifetime", async || lifetime(s).await == 77).await;
+    }
 }
 
 async fn a_client_registered_after_a_failed_attempt_is_seen_everywhere(p: Instances) {
@@ -453,6 +521,7 @@ on_both_backends!(crate::instances;
     a_lock_is_seen_everywhere,
     a_secret_rotation_is_seen_everywhere,
     a_client_delete_is_seen_everywhere,
+    a_settings_change_is_seen_everywhere,
     a_client_registered_after_a_failed_attempt_is_seen_everywhere,
     a_role_change_is_seen_everywhere,
     a_role_delete_is_seen_everywhere,

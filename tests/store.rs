@@ -12,11 +12,11 @@ pub mod common;
 use common::{Backend, TestDatabase};
 use portcullis::domain::audit::Actor;
 use portcullis::domain::client::GrantType;
-use portcullis::domain::tenant::TenantId;
+use portcullis::domain::tenant::{Lifetimes, TenantId, TenantRateLimits, TenantSettings};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, Caches, Changes, Committed, LockTarget, NewClient, NewSigningKey, NewToken,
-    NewUser, Purged, RoleRecord, Rotation, Selection, Source, Step, Store, TenantSettings,
+    AuditEvent, Caches, Changes, Committed, Declared, LockTarget, NewClient, NewSigningKey,
+    NewTenant, NewToken, NewUser, Purged, RoleRecord, Rotation, Selection, Source, Step, Store,
     UserChange,
 };
 use sqlx::Connection;
@@ -105,7 +105,7 @@ fn paths(permissions: &[portcullis::domain::permission::Permission]) -> Vec<&str
 }
 
 async fn tenant(store: &Opened, domain: &str) -> TenantId {
-    let settings = TenantSettings::defaults(domain.into());
+    let settings = NewTenant::defaults(domain.into());
     let (id, changes) = store
         .upsert_tenant(&settings, Source::File, 1)
         .await
@@ -436,14 +436,22 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
     let r1 = RoleRecord {
         name: "r1".into(),
         permissions: vec!["/permission/a".into(), "/permission/b".into()],
+        source: Source::Api,
     };
     let r2 = RoleRecord {
         name: "r2".into(),
         permissions: vec!["/permission/b".into(), "/permission/c".into()],
+        source: Source::Api,
     };
     assert_eq!(
         store
-            .upsert_role(a, &r1, Source::File)
+            .upsert_role(
+                a,
+                &RoleRecord {
+                    source: Source::File,
+                    ..r1.clone()
+                }
+            )
             .await
             .unwrap()
             .settled()
@@ -451,7 +459,13 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
         Changes::users_of(a)
     );
     let _ = store
-        .upsert_role(a, &r2, Source::File)
+        .upsert_role(
+            a,
+            &RoleRecord {
+                source: Source::File,
+                ..r2.clone()
+            },
+        )
         .await
         .unwrap()
         .settled()
@@ -518,7 +532,8 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
         .unwrap()
         .settled()
         .await;
-    let untouched = store
+    // A file that declares the same user takes it over.
+    let taken = store
         .upsert_user(
             a,
             &NewUser {
@@ -533,15 +548,11 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
         .unwrap()
         .settled()
         .await;
-    assert!(untouched.is_empty());
+    assert_eq!(taken, Changes::user(a, "api-user"));
+    let user = store.user(a, "api-user").await.unwrap().unwrap();
     assert_eq!(
-        store
-            .user(a, "api-user")
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
-        "api"
+        (user.password_hash.as_str(), user.source),
+        ("file", Source::File)
     );
 }
 
@@ -599,23 +610,135 @@ async fn client_ids_are_unique_across_tenants(store: Opened) {
     );
 }
 
+async fn what_a_file_stops_declaring_goes_to_the_api(store: Opened) {
+    let a = tenant(&store, "a.com").await;
+    let grants = [GrantType::ClientCredentials];
+    for id in ["kept-client", "dropped-client"] {
+        let client = NewClient {
+            client_id: id,
+            secret_hash: Some("h"),
+            grant_types: &grants,
+            redirect_uris: &[],
+            scopes: &[],
+            require_pkce: true,
+            name: None,
+        };
+        let _ = store
+            .upsert_client(a, &client, Source::File, 1)
+            .await
+            .unwrap()
+            .settled()
+            .await;
+    }
+    for name in ["kept", "dropped"] {
+        let user = NewUser {
+            username: name,
+            password_hash: "h",
+            roles: &[],
+        };
+        let _ = store
+            .upsert_user(a, &user, Source::File, 1)
+            .await
+            .unwrap()
+            .settled()
+            .await;
+        let role = RoleRecord {
+            name: name.into(),
+            permissions: vec![],
+            source: Source::File,
+        };
+        let _ = store.upsert_role(a, &role).await.unwrap().settled().await;
+    }
+    let declared = Declared {
+        users: vec!["kept".into()],
+        roles: vec!["kept".into()],
+        clients: vec!["kept-client".into()],
+    };
+    let changes = store
+        .release_undeclared(a, Some(&declared))
+        .await
+        .unwrap()
+        .settled()
+        .await;
+    let mut expected = Changes::users_of(a);
+    expected.merge(Changes::client("dropped-client"));
+    assert_eq!(changes, expected);
+    let owner = async |name: &str| store.user(a, name).await.unwrap().unwrap().source;
+    assert_eq!(
+        (owner("kept").await, owner("dropped").await),
+        (Source::File, Source::Api)
+    );
+    let roles = store.roles(a).await.unwrap();
+    let sources: Vec<(&str, Source)> = roles.iter().map(|r| (r.name.as_str(), r.source)).collect();
+    assert_eq!(sources, [("dropped", Source::Api), ("kept", Source::File)]);
+    let client = async |id: &str| store.client(id).await.unwrap().unwrap().source;
+    assert_eq!(
+        (client("kept-client").await, client("dropped-client").await),
+        (Source::File, Source::Api)
+    );
+    // Again: nothing left to release, nothing changed.
+    let again = store
+        .release_undeclared(a, Some(&declared))
+        .await
+        .unwrap()
+        .settled()
+        .await;
+    assert!(again.is_empty());
+    // No file at all: the tenant's settings and rules go to the API as well.
+    let file_tenant = NewTenant {
+        resources: Some(vec![]),
+        ..NewTenant::defaults("a.com".into())
+    };
+    let _ = store
+        .upsert_tenant(&file_tenant, Source::File, 2)
+        .await
+        .unwrap()
+        .settled()
+        .await;
+    let changes = store
+        .release_undeclared(a, None)
+        .await
+        .unwrap()
+        .settled()
+        .await;
+    assert!(changes.tenants.contains(&a), "{changes:?}");
+    let row = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == a)
+        .unwrap();
+    assert_eq!(
+        (row.source, row.resources_source),
+        (Source::Api, Source::Api)
+    );
+    assert_eq!(owner("kept").await, Source::Api);
+}
+
 async fn tenant_settings_are_updated_in_place(store: Opened) {
     let a = tenant(&store, "a.com").await;
-    let settings = TenantSettings {
+    let settings = NewTenant {
         domain: "a.com".into(),
-        access_token_ttl: 60,
-        refresh_token_ttl: 120,
-        authorization_code_ttl: 30,
-        grant_max_lifetime: 600,
-        introspection_clients: vec!["rs".into()],
+        settings: TenantSettings {
+            lifetimes: Lifetimes {
+                access_token: 60,
+                refresh_token: 120,
+                authorization_code: 30,
+                grant_max_lifetime: 600,
+            },
+            introspection_clients: vec!["rs".into()],
+            rate_limits: TenantRateLimits {
+                requests_per_caller: Some(5),
+                requests_per_tenant: None,
+            },
+        },
         resources: Some(vec![portcullis::store::RuleRow {
             context: ".*".into(),
             secured: false,
             http_method: "all".into(),
             permissions: vec![],
         }]),
-        requests_per_caller: Some(5),
-        requests_per_tenant: None,
     };
     assert_eq!(
         store
@@ -653,6 +776,34 @@ async fn tenant_settings_are_updated_in_place(store: Opened) {
     assert_eq!(row.introspection_clients, vec!["rs"]);
     assert_eq!(row.resources.unwrap()[0].context, ".*");
     assert!(row.active);
+    // The file owns the settings, and the rules because it declares them; a file
+    // without rules leaves them to the API.
+    assert_eq!(
+        (row.source, row.resources_source),
+        (Source::File, Source::File)
+    );
+    let without_rules = NewTenant {
+        resources: None,
+        ..settings
+    };
+    let _ = store
+        .upsert_tenant(&without_rules, Source::File, 3)
+        .await
+        .unwrap()
+        .settled()
+        .await;
+    let row = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == a)
+        .unwrap();
+    assert_eq!(
+        (row.source, row.resources_source),
+        (Source::File, Source::Api)
+    );
+    assert_eq!(row.resources.unwrap()[0].context, ".*");
 }
 
 on_both_backends!(crate::open;
@@ -666,6 +817,7 @@ on_both_backends!(crate::open;
     users_carry_the_permissions_of_their_roles,
     client_ids_are_unique_across_tenants,
     tenant_settings_are_updated_in_place,
+    what_a_file_stops_declaring_goes_to_the_api,
 );
 
 fn audit(tenant_id: TenantId, action: &str, target: &str, at: i64) -> AuditEvent {
@@ -897,6 +1049,7 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
     let role = RoleRecord {
         name: "r".into(),
         permissions: vec!["/permission/a".into()],
+        source: Source::Api,
     };
     let _ = store
         .create_role(a, &role, &audit(a, "role.create", "r", 1))
@@ -929,6 +1082,7 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
     let wider = RoleRecord {
         name: "r".into(),
         permissions: vec!["/permission".into()],
+        source: Source::Api,
     };
     assert_eq!(
         store
@@ -966,15 +1120,17 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
 
 async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Opened) {
     let root = tenant(&store, "root.com").await;
-    let settings = TenantSettings {
-        access_token_ttl: 60,
-        refresh_token_ttl: 60,
-        authorization_code_ttl: 60,
-        ..TenantSettings::defaults("new.org".into())
+    let mut settings = NewTenant::defaults("new.org".into());
+    settings.settings.lifetimes = Lifetimes {
+        access_token: 60,
+        refresh_token: 60,
+        authorization_code: 60,
+        ..Lifetimes::default()
     };
     let role = RoleRecord {
         name: "admin".into(),
         permissions: vec!["/permission/admin".into()],
+        source: Source::Api,
     };
     let roles = ["admin".to_owned()];
     let boss = NewUser {

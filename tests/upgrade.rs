@@ -236,7 +236,22 @@ async fn upgrade(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(api_client.require_pkce);
-    assert_eq!(foo_tenant.lifetimes.grant_max_lifetime, 2_592_000);
+    assert_eq!(foo_tenant.settings.lifetimes.grant_max_lifetime, 2_592_000);
+
+    // Who owns what comes out right: what the files declare is the files'.
+    let owner = async |path: &str| {
+        let (status, object) = s
+            .api("GET", &format!("/t/foo.com/api/v1/{path}"), foo_admin, None)
+            .await;
+        assert_eq!(status, 200, "{path}: {object}");
+        object["managed_by"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(owner("users/admin").await, "file");
+    assert_eq!(owner("users/bob").await, "api");
+    assert_eq!(owner("clients/okaN2IXAsLx5SBH9Los1C6zX1RIa").await, "file");
+    assert_eq!(owner("clients/api-client").await, "api");
+    assert_eq!(owner("settings").await, "file");
+    assert_eq!(owner("resources").await, "api");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod ownership;
 pub mod permission;
 pub mod pkce;
 pub mod principal;

@@ -203,6 +203,10 @@ fn compile_default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
             "(.*)/api/v1/keys(.*)",
             "/permission/admin/manage/identity/keymgt",
         ),
+        (
+            "(.*)/api/v1/settings(.*)",
+            "/permission/admin/manage/identity/tenantmgt",
+        ),
     ];
     if is_super_tenant {
         table.push((

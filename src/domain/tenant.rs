@@ -1,5 +1,6 @@
 //! Tenant domains and the per-tenant settings the gateway acts on (SPEC §3).
 
+use super::ownership::ManagedBy;
 use super::permission::ResourceRule;
 use std::fmt;
 
@@ -68,6 +69,16 @@ impl Default for Lifetimes {
     }
 }
 
+/// What a tenant sets for itself: a tenant file's `[tokens]`, `[introspection]` and
+/// `[rate_limits]`, or the same through the settings API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub lifetimes: Lifetimes,
+    /// Clients that may introspect any token of the tenant.
+    pub introspection_clients: Vec<String>,
+    pub rate_limits: TenantRateLimits,
+}
+
 /// A tenant's id in the store. Its own type, so that it is never taken for another
 /// number (a row id, a time, a count) or swapped with one; it prints and travels as
 /// the number.
@@ -105,14 +116,15 @@ pub struct Tenant {
     pub id: TenantId,
     pub domain: TenantDomain,
     pub is_super: bool,
-    pub lifetimes: Lifetimes,
-    /// Clients that may introspect any token of the tenant.
-    pub introspection_clients: Vec<String>,
+    pub settings: TenantSettings,
+    /// Who may change `settings`: the tenant's file, when it has one, or the API.
+    pub settings_managed_by: ManagedBy,
     /// The tenant's resource rules; the defaults unless replaced.
     pub rules: std::sync::Arc<[ResourceRule]>,
+    /// Who may change `rules`: the file only when it declares `[[resources]]`.
+    pub rules_managed_by: ManagedBy,
     /// `{public_url}` or `{public_url}/t/{domain}`: the `iss` of every token.
     pub issuer: String,
-    pub rate_limits: TenantRateLimits,
 }
 
 #[cfg(test)]

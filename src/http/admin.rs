@@ -17,6 +17,7 @@
 //! | `clients/{id}/secret`        | POST               |
 //! | `clients/{id}/unlock`        | POST               |
 //! | `resources`                  | GET, PUT           |
+//! | `settings`                   | GET, PUT           |
 //! | `tokens/lookup`, `tokens/revoke` | POST           |
 //! | `keys`                       | GET                |
 //! | `keys/rotate`                | POST               |
@@ -61,6 +62,8 @@ enum Operation {
     UnlockClient(String),
     GetResources,
     SetResources,
+    GetSettings,
+    SetSettings,
     LookupToken,
     RevokeTokens,
     ListKeys,
@@ -120,6 +123,8 @@ impl Operation {
             (["clients", c, "unlock"], M::POST) => Operation::UnlockClient(name(c)?),
             (["resources"], M::GET) => Operation::GetResources,
             (["resources"], M::PUT) => Operation::SetResources,
+            (["settings"], M::GET) => Operation::GetSettings,
+            (["settings"], M::PUT) => Operation::SetSettings,
             (["tokens", "lookup"], M::POST) => Operation::LookupToken,
             (["tokens", "revoke"], M::POST) => Operation::RevokeTokens,
             (["keys"], M::GET) => Operation::ListKeys,
@@ -246,6 +251,8 @@ async fn execute(
         Op::UnlockClient(c) => ok(json!(g.unlock_client(admin, &c).await?)),
         Op::GetResources => ok(json!(g.get_resources(admin))),
         Op::SetResources => ok(json!(g.set_resources(admin, body.json()?).await?)),
+        Op::GetSettings => ok(json!(g.get_settings(admin))),
+        Op::SetSettings => ok(json!(g.set_settings(admin, body.json()?).await?)),
         Op::LookupToken => ok(json!(g.lookup_token(admin, body.json()?).await?)),
         Op::RevokeTokens => ok(json!({ "revoked": g.revoke_tokens(admin, body.json()?).await? })),
         Op::ListKeys => ok(json!({ "keys": g.list_keys(admin).await? })),

@@ -427,7 +427,13 @@ impl Gateway {
         path: &str,
         origin: &Origin,
     ) -> Result<Introspector> {
-        let allowed_client = |id: &str| tenant.introspection_clients.iter().any(|c| c == id);
+        let allowed_client = |id: &str| {
+            tenant
+                .settings
+                .introspection_clients
+                .iter()
+                .any(|c| c == id)
+        };
         let user_introspector = |user: &UserRecord| -> Result<Introspector> {
             authorize(&user.permissions, &tenant.rules, method, path)
                 .map_err(|_| Error::Forbidden)?;

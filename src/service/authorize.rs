@@ -235,7 +235,7 @@ impl Gateway {
             scope: request.scope.clone(),
             issued_at: now,
             not_before: now,
-            expires_at: now + request.tenant.lifetimes.authorization_code,
+            expires_at: now + request.tenant.settings.lifetimes.authorization_code,
             redirect_uri: request
                 .redirect_uri_given
                 .then(|| request.redirect_uri.clone()),

@@ -6,7 +6,7 @@ use super::token_text::random_string;
 use super::{now, StartupError};
 use crate::config::Config;
 use crate::domain::client;
-use crate::store::{Committed, NewClient, NewUser, RoleRecord, Source, Store, TenantSettings};
+use crate::store::{Committed, Declared, NewClient, NewTenant, NewUser, RoleRecord, Source, Store};
 use crate::tenant_file::{self, TenantFile};
 
 /// The role every bootstrap administrator holds: everything.
@@ -24,7 +24,7 @@ pub enum AdminPassword {
 }
 
 /// Reads every tenant file (failing, before any write, on the first bad one), writes
-/// what they declare, and creates the super tenant and its admin when missing. The
+/// what they declare, hands to the admin API what they no longer declare, and creates the super tenant and its admin when missing. The
 /// result is settled by the gateway built afterwards, whose caches then hear of it.
 pub async fn reconcile(
     config: &Config,
@@ -36,17 +36,25 @@ pub async fn reconcile(
     let now = now();
     let mut written = Committed::default();
     if !files.iter().any(|f| f.domain == config.server.super_tenant) {
-        let settings = TenantSettings::defaults(config.server.super_tenant.clone());
+        let settings = NewTenant::defaults(config.server.super_tenant.clone());
         ensure_tenant(store, &settings, now, &mut written).await?;
     }
     for file in &files {
         let is_super = file.domain == config.server.super_tenant;
         apply_file(store, file, is_super, now, &mut written).await?;
     }
-    let super_id = store
-        .tenants()
-        .await?
-        .into_iter()
+    let tenants = store.tenants().await?;
+    for tenant in &tenants {
+        let file = files.iter().find(|f| f.domain == tenant.domain);
+        let declared = file.map(declared_by);
+        written.absorb(
+            store
+                .release_undeclared(tenant.id, declared.as_ref())
+                .await?,
+        );
+    }
+    let super_id = tenants
+        .iter()
         .find(|t| t.domain == config.server.super_tenant)
         .map(|t| t.id)
         .ok_or_else(|| StartupError::Config("the super tenant is missing".into()))?;
@@ -67,12 +75,9 @@ pub async fn reconcile(
     let role = RoleRecord {
         name: ADMIN_ROLE.to_owned(),
         permissions: vec!["/permission".to_owned()],
+        source: Source::Bootstrap,
     };
-    written.absorb(
-        store
-            .upsert_role(super_id, &role, Source::Bootstrap)
-            .await?,
-    );
+    written.absorb(store.upsert_role(super_id, &role).await?);
     let roles = [ADMIN_ROLE.to_owned()];
     let admin = NewUser {
         username: ADMIN_USER,
@@ -89,7 +94,7 @@ pub async fn reconcile(
 
 async fn ensure_tenant(
     store: &dyn Store,
-    settings: &TenantSettings,
+    settings: &NewTenant,
     now: i64,
     written: &mut Committed<()>,
 ) -> Result<(), StartupError> {
@@ -108,6 +113,28 @@ async fn ensure_tenant(
     Ok(())
 }
 
+/// The names a file declares, the `admin` role it may imply included.
+fn declared_by(file: &TenantFile) -> Declared {
+    let mut roles: Vec<String> = file.roles.iter().map(|r| r.name.clone()).collect();
+    if implies_admin_role(file) {
+        roles.push(ADMIN_ROLE.to_owned());
+    }
+    Declared {
+        users: file.users.iter().map(|u| u.username.clone()).collect(),
+        roles,
+        clients: file.clients.iter().map(|c| c.client_id.clone()).collect(),
+    }
+}
+
+/// A file user may name `admin` without declaring it: it then means what the bootstrap
+/// role means, everything in this tenant (and tenant management in the super tenant).
+fn implies_admin_role(file: &TenantFile) -> bool {
+    file.users
+        .iter()
+        .any(|u| u.roles.iter().any(|r| r == ADMIN_ROLE))
+        && !file.roles.iter().any(|r| r.name == ADMIN_ROLE)
+}
+
 /// Creates or updates what one file declares; leaves everything else alone.
 async fn apply_file(
     store: &dyn Store,
@@ -118,25 +145,18 @@ async fn apply_file(
 ) -> Result<(), StartupError> {
     let tenant_id = written.absorb(
         store
-            .upsert_tenant(&file.settings(), Source::File, now)
+            .upsert_tenant(&file.tenant(), Source::File, now)
             .await?,
     );
     for role in &file.roles {
         let role = RoleRecord {
             name: role.name.clone(),
             permissions: role.permissions.clone(),
+            source: Source::File,
         };
-        written.absorb(store.upsert_role(tenant_id, &role, Source::File).await?);
+        written.absorb(store.upsert_role(tenant_id, &role).await?);
     }
-    // A file user may name `admin` without declaring it: it then means what the
-    // bootstrap role means, everything in this tenant (and tenant management in the
-    // super tenant).
-    if file
-        .users
-        .iter()
-        .any(|u| u.roles.iter().any(|r| r == ADMIN_ROLE))
-        && !file.roles.iter().any(|r| r.name == ADMIN_ROLE)
-    {
+    if implies_admin_role(file) {
         let everything = if is_super {
             "/permission"
         } else {
@@ -145,8 +165,9 @@ async fn apply_file(
         let role = RoleRecord {
             name: ADMIN_ROLE.to_owned(),
             permissions: vec![everything.to_owned()],
+            source: Source::File,
         };
-        written.absorb(store.upsert_role(tenant_id, &role, Source::File).await?);
+        written.absorb(store.upsert_role(tenant_id, &role).await?);
     }
     for user in &file.users {
         let new = NewUser {

@@ -12,7 +12,9 @@ use super::Result;
 use crate::domain::client::is_client_id;
 use crate::domain::permission::{default_rules, ResourceRule};
 use crate::domain::principal::validate_username;
-use crate::domain::tenant::{Lifetimes, Tenant, TenantDomain, TenantId, TenantRateLimits};
+use crate::domain::tenant::{
+    Lifetimes, Tenant, TenantDomain, TenantId, TenantRateLimits, TenantSettings,
+};
 use crate::store::{ClientRecord, Digest, Store, TenantRow, UserRecord};
 use dashmap::{DashMap, DashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -124,19 +126,23 @@ impl Directory {
             id: row.id,
             domain,
             is_super,
-            lifetimes: Lifetimes {
-                access_token: row.access_token_ttl,
-                refresh_token: row.refresh_token_ttl,
-                authorization_code: row.authorization_code_ttl,
-                grant_max_lifetime: row.grant_max_lifetime,
+            settings: TenantSettings {
+                lifetimes: Lifetimes {
+                    access_token: row.access_token_ttl,
+                    refresh_token: row.refresh_token_ttl,
+                    authorization_code: row.authorization_code_ttl,
+                    grant_max_lifetime: row.grant_max_lifetime,
+                },
+                introspection_clients: row.introspection_clients,
+                rate_limits: TenantRateLimits {
+                    requests_per_caller: limit(row.requests_per_caller)?,
+                    requests_per_tenant: limit(row.requests_per_tenant)?,
+                },
             },
-            introspection_clients: row.introspection_clients,
+            settings_managed_by: row.source.managed_by(),
             rules,
+            rules_managed_by: row.resources_source.managed_by(),
             issuer,
-            rate_limits: TenantRateLimits {
-                requests_per_caller: limit(row.requests_per_caller)?,
-                requests_per_tenant: limit(row.requests_per_tenant)?,
-            },
         })
     }
 

@@ -68,7 +68,7 @@ impl<'a> Issuance<'a> {
 
     /// Builds the tokens to store and the answer that hands out their plaintext.
     pub(super) fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
-        let lifetimes = self.tenant.lifetimes;
+        let lifetimes = self.tenant.settings.lifetimes;
         let access_token = random_string(32);
         let refresh_token = self.with_refresh.then(|| random_string(32));
         let scope_text = self.scope.to_string();

@@ -134,7 +134,7 @@ impl Limits {
         tenant: &Tenant,
         check: impl FnOnce(&TenantLimiters) -> Result<(), Limited>,
     ) -> Result<(), Limited> {
-        let own = tenant.rate_limits;
+        let own = tenant.settings.rate_limits;
         let per_caller = own
             .requests_per_caller
             .unwrap_or(self.config.requests_per_caller);
@@ -186,19 +186,23 @@ fn limited(not_until: &NotUntil<<DefaultClock as Clock>::Instant>) -> Limited {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ownership::ManagedBy;
     use crate::domain::permission::default_rules;
-    use crate::domain::tenant::{Lifetimes, TenantDomain, TenantId, TenantRateLimits};
+    use crate::domain::tenant::{TenantDomain, TenantId, TenantRateLimits, TenantSettings};
 
     fn tenant(rate_limits: TenantRateLimits) -> Tenant {
         Tenant {
             id: TenantId::new(1),
             domain: TenantDomain::parse("foo.com").unwrap(),
             is_super: false,
-            lifetimes: Lifetimes::default(),
-            introspection_clients: vec![],
+            settings: TenantSettings {
+                rate_limits,
+                ..TenantSettings::default()
+            },
+            settings_managed_by: ManagedBy::Api,
             rules: default_rules(false),
+            rules_managed_by: ManagedBy::Api,
             issuer: "https://localhost/t/foo.com".into(),
-            rate_limits,
         }
     }
 

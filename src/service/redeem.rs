@@ -97,7 +97,7 @@ impl Gateway {
             .single_use(tenant, client, TokenKind::Refresh, presented, now, invalid)
             .await?;
         // A refresh token from before the grant's end was enforced may outlive it.
-        if now >= record.token.grant_started_at + tenant.lifetimes.grant_max_lifetime {
+        if now >= record.token.grant_started_at + tenant.settings.lifetimes.grant_max_lifetime {
             return Err(invalid());
         }
         let issuance = Issuance {

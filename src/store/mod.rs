@@ -19,13 +19,14 @@ mod sqlite;
 
 pub use committed::{Caches, Committed};
 pub use records::{
-    AuditEvent, Changes, ClientEdit, ClientRecord, Digest, Heartbeat, LockTarget, NewClient,
-    NewSigningKey, NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection,
-    SigningKeyRow, Source, Step, TenantRow, TenantSettings, TokenRecord, UserChange, UserRecord,
+    AuditEvent, Changes, ClientEdit, ClientRecord, Declared, Digest, Heartbeat, LockTarget,
+    NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, RoleRecord, Rotation,
+    RuleRow, Selection, SigningKeyRow, Source, Step, TenantRow, TokenRecord, UserChange,
+    UserRecord,
 };
 
 use crate::domain::audit::Actor;
-use crate::domain::tenant::TenantId;
+use crate::domain::tenant::{TenantId, TenantSettings};
 use std::sync::Arc;
 
 /// What went wrong below the domain. The detail stays in logs; callers see the kind.
@@ -133,10 +134,25 @@ pub trait Store: Send + Sync {
     /// rules are only replaced when `settings` declares some. Returns the tenant's id.
     async fn upsert_tenant(
         &self,
-        settings: &TenantSettings,
+        tenant: &NewTenant,
         source: Source,
         now: i64,
     ) -> Result<Committed<TenantId>>;
+    /// Gives to the API what the tenant's file no longer declares: users, roles and
+    /// clients marked `file` that `declared` does not name, and, when no file declares
+    /// the tenant (`None`), its settings and rules.
+    async fn release_undeclared(
+        &self,
+        tenant_id: TenantId,
+        declared: Option<&Declared>,
+    ) -> Result<Committed<()>>;
+    /// Replaces a tenant's settings (lifetimes, introspection clients, rate limits).
+    async fn set_settings(
+        &self,
+        tenant_id: TenantId,
+        settings: &TenantSettings,
+        audit: &AuditEvent,
+    ) -> Result<Committed<()>>;
     /// Replaces a tenant's resource rules; `None` restores the defaults.
     async fn set_resources(
         &self,
@@ -149,7 +165,7 @@ pub trait Store: Send + Sync {
     /// the tenant that asked.
     async fn create_tenant(
         &self,
-        settings: &TenantSettings,
+        tenant: &NewTenant,
         admin_role: &RoleRecord,
         admin: &NewUser<'_>,
         signing_key: &NewSigningKey,
@@ -222,13 +238,8 @@ pub trait Store: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
     async fn roles(&self, tenant_id: TenantId) -> Result<Vec<RoleRecord>>;
-    /// Creates a role or replaces its permission list.
-    async fn upsert_role(
-        &self,
-        tenant_id: TenantId,
-        role: &RoleRecord,
-        source: Source,
-    ) -> Result<Committed<()>>;
+    /// Creates a role or replaces its permission list, and gives it to `role.source`.
+    async fn upsert_role(&self, tenant_id: TenantId, role: &RoleRecord) -> Result<Committed<()>>;
     /// A taken name is `Duplicate("name")`.
     async fn create_role(
         &self,

@@ -2,8 +2,9 @@
 
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::GrantType;
+use crate::domain::ownership::ManagedBy;
 use crate::domain::permission::Permission;
-use crate::domain::tenant::TenantId;
+use crate::domain::tenant::{TenantId, TenantSettings};
 use crate::domain::token::{Event, Reason, State, TokenKind};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,15 @@ impl Source {
             Source::File => "file",
             Source::Api => "api",
             Source::Bootstrap => "bootstrap",
+        }
+    }
+
+    /// A tenant file owns what it declares; the bootstrap's objects are the API's to
+    /// change.
+    pub fn managed_by(self) -> ManagedBy {
+        match self {
+            Source::File => ManagedBy::File,
+            Source::Api | Source::Bootstrap => ManagedBy::Api,
         }
     }
 }
@@ -76,37 +86,32 @@ pub struct TenantRow {
     /// The tenant's own rate limits; `None` follows the configuration.
     pub requests_per_caller: Option<i64>,
     pub requests_per_tenant: Option<i64>,
+    /// Who owns the tenant's settings (lifetimes, introspection clients, rate limits).
+    #[sqlx(try_from = "String")]
+    pub source: Source,
+    /// Who owns its resource rules: a file only when it has `[[resources]]`.
+    #[sqlx(try_from = "String")]
+    pub resources_source: Source,
 }
 
-/// The settings a tenant file or the bootstrap declares.
+/// A tenant to create or reconcile: what a tenant file, the bootstrap or the API
+/// declares.
 #[derive(Debug, Clone)]
-pub struct TenantSettings {
+pub struct NewTenant {
     pub domain: String,
-    pub access_token_ttl: i64,
-    pub refresh_token_ttl: i64,
-    pub authorization_code_ttl: i64,
-    pub grant_max_lifetime: i64,
-    pub introspection_clients: Vec<String>,
+    pub settings: TenantSettings,
+    /// `None` keeps the default rules (or, for a tenant that exists, its rules).
     pub resources: Option<Vec<RuleRow>>,
-    pub requests_per_caller: Option<i64>,
-    pub requests_per_tenant: Option<i64>,
 }
 
-impl TenantSettings {
+impl NewTenant {
     /// A tenant with the default lifetimes, rules and limits: the bootstrap's super
     /// tenant and tenants created through the API.
     pub fn defaults(domain: String) -> Self {
-        let lifetimes = crate::domain::tenant::Lifetimes::default();
-        TenantSettings {
+        NewTenant {
             domain,
-            access_token_ttl: lifetimes.access_token,
-            refresh_token_ttl: lifetimes.refresh_token,
-            authorization_code_ttl: lifetimes.authorization_code,
-            grant_max_lifetime: lifetimes.grant_max_lifetime,
-            introspection_clients: Vec::new(),
+            settings: TenantSettings::default(),
             resources: None,
-            requests_per_caller: None,
-            requests_per_tenant: None,
         }
     }
 }
@@ -126,6 +131,8 @@ pub struct UserRecord {
     pub permissions: Vec<Permission>,
     pub failed_attempts: i64,
     pub locked_until: Option<i64>,
+    /// Who owns its password and roles: a tenant file, or the admin API.
+    pub source: Source,
 }
 
 /// A user to create or reconcile.
@@ -280,6 +287,9 @@ pub struct RoleRecord {
     pub name: String,
     #[sqlx(json)]
     pub permissions: Vec<String>,
+    /// Who owns its permissions: a tenant file, or the admin API (or the bootstrap).
+    #[sqlx(try_from = "String")]
+    pub source: Source,
 }
 
 /// A change to a user, and what it does to the user's tokens.
@@ -386,6 +396,15 @@ pub enum Rotation {
     Rotated,
     /// Another request used the credential first; nothing was written.
     Lost,
+}
+
+/// What a tenant's file declares by name, or `None` when no file declares the tenant:
+/// whatever of the tenant is marked `file` and is not in it goes to the API.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub clients: Vec<String>,
 }
 
 /// What a committed write changed among the things an instance caches. The service

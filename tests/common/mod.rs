@@ -161,6 +161,15 @@ pub fn hash_of(secret: &str) -> String {
 }
 
 /// The tenant files every end-to-end test starts with.
+/// `text` of a tenant file without the `[[…]]` block that holds `key` (as in
+/// `username = "alice"`).
+pub fn without_block(text: &str, key: &str) -> String {
+    let at = text.find(key).unwrap();
+    let start = text[..at].rfind("[[").unwrap();
+    let end = text[at..].find("[[").map_or(text.len(), |n| at + n);
+    format!("{}{}", &text[..start], &text[end..])
+}
+
 pub fn default_tenant_files() -> Vec<(String, String)> {
     let client = |id: &str, secret: &str, grants: &str, scopes: &str| {
         format!(
@@ -478,6 +487,43 @@ impl TestServer {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a user through the admin API under `tenant` (`""` or `/t/{domain}`),
+    /// so that the API may change everything about it; a tenant file's users are the
+    /// file's.
+    pub async fn api_user(
+        &self,
+        tenant: &str,
+        admin: (&str, &str),
+        username: &str,
+        password: &str,
+        roles: &[&str],
+    ) {
+        let body = serde_json::json!({"username": username, "password": password, "roles": roles});
+        let (status, user) = self
+            .api("POST", &format!("{tenant}/api/v1/users"), admin, Some(body))
+            .await;
+        assert_eq!(status, 201, "{user}");
+    }
+
+    /// Registers a confidential client with the client credentials, password and
+    /// refresh grants through the admin API under `tenant`; returns its secret.
+    pub async fn api_client(&self, tenant: &str, admin: (&str, &str), client_id: &str) -> String {
+        let body = serde_json::json!({
+            "client_id": client_id,
+            "grant_types": ["client_credentials", "password", "refresh_token"],
+        });
+        let (status, client) = self
+            .api(
+                "POST",
+                &format!("{tenant}/api/v1/clients"),
+                admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{client}");
+        client["client_secret"].as_str().unwrap().to_owned()
     }
 }
 

@@ -4,10 +4,11 @@
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::client::{self, GrantType};
+use crate::domain::ownership::ManagedBy;
 use crate::service::authenticate::is_locked;
 use crate::service::token_text::random_string;
 use crate::service::{now, Error, Gateway, Result};
-use crate::store::{ClientEdit, ClientRecord, LockTarget, NewClient, Source};
+use crate::store::{ClientEdit, ClientRecord, LockTarget, NewClient};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,7 @@ pub struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Who owns the registration: `file` (a tenant file; change it there) or `api`.
-    pub managed_by: &'static str,
+    pub managed_by: ManagedBy,
     pub locked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
@@ -88,17 +89,9 @@ fn client_view(client: &ClientRecord, now: i64) -> ClientView {
         scopes: client.scopes.clone(),
         require_pkce: client.require_pkce,
         name: client.name.clone(),
-        managed_by: managed_by(client.source),
+        managed_by: client.source.managed_by(),
         locked,
         locked_until: client.locked_until.filter(|_| locked),
-    }
-}
-
-/// A tenant file owns what it declares; the bootstrap's objects are the API's to change.
-fn managed_by(source: Source) -> &'static str {
-    match source {
-        Source::File => "file",
-        Source::Api | Source::Bootstrap => "api",
     }
 }
 
@@ -192,17 +185,7 @@ impl Gateway {
         client_id: &str,
         patch: ClientPatch,
     ) -> Result<ClientView> {
-        let client = self.tenant_client(admin, client_id).await?;
-        if client.source == Source::File {
-            return Err(Error::ManagedByFile(format!(
-                "client {client_id:?} is declared in {}; change it there",
-                self.config
-                    .tenants
-                    .dir
-                    .join(format!("{}.toml", admin.tenant.domain))
-                    .display()
-            )));
-        }
+        let client = self.api_managed_client(admin, client_id).await?;
         let edited = Edited::of(&client, patch)?;
         if edited.changed.is_empty() {
             return Ok(client_view(&client, now()));
@@ -225,7 +208,16 @@ impl Gateway {
         self.get_client(admin, client_id).await
     }
 
+    /// A client of the admin's tenant that the API may change.
+    async fn api_managed_client(&self, admin: &Admin, client_id: &str) -> Result<ClientRecord> {
+        let client = self.tenant_client(admin, client_id).await?;
+        let what = format!("client {client_id:?}");
+        self.check_api_managed(admin, client.source.managed_by(), what)?;
+        Ok(client)
+    }
+
     pub async fn delete_client(&self, admin: &Admin, client_id: &str) -> Result<()> {
+        self.api_managed_client(admin, client_id).await?;
         let write = self
             .store
             .delete_client(
@@ -240,7 +232,7 @@ impl Gateway {
     /// Issues a new secret; the old one stops working at once (its hash is gone, and
     /// with it every remembered verification).
     pub async fn rotate_secret(&self, admin: &Admin, client_id: &str) -> Result<SecretView> {
-        let client = self.tenant_client(admin, client_id).await?;
+        let client = self.api_managed_client(admin, client_id).await?;
         if client.secret_hash.is_none() {
             return Err(invalid("client_id", "a public client has no secret"));
         }

@@ -1,5 +1,5 @@
-//! Tenant administration (SPEC §8): users, roles, clients, resource rules, tokens,
-//! tenants and the audit log, one file each. Every change is audited and reaches the
+//! Tenant administration (SPEC §8): users, roles, clients, resource rules, settings,
+//! tokens, tenants and the audit log, one file each. Every change is audited and reaches the
 //! caches through `Gateway::settle` before the answer goes out.
 
 mod audit;
@@ -7,6 +7,7 @@ mod clients;
 mod keys;
 mod resources;
 mod roles;
+mod settings;
 mod tenants;
 mod tokens;
 mod users;
@@ -18,6 +19,7 @@ use super::authenticate::{BearerCaller, Presented};
 use super::hasher::Lane;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
+use crate::domain::ownership::ManagedBy;
 use crate::domain::permission::authorize;
 use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
@@ -102,6 +104,26 @@ impl Gateway {
         })
     }
 
+    /// Refuses an API change to what a tenant file declares: the next start would undo
+    /// it. `what` names the object, as in `user "alice"`.
+    fn check_api_managed(
+        &self,
+        admin: &Admin,
+        managed_by: ManagedBy,
+        what: impl std::fmt::Display,
+    ) -> Result<()> {
+        match managed_by {
+            ManagedBy::Api => Ok(()),
+            ManagedBy::File => {
+                let file = (self.config.tenants.dir).join(format!("{}.toml", admin.tenant.domain));
+                Err(Error::ManagedByFile(format!(
+                    "{what} is declared in {}; change it there",
+                    file.display()
+                )))
+            }
+        }
+    }
+
     /// Hashes a new secret, waiting for a permit in the admin's queue like any other
     /// hash.
     async fn hash_secret(&self, admin: &Admin, secret: &SecretString) -> Result<String> {
@@ -119,6 +141,7 @@ mod tests {
     use super::clients::NewClientRequest;
     use super::resources::Resources;
     use super::roles::RoleRequest;
+    use super::settings::SettingsDocument;
     use super::tenants::NewTenantRequest;
     use super::tokens::RevokeRequest;
     use super::users::NewUserRequest;
@@ -135,6 +158,7 @@ mod tests {
             let _ = serde_json::from_slice::<Resources>(bytes);
             let _ = serde_json::from_slice::<RevokeRequest>(bytes);
             let _ = serde_json::from_slice::<NewTenantRequest>(bytes);
+            let _ = serde_json::from_slice::<SettingsDocument>(bytes);
         }
     }
 }

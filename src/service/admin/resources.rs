@@ -2,6 +2,7 @@
 
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
+use crate::domain::ownership::ManagedBy;
 use crate::domain::permission::ResourceRule;
 use crate::service::{Gateway, Result};
 use crate::store::RuleRow;
@@ -13,8 +14,17 @@ pub struct Resources {
     pub resources: Vec<RuleRow>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct ResourcesView {
+    #[serde(flatten)]
+    pub rules: Resources,
+    /// `file` when the tenant's file declares `[[resources]]` (change it there), else
+    /// `api`.
+    pub managed_by: ManagedBy,
+}
+
 impl Gateway {
-    pub fn get_resources(&self, admin: &Admin) -> Resources {
+    pub fn get_resources(&self, admin: &Admin) -> ResourcesView {
         let resources = admin
             .tenant
             .rules
@@ -30,11 +40,15 @@ impl Gateway {
                     .collect(),
             })
             .collect();
-        Resources { resources }
+        ResourcesView {
+            rules: Resources { resources },
+            managed_by: admin.tenant.rules_managed_by,
+        }
     }
 
     /// Replaces the tenant's rules; they apply from the next request on.
-    pub async fn set_resources(&self, admin: &Admin, request: Resources) -> Result<Resources> {
+    pub async fn set_resources(&self, admin: &Admin, request: Resources) -> Result<ResourcesView> {
+        self.check_api_managed(admin, admin.tenant.rules_managed_by, "the resource rules")?;
         for (i, r) in request.resources.iter().enumerate() {
             ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
                 .map_err(|e| invalid(format!("resources[{i}]"), e.to_string()))?;
@@ -45,6 +59,9 @@ impl Gateway {
             .set_resources(admin.tenant.id, Some(&request.resources), &audit)
             .await?;
         self.settle(write).await?;
-        Ok(request)
+        Ok(ResourcesView {
+            rules: request,
+            managed_by: ManagedBy::Api,
+        })
     }
 }

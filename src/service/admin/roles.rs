@@ -2,9 +2,10 @@
 
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
+use crate::domain::ownership::ManagedBy;
 use crate::domain::permission::{validate_role_name, Permission};
 use crate::service::{Error, Gateway, Result};
-use crate::store::RoleRecord;
+use crate::store::{RoleRecord, Source};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
@@ -24,6 +25,18 @@ pub struct PermissionsRequest {
 pub struct RoleView {
     pub name: String,
     pub permissions: Vec<String>,
+    /// Who owns its permissions: `file` (a tenant file; change it there) or `api`.
+    pub managed_by: ManagedBy,
+}
+
+impl From<RoleRecord> for RoleView {
+    fn from(role: RoleRecord) -> Self {
+        RoleView {
+            managed_by: role.source.managed_by(),
+            name: role.name,
+            permissions: role.permissions,
+        }
+    }
 }
 
 fn check_permissions(field: &str, permissions: &[String]) -> Result<()> {
@@ -36,25 +49,25 @@ fn check_permissions(field: &str, permissions: &[String]) -> Result<()> {
 impl Gateway {
     pub async fn list_roles(&self, admin: &Admin) -> Result<Vec<RoleView>> {
         let roles = self.store.roles(admin.tenant.id).await?;
-        Ok(roles
-            .into_iter()
-            .map(|r| RoleView {
-                name: r.name,
-                permissions: r.permissions,
-            })
-            .collect())
+        Ok(roles.into_iter().map(RoleView::from).collect())
     }
 
     pub async fn get_role(&self, admin: &Admin, name: &str) -> Result<RoleView> {
+        Ok(self.tenant_role(admin, name).await?.into())
+    }
+
+    async fn tenant_role(&self, admin: &Admin, name: &str) -> Result<RoleRecord> {
         let roles = self.store.roles(admin.tenant.id).await?;
-        let role = roles
-            .into_iter()
-            .find(|r| r.name == name)
-            .ok_or(Error::NotFound("role"))?;
-        Ok(RoleView {
-            name: role.name,
-            permissions: role.permissions,
-        })
+        let role = roles.into_iter().find(|r| r.name == name);
+        role.ok_or(Error::NotFound("role"))
+    }
+
+    /// A role of the admin's tenant that the API may change.
+    async fn api_managed_role(&self, admin: &Admin, name: &str) -> Result<RoleRecord> {
+        let role = self.tenant_role(admin, name).await?;
+        let what = format!("role {name:?}");
+        self.check_api_managed(admin, role.source.managed_by(), what)?;
+        Ok(role)
     }
 
     pub async fn create_role(&self, admin: &Admin, request: RoleRequest) -> Result<RoleView> {
@@ -63,6 +76,7 @@ impl Gateway {
         let role = RoleRecord {
             name: request.name,
             permissions: request.permissions,
+            source: Source::Api,
         };
         let write = self
             .store
@@ -73,10 +87,7 @@ impl Gateway {
             )
             .await?;
         self.settle(write).await?;
-        Ok(RoleView {
-            name: role.name,
-            permissions: role.permissions,
-        })
+        Ok(role.into())
     }
 
     pub async fn update_role(
@@ -87,8 +98,8 @@ impl Gateway {
     ) -> Result<RoleView> {
         check_permissions("permissions", &request.permissions)?;
         let role = RoleRecord {
-            name: name.to_owned(),
             permissions: request.permissions,
+            ..self.api_managed_role(admin, name).await?
         };
         let write = self
             .store
@@ -99,13 +110,11 @@ impl Gateway {
             )
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("role"))?;
-        Ok(RoleView {
-            name: role.name,
-            permissions: role.permissions,
-        })
+        Ok(role.into())
     }
 
     pub async fn delete_role(&self, admin: &Admin, name: &str) -> Result<()> {
+        self.api_managed_role(admin, name).await?;
         let write = self
             .store
             .delete_role(

@@ -5,7 +5,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::principal::validate_username;
 use crate::domain::tenant::TenantDomain;
 use crate::service::{Error, Gateway, Result};
-use crate::store::{NewUser, RoleRecord, TenantSettings};
+use crate::store::{NewTenant, NewUser, RoleRecord, Source};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -55,10 +55,11 @@ impl Gateway {
             .map_err(|e| invalid("admin.username", e.to_string()))?;
         check_password("admin.password", &request.admin.password)?;
         let hash = self.hash_secret(admin, &request.admin.password).await?;
-        let settings = TenantSettings::defaults(request.domain.clone());
+        let settings = NewTenant::defaults(request.domain.clone());
         let role = RoleRecord {
             name: TENANT_ADMIN_ROLE.into(),
             permissions: vec![TENANT_ADMIN_PERMISSION.into()],
+            source: Source::Api,
         };
         let roles = [TENANT_ADMIN_ROLE.to_owned()];
         let first_admin = NewUser {

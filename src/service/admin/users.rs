@@ -2,6 +2,7 @@
 
 use super::{check_password, invalid, Admin};
 use crate::domain::audit::AuditAction;
+use crate::domain::ownership::ManagedBy;
 use crate::domain::principal::validate_username;
 use crate::service::authenticate::is_locked;
 use crate::service::{now, Error, Gateway, Result};
@@ -44,6 +45,9 @@ pub struct UserView {
     pub locked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
+    /// Who owns its password and roles: `file` (a tenant file; change it there) or
+    /// `api`. Enabling, disabling and unlocking are the API's for every user.
+    pub managed_by: ManagedBy,
 }
 
 fn user_view(user: &UserRecord, now: i64) -> UserView {
@@ -54,6 +58,7 @@ fn user_view(user: &UserRecord, now: i64) -> UserView {
         enabled: user.enabled,
         locked,
         locked_until: user.locked_until.filter(|_| locked),
+        managed_by: user.source.managed_by(),
     }
 }
 
@@ -70,12 +75,21 @@ impl Gateway {
     }
 
     pub async fn get_user(&self, admin: &Admin, username: &str) -> Result<UserView> {
-        let user = self
-            .store
-            .user(admin.tenant.id, username)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
+        let user = self.tenant_user(admin, username).await?;
         Ok(user_view(&user, now()))
+    }
+
+    async fn tenant_user(&self, admin: &Admin, username: &str) -> Result<UserRecord> {
+        let user = self.store.user(admin.tenant.id, username).await?;
+        user.ok_or(Error::NotFound("user"))
+    }
+
+    /// Refuses a change to what a tenant file sets for a user: its password, its roles,
+    /// that it exists.
+    async fn check_user_api_managed(&self, admin: &Admin, username: &str) -> Result<()> {
+        let user = self.tenant_user(admin, username).await?;
+        let what = format!("user {username:?}");
+        self.check_api_managed(admin, user.source.managed_by(), what)
     }
 
     pub async fn create_user(&self, admin: &Admin, request: NewUserRequest) -> Result<UserView> {
@@ -101,6 +115,7 @@ impl Gateway {
     }
 
     pub async fn delete_user(&self, admin: &Admin, username: &str) -> Result<()> {
+        self.check_user_api_managed(admin, username).await?;
         self.change_user(admin, username, UserChange::Delete, AuditAction::UserDelete)
             .await
     }
@@ -112,6 +127,7 @@ impl Gateway {
         request: PasswordRequest,
     ) -> Result<()> {
         check_password("password", &request.password)?;
+        self.check_user_api_managed(admin, username).await?;
         let hash = self.hash_secret(admin, &request.password).await?;
         self.change_user(
             admin,
@@ -128,6 +144,7 @@ impl Gateway {
         username: &str,
         request: RolesRequest,
     ) -> Result<UserView> {
+        self.check_user_api_managed(admin, username).await?;
         self.check_roles_exist(admin, &request.roles).await?;
         self.change_user(
             admin,

@@ -45,8 +45,9 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// Creates a client, or brings a file-declared one in line with its file. A client id
-/// taken by another tenant, or by the API, is a duplicate.
+/// Creates a client, or brings one of the tenant in line with what `source` declares
+/// and gives it to `source`: a file takes over a client of its tenant that the API
+/// made or was given. A client id another tenant holds is a duplicate.
 pub(super) async fn upsert(
     conn: &mut impl Conn,
     tenant_id: TenantId,
@@ -54,22 +55,21 @@ pub(super) async fn upsert(
     source: Source,
     now: i64,
 ) -> Result<()> {
-    let owner =
-        query("SELECT tenant_id, source FROM clients WHERE client_id = $1").bind(client.client_id);
-    let Some((owner_tenant, owner_source)) =
-        conn.fetch_optional::<(TenantId, String)>(owner).await?
-    else {
+    let owner = query("SELECT tenant_id FROM clients WHERE client_id = $1").bind(client.client_id);
+    let Some((owner_tenant,)) = conn.fetch_optional::<(TenantId,)>(owner).await? else {
         return insert(conn, tenant_id, client, source, now).await;
     };
-    if owner_tenant != tenant_id || owner_source != source.as_str() {
+    if owner_tenant != tenant_id {
         return Err(Error::Duplicate("client_id"));
     }
     let statement = query(
         "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4, \
-             require_pkce = $5, name = $6 \
-         WHERE client_id = $7",
+             require_pkce = $5, name = $6, source = $7 \
+         WHERE client_id = $8",
     );
-    let statement = bind_registration(statement, client).bind(client.client_id);
+    let statement = bind_registration(statement, client)
+        .bind(source.as_str())
+        .bind(client.client_id);
     conn.execute(statement).await?;
     Ok(())
 }

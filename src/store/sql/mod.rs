@@ -14,6 +14,7 @@ mod backend;
 mod batch;
 mod clients;
 mod lockout;
+mod ownership;
 mod roles;
 mod signing_keys;
 mod statement;
@@ -24,14 +25,14 @@ mod users;
 pub(crate) use backend::Backend;
 pub(crate) use statement::{arguments, impl_conn, query, Conn, Decoded, Statement};
 
-use crate::domain::tenant::TenantId;
+use crate::domain::tenant::{TenantId, TenantSettings};
 use backend::notice_of;
 
 use super::{
-    AuditEvent, Changes, ClientEdit, ClientRecord, Committed, Digest, Error, Feed, LockTarget,
-    NewClient, NewSigningKey, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation,
-    RuleRow, Selection, SigningKeyRow, Source, Step, Store, TenantRow, TenantSettings, TokenRecord,
-    UserChange, UserRecord,
+    AuditEvent, Changes, ClientEdit, ClientRecord, Committed, Declared, Digest, Error, Feed,
+    LockTarget, NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, Result,
+    RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, Store, TenantRow,
+    TokenRecord, UserChange, UserRecord,
 };
 use crate::domain::audit::Actor;
 use crate::domain::token::Event;
@@ -139,14 +140,36 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn upsert_tenant(
         &self,
-        settings: &TenantSettings,
+        tenant: &NewTenant,
         source: Source,
         now: i64,
     ) -> Result<Committed<TenantId>> {
         let mut tx = self.backend.begin_write().await?;
-        let id = tenants::upsert(&mut *tx, settings, source, now).await?;
+        let id = tenants::upsert(&mut *tx, tenant, source, now).await?;
         let committed = self.finish(tx, None, Some(id), Changes::tenant(id)).await?;
         Ok(committed.map(|()| id))
+    }
+
+    async fn release_undeclared(
+        &self,
+        tenant_id: TenantId,
+        declared: Option<&Declared>,
+    ) -> Result<Committed<()>> {
+        let mut tx = self.backend.begin_write().await?;
+        let changes = ownership::release_undeclared(&mut *tx, tenant_id, declared).await?;
+        self.finish(tx, None, Some(tenant_id), changes).await
+    }
+
+    async fn set_settings(
+        &self,
+        tenant_id: TenantId,
+        settings: &TenantSettings,
+        audit: &AuditEvent,
+    ) -> Result<Committed<()>> {
+        let mut tx = self.backend.begin_write().await?;
+        tenants::set_settings(&mut *tx, tenant_id, settings).await?;
+        let changes = Changes::tenant(tenant_id);
+        self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
 
     async fn set_resources(
@@ -163,15 +186,15 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn create_tenant(
         &self,
-        settings: &TenantSettings,
+        tenant: &NewTenant,
         admin_role: &RoleRecord,
         admin: &NewUser<'_>,
         signing_key: &NewSigningKey,
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
-        let tenant_id = tenants::insert(&mut *tx, settings, audit.at).await?;
-        roles::insert(&mut *tx, tenant_id, admin_role, Source::Api).await?;
+        let tenant_id = tenants::insert(&mut *tx, tenant, audit.at).await?;
+        roles::insert(&mut *tx, tenant_id, admin_role).await?;
         let user_id = users::insert(&mut *tx, tenant_id, admin, Source::Api, audit.at).await?;
         users::replace_roles(&mut *tx, tenant_id, user_id, admin.roles).await?;
         signing_keys::insert(&mut *tx, tenant_id, signing_key).await?;
@@ -312,14 +335,9 @@ impl<B: Backend> Store for SqlStore<B> {
         roles::all(&mut *conn, tenant_id).await
     }
 
-    async fn upsert_role(
-        &self,
-        tenant_id: TenantId,
-        role: &RoleRecord,
-        source: Source,
-    ) -> Result<Committed<()>> {
+    async fn upsert_role(&self, tenant_id: TenantId, role: &RoleRecord) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
-        roles::upsert(&mut *tx, tenant_id, role, source).await?;
+        roles::upsert(&mut *tx, tenant_id, role).await?;
         let changes = Changes::users_of(tenant_id);
         self.finish(tx, None, Some(tenant_id), changes).await
     }
@@ -331,7 +349,7 @@ impl<B: Backend> Store for SqlStore<B> {
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
-        roles::insert(&mut *tx, tenant_id, role, Source::Api).await?;
+        roles::insert(&mut *tx, tenant_id, role).await?;
         // No user holds a role that did not exist; nothing cached changed.
         let changes = Changes::default();
         self.finish(tx, Some(audit), Some(tenant_id), changes).await

@@ -2,11 +2,12 @@
 
 use super::statement::{duplicate_as, query, Conn};
 use crate::domain::tenant::TenantId;
-use crate::store::{Result, RoleRecord, Source};
+use crate::store::{Result, RoleRecord};
 
 pub(super) async fn all(conn: &mut impl Conn, tenant_id: TenantId) -> Result<Vec<RoleRecord>> {
-    let statement = query("SELECT name, permissions FROM roles WHERE tenant_id = $1 ORDER BY name")
-        .bind(tenant_id);
+    let statement =
+        query("SELECT name, permissions, source FROM roles WHERE tenant_id = $1 ORDER BY name")
+            .bind(tenant_id);
     Ok(conn.fetch_all(statement).await?)
 }
 
@@ -15,35 +16,34 @@ pub(super) async fn insert(
     conn: &mut impl Conn,
     tenant_id: TenantId,
     role: &RoleRecord,
-    source: Source,
 ) -> Result<()> {
     let statement =
         query("INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4)")
             .bind(tenant_id)
             .bind(&role.name)
             .bind(&role.permissions[..])
-            .bind(source.as_str());
+            .bind(role.source.as_str());
     conn.execute(statement)
         .await
         .map_err(duplicate_as("name"))?;
     Ok(())
 }
 
-/// Creates a role or replaces its permission list.
+/// Creates a role or replaces its permission list; a file that declares a role the API
+/// made takes it over.
 pub(super) async fn upsert(
     conn: &mut impl Conn,
     tenant_id: TenantId,
     role: &RoleRecord,
-    source: Source,
 ) -> Result<()> {
     let statement = query(
         "INSERT INTO roles (tenant_id, name, permissions, source) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (tenant_id, name) DO UPDATE SET permissions = $3",
+         ON CONFLICT (tenant_id, name) DO UPDATE SET permissions = $3, source = $4",
     )
     .bind(tenant_id)
     .bind(&role.name)
     .bind(&role.permissions[..])
-    .bind(source.as_str());
+    .bind(role.source.as_str());
     conn.execute(statement).await?;
     Ok(())
 }

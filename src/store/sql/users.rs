@@ -19,6 +19,8 @@ struct UserRole {
     enabled: bool,
     failed_attempts: i64,
     locked_until: Option<i64>,
+    #[sqlx(try_from = "String")]
+    source: Source,
     role: Option<String>,
     permissions: Option<Json<Vec<String>>>,
 }
@@ -36,7 +38,7 @@ pub(super) async fn load(
 ) -> Result<Vec<UserRecord>> {
     let statement = query(
         "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, u.locked_until, \
-                ur.role, r.permissions \
+                u.source, ur.role, r.permissions \
          FROM users u \
          LEFT JOIN user_roles ur ON ur.user_id = u.id \
          LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = ur.role \
@@ -59,6 +61,7 @@ pub(super) async fn load(
                 permissions: Vec::new(),
                 failed_attempts: row.failed_attempts,
                 locked_until: row.locked_until,
+                source: row.source,
             });
         }
         let user = users.last_mut().expect("pushed above");
@@ -106,8 +109,8 @@ pub(super) async fn insert(
     Ok(id)
 }
 
-/// Creates a user, or (for the same `source`) brings one back in line with what its
-/// source declares. A user created through the API is never overwritten by a file.
+/// Creates a user, or brings one back in line with what `source` declares and gives it
+/// to `source`: a file takes over a user of its tenant that the API made or was given.
 pub(super) async fn upsert(
     conn: &mut impl Conn,
     tenant_id: TenantId,
@@ -115,13 +118,16 @@ pub(super) async fn upsert(
     source: Source,
     now: i64,
 ) -> Result<Changes> {
-    let existing = query("SELECT id, source FROM users WHERE tenant_id = $1 AND username = $2")
+    let existing = query("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
         .bind(tenant_id)
         .bind(user.username);
-    let user_id = match conn.fetch_optional::<(i64, String)>(existing).await? {
-        Some((_, owner)) if owner != source.as_str() => return Ok(Changes::default()),
-        Some((id, _)) => {
-            set_password(conn, id, user.password_hash).await?;
+    let user_id = match conn.fetch_optional::<(i64,)>(existing).await? {
+        Some((id,)) => {
+            let statement = query("UPDATE users SET password_hash = $1, source = $2 WHERE id = $3")
+                .bind(user.password_hash)
+                .bind(source.as_str())
+                .bind(id);
+            conn.execute(statement).await?;
             id
         }
         None => insert(conn, tenant_id, user, source, now).await?,
