@@ -1587,6 +1587,211 @@ async fn a_tenant_made_through_the_api_gets_every_setting_a_file_can_give(s: Tes
     assert_eq!(status, 403);
 }
 
+/// Every item of a list, page by page from `path` (which has its query already),
+/// checking that each page but the last is full and says where the next one starts.
+async fn every_page(s: &TestServer, path: &str, key: &str, admin: (&str, &str)) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..100 {
+        let url = match &next {
+            Some(cursor) => format!("{path}&after={cursor}"),
+            None => path.to_owned(),
+        };
+        let (status, page) = s.api("GET", &url, admin, None).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page[key].as_array().unwrap();
+        names.extend(items.iter().map(|i| {
+            let name = i
+                .get("username")
+                .or(i.get("client_id"))
+                .or(i.get("name"))
+                .or(i.get("domain"));
+            name.or(i.get("id"))
+                .unwrap()
+                .to_string()
+                .trim_matches('"')
+                .to_owned()
+        }));
+        match page.get("next") {
+            Some(cursor) => {
+                assert_eq!(items.len(), 2, "a page with a next is full: {page}");
+                next = Some(cursor.as_str().unwrap().to_owned());
+            }
+            None => return names,
+        }
+    }
+    panic!("the pages never ended");
+}
+
+async fn lists_page_by_cursor_search_and_filters(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    for name in ["bob-1", "bob-2", "bob-3", "Bob-4", "zed"] {
+        s.api_user("/t/foo.com", FOO_ADMIN, name, "long-password", &[])
+            .await;
+    }
+    s.api(
+        "PUT",
+        &format!("{api}/users/bob-2/enabled"),
+        FOO_ADMIN,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    // All of them, two at a time, in byte order (upper case first).
+    let all = every_page(&s, &format!("{api}/users?limit=2"), "users", FOO_ADMIN).await;
+    assert_eq!(
+        all,
+        ["Bob-4", "admin", "alice", "bob-1", "bob-2", "bob-3", "zed"]
+    );
+    let bobs = every_page(
+        &s,
+        &format!("{api}/users?limit=2&q=bob-"),
+        "users",
+        FOO_ADMIN,
+    )
+    .await;
+    assert_eq!(bobs, ["bob-1", "bob-2", "bob-3"]);
+    let enabled = every_page(
+        &s,
+        &format!("{api}/users?limit=2&q=bob&enabled=true"),
+        "users",
+        FOO_ADMIN,
+    )
+    .await;
+    assert_eq!(enabled, ["bob-1", "bob-3"]);
+    let unlocked = every_page(
+        &s,
+        &format!("{api}/users?limit=2&locked=false&q=z"),
+        "users",
+        FOO_ADMIN,
+    )
+    .await;
+    assert_eq!(unlocked, ["zed"]);
+    let (_, none) = s
+        .api("GET", &format!("{api}/users?locked=true"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(none, json!({"users": []}));
+    // Clients, roles and tenants page the same way.
+    let clients = every_page(
+        &s,
+        &format!("{api}/clients?limit=2&q=foo-"),
+        "clients",
+        FOO_ADMIN,
+    )
+    .await;
+    assert_eq!(
+        clients,
+        [
+            "foo-allowed",
+            "foo-client",
+            "foo-narrow",
+            "foo-nocode",
+            "foo-other",
+            "foo-spa",
+            "foo-web"
+        ]
+    );
+    let roles = every_page(&s, &format!("{api}/roles?limit=2"), "roles", FOO_ADMIN).await;
+    assert_eq!(roles, ["admin"]);
+    let tenants = every_page(&s, "/api/v1/tenants?limit=2", "tenants", ADMIN).await;
+    assert_eq!(tenants, ["bar.com", "carbon.super", "foo.com", "short.com"]);
+
+    // Bad pages are 400s naming the parameter.
+    let refused = async |path: &str, field: &str| {
+        let (status, answer) = s
+            .api("GET", &format!("{api}/{path}"), FOO_ADMIN, None)
+            .await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (400, Some(field)),
+            "{path}: {answer}"
+        );
+    };
+    refused("users?limit=0", "limit").await;
+    refused("users?limit=10000", "limit").await;
+    refused("users?limit=ten", "limit").await;
+    refused("users?after=not-a-cursor", "after").await;
+    refused("users?q=a%00b", "q").await;
+    refused("users?q=a%0Ab", "q").await;
+    refused("users?enabled=yes", "enabled").await;
+    refused("users?sort=name", "sort").await;
+    refused("roles?enabled=true", "enabled").await;
+    refused("clients/foo-client?limit=1", "limit").await;
+    // A cursor is good for its own list and tenant only.
+    let (_, page) = s
+        .api("GET", &format!("{api}/clients?limit=1"), FOO_ADMIN, None)
+        .await;
+    let cursor = page["next"].as_str().unwrap().to_owned();
+    refused(&format!("users?after={cursor}"), "after").await;
+    let (status, _) = s
+        .api(
+            "GET",
+            &format!("/t/bar.com/api/v1/clients?after={cursor}"),
+            ("admin@bar.com", "bar-admin-password"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s
+        .api(
+            "GET",
+            &format!("{api}/clients?after={cursor}"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The audit log: filters narrow it, and its cursor pages them.
+    let creations = every_page(
+        &s,
+        &format!("{api}/audit?limit=2&action=user.create"),
+        "events",
+        FOO_ADMIN,
+    )
+    .await;
+    assert_eq!(creations.len(), 5);
+    let (_, page) = s
+        .api(
+            "GET",
+            &format!("{api}/audit?action=user.create&target=zed"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(
+        (events[0]["actor"].as_str(), events[0]["target"].as_str()),
+        (Some("admin@foo.com"), Some("zed"))
+    );
+    let at = events[0]["at"].as_i64().unwrap();
+    let (_, page) = s
+        .api(
+            "GET",
+            &format!(
+                "{api}/audit?actor=admin@foo.com&since={}&until={}",
+                at + 3600,
+                at + 7200
+            ),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(page, json!({"events": []}));
+    let (_, page) = s
+        .api(
+            "GET",
+            &format!("{api}/audit?actor=nobody@foo.com"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(page, json!({"events": []}));
+    refused("audit?since=10&until=5", "since").await;
+    refused("audit?since=yesterday", "since").await;
+    refused(&format!("audit?after={cursor}"), "after").await;
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     a_tenant_admin_runs_users_and_roles,
     bad_admin_input_is_400_naming_the_field,
@@ -1603,6 +1808,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_client_is_edited_in_place,
     what_a_file_declares_is_refused_and_says_where,
     a_tenant_made_through_the_api_gets_every_setting_a_file_can_give,
+    lists_page_by_cursor_search_and_filters,
 );
 
 /// What a restart does to admin API changes: the files win for what they declare, and

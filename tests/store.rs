@@ -15,9 +15,9 @@ use portcullis::domain::client::GrantType;
 use portcullis::domain::tenant::{Lifetimes, TenantId, TenantRateLimits, TenantSettings};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, Caches, Changes, Committed, Declared, LockTarget, NewClient, NewSigningKey,
-    NewTenant, NewToken, NewUser, Purged, RoleRecord, Rotation, Selection, Source, Step, Store,
-    UserChange,
+    AuditEvent, AuditQuery, Caches, Changes, Committed, Declared, LockTarget, NewClient,
+    NewSigningKey, NewTenant, NewToken, NewUser, Purged, RoleRecord, Rotation, Selection, Source,
+    Step, Store, UserChange,
 };
 use sqlx::Connection;
 use std::sync::Arc;
@@ -820,6 +820,14 @@ on_both_backends!(crate::open;
     what_a_file_stops_declaring_goes_to_the_api,
 );
 
+/// The newest `limit` events, unfiltered.
+fn latest(limit: i64) -> AuditQuery {
+    AuditQuery {
+        limit,
+        ..AuditQuery::default()
+    }
+}
+
 fn audit(tenant_id: TenantId, action: &str, target: &str, at: i64) -> AuditEvent {
     AuditEvent {
         id: 0,
@@ -883,7 +891,7 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
         store.user(a, "alice").await.unwrap().unwrap().password_hash,
         "h2"
     );
-    let events = store.audit_events(a, 10, None).await.unwrap();
+    let events = store.audit_events(a, &latest(10)).await.unwrap();
     assert_eq!(
         (events.len(), events[0].action.as_str()),
         (1, "user.password")
@@ -914,7 +922,7 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
         .await
         .is_none());
     assert_eq!(
-        store.audit_events(a, 10, None).await.unwrap().len(),
+        store.audit_events(a, &latest(10)).await.unwrap().len(),
         2,
         "a change that found nothing is not audited"
     );
@@ -981,7 +989,7 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
     let user = store.user(a, "alice").await.unwrap().unwrap();
     assert_eq!((user.failed_attempts, user.locked_until), (0, Some(1000)));
     let actions: Vec<String> = store
-        .audit_events(a, 10, None)
+        .audit_events(a, &latest(10))
         .await
         .unwrap()
         .into_iter()
@@ -1213,7 +1221,10 @@ async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Open
             .unwrap()
             .active
     );
-    assert_eq!(store.audit_events(root, 10, None).await.unwrap().len(), 2);
+    assert_eq!(
+        store.audit_events(root, &latest(10)).await.unwrap().len(),
+        2
+    );
 }
 
 async fn audit_events_page_newest_first_per_tenant(store: Opened) {
@@ -1229,12 +1240,21 @@ async fn audit_events_page_newest_first_per_tenant(store: Opened) {
         .record_audit(&audit(b, "x", "other", 9))
         .await
         .unwrap();
-    let page = store.audit_events(a, 2, None).await.unwrap();
+    let page = store.audit_events(a, &latest(2)).await.unwrap();
     assert_eq!(
         page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
         ["t4", "t3"]
     );
-    let next = store.audit_events(a, 10, Some(page[1].id)).await.unwrap();
+    let next = store
+        .audit_events(
+            a,
+            &AuditQuery {
+                before: Some(page[1].id),
+                ..latest(10)
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(
         next.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
         ["t2", "t1", "t0"]
@@ -1326,7 +1346,7 @@ async fn a_tenant_gets_one_first_signing_key_and_rotations_retire_it(store: Open
         kids(store.signing_keys(b, 0).await.unwrap()),
         [("b1".into(), None)]
     );
-    let events = store.audit_events(a, 10, None).await.unwrap();
+    let events = store.audit_events(a, &latest(10)).await.unwrap();
     assert_eq!(
         events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["key.rotate", "key.rotate"]
@@ -1418,7 +1438,7 @@ async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
         let found = store.token(a, &[seed; 32]).await.unwrap().is_some();
         assert_eq!(found, kept, "token {seed}");
     }
-    let events = store.audit_events(a, 10, None).await.unwrap();
+    let events = store.audit_events(a, &latest(10)).await.unwrap();
     assert_eq!(events.iter().map(|e| e.at).collect::<Vec<_>>(), [3_000]);
 
     // In batches: one row at a time, then nothing is left to do.

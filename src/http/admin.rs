@@ -4,15 +4,15 @@
 //!
 //! | path                         | methods            |
 //! |------------------------------|--------------------|
-//! | `users`                      | GET, POST          |
+//! | `users?limit=&after=&q=&enabled=&locked=` | GET, POST |
 //! | `users/{u}`                  | GET, DELETE        |
 //! | `users/{u}/password`         | PUT                |
 //! | `users/{u}/roles`            | PUT                |
 //! | `users/{u}/enabled`          | PUT                |
 //! | `users/{u}/unlock`           | POST               |
-//! | `roles`                      | GET, POST          |
+//! | `roles?limit=&after=&q=`     | GET, POST          |
 //! | `roles/{name}`               | GET, PUT, DELETE   |
-//! | `clients`                    | GET, POST          |
+//! | `clients?limit=&after=&q=`   | GET, POST          |
 //! | `clients/{id}`               | GET, PATCH, DELETE |
 //! | `clients/{id}/secret`        | POST               |
 //! | `clients/{id}/unlock`        | POST               |
@@ -21,15 +21,17 @@
 //! | `tokens/lookup`, `tokens/revoke` | POST           |
 //! | `keys`                       | GET                |
 //! | `keys/rotate`                | POST               |
-//! | `tenants` (super tenant)     | GET, POST          |
+//! | `tenants?limit=&after=&q=` (super tenant) | GET, POST |
 //! | `tenants/{domain}` (super)   | DELETE             |
-//! | `audit?limit=&before=`       | GET                |
+//! | `audit?limit=&after=&before=&action=&actor=&target=&since=&until=` | GET |
+//!
+//! Query parameters other than those shown are refused.
 
 use super::form::{has_media_type, percent_decode, Form};
 use super::request_log::RequestLog;
 use super::{auth, empty, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
-use crate::service::admin::Admin;
+use crate::service::admin::{Admin, AuditFilter, ListRequest, Page, MAX_PAGE};
 use crate::service::authenticate::Presented;
 use crate::service::{Error, Gateway};
 use bytes::Bytes;
@@ -215,9 +217,14 @@ async fn execute(
     let created = |value: serde_json::Value| Ok(json(StatusCode::CREATED, &value));
     let done = || Ok(empty(StatusCode::NO_CONTENT));
     let g = gateway;
+    let query = Query::of(query, operation.parameters())?;
     use Operation as Op;
     match operation {
-        Op::ListUsers => ok(json!({ "users": g.list_users(admin).await? })),
+        Op::ListUsers => {
+            let (enabled, locked) = (query.boolean("enabled")?, query.boolean("locked")?);
+            let page = g.list_users(admin, &query.list()?, enabled, locked).await?;
+            ok(listed("users", page))
+        }
         Op::CreateUser => created(json!(g.create_user(admin, body.json()?).await?)),
         Op::GetUser(u) => ok(json!(g.get_user(admin, &u).await?)),
         Op::DeleteUser(u) => {
@@ -231,7 +238,7 @@ async fn execute(
         Op::SetRoles(u) => ok(json!(g.set_roles(admin, &u, body.json()?).await?)),
         Op::SetEnabled(u) => ok(json!(g.set_enabled(admin, &u, body.json()?).await?)),
         Op::UnlockUser(u) => ok(json!(g.unlock_user(admin, &u).await?)),
-        Op::ListRoles => ok(json!({ "roles": g.list_roles(admin).await? })),
+        Op::ListRoles => ok(listed("roles", g.list_roles(admin, &query.list()?).await?)),
         Op::CreateRole => created(json!(g.create_role(admin, body.json()?).await?)),
         Op::GetRole(r) => ok(json!(g.get_role(admin, &r).await?)),
         Op::UpdateRole(r) => ok(json!(g.update_role(admin, &r, body.json()?).await?)),
@@ -239,7 +246,10 @@ async fn execute(
             g.delete_role(admin, &r).await?;
             done()
         }
-        Op::ListClients => ok(json!({ "clients": g.list_clients(admin).await? })),
+        Op::ListClients => ok(listed(
+            "clients",
+            g.list_clients(admin, &query.list()?).await?,
+        )),
         Op::CreateClient => created(json!(g.create_client(admin, body.json()?).await?)),
         Op::GetClient(c) => ok(json!(g.get_client(admin, &c).await?)),
         Op::EditClient(c) => ok(json!(g.edit_client(admin, &c, body.json()?).await?)),
@@ -257,37 +267,130 @@ async fn execute(
         Op::RevokeTokens => ok(json!({ "revoked": g.revoke_tokens(admin, body.json()?).await? })),
         Op::ListKeys => ok(json!({ "keys": g.list_keys(admin).await? })),
         Op::RotateKey => ok(json!(g.rotate_key(admin).await?)),
-        Op::ListTenants => ok(json!({ "tenants": g.list_tenants().await? })),
+        Op::ListTenants => ok(listed(
+            "tenants",
+            g.list_tenants(admin, &query.list()?).await?,
+        )),
         Op::CreateTenant => created(json!(g.create_tenant(admin, body.json()?).await?)),
         Op::DeactivateTenant(d) => {
             g.delete_tenant(admin, &d).await?;
             done()
         }
         Op::AuditLog => {
-            let (limit, before) = audit_page(query)?;
-            ok(json!({ "events": g.audit_log(admin, limit, before).await? }))
+            let filter = AuditFilter {
+                before: query.number("before", "an event id")?,
+                action: query.text("action"),
+                actor: query.text("actor"),
+                target: query.text("target"),
+                since: query.number("since", "a time in seconds since 1970")?,
+                until: query.number("until", "a time in seconds since 1970")?,
+            };
+            ok(listed(
+                "events",
+                g.audit_log(admin, &query.list()?, filter).await?,
+            ))
         }
     }
 }
 
-/// `limit` and `before` of an audit log page, as numbers; their ranges are the
-/// service's to judge.
-fn audit_page(query: &Form) -> Result<(Option<i64>, Option<i64>), ApiError> {
-    let number = |name: &str, what: &str| -> Result<Option<i64>, ApiError> {
-        let parsed = query.get(name).map(str::parse::<i64>).transpose();
-        parsed.map_err(|_| {
-            ApiError::from(Error::Invalid {
-                field: name.to_owned(),
-                message: what.to_owned(),
-            })
+/// A list's answer: `{key: [...], "next": cursor}`, `next` only while more remain.
+fn listed<T: serde::Serialize>(key: &str, page: Page<T>) -> serde_json::Value {
+    let mut answer = serde_json::Map::new();
+    answer.insert(key.to_owned(), json!(page.items));
+    if let Some(next) = page.next {
+        answer.insert("next".to_owned(), json!(next));
+    }
+    serde_json::Value::Object(answer)
+}
+
+impl Operation {
+    /// The query parameters this operation reads; any other is refused.
+    fn parameters(&self) -> &'static [&'static str] {
+        use Operation as Op;
+        const LIST: &[&str] = &["limit", "after", "q"];
+        match self {
+            Op::ListUsers => &["limit", "after", "q", "enabled", "locked"],
+            Op::ListRoles | Op::ListClients | Op::ListTenants => LIST,
+            Op::AuditLog => &[
+                "limit", "after", "before", "action", "actor", "target", "since", "until",
+            ],
+            Op::CreateUser
+            | Op::GetUser(_)
+            | Op::DeleteUser(_)
+            | Op::SetPassword(_)
+            | Op::SetRoles(_)
+            | Op::SetEnabled(_)
+            | Op::UnlockUser(_)
+            | Op::CreateRole
+            | Op::GetRole(_)
+            | Op::UpdateRole(_)
+            | Op::DeleteRole(_)
+            | Op::CreateClient
+            | Op::GetClient(_)
+            | Op::EditClient(_)
+            | Op::DeleteClient(_)
+            | Op::RotateSecret(_)
+            | Op::UnlockClient(_)
+            | Op::GetResources
+            | Op::SetResources
+            | Op::GetSettings
+            | Op::SetSettings
+            | Op::LookupToken
+            | Op::RevokeTokens
+            | Op::ListKeys
+            | Op::RotateKey
+            | Op::CreateTenant
+            | Op::DeactivateTenant(_) => &[],
+        }
+    }
+}
+
+/// The query string of an admin call, read as the types its parameters have; their
+/// ranges are the service's to judge.
+struct Query<'a> {
+    form: &'a Form,
+}
+
+impl<'a> Query<'a> {
+    /// The query, once every parameter is one of `known`.
+    fn of(form: &'a Form, known: &[&str]) -> Result<Self, ApiError> {
+        if let Some(name) = form.names().find(|n| !known.contains(n)) {
+            return Err(invalid(name, "is not a parameter of this call"));
+        }
+        Ok(Query { form })
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.form.get(name).map(str::to_owned)
+    }
+
+    fn number(&self, name: &str, what: &str) -> Result<Option<i64>, ApiError> {
+        let parsed = self.form.get(name).map(str::parse::<i64>).transpose();
+        parsed.map_err(|_| invalid(name, what))
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.form.get(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(invalid(name, "true or false")),
+        }
+    }
+
+    fn list(&self) -> Result<ListRequest, ApiError> {
+        let limit_range = format!("a number from 1 to {MAX_PAGE}");
+        Ok(ListRequest {
+            limit: self.number("limit", &limit_range)?,
+            after: self.text("after"),
+            q: self.text("q"),
         })
-    };
-    let limit_range = format!(
-        "a number from 1 to {}",
-        crate::service::admin::MAX_AUDIT_PAGE
-    );
-    Ok((
-        number("limit", &limit_range)?,
-        number("before", "an event id")?,
-    ))
+    }
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::from(Error::Invalid {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    })
 }

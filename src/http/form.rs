@@ -35,6 +35,11 @@ impl Form {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The names of the parameters, in order.
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(n, _)| n.as_str())
+    }
+
     /// Like [`Form::get`], treating an empty value as absent.
     pub(super) fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())

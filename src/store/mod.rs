@@ -19,10 +19,10 @@ mod sqlite;
 
 pub use committed::{Caches, Committed};
 pub use records::{
-    AuditEvent, Changes, ClientEdit, ClientRecord, Declared, Digest, Heartbeat, LockTarget,
-    NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, RoleRecord, Rotation,
-    RuleRow, Selection, SigningKeyRow, Source, Step, TenantRow, TokenRecord, UserChange,
-    UserRecord,
+    AuditEvent, AuditQuery, Changes, ClientEdit, ClientRecord, Declared, Digest, Heartbeat,
+    LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged,
+    RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, TenantRow, TokenRecord,
+    UserChange, UserFilter, UserRecord,
 };
 
 use crate::domain::audit::Actor;
@@ -130,6 +130,8 @@ pub trait Store: Send + Sync {
 
     /// Every tenant, active or not, by id.
     async fn tenants(&self) -> Result<Vec<TenantRow>>;
+    /// A page of tenants by domain.
+    async fn tenants_page(&self, page: &NamePage) -> Result<Vec<TenantRow>>;
     /// Creates the tenant when missing, else brings it in line with `settings`. Resource
     /// rules are only replaced when `settings` declares some. Returns the tenant's id.
     async fn upsert_tenant(
@@ -211,6 +213,13 @@ pub trait Store: Send + Sync {
     /// One user with the permissions of their roles, in one query.
     async fn user(&self, tenant_id: TenantId, username: &str) -> Result<Option<UserRecord>>;
     async fn users(&self, tenant_id: TenantId) -> Result<Vec<UserRecord>>;
+    /// A page of the tenant's users by username.
+    async fn users_page(
+        &self,
+        tenant_id: TenantId,
+        page: &NamePage,
+        filter: UserFilter,
+    ) -> Result<Vec<UserRecord>>;
     async fn user_count(&self, tenant_id: TenantId) -> Result<i64>;
     /// Creates a user, or brings one of the same `source` back in line with it. A user
     /// created through the API is never overwritten by a file.
@@ -238,6 +247,8 @@ pub trait Store: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<Committed<Option<()>>>;
     async fn roles(&self, tenant_id: TenantId) -> Result<Vec<RoleRecord>>;
+    /// A page of the tenant's roles by name.
+    async fn roles_page(&self, tenant_id: TenantId, page: &NamePage) -> Result<Vec<RoleRecord>>;
     /// Creates a role or replaces its permission list, and gives it to `role.source`.
     async fn upsert_role(&self, tenant_id: TenantId, role: &RoleRecord) -> Result<Committed<()>>;
     /// A taken name is `Duplicate("name")`.
@@ -267,6 +278,9 @@ pub trait Store: Send + Sync {
     /// A client by its id, whatever its tenant.
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
     async fn clients(&self, tenant_id: TenantId) -> Result<Vec<ClientRecord>>;
+    /// A page of the tenant's clients by client id.
+    async fn clients_page(&self, tenant_id: TenantId, page: &NamePage)
+        -> Result<Vec<ClientRecord>>;
     /// Creates a client, or brings a file-declared one in line with its file. A client
     /// id taken by another tenant, or by the API, is a duplicate.
     async fn upsert_client(
@@ -392,11 +406,10 @@ pub trait Store: Send + Sync {
 
     /// Writes one audit entry on its own (a failed sign-in of an unknown principal).
     async fn record_audit(&self, event: &AuditEvent) -> Result<()>;
-    /// At most `limit` events of the tenant, newest first, older than event `before`.
+    /// A page of the tenant's audit log, newest first.
     async fn audit_events(
         &self,
         tenant_id: TenantId,
-        limit: i64,
-        before: Option<i64>,
+        query: &AuditQuery,
     ) -> Result<Vec<AuditEvent>>;
 }

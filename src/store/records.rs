@@ -398,6 +398,47 @@ pub enum Rotation {
     Lost,
 }
 
+/// One page of a list kept in name order (byte order, on both databases): the names
+/// after `after`, starting with `prefix`, at most `limit` of them.
+#[derive(Debug, Clone)]
+pub struct NamePage {
+    pub after: Option<String>,
+    pub prefix: Option<String>,
+    pub limit: i64,
+}
+
+impl NamePage {
+    /// The first name after every name that starts with the prefix: the prefix and the
+    /// last code point, which no name of the prefix can pass.
+    pub fn prefix_end(&self) -> Option<String> {
+        self.prefix.as_ref().map(|p| format!("{p}\u{10FFFF}"))
+    }
+}
+
+/// Which users a page holds, besides its window; `None` is either.
+#[derive(Debug, Clone, Copy)]
+pub struct UserFilter {
+    pub enabled: Option<bool>,
+    pub locked: Option<bool>,
+    /// The time a lock is judged at.
+    pub now: i64,
+}
+
+/// One page of the audit log, newest first: events older than `before`, matching every
+/// filter given, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub before: Option<i64>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// From this time on, inclusive.
+    pub since: Option<i64>,
+    /// Up to this time, inclusive.
+    pub until: Option<i64>,
+    pub limit: i64,
+}
+
 /// What a tenant's file declares by name, or `None` when no file declares the tenant:
 /// whatever of the tenant is marked `file` and is not in it goes to the API.
 #[derive(Debug, Clone, Default)]

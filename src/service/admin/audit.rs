@@ -1,13 +1,10 @@
-//! A tenant's audit log, newest first, in pages (SPEC §8).
+//! A tenant's audit log, newest first, in pages and filtered (SPEC §8).
 
+use super::page::{page_limit, List, ListRequest, Page};
 use super::{invalid, Admin};
 use crate::service::{Gateway, Result};
+use crate::store::AuditQuery;
 use serde::Serialize;
-
-/// Events in a page of the audit log when the caller does not say.
-const DEFAULT_AUDIT_PAGE: i64 = 100;
-/// The most events one page may ask for.
-pub const MAX_AUDIT_PAGE: i64 = 1000;
 
 #[derive(Debug, Serialize)]
 pub struct AuditView {
@@ -22,35 +19,70 @@ pub struct AuditView {
     pub detail: Option<String>,
 }
 
+/// What the log is filtered by; every filter given narrows the page.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// An event id: only older events (the cursor of earlier releases).
+    pub before: Option<i64>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
 impl Gateway {
-    /// A page of the log: `limit` events (100 unless asked, at most
-    /// [`MAX_AUDIT_PAGE`]) older than event `before`.
+    /// A page of the log, newest first: `limit` events (100 unless asked, at most
+    /// 1,000) after the cursor `after` (or older than event `before`), matching the
+    /// filter.
     pub async fn audit_log(
         &self,
         admin: &Admin,
-        limit: Option<i64>,
-        before: Option<i64>,
-    ) -> Result<Vec<AuditView>> {
-        let limit = limit.unwrap_or(DEFAULT_AUDIT_PAGE);
-        if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-            let range = format!("a number from 1 to {MAX_AUDIT_PAGE}");
-            return Err(invalid("limit", range));
+        request: &ListRequest,
+        filter: AuditFilter,
+    ) -> Result<Page<AuditView>> {
+        let tenant_id = admin.tenant.id;
+        let after = self.open_cursor(List::Audit, tenant_id, request.after.as_deref())?;
+        let after = after
+            .map(|id| id.parse::<i64>())
+            .transpose()
+            .map_err(|_| invalid("after", "not a cursor this list gave"))?;
+        let before = match (after, filter.before) {
+            (Some(_), Some(_)) => return Err(invalid("before", "give either after or before")),
+            (after, before) => after.or(before),
+        };
+        if let (Some(since), Some(until)) = (filter.since, filter.until) {
+            if since > until {
+                return Err(invalid("since", "must not be later than until"));
+            }
         }
-        let events = self
-            .store
-            .audit_events(admin.tenant.id, limit, before)
-            .await?;
-        Ok(events
-            .into_iter()
-            .map(|e| AuditView {
-                id: e.id,
-                at: e.at,
-                actor: e.actor,
-                action: e.action,
-                target: e.target,
-                client_address: e.client_address,
-                detail: e.detail,
-            })
-            .collect())
+        if request.q.is_some() {
+            return Err(invalid(
+                "q",
+                "the audit log is searched by action, actor and target",
+            ));
+        }
+        let query = AuditQuery {
+            before,
+            action: filter.action,
+            actor: filter.actor,
+            target: filter.target,
+            since: filter.since,
+            until: filter.until,
+            limit: page_limit(request.limit)? + 1,
+        };
+        let events = self.store.audit_events(tenant_id, &query).await?;
+        let page = self.page(List::Audit, tenant_id, events, query.limit, |e| {
+            e.id.to_string()
+        });
+        Ok(page.map(|e| AuditView {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            client_address: e.client_address,
+            detail: e.detail,
+        }))
     }
 }

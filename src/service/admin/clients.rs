@@ -1,6 +1,7 @@
 //! OAuth clients of a tenant: register, list, edit, delete, rotate secrets, unlock
 //! (SPEC §8).
 
+use super::page::{List, ListRequest, Page};
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::client::{self, GrantType};
@@ -96,15 +97,20 @@ fn client_view(client: &ClientRecord, now: i64) -> ClientView {
 }
 
 impl Gateway {
-    pub async fn list_clients(&self, admin: &Admin) -> Result<Vec<ClientView>> {
+    /// A page of the tenant's clients by client id.
+    pub async fn list_clients(
+        &self,
+        admin: &Admin,
+        request: &ListRequest,
+    ) -> Result<Page<ClientView>> {
+        let tenant_id = admin.tenant.id;
+        let page = self.name_page(List::Clients, tenant_id, request)?;
+        let rows = self.store.clients_page(tenant_id, &page).await?;
+        let page = self.page(List::Clients, tenant_id, rows, page.limit, |c| {
+            c.client_id.clone()
+        });
         let now = now();
-        Ok(self
-            .store
-            .clients(admin.tenant.id)
-            .await?
-            .iter()
-            .map(|c| client_view(c, now))
-            .collect())
+        Ok(page.map(|c| client_view(&c, now)))
     }
 
     pub async fn get_client(&self, admin: &Admin, client_id: &str) -> Result<ClientView> {

@@ -5,6 +5,7 @@
 mod audit;
 mod clients;
 mod keys;
+mod page;
 mod resources;
 mod roles;
 mod settings;
@@ -12,7 +13,8 @@ mod tenants;
 mod tokens;
 mod users;
 
-pub use audit::MAX_AUDIT_PAGE;
+pub use audit::AuditFilter;
+pub use page::{ListRequest, Page, MAX_PAGE};
 pub use tenants::TENANT_ADMIN_ROLE;
 
 use super::authenticate::{BearerCaller, Presented};

@@ -1,5 +1,6 @@
 //! Roles of a tenant and the permissions they hold (SPEC §5, §8).
 
+use super::page::{List, ListRequest, Page};
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ownership::ManagedBy;
@@ -47,9 +48,13 @@ fn check_permissions(field: &str, permissions: &[String]) -> Result<()> {
 }
 
 impl Gateway {
-    pub async fn list_roles(&self, admin: &Admin) -> Result<Vec<RoleView>> {
-        let roles = self.store.roles(admin.tenant.id).await?;
-        Ok(roles.into_iter().map(RoleView::from).collect())
+    /// A page of the tenant's roles by name.
+    pub async fn list_roles(&self, admin: &Admin, request: &ListRequest) -> Result<Page<RoleView>> {
+        let tenant_id = admin.tenant.id;
+        let page = self.name_page(List::Roles, tenant_id, request)?;
+        let rows = self.store.roles_page(tenant_id, &page).await?;
+        let page = self.page(List::Roles, tenant_id, rows, page.limit, |r| r.name.clone());
+        Ok(page.map(RoleView::from))
     }
 
     pub async fn get_role(&self, admin: &Admin, name: &str) -> Result<RoleView> {

@@ -1,5 +1,6 @@
 //! Tenants, managed from the super tenant: list, create, deactivate (SPEC §3, §8).
 
+use super::page::{List, ListRequest, Page};
 use super::{check_password, invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::principal::validate_username;
@@ -34,15 +35,22 @@ pub struct TenantView {
 }
 
 impl Gateway {
-    pub async fn list_tenants(&self) -> Result<Vec<TenantView>> {
-        let rows = self.store.tenants().await?;
-        Ok(rows
-            .into_iter()
-            .map(|t| TenantView {
-                domain: t.domain,
-                active: t.active,
-            })
-            .collect())
+    /// A page of every tenant by domain (the super tenant's admins only).
+    pub async fn list_tenants(
+        &self,
+        admin: &Admin,
+        request: &ListRequest,
+    ) -> Result<Page<TenantView>> {
+        let tenant_id = admin.tenant.id;
+        let page = self.name_page(List::Tenants, tenant_id, request)?;
+        let rows = self.store.tenants_page(&page).await?;
+        let page = self.page(List::Tenants, tenant_id, rows, page.limit, |t| {
+            t.domain.clone()
+        });
+        Ok(page.map(|t| TenantView {
+            domain: t.domain,
+            active: t.active,
+        }))
     }
 
     pub async fn create_tenant(

@@ -1,12 +1,13 @@
 //! Users of a tenant: create, list, change, delete, unlock (SPEC §8).
 
+use super::page::{List, ListRequest, Page};
 use super::{check_password, invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ownership::ManagedBy;
 use crate::domain::principal::validate_username;
 use crate::service::authenticate::is_locked;
 use crate::service::{now, Error, Gateway, Result};
-use crate::store::{LockTarget, NewUser, UserChange, UserRecord};
+use crate::store::{LockTarget, NewUser, UserChange, UserFilter, UserRecord};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -63,15 +64,27 @@ fn user_view(user: &UserRecord, now: i64) -> UserView {
 }
 
 impl Gateway {
-    pub async fn list_users(&self, admin: &Admin) -> Result<Vec<UserView>> {
+    /// A page of the tenant's users by username, of those `enabled` and `locked` say.
+    pub async fn list_users(
+        &self,
+        admin: &Admin,
+        request: &ListRequest,
+        enabled: Option<bool>,
+        locked: Option<bool>,
+    ) -> Result<Page<UserView>> {
+        let tenant_id = admin.tenant.id;
+        let page = self.name_page(List::Users, tenant_id, request)?;
         let now = now();
-        Ok(self
-            .store
-            .users(admin.tenant.id)
-            .await?
-            .iter()
-            .map(|u| user_view(u, now))
-            .collect())
+        let filter = UserFilter {
+            enabled,
+            locked,
+            now,
+        };
+        let rows = self.store.users_page(tenant_id, &page, filter).await?;
+        let page = self.page(List::Users, tenant_id, rows, page.limit, |u| {
+            u.username.clone()
+        });
+        Ok(page.map(|u| user_view(&u, now)))
     }
 
     pub async fn get_user(&self, admin: &Admin, username: &str) -> Result<UserView> {

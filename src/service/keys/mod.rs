@@ -53,6 +53,17 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// `plaintext` sealed under the master key for `context`: what every instance can
+    /// open and nobody else can make, such as a list's cursor.
+    pub(crate) fn seal_with_master(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        self.master.seal(plaintext, context)
+    }
+
+    /// What [`Keyring::seal_with_master`] sealed for `context`; `None` for anything else.
+    pub(crate) fn open_with_master(&self, sealed: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+        self.master.open(sealed, context).ok()
+    }
+
     /// Opens the master key and checks it against the database: a missing file is
     /// generated only while no key is sealed yet, and a key that does not open every
     /// tenant's signing key stops the start. Then gives every tenant without a signing

@@ -2,7 +2,7 @@
 
 use super::statement::{query, Conn};
 use crate::domain::tenant::TenantId;
-use crate::store::{AuditEvent, Result};
+use crate::store::{AuditEvent, AuditQuery, Result};
 
 pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
     let statement = query(
@@ -20,20 +20,36 @@ pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<(
     Ok(())
 }
 
-/// At most `limit` events of the tenant, newest first, older than event `before`.
+/// A page of the tenant's events, newest first: each filter given narrows it.
 pub(super) async fn page(
     conn: &mut impl Conn,
     tenant_id: TenantId,
-    limit: i64,
-    before: Option<i64>,
+    page: &AuditQuery,
 ) -> Result<Vec<AuditEvent>> {
-    let statement = query(
+    let mut statement = query(
         "SELECT id, tenant_id, at, actor, action, target, client_address, detail FROM audit_events \
-         WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+         WHERE tenant_id = $1",
     )
-    .bind(tenant_id)
-    .bind(before.unwrap_or(i64::MAX))
-    .bind(limit);
+    .bind(tenant_id);
+    if let Some(before) = page.before {
+        statement = statement.push(" AND id < $?", before);
+    }
+    for (column, value) in [
+        ("action", &page.action),
+        ("actor", &page.actor),
+        ("target", &page.target),
+    ] {
+        if let Some(value) = value {
+            statement = statement.push(&format!(" AND {column} = $?"), value.as_str());
+        }
+    }
+    if let Some(since) = page.since {
+        statement = statement.push(" AND at >= $?", since);
+    }
+    if let Some(until) = page.until {
+        statement = statement.push(" AND at <= $?", until);
+    }
+    let statement = statement.push(" ORDER BY id DESC LIMIT $?", page.limit);
     Ok(conn.fetch_all(statement).await?)
 }
 

@@ -2,7 +2,7 @@
 
 use super::statement::{duplicate_as, query, Conn, Statement};
 use crate::domain::tenant::TenantId;
-use crate::store::{ClientEdit, ClientRecord, Error, NewClient, Result, Source};
+use crate::store::{ClientEdit, ClientRecord, Error, NamePage, NewClient, Result, Source};
 
 const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
      require_pkce, name, source, failed_attempts, locked_until";
@@ -19,6 +19,19 @@ pub(super) async fn of_tenant(
 ) -> Result<Vec<ClientRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
     Ok(conn.fetch_all(query(sql).bind(tenant_id)).await?)
+}
+
+pub(super) async fn page(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    page: &NamePage,
+) -> Result<Vec<ClientRecord>> {
+    let end = page.prefix_end();
+    let sql = format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1");
+    let statement = query(sql)
+        .bind(tenant_id)
+        .name_page("client_id", page, end.as_deref());
+    Ok(conn.fetch_all(statement).await?)
 }
 
 /// Registers a client; an id taken in any tenant is `Duplicate("client_id")`.

@@ -29,10 +29,10 @@ use crate::domain::tenant::{TenantId, TenantSettings};
 use backend::notice_of;
 
 use super::{
-    AuditEvent, Changes, ClientEdit, ClientRecord, Committed, Declared, Digest, Error, Feed,
-    LockTarget, NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, Result,
-    RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, Store, TenantRow,
-    TokenRecord, UserChange, UserRecord,
+    AuditEvent, AuditQuery, Changes, ClientEdit, ClientRecord, Committed, Declared, Digest, Error,
+    Feed, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice,
+    Purged, Result, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, Store,
+    TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
 use crate::domain::audit::Actor;
 use crate::domain::token::Event;
@@ -136,6 +136,11 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn tenants(&self) -> Result<Vec<TenantRow>> {
         let mut conn = self.backend.readers().acquire().await?;
         tenants::all(&mut *conn).await
+    }
+
+    async fn tenants_page(&self, page: &NamePage) -> Result<Vec<TenantRow>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        tenants::page(&mut *conn, page).await
     }
 
     async fn upsert_tenant(
@@ -284,6 +289,16 @@ impl<B: Backend> Store for SqlStore<B> {
         users::load(&mut *conn, tenant_id, None).await
     }
 
+    async fn users_page(
+        &self,
+        tenant_id: TenantId,
+        page: &NamePage,
+        filter: UserFilter,
+    ) -> Result<Vec<UserRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        users::page(&mut *conn, tenant_id, page, filter).await
+    }
+
     async fn user_count(&self, tenant_id: TenantId) -> Result<i64> {
         let mut conn = self.backend.readers().acquire().await?;
         users::count(&mut *conn, tenant_id).await
@@ -333,6 +348,11 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn roles(&self, tenant_id: TenantId) -> Result<Vec<RoleRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         roles::all(&mut *conn, tenant_id).await
+    }
+
+    async fn roles_page(&self, tenant_id: TenantId, page: &NamePage) -> Result<Vec<RoleRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        roles::page(&mut *conn, tenant_id, page).await
     }
 
     async fn upsert_role(&self, tenant_id: TenantId, role: &RoleRecord) -> Result<Committed<()>> {
@@ -391,6 +411,15 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn clients(&self, tenant_id: TenantId) -> Result<Vec<ClientRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         clients::of_tenant(&mut *conn, tenant_id).await
+    }
+
+    async fn clients_page(
+        &self,
+        tenant_id: TenantId,
+        page: &NamePage,
+    ) -> Result<Vec<ClientRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        clients::page(&mut *conn, tenant_id, page).await
     }
 
     async fn upsert_client(
@@ -619,10 +648,9 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn audit_events(
         &self,
         tenant_id: TenantId,
-        limit: i64,
-        before: Option<i64>,
+        query: &AuditQuery,
     ) -> Result<Vec<AuditEvent>> {
         let mut conn = self.backend.readers().acquire().await?;
-        audit::page(&mut *conn, tenant_id, limit, before).await
+        audit::page(&mut *conn, tenant_id, query).await
     }
 }

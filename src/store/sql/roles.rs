@@ -2,12 +2,24 @@
 
 use super::statement::{duplicate_as, query, Conn};
 use crate::domain::tenant::TenantId;
-use crate::store::{Result, RoleRecord};
+use crate::store::{NamePage, Result, RoleRecord};
 
 pub(super) async fn all(conn: &mut impl Conn, tenant_id: TenantId) -> Result<Vec<RoleRecord>> {
     let statement =
         query("SELECT name, permissions, source FROM roles WHERE tenant_id = $1 ORDER BY name")
             .bind(tenant_id);
+    Ok(conn.fetch_all(statement).await?)
+}
+
+pub(super) async fn page(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    page: &NamePage,
+) -> Result<Vec<RoleRecord>> {
+    let end = page.prefix_end();
+    let statement = query("SELECT name, permissions, source FROM roles WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .name_page("name", page, end.as_deref());
     Ok(conn.fetch_all(statement).await?)
 }
 

@@ -3,7 +3,7 @@
 
 use crate::domain::client::GrantType;
 use crate::domain::tenant::TenantId;
-use crate::store::{Digest, Error, RuleRow};
+use crate::store::{Digest, Error, NamePage, RuleRow};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
@@ -122,6 +122,34 @@ impl<'a> Statement<'a> {
     pub(crate) fn bind(mut self, arg: impl Into<Arg<'a>>) -> Self {
         self.args.push(arg.into());
         self
+    }
+
+    /// Appends `clause`, in which `$?` stands for the next parameter, bound to `arg`:
+    /// how a query grows by the filters a request gives.
+    pub(crate) fn push(mut self, clause: &str, arg: impl Into<Arg<'a>>) -> Self {
+        let number = format!("${}", self.args.len() + 1);
+        self.sql.to_mut().push_str(&clause.replace("$?", &number));
+        self.bind(arg)
+    }
+
+    /// Windows `column` to `page` in byte order (the `binary` collation, which both
+    /// databases have under that name) and orders and limits by it.
+    pub(crate) fn name_page(
+        mut self,
+        column: &str,
+        page: &'a NamePage,
+        prefix_end: Option<&'a str>,
+    ) -> Self {
+        let key = format!("{column} COLLATE binary");
+        if let Some(after) = &page.after {
+            self = self.push(&format!(" AND {key} > $?"), after.as_str());
+        }
+        if let (Some(prefix), Some(end)) = (&page.prefix, prefix_end) {
+            self = self
+                .push(&format!(" AND {key} >= $?"), prefix.as_str())
+                .push(&format!(" AND {key} < $?"), end);
+        }
+        self.push(&format!(" ORDER BY {key} LIMIT $?"), page.limit)
     }
 }
 

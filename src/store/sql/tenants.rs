@@ -2,7 +2,7 @@
 
 use super::statement::{duplicate_as, query, Arg, Conn, Statement};
 use crate::domain::tenant::{TenantId, TenantSettings};
-use crate::store::{NewTenant, Result, RuleRow, Source, TenantRow};
+use crate::store::{NamePage, NewTenant, Result, RuleRow, Source, TenantRow};
 
 const COLUMNS: &str = "id, domain, active, access_token_ttl, refresh_token_ttl, authorization_code_ttl, \
      grant_max_lifetime, introspection_clients, resources, requests_per_caller, requests_per_tenant, \
@@ -11,6 +11,13 @@ const COLUMNS: &str = "id, domain, active, access_token_ttl, refresh_token_ttl, 
 pub(super) async fn all(conn: &mut impl Conn) -> Result<Vec<TenantRow>> {
     let sql = format!("SELECT {COLUMNS} FROM tenants ORDER BY id");
     Ok(conn.fetch_all(query(sql)).await?)
+}
+
+pub(super) async fn page(conn: &mut impl Conn, page: &NamePage) -> Result<Vec<TenantRow>> {
+    let end = page.prefix_end();
+    let sql = format!("SELECT {COLUMNS} FROM tenants WHERE TRUE");
+    let statement = query(sql).name_page("domain", page, end.as_deref());
+    Ok(conn.fetch_all(statement).await?)
 }
 
 /// Creates the tenant when missing, else updates it to match `settings` and takes it

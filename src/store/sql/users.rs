@@ -1,12 +1,13 @@
 //! Users and the roles they hold.
 
-use super::statement::{duplicate_as, query, Conn};
+use super::statement::{duplicate_as, query, Conn, Statement};
 use super::tokens;
 use crate::domain::permission::Permission;
 use crate::domain::tenant::TenantId;
 use crate::domain::token::{Event, OwnerChange};
 use crate::store::{
-    AuditEvent, Changes, NewUser, Result, Selection, Source, UserChange, UserRecord,
+    AuditEvent, Changes, NamePage, NewUser, Result, Selection, Source, UserChange, UserFilter,
+    UserRecord,
 };
 use sqlx::types::Json;
 
@@ -27,26 +28,76 @@ struct UserRole {
 
 /// Users of a tenant (or the one named) with their roles' permissions, by username, in
 /// one query.
-#[allow(
-    clippy::expect_used,
-    reason = "a user is pushed just above when the list was empty"
-)]
 pub(super) async fn load(
     conn: &mut impl Conn,
     tenant_id: TenantId,
     username: Option<&str>,
 ) -> Result<Vec<UserRecord>> {
-    let statement = query(
-        "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, u.locked_until, \
-                u.source, ur.role, r.permissions \
-         FROM users u \
-         LEFT JOIN user_roles ur ON ur.user_id = u.id \
-         LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = ur.role \
-         WHERE u.tenant_id = $1 AND ($2 = '' OR u.username = $2) \
-         ORDER BY u.username, ur.role",
-    )
-    .bind(tenant_id)
-    .bind(username.unwrap_or_default());
+    let users = query(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1"
+    ))
+    .bind(tenant_id);
+    let users = match username {
+        Some(name) => users.push(" AND username = $?", name),
+        None => users,
+    };
+    with_roles(conn, tenant_id, users).await
+}
+
+/// A page of a tenant's users with their roles' permissions.
+pub(super) async fn page(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    page: &NamePage,
+    filter: UserFilter,
+) -> Result<Vec<UserRecord>> {
+    let end = page.prefix_end();
+    let mut users = query(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1"
+    ))
+    .bind(tenant_id);
+    if let Some(enabled) = filter.enabled {
+        users = users.push(" AND enabled = $?", enabled);
+    }
+    users = match filter.locked {
+        Some(true) => users.push(" AND locked_until > $?", filter.now),
+        Some(false) => users.push(
+            " AND (locked_until IS NULL OR locked_until <= $?)",
+            filter.now,
+        ),
+        None => users,
+    };
+    let users = users.name_page("username", page, end.as_deref());
+    with_roles(conn, tenant_id, users).await
+}
+
+const USER_COLUMNS: &str =
+    "id, username, password_hash, enabled, failed_attempts, locked_until, source";
+
+/// The users `users` selects (by [`USER_COLUMNS`]), each with its roles and their
+/// permissions, in username order: one query.
+#[allow(
+    clippy::expect_used,
+    reason = "a user is pushed just above when the list was empty"
+)]
+async fn with_roles(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    users: Statement<'_>,
+) -> Result<Vec<UserRecord>> {
+    let statement = Statement {
+        sql: format!(
+            "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, \
+                    u.locked_until, u.source, ur.role, r.permissions \
+             FROM ({}) u \
+             LEFT JOIN user_roles ur ON ur.user_id = u.id \
+             LEFT JOIN roles r ON r.tenant_id = $1 AND r.name = ur.role \
+             ORDER BY u.username COLLATE binary, ur.role",
+            users.sql
+        )
+        .into(),
+        args: users.args,
+    };
     let rows: Vec<UserRole> = conn.fetch_all(statement).await?;
     let mut users: Vec<UserRecord> = Vec::new();
     for row in rows {
