@@ -1792,6 +1792,120 @@ async fn lists_page_by_cursor_search_and_filters(s: TestServer) {
     refused(&format!("audit?after={cursor}"), "after").await;
 }
 
+async fn bulk_actions_say_what_they_did_to_each_user(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    s.api_user("/t/foo.com", FOO_ADMIN, "carol", "carol-password", &[])
+        .await;
+    s.api_user("/t/foo.com", FOO_ADMIN, "dave", "dave-password", &[])
+        .await;
+    let pair = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("carol", "carol-password"),
+        )
+        .await;
+    let bulk = async |body: Value| {
+        s.api("POST", &format!("{api}/users/bulk"), FOO_ADMIN, Some(body))
+            .await
+    };
+    let (status, answer) =
+        bulk(json!({"action": "disable", "usernames": ["carol", "dave", "nobody", "alice"]})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"results": [
+            {"username": "carol", "outcome": "disabled"},
+            {"username": "dave", "outcome": "disabled"},
+            {"username": "nobody", "outcome": "not_found"},
+            {"username": "alice", "outcome": "disabled"}
+        ]})
+    );
+    assert!(!s.is_active("/t/foo.com", FOO_ADMIN, &token_of(&pair)).await);
+    let (_, alice) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(alice["enabled"], false);
+    let (_, answer) = bulk(json!({"action": "enable", "usernames": ["alice"]})).await;
+    assert_eq!(answer["results"][0]["outcome"], "enabled");
+    let (_, answer) = bulk(json!({"action": "unlock", "usernames": ["dave"]})).await;
+    assert_eq!(answer["results"][0]["outcome"], "unlocked");
+    // A file's user is not deleted; the others are, in the same call.
+    let (_, answer) =
+        bulk(json!({"action": "delete", "usernames": ["alice", "carol", "dave"]})).await;
+    assert_eq!(
+        answer,
+        json!({"results": [
+            {"username": "alice", "outcome": "managed_by_file"},
+            {"username": "carol", "outcome": "deleted"},
+            {"username": "dave", "outcome": "deleted"}
+        ]})
+    );
+    let (status, _) = s
+        .api("GET", &format!("{api}/users/carol"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(status, 200);
+    // Each user is audited as the single call would be.
+    let (_, log) = s
+        .api(
+            "GET",
+            &format!("{api}/audit?action=user.delete"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    let targets: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["dave", "carol"]);
+    assert_eq!(log["events"][0]["detail"], "bulk");
+
+    // Bad lists change nothing.
+    let too_many: Vec<String> = (0..1001).map(|i| format!("user-{i}")).collect();
+    for (body, field) in [
+        (
+            json!({"action": "disable", "usernames": too_many}),
+            Some("usernames"),
+        ),
+        (
+            json!({"action": "disable", "usernames": []}),
+            Some("usernames"),
+        ),
+        (
+            json!({"action": "disable", "usernames": ["alice", "alice"]}),
+            Some("usernames[1]"),
+        ),
+        (
+            json!({"action": "disable", "usernames": ["a b"]}),
+            Some("usernames[0]"),
+        ),
+        (json!({"action": "explode", "usernames": ["alice"]}), None),
+        (
+            json!({"action": "disable", "usernames": ["alice"], "force": true}),
+            None,
+        ),
+        (json!({"action": "disable", "usernames": "alice"}), None),
+    ] {
+        let (status, answer) = bulk(body.clone()).await;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (400, field),
+            "{body}: {answer}"
+        );
+    }
+    let (_, alice) = s
+        .api("GET", &format!("{api}/users/alice"), FOO_ADMIN, None)
+        .await;
+    assert_eq!(alice["enabled"], true);
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     a_tenant_admin_runs_users_and_roles,
     bad_admin_input_is_400_naming_the_field,
@@ -1809,6 +1923,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
     what_a_file_declares_is_refused_and_says_where,
     a_tenant_made_through_the_api_gets_every_setting_a_file_can_give,
     lists_page_by_cursor_search_and_filters,
+    bulk_actions_say_what_they_did_to_each_user,
 );
 
 /// What a restart does to admin API changes: the files win for what they declare, and

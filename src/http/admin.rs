@@ -5,6 +5,7 @@
 //! | path                         | methods            |
 //! |------------------------------|--------------------|
 //! | `users?limit=&after=&q=&enabled=&locked=` | GET, POST |
+//! | `users/bulk`                 | POST               |
 //! | `users/{u}`                  | GET, DELETE        |
 //! | `users/{u}/password`         | PUT                |
 //! | `users/{u}/roles`            | PUT                |
@@ -44,6 +45,7 @@ use std::sync::Arc;
 enum Operation {
     ListUsers,
     CreateUser,
+    BulkUsers,
     GetUser(String),
     DeleteUser(String),
     SetPassword(String),
@@ -105,6 +107,7 @@ impl Operation {
         Ok(Some(match (segments.as_slice(), m) {
             (["users"], M::GET) => Operation::ListUsers,
             (["users"], M::POST) => Operation::CreateUser,
+            (["users", "bulk"], M::POST) => Operation::BulkUsers,
             (["users", u], M::GET) => Operation::GetUser(name(u)?),
             (["users", u], M::DELETE) => Operation::DeleteUser(name(u)?),
             (["users", u, "password"], M::PUT) => Operation::SetPassword(name(u)?),
@@ -226,6 +229,7 @@ async fn execute(
             ok(listed("users", page))
         }
         Op::CreateUser => created(json!(g.create_user(admin, body.json()?).await?)),
+        Op::BulkUsers => ok(json!({ "results": g.bulk_users(admin, body.json()?).await? })),
         Op::GetUser(u) => ok(json!(g.get_user(admin, &u).await?)),
         Op::DeleteUser(u) => {
             g.delete_user(admin, &u).await?;
@@ -315,6 +319,7 @@ impl Operation {
                 "limit", "after", "before", "action", "actor", "target", "since", "until",
             ],
             Op::CreateUser
+            | Op::BulkUsers
             | Op::GetUser(_)
             | Op::DeleteUser(_)
             | Op::SetPassword(_)

@@ -19,10 +19,10 @@ mod sqlite;
 
 pub use committed::{Caches, Committed};
 pub use records::{
-    AuditEvent, AuditQuery, Changes, ClientEdit, ClientRecord, Declared, Digest, Heartbeat,
-    LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged,
-    RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, TenantRow, TokenRecord,
-    UserChange, UserFilter, UserRecord,
+    AuditEvent, AuditQuery, BulkUserChange, Changes, ClientEdit, ClientRecord, Declared, Digest,
+    Heartbeat, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken, NewUser,
+    Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step,
+    TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
 
 use crate::domain::audit::Actor;
@@ -237,6 +237,15 @@ pub trait Store: Send + Sync {
         user: &NewUser<'_>,
         audit: &AuditEvent,
     ) -> Result<Committed<()>>;
+    /// Applies `change` to every user named, in one transaction, each with its audit
+    /// entry; a disable or a deletion makes the user's tokens INACTIVE. Answers, in the
+    /// same order, whether each user was there.
+    async fn change_users(
+        &self,
+        tenant_id: TenantId,
+        change: BulkUserChange,
+        users: &[(String, AuditEvent)],
+    ) -> Result<Committed<Vec<bool>>>;
     /// Applies `change` and, for a password change, a disable or a deletion, makes the
     /// user's tokens INACTIVE. `None` when there is no such user.
     async fn change_user(

@@ -292,6 +292,15 @@ pub struct RoleRecord {
     pub source: Source,
 }
 
+/// What a bulk action does to every user it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkUserChange {
+    Disable,
+    Enable,
+    Unlock,
+    Delete,
+}
+
 /// A change to a user, and what it does to the user's tokens.
 #[derive(Debug, Clone, Copy)]
 pub enum UserChange<'a> {

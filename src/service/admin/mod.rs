@@ -146,7 +146,7 @@ mod tests {
     use super::settings::SettingsDocument;
     use super::tenants::NewTenantRequest;
     use super::tokens::RevokeRequest;
-    use super::users::NewUserRequest;
+    use super::users::{BulkRequest, NewUserRequest};
 
     // Fuzzing of the admin API's JSON bodies: any bytes decode or are refused, never
     // panic. PROPTEST_CASES raises the number of cases.
@@ -161,6 +161,7 @@ mod tests {
             let _ = serde_json::from_slice::<RevokeRequest>(bytes);
             let _ = serde_json::from_slice::<NewTenantRequest>(bytes);
             let _ = serde_json::from_slice::<SettingsDocument>(bytes);
+            let _ = serde_json::from_slice::<BulkRequest>(bytes);
         }
     }
 }

@@ -7,7 +7,9 @@ use crate::domain::ownership::ManagedBy;
 use crate::domain::principal::validate_username;
 use crate::service::authenticate::is_locked;
 use crate::service::{now, Error, Gateway, Result};
-use crate::store::{LockTarget, NewUser, UserChange, UserFilter, UserRecord};
+use crate::store::{
+    AuditEvent, BulkUserChange, LockTarget, NewUser, UserChange, UserFilter, UserRecord,
+};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,100 @@ pub struct RolesRequest {
 #[serde(deny_unknown_fields)]
 pub struct EnabledRequest {
     pub enabled: bool,
+}
+
+/// The most users one bulk action may name.
+const MAX_BULK_USERS: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub action: BulkAction,
+    pub usernames: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkAction {
+    Disable,
+    Enable,
+    Unlock,
+    Delete,
+}
+
+/// What a bulk action did to one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkOutcome {
+    Disabled,
+    Enabled,
+    Unlocked,
+    Deleted,
+    NotFound,
+    /// A tenant file declares the user: deleting it is the file's to do.
+    ManagedByFile,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BulkResult {
+    pub username: String,
+    pub outcome: BulkOutcome,
+}
+
+impl BulkAction {
+    fn change(self) -> (BulkUserChange, AuditAction, BulkOutcome) {
+        match self {
+            BulkAction::Disable => (
+                BulkUserChange::Disable,
+                AuditAction::UserDisable,
+                BulkOutcome::Disabled,
+            ),
+            BulkAction::Enable => (
+                BulkUserChange::Enable,
+                AuditAction::UserEnable,
+                BulkOutcome::Enabled,
+            ),
+            BulkAction::Unlock => (
+                BulkUserChange::Unlock,
+                AuditAction::UserUnlock,
+                BulkOutcome::Unlocked,
+            ),
+            BulkAction::Delete => (
+                BulkUserChange::Delete,
+                AuditAction::UserDelete,
+                BulkOutcome::Deleted,
+            ),
+        }
+    }
+
+    /// Whether the action changes what a tenant file sets for a user.
+    fn sets_what_files_set(self) -> bool {
+        match self {
+            BulkAction::Delete => true,
+            BulkAction::Disable | BulkAction::Enable | BulkAction::Unlock => false,
+        }
+    }
+}
+
+/// A bulk list names each user once, at most [`MAX_BULK_USERS`] of them.
+fn check_bulk_names(usernames: &[String]) -> Result<()> {
+    if usernames.is_empty() || usernames.len() > MAX_BULK_USERS {
+        return Err(invalid(
+            "usernames",
+            format!("1 to {MAX_BULK_USERS} usernames, not {}", usernames.len()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(usernames.len());
+    for (i, name) in usernames.iter().enumerate() {
+        validate_username(name).map_err(|e| invalid(format!("usernames[{i}]"), e.to_string()))?;
+        if !seen.insert(name.as_str()) {
+            return Err(invalid(
+                format!("usernames[{i}]"),
+                format!("{name:?} is named twice"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -201,6 +297,56 @@ impl Gateway {
             .await?;
         self.settle(write).await?.ok_or(Error::NotFound("user"))?;
         self.get_user(admin, username).await
+    }
+
+    /// Disables, enables, unlocks or deletes every user named, in one transaction, each
+    /// audited as the single call would be; says per user what was done. A user a
+    /// tenant file declares is not deleted.
+    pub async fn bulk_users(&self, admin: &Admin, request: BulkRequest) -> Result<Vec<BulkResult>> {
+        check_bulk_names(&request.usernames)?;
+        let (change, action, done) = request.action.change();
+        let mut refused = std::collections::HashSet::new();
+        if request.action.sets_what_files_set() {
+            for name in &request.usernames {
+                let user = self.store.user(admin.tenant.id, name).await?;
+                if user.is_some_and(|u| u.source.managed_by() == ManagedBy::File) {
+                    refused.insert(name.as_str());
+                }
+            }
+        }
+        let named: Vec<(String, AuditEvent)> = request
+            .usernames
+            .iter()
+            .filter(|name| !refused.contains(name.as_str()))
+            .map(|name| {
+                (
+                    name.clone(),
+                    admin.audit(action, name).with_detail("bulk".into()),
+                )
+            })
+            .collect();
+        let write = self
+            .store
+            .change_users(admin.tenant.id, change, &named)
+            .await?;
+        let found = self.settle(write).await?;
+        let mut found = named.iter().map(|(name, _)| name.as_str()).zip(found);
+        let mut results = Vec::with_capacity(request.usernames.len());
+        for name in &request.usernames {
+            let outcome = if refused.contains(name.as_str()) {
+                BulkOutcome::ManagedByFile
+            } else {
+                match found.next() {
+                    Some((_, true)) => done,
+                    Some((_, false)) | None => BulkOutcome::NotFound,
+                }
+            };
+            results.push(BulkResult {
+                username: name.clone(),
+                outcome,
+            });
+        }
+        Ok(results)
     }
 
     /// One user change, its token transitions and its audit entry, then the caches.

@@ -29,10 +29,10 @@ use crate::domain::tenant::{TenantId, TenantSettings};
 use backend::notice_of;
 
 use super::{
-    AuditEvent, AuditQuery, Changes, ClientEdit, ClientRecord, Committed, Declared, Digest, Error,
-    Feed, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice,
-    Purged, Result, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, Store,
-    TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
+    AuditEvent, AuditQuery, BulkUserChange, Changes, ClientEdit, ClientRecord, Committed, Declared,
+    Digest, Error, Feed, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken,
+    NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow,
+    Source, Step, Store, TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
 use crate::domain::audit::Actor;
 use crate::domain::token::Event;
@@ -343,6 +343,46 @@ impl<B: Backend> Store for SqlStore<B> {
         };
         let committed = self.finish(tx, Some(audit), Some(tenant_id), changes);
         Ok(committed.await?.map(Some))
+    }
+
+    async fn change_users(
+        &self,
+        tenant_id: TenantId,
+        change: BulkUserChange,
+        users: &[(String, AuditEvent)],
+    ) -> Result<Committed<Vec<bool>>> {
+        let mut tx = self.backend.begin_write().await?;
+        let mut changes = Changes::default();
+        let mut found = Vec::with_capacity(users.len());
+        for (username, audit) in users {
+            let tx = &mut *tx;
+            let user_change = match change {
+                BulkUserChange::Disable => Some(UserChange::Enabled(false)),
+                BulkUserChange::Enable => Some(UserChange::Enabled(true)),
+                BulkUserChange::Delete => Some(UserChange::Delete),
+                BulkUserChange::Unlock => None,
+            };
+            let changed = match user_change {
+                Some(one) => users::change(tx, tenant_id, username, one, audit).await?,
+                None => {
+                    let target = LockTarget::User {
+                        tenant_id,
+                        username,
+                    };
+                    let cleared = lockout::clear(tx, target).await?;
+                    cleared.then(|| Changes::principal(target))
+                }
+            };
+            if let Some(user_changes) = changed {
+                changes.merge(user_changes);
+                audit::insert(tx, audit).await?;
+                found.push(true);
+            } else {
+                found.push(false);
+            }
+        }
+        let committed = self.finish(tx, None, Some(tenant_id), changes).await?;
+        Ok(committed.map(|()| found))
     }
 
     async fn roles(&self, tenant_id: TenantId) -> Result<Vec<RoleRecord>> {
