@@ -15,7 +15,7 @@ use portcullis::domain::client::GrantType;
 use portcullis::domain::tenant::{Lifetimes, TenantId, TenantRateLimits, TenantSettings};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
-    AuditEvent, AuditQuery, Caches, Changes, Committed, Declared, LockTarget, NewClient,
+    AuditEvent, AuditQuery, Caches, ChangedBy, Changes, Committed, Declared, LockTarget, NewClient,
     NewSigningKey, NewTenant, NewToken, NewUser, Purged, RoleRecord, Rotation, Selection, Source,
     Step, Store, UserChange,
 };
@@ -201,7 +201,7 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
                 Event::Revoke(Revocation::ByClient),
             )],
             150,
-            &Actor::client("c"),
+            &Actor::client("c").into(),
         )
         .await
         .unwrap()
@@ -223,7 +223,7 @@ async fn transitions_record_reason_time_and_actor(store: Opened) {
                 Event::Revoke(Revocation::ByAdmin),
             )],
             160,
-            &Actor::user("admin"),
+            &Actor::user("admin").into(),
         )
         .await
         .unwrap()
@@ -260,7 +260,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
                 Event::LifetimePassed,
             )],
             300,
-            &Actor::System,
+            &Actor::System.into(),
         )
         .await
         .unwrap()
@@ -276,7 +276,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
                 Event::OwnerChanged(OwnerChange::PasswordChanged),
             )],
             310,
-            &Actor::user("admin"),
+            &Actor::user("admin").into(),
         )
         .await
         .unwrap()
@@ -302,7 +302,7 @@ async fn bulk_changes_follow_the_state_machine(store: Opened) {
                 Event::Revoke(Revocation::ByAdmin),
             )],
             320,
-            &Actor::user("admin"),
+            &Actor::user("admin").into(),
         )
         .await
         .unwrap()
@@ -332,7 +332,7 @@ async fn selections_stay_inside_the_tenant(store: Opened) {
                 Event::Revoke(Revocation::ByAdmin),
             )],
             150,
-            &Actor::user("admin"),
+            &Actor::user("admin").into(),
         )
         .await
         .unwrap()
@@ -366,7 +366,7 @@ async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
             ..
         },
     ) = store
-        .redeem(&old, &next, 150, &Actor::client("c"))
+        .redeem(&old, &next, 150, &Actor::client("c").into())
         .await
         .unwrap()
         .settled()
@@ -389,7 +389,7 @@ async fn rotation_supersedes_the_pair_and_loses_a_race(store: Opened) {
     let again = [token(a, TokenKind::Refresh, 5, "g")];
     assert_eq!(
         store
-            .redeem(&old, &again, 160, &Actor::client("c"))
+            .redeem(&old, &again, 160, &Actor::client("c").into())
             .await
             .unwrap()
             .settled()
@@ -418,7 +418,7 @@ async fn cascades_select_the_paired_tokens(store: Opened) {
                 Step::new(TokenKind::Access, Selection::IssuedWith([1; 32]), ev),
             ],
             150,
-            &Actor::client("c"),
+            &Actor::client("c").into(),
         )
         .await
         .unwrap()
@@ -1398,7 +1398,7 @@ async fn revoke_at(store: &Opened, tenant_id: TenantId, seed: u8, kind: TokenKin
         Event::Revoke(Revocation::ByAdmin),
     );
     let _ = store
-        .transitions(tenant_id, &[step], at, &Actor::user("admin"))
+        .transitions(tenant_id, &[step], at, &Actor::user("admin").into())
         .await
         .unwrap()
         .settled()
@@ -1451,7 +1451,7 @@ async fn purge_takes_only_whole_grants_ended_before_the_cutoff(store: Opened) {
                 Event::LifetimePassed,
             )],
             5_000,
-            &Actor::System,
+            &Actor::System.into(),
         )
         .await
         .unwrap()
@@ -1560,7 +1560,7 @@ async fn concurrent_writes_all_commit_and_outlive_the_store(store: Opened) {
                     Event::Revoke(Revocation::ByAdmin),
                 );
                 let changes = store
-                    .transitions(a, &[step], 150, &Actor::user("admin"))
+                    .transitions(a, &[step], 150, &Actor::user("admin").into())
                     .await
                     .unwrap()
                     .settled()
@@ -1654,7 +1654,7 @@ async fn refreshes_sharing_a_batch_each_rotate_their_own_pair_once(store: Opened
             (
                 g,
                 store
-                    .redeem(&old, &next, now, &actor)
+                    .redeem(&old, &next, now, &actor.clone().into())
                     .await
                     .unwrap()
                     .settled()
@@ -1743,7 +1743,8 @@ async fn a_grant_revoked_during_its_refresh_keeps_no_active_token(store: Opened)
         let filler: Vec<NewToken> = (0..1_000u16)
             .map(|n| numbered(a, u16::from(round) * 1_000 + n, "filler"))
             .collect();
-        let (client, admin) = (Actor::client("c"), Actor::user("admin"));
+        let (client, admin): (ChangedBy, ChangedBy) =
+            (Actor::client("c").into(), Actor::user("admin").into());
         let (filled, rotated, revoked) = tokio::join!(
             store.insert_tokens(&filler),
             store.redeem(&old, &next, 150, &client),

@@ -18,7 +18,7 @@ pub(super) async fn handle(
     let token = form
         .non_empty("token")
         .ok_or_else(|| Error::InvalidRequest("token is required".into()))?;
-    gateway.revoke(&client, token).await?;
+    gateway.revoke(&client, token, &log.origin).await?;
     // 200 with an empty body: clients treat 204 as an error (SPEC §6).
     Ok(empty(StatusCode::OK))
 }

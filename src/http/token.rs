@@ -30,7 +30,8 @@ pub(super) async fn handle(
         if let Some(code) = code {
             // The caller gets its refusal either way. A store that cannot spend the
             // code now cannot exchange it either, and a code lives minutes.
-            let spent = gateway.refused_code_exchange(&code, presenter.as_ref(), refusal);
+            let origin = &log.origin;
+            let spent = gateway.refused_code_exchange(&code, presenter.as_ref(), refusal, origin);
             if let Err(e) = spent.await {
                 tracing::warn!(error = %e, "could not spend a code presented by another client");
             }

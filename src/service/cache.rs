@@ -424,6 +424,7 @@ mod tests {
             state_reason: None,
             state_changed_at: None,
             state_changed_by: None,
+            state_changed_from: None,
         };
         Arc::new(LiveToken::of(&record))
     }

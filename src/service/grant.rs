@@ -4,10 +4,12 @@
 
 use super::authenticate::AuthenticatedClient;
 use super::issue::{allowed_scope, Issuance, TokenResponse};
+use super::redeem::Presenter;
 use super::{now, Error, Gateway, Origin, Result};
+use crate::domain::audit::Actor;
 use crate::domain::client::GrantType;
 use crate::domain::principal::sign_in_name_in;
-use crate::store::ClientRecord;
+use crate::store::{ChangedBy, ClientRecord};
 use secrecy::SecretString;
 
 /// A grant at the token endpoint.
@@ -66,6 +68,10 @@ impl Gateway {
             .ok_or(Error::InvalidClient)?;
         let now = now();
         let grant_type = grant.grant_type();
+        let presenter = Presenter {
+            client,
+            by: ChangedBy::from_address(Actor::client(&client.client_id), origin.address()),
+        };
         let response = match grant {
             Grant::ClientCredentials { scope } => {
                 let scope = allowed_scope(client, scope.as_deref())?;
@@ -95,7 +101,7 @@ impl Gateway {
             } => {
                 self.exchange_code(
                     &tenant,
-                    client,
+                    &presenter,
                     &code,
                     redirect_uri.as_deref(),
                     code_verifier.as_ref(),
@@ -107,7 +113,7 @@ impl Gateway {
                 refresh_token,
                 scope,
             } => {
-                self.refresh(&tenant, client, &refresh_token, scope.as_deref(), now)
+                self.refresh(&tenant, &presenter, &refresh_token, scope.as_deref(), now)
                     .await
             }
         }?;

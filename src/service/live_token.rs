@@ -139,7 +139,7 @@ impl Gateway {
         let step = Step::new(kind, Selection::Token(id), Event::LifetimePassed);
         match self
             .store
-            .transitions(tenant_id, &[step], now, &Actor::System)
+            .transitions(tenant_id, &[step], now, &Actor::System.into())
             .await
         {
             Ok(write) => {
@@ -185,6 +185,7 @@ mod tests {
             state_reason: None,
             state_changed_at: None,
             state_changed_by: None,
+            state_changed_from: None,
         }
     }
 

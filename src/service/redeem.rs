@@ -5,14 +5,22 @@
 use super::authenticate::AuthenticatedClient;
 use super::issue::{narrowed_scope, Issuance, TokenResponse};
 use super::token_text::presented_digest;
-use super::{now, Error, Gateway, Result};
+use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::Actor;
 use crate::domain::pkce::verifier_meets;
 use crate::domain::scope::Scope;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{self, Event, Refusal, Revocation, TokenKind};
-use crate::store::{ClientRecord, Rotation, Selection, Step, TokenRecord};
+use crate::store::{ChangedBy, ClientRecord, Rotation, Selection, Step, TokenRecord};
 use secrecy::{ExposeSecret, SecretString};
+
+/// The client presenting a code or a refresh token, and who it is in a token's history
+/// (the client, from the request's address).
+#[allow(missing_debug_implementations, reason = "holds a client's secret hash")]
+pub(super) struct Presenter<'a> {
+    pub client: &'a ClientRecord,
+    pub by: ChangedBy,
+}
 
 impl Gateway {
     /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6). A second
@@ -20,18 +28,19 @@ impl Gateway {
     pub(super) async fn exchange_code(
         &self,
         tenant: &Tenant,
-        client: &ClientRecord,
+        presenter: &Presenter<'_>,
         code: &SecretString,
         redirect_uri: Option<&str>,
         verifier: Option<&SecretString>,
         now: i64,
     ) -> Result<TokenResponse> {
+        let client = presenter.client;
         let invalid =
             || Error::InvalidGrant("the authorization code is invalid, expired or already used");
         let record = self
             .single_use(
                 tenant,
-                client,
+                presenter,
                 TokenKind::AuthorizationCode,
                 code,
                 now,
@@ -48,8 +57,7 @@ impl Gateway {
             }
         };
         if !redirect_ok {
-            let actor = Actor::client(&client.client_id);
-            self.spend_leaked_code(&record, &actor, now).await?;
+            self.spend_leaked_code(&record, &presenter.by, now).await?;
             return Err(Error::InvalidGrant(
                 "redirect_uri differs from the authorization request",
             ));
@@ -79,7 +87,8 @@ impl Gateway {
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
         };
-        self.spend(&record, issuance, now, invalid).await
+        self.spend(&record, issuance, now, &presenter.by, invalid)
+            .await
     }
 
     /// The refresh grant: rotate the refresh token, supersede its access token. A
@@ -87,14 +96,21 @@ impl Gateway {
     pub(super) async fn refresh(
         &self,
         tenant: &Tenant,
-        client: &ClientRecord,
+        presenter: &Presenter<'_>,
         presented: &SecretString,
         scope: Option<&str>,
         now: i64,
     ) -> Result<TokenResponse> {
         let invalid = || Error::InvalidGrant("the refresh token is invalid, expired or revoked");
         let record = self
-            .single_use(tenant, client, TokenKind::Refresh, presented, now, invalid)
+            .single_use(
+                tenant,
+                presenter,
+                TokenKind::Refresh,
+                presented,
+                now,
+                invalid,
+            )
             .await?;
         // A refresh token from before the grant's end was enforced may outlive it.
         if now >= record.token.grant_started_at + tenant.settings.lifetimes.grant_max_lifetime {
@@ -102,14 +118,15 @@ impl Gateway {
         }
         let issuance = Issuance {
             tenant,
-            client,
+            client: presenter.client,
             username: record.token.username.clone(),
             scope: narrowed_scope(&record.token.scope, scope)?,
             with_refresh: true,
             grant_id: record.token.grant_id.clone(),
             grant_started_at: record.token.grant_started_at,
         };
-        self.spend(&record, issuance, now, invalid).await
+        self.spend(&record, issuance, now, &presenter.by, invalid)
+            .await
     }
 
     /// Finds `presented` as a usable single-use credential of `kind` (a refresh token or
@@ -119,12 +136,13 @@ impl Gateway {
     pub(super) async fn single_use(
         &self,
         tenant: &Tenant,
-        client: &ClientRecord,
+        presenter: &Presenter<'_>,
         kind: TokenKind,
         presented: &SecretString,
         now: i64,
         invalid: fn() -> Error,
     ) -> Result<TokenRecord> {
+        let client = presenter.client;
         let Some(digest) = presented_digest(presented.expose_secret()) else {
             return Err(invalid());
         };
@@ -136,8 +154,7 @@ impl Gateway {
             // A code in the wrong client's hands has leaked: spend it, so that the
             // rightful exchange fails too (RFC 9700 §4.5).
             if kind == TokenKind::AuthorizationCode {
-                let actor = Actor::client(&client.client_id);
-                self.spend_leaked_code(&record, &actor, now).await?;
+                self.spend_leaked_code(&record, &presenter.by, now).await?;
             }
             return Err(invalid());
         }
@@ -150,8 +167,8 @@ impl Gateway {
         match token::apply(kind, record.state, Event::redemption(kind)) {
             Ok(_) => Ok(record),
             Err(Refusal::Replay) => {
-                let actor = Actor::client(&client.client_id);
-                self.revoke_grant(tenant, &record.token.grant_id, reuse(kind), now, &actor)
+                let grant = &record.token.grant_id;
+                self.revoke_grant(tenant, grant, reuse(kind), now, &presenter.by)
                     .await?;
                 Err(invalid())
             }
@@ -167,6 +184,7 @@ impl Gateway {
         record: &TokenRecord,
         issuance: Issuance<'_>,
         now: i64,
+        by: &ChangedBy,
         invalid: fn() -> Error,
     ) -> Result<TokenResponse> {
         let tenant = issuance.tenant;
@@ -179,9 +197,8 @@ impl Gateway {
                 return Err(invalid());
             }
         }
-        let actor = Actor::client(&issuance.client.client_id);
         let (tokens, response) = issuance.mint(now);
-        let write = self.store.redeem(record, &tokens, now, &actor).await?;
+        let write = self.store.redeem(record, &tokens, now, by).await?;
         match self.settle(write).await? {
             Rotation::Rotated => Ok(response),
             Rotation::Lost => {
@@ -190,7 +207,7 @@ impl Gateway {
                     &record.token.grant_id,
                     reuse(record.token.kind),
                     now,
-                    &actor,
+                    by,
                 )
                 .await?;
                 Err(invalid())
@@ -203,7 +220,7 @@ impl Gateway {
     pub(super) async fn spend_leaked_code(
         &self,
         record: &TokenRecord,
-        actor: &Actor,
+        by: &ChangedBy,
         now: i64,
     ) -> Result<()> {
         let step = Step::new(
@@ -213,7 +230,7 @@ impl Gateway {
         );
         let write = self
             .store
-            .transitions(record.token.tenant_id, &[step], now, actor)
+            .transitions(record.token.tenant_id, &[step], now, by)
             .await?;
         self.settle(write).await
     }
@@ -229,6 +246,7 @@ impl Gateway {
         code: &str,
         presenter: Option<&AuthenticatedClient>,
         refusal: &Error,
+        origin: &Origin,
     ) -> Result<()> {
         let spends = match refusal {
             Error::InvalidRequest(_)
@@ -267,7 +285,8 @@ impl Gateway {
             Some(client) => Actor::client(client.id()),
             None => Actor::Unauthenticated,
         };
-        self.spend_leaked_code(&record, &actor, now()).await
+        let by = ChangedBy::from_address(actor, origin.address());
+        self.spend_leaked_code(&record, &by, now()).await
     }
 
     pub(super) async fn revoke_grant(
@@ -276,11 +295,11 @@ impl Gateway {
         grant_id: &str,
         how: Revocation,
         now: i64,
-        actor: &Actor,
+        by: &ChangedBy,
     ) -> Result<()> {
         let selection = Selection::Grant(grant_id.to_owned());
         let steps = Step::access_and_refresh(selection, Event::Revoke(how));
-        self.revoke_steps(tenant, &steps, how, now, actor).await
+        self.revoke_steps(tenant, &steps, how, now, by).await
     }
 }
 

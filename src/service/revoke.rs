@@ -3,16 +3,21 @@
 
 use super::authenticate::AuthenticatedClient;
 use super::token_text::presented_digest;
-use super::{now, Error, Gateway, Result};
+use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::Actor;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::{Event, Revocation, TokenKind};
-use crate::store::{ClientRecord, Selection, Step, TokenRecord};
+use crate::store::{ChangedBy, ClientRecord, Selection, Step, TokenRecord};
 
 impl Gateway {
     /// RFC 7009: revokes a token of `client` and its cascade (SPEC §6). Unknown tokens,
     /// tokens already revoked and another client's tokens change nothing.
-    pub async fn revoke(&self, client: &AuthenticatedClient, token: &str) -> Result<()> {
+    pub async fn revoke(
+        &self,
+        client: &AuthenticatedClient,
+        token: &str,
+        origin: &Origin,
+    ) -> Result<()> {
         let client: &ClientRecord = &client.0;
         let Some(tenant) = self.directory.tenant_by_id(client.tenant_id) else {
             return Err(Error::InvalidClient);
@@ -32,8 +37,8 @@ impl Gateway {
         }
         let how = Revocation::ByClient;
         let steps = revocation_steps(&record, Event::Revoke(how));
-        let actor = Actor::client(&client.client_id);
-        self.revoke_steps(&tenant, &steps, how, now(), &actor).await
+        let by = ChangedBy::from_address(Actor::client(&client.client_id), origin.address());
+        self.revoke_steps(&tenant, &steps, how, now(), &by).await
     }
 
     /// Moves the tokens `steps` select by a revocation, counts them by `how`, and
@@ -44,9 +49,9 @@ impl Gateway {
         steps: &[Step],
         how: Revocation,
         now: i64,
-        actor: &Actor,
+        by: &ChangedBy,
     ) -> Result<()> {
-        let write = self.store.transitions(tenant.id, steps, now, actor).await?;
+        let write = self.store.transitions(tenant.id, steps, now, by).await?;
         let revoked = write.changes().tokens.len();
         let reason = how.reason().as_str();
         self.metrics

@@ -19,13 +19,12 @@ mod sqlite;
 
 pub use committed::{Caches, Committed};
 pub use records::{
-    AuditEvent, AuditQuery, BulkUserChange, Changes, ClientEdit, ClientRecord, Declared, Digest,
-    Heartbeat, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken, NewUser,
-    Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step,
+    AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord, Declared,
+    Digest, Heartbeat, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken,
+    NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step,
     TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
 
-use crate::domain::audit::Actor;
 use crate::domain::tenant::{TenantId, TenantSettings};
 use std::sync::Arc;
 
@@ -380,7 +379,7 @@ pub trait Store: Send + Sync {
         tenant_id: TenantId,
         steps: &[Step],
         now: i64,
-        actor: &Actor,
+        by: &ChangedBy,
     ) -> Result<Committed<()>>;
     /// [`Store::transitions`] by an admin, with the audit entry.
     async fn revoke_by_admin(
@@ -398,7 +397,7 @@ pub trait Store: Send + Sync {
         old: &TokenRecord,
         new: &[NewToken],
         now: i64,
-        actor: &Actor,
+        by: &ChangedBy,
     ) -> Result<Committed<Rotation>>;
 
     /// Deletes at most `batch` tokens of grants whose every token stopped being active

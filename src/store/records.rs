@@ -235,6 +235,35 @@ pub struct TokenRecord {
     pub state_reason: Option<Reason>,
     pub state_changed_at: Option<i64>,
     pub state_changed_by: Option<String>,
+    /// The address of the request that changed the state, when one did.
+    pub state_changed_from: Option<String>,
+}
+
+/// Who changes a token's state, and from which address when a request does: what a
+/// grant's history shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedBy {
+    pub actor: Actor,
+    pub address: Option<String>,
+}
+
+impl ChangedBy {
+    pub fn from_address(actor: Actor, address: String) -> Self {
+        ChangedBy {
+            actor,
+            address: Some(address),
+        }
+    }
+}
+
+/// The gateway itself (an expiry), or a test, acting from nowhere.
+impl From<Actor> for ChangedBy {
+    fn from(actor: Actor) -> Self {
+        ChangedBy {
+            actor,
+            address: None,
+        }
+    }
 }
 
 /// Which tokens a bulk state change touches, always within one tenant.

@@ -15,7 +15,7 @@
 //! issued with a refresh token nobody has seen yet.
 
 use super::backend::{notice_of, Backend};
-use super::tokens;
+use super::tokens::{self, StoredBy};
 use crate::domain::tenant::TenantId;
 use crate::store::{Changes, Committed, Error, NewToken, Result, Rotation, Step, TokenRecord};
 use std::future::Future;
@@ -38,16 +38,14 @@ pub(super) enum Job {
         old: Box<TokenRecord>,
         new: Vec<NewToken>,
         now: i64,
-        /// As stored.
-        actor: String,
+        by: StoredBy,
         done: oneshot::Sender<Result<Committed<Rotation>>>,
     },
     Transitions {
         tenant_id: TenantId,
         steps: Vec<Step>,
         now: i64,
-        /// As stored.
-        actor: String,
+        by: StoredBy,
         done: oneshot::Sender<Result<Committed<()>>>,
     },
 }
@@ -160,12 +158,8 @@ async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
                 (Outcome::Inserted, None, None)
             }
             Job::Redeem {
-                old,
-                new,
-                now,
-                actor,
-                ..
-            } => match tokens::spend(&mut *tx, old, *now, actor).await? {
+                old, new, now, by, ..
+            } => match tokens::spend(&mut *tx, old, *now, by).await? {
                 None => {
                     let lost = Committed::unchanged(Rotation::Lost);
                     (Outcome::Redeemed(lost), None, None)
@@ -185,10 +179,10 @@ async fn run<B: Backend>(backend: &B, jobs: &[Job]) -> Result<Vec<Outcome>> {
                 tenant_id,
                 steps,
                 now,
-                actor,
+                by,
                 ..
             } => {
-                let changed = tokens::steps(&mut *tx, *tenant_id, steps, *now, actor).await?;
+                let changed = tokens::steps(&mut *tx, *tenant_id, steps, *now, by).await?;
                 let changes = Changes::tokens(changed);
                 (
                     Outcome::Moved(Committed::new((), changes.clone())),

@@ -29,12 +29,11 @@ use crate::domain::tenant::{TenantId, TenantSettings};
 use backend::notice_of;
 
 use super::{
-    AuditEvent, AuditQuery, BulkUserChange, Changes, ClientEdit, ClientRecord, Committed, Declared,
-    Digest, Error, Feed, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken,
-    NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow,
-    Source, Step, Store, TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
+    AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
+    Committed, Declared, Digest, Error, Feed, LockTarget, NamePage, NewClient, NewSigningKey,
+    NewTenant, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection,
+    SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
-use crate::domain::audit::Actor;
 use crate::domain::token::Event;
 use sqlx::Transaction;
 use std::sync::Arc;
@@ -614,13 +613,13 @@ impl<B: Backend> Store for SqlStore<B> {
         tenant_id: TenantId,
         steps: &[Step],
         now: i64,
-        actor: &Actor,
+        by: &ChangedBy,
     ) -> Result<Committed<()>> {
         batch::submit(&self.batches, |done| batch::Job::Transitions {
             tenant_id,
             steps: steps.to_vec(),
             now,
-            actor: actor.stored(),
+            by: tokens::StoredBy::new(by),
             done,
         })
         .await
@@ -633,7 +632,8 @@ impl<B: Backend> Store for SqlStore<B> {
         audit: &AuditEvent,
     ) -> Result<Committed<()>> {
         let mut tx = self.backend.begin_write().await?;
-        let changed = tokens::steps(&mut *tx, tenant_id, steps, audit.at, &audit.actor).await?;
+        let by = tokens::StoredBy::of_audit(audit);
+        let changed = tokens::steps(&mut *tx, tenant_id, steps, audit.at, &by).await?;
         let changes = Changes::tokens(changed);
         self.finish(tx, Some(audit), Some(tenant_id), changes).await
     }
@@ -643,13 +643,13 @@ impl<B: Backend> Store for SqlStore<B> {
         old: &TokenRecord,
         new: &[NewToken],
         now: i64,
-        actor: &Actor,
+        by: &ChangedBy,
     ) -> Result<Committed<Rotation>> {
         batch::submit(&self.batches, |done| batch::Job::Redeem {
             old: Box::new(old.clone()),
             new: new.to_vec(),
             now,
-            actor: actor.stored(),
+            by: tokens::StoredBy::new(by),
             done,
         })
         .await

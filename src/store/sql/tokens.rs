@@ -3,12 +3,39 @@
 use super::statement::{query, Conn};
 use crate::domain::tenant::TenantId;
 use crate::domain::token::{self, Event, State, TokenKind};
-use crate::store::{AuditEvent, Digest, Error, NewToken, Result, Selection, Step, TokenRecord};
+use crate::store::{
+    AuditEvent, ChangedBy, Digest, Error, NewToken, Result, Selection, Step, TokenRecord,
+};
 use std::sync::OnceLock;
 
 const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
      scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by, \
-     redirect_uri, code_challenge, grant_started_at";
+     state_changed_from, redirect_uri, code_challenge, grant_started_at";
+
+/// Who changed a token's state, as stored: the actor's stored name, and the address
+/// when a request did it.
+#[derive(Debug, Clone)]
+pub(super) struct StoredBy {
+    pub actor: String,
+    pub address: Option<String>,
+}
+
+impl StoredBy {
+    pub(super) fn new(by: &ChangedBy) -> Self {
+        StoredBy {
+            actor: by.actor.stored(),
+            address: by.address.clone(),
+        }
+    }
+
+    /// The admin (or system) of an audit entry, from its address.
+    pub(super) fn of_audit(audit: &AuditEvent) -> Self {
+        StoredBy {
+            actor: audit.actor.clone(),
+            address: Some(audit.client_address.clone()).filter(|a| !a.is_empty()),
+        }
+    }
+}
 
 /// A token row as stored; names and digests are checked when it becomes a record.
 #[derive(sqlx::FromRow)]
@@ -30,6 +57,7 @@ struct TokenRow {
     state_reason: Option<String>,
     state_changed_at: Option<i64>,
     state_changed_by: Option<String>,
+    state_changed_from: Option<String>,
     redirect_uri: Option<String>,
     code_challenge: Option<String>,
     grant_started_at: i64,
@@ -67,6 +95,7 @@ impl TryFrom<TokenRow> for TokenRecord {
                 .map_err(corrupt)?,
             state_changed_at: row.state_changed_at,
             state_changed_by: row.state_changed_by,
+            state_changed_from: row.state_changed_from,
         })
     }
 }
@@ -185,7 +214,7 @@ pub(super) async fn steps(
     tenant_id: TenantId,
     steps: &[Step],
     now: i64,
-    actor: &str,
+    by: &StoredBy,
 ) -> Result<Vec<Digest>> {
     let mut changed = Vec::new();
     for step in steps {
@@ -194,7 +223,7 @@ pub(super) async fn steps(
             selection,
             event,
         } = step;
-        changed.extend(transition(conn, tenant_id, *kind, selection, *event, now, actor).await?);
+        changed.extend(transition(conn, tenant_id, *kind, selection, *event, now, by).await?);
     }
     Ok(changed)
 }
@@ -208,7 +237,7 @@ pub(super) async fn end_access_and_refresh(
     audit: &AuditEvent,
 ) -> Result<Vec<Digest>> {
     let both = Step::access_and_refresh(selection.clone(), event);
-    steps(conn, tenant_id, &both, audit.at, &audit.actor).await
+    steps(conn, tenant_id, &both, audit.at, &StoredBy::of_audit(audit)).await
 }
 
 /// Spends a single-use credential: a refresh token (the refresh grant) becomes INACTIVE
@@ -218,12 +247,12 @@ pub(super) async fn spend(
     conn: &mut impl Conn,
     old: &TokenRecord,
     now: i64,
-    actor: &str,
+    by: &StoredBy,
 ) -> Result<Option<Vec<Digest>>> {
     let (kind, tenant_id) = (old.token.kind, old.token.tenant_id);
     let event = Event::redemption(kind);
     let this = Step::new(kind, Selection::Token(old.id), event);
-    let mut changed = steps(conn, tenant_id, &[this], now, actor).await?;
+    let mut changed = steps(conn, tenant_id, &[this], now, by).await?;
     if changed.is_empty() {
         return Ok(None);
     }
@@ -233,7 +262,7 @@ pub(super) async fn spend(
             Selection::IssuedWith(old.token.digest),
             event,
         );
-        changed.extend(steps(conn, tenant_id, &[issued_with], now, actor).await?);
+        changed.extend(steps(conn, tenant_id, &[issued_with], now, by).await?);
     }
     Ok(Some(changed))
 }
@@ -247,7 +276,7 @@ async fn transition(
     selection: &Selection,
     event: Event,
     now: i64,
-    actor: &str,
+    by: &StoredBy,
 ) -> Result<Vec<Digest>> {
     let (from, target) = token::sources(kind, event);
     let Some(target) = target else {
@@ -256,24 +285,26 @@ async fn transition(
     // The state names are our own constants, never input, so they may be inlined.
     let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
     let filter = match selection {
-        Selection::Token(_) => "id = $6",
-        Selection::Grant(_) => "grant_id = $6",
-        Selection::IssuedWith(_) => "refresh_digest = $6",
-        Selection::RefreshOf(_) => "digest = $6",
-        Selection::Owner(_) => "username = $6",
-        Selection::Client(_) => "client_id = $6",
-        Selection::Tenant => "tenant_id = $6",
+        Selection::Token(_) => "id = $7",
+        Selection::Grant(_) => "grant_id = $7",
+        Selection::IssuedWith(_) => "refresh_digest = $7",
+        Selection::RefreshOf(_) => "digest = $7",
+        Selection::Owner(_) => "username = $7",
+        Selection::Client(_) => "client_id = $7",
+        Selection::Tenant => "tenant_id = $7",
     };
     let sql = format!(
-        "UPDATE tokens SET state = $1, state_reason = $2, state_changed_at = $3, state_changed_by = $4 \
-         WHERE tenant_id = $5 AND kind = $7 AND state IN ({}) AND {filter} RETURNING digest",
+        "UPDATE tokens SET state = $1, state_reason = $2, state_changed_at = $3, state_changed_by = $4, \
+             state_changed_from = $5 \
+         WHERE tenant_id = $6 AND kind = $8 AND state IN ({}) AND {filter} RETURNING digest",
         from.join(", ")
     );
     let statement = query(sql)
         .bind(target.to.as_str())
         .bind(target.reason.as_str())
         .bind(now)
-        .bind(actor)
+        .bind(by.actor.as_str())
+        .bind(by.address.as_deref())
         .bind(tenant_id);
     let statement = match selection {
         Selection::Token(id) => statement.bind(*id),
