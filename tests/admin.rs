@@ -1906,6 +1906,173 @@ async fn bulk_actions_say_what_they_did_to_each_user(s: TestServer) {
     assert_eq!(alice["enabled"], true);
 }
 
+async fn a_lookup_tells_the_story_of_the_grant(s: TestServer) {
+    let api = "/t/foo.com/api/v1";
+    s.api_user("/t/foo.com", FOO_ADMIN, "carol", "carol-password", &[])
+        .await;
+    let first = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("carol", "carol-password"),
+        )
+        .await;
+    let old_refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", old_refresh.as_str()),
+    ];
+    let r = s
+        .post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &refresh)
+        .await;
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.unwrap();
+    // The spent refresh token again: the whole grant is revoked for reuse.
+    let r = s
+        .post_form("/t/foo.com/oauth2/token", Some(FOO_CLIENT), &refresh)
+        .await;
+    assert_eq!(r.status(), 400);
+    let (status, info) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/lookup"),
+            FOO_ADMIN,
+            Some(json!({"token": token_of(&second)})),
+        )
+        .await;
+    assert_eq!(status, 200, "{info}");
+    let grant = &info["grant"];
+    assert_eq!(
+        (grant["client_id"].as_str(), grant["username"].as_str()),
+        (Some("foo-client"), Some("carol@foo.com"))
+    );
+    assert!(grant["started_at"].as_i64().unwrap() > 0);
+    let tokens = grant["tokens"].as_array().unwrap();
+    // Two pairs in the order they were issued; the reuse revoked all four (the first
+    // pair's INACTIVE `refreshed` included: INACTIVE → REVOKED is allowed).
+    let mut story: Vec<(&str, &str, &str)> = tokens
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].as_str().unwrap(),
+                t["state"].as_str().unwrap(),
+                t["state_reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    story.sort_unstable();
+    let (revoked, reuse) = ("REVOKED", "refresh_reuse");
+    assert_eq!(
+        story,
+        [
+            ("access_token", revoked, reuse),
+            ("access_token", revoked, reuse),
+            ("refresh_token", revoked, reuse),
+            ("refresh_token", revoked, reuse),
+        ]
+    );
+    let issued: Vec<i64> = tokens
+        .iter()
+        .map(|t| t["issued_at"].as_i64().unwrap())
+        .collect();
+    assert!(issued.windows(2).all(|w| w[0] <= w[1]), "{issued:?}");
+    let reused = &tokens[3];
+    assert_eq!(
+        (reused["ended_by"].as_str(), reused["ended_from"].as_str()),
+        (Some("client:foo-client"), Some("127.0.0.1"))
+    );
+    assert!(reused["ended_at"].as_i64().unwrap() >= reused["issued_at"].as_i64().unwrap());
+    assert!(tokens
+        .iter()
+        .all(|t| t["jti"].as_str().is_some_and(|j| !j.is_empty())));
+    // No token's text in the story.
+    let text = info.to_string();
+    for secret in [token_of(&first), old_refresh.clone(), token_of(&second)] {
+        assert!(!text.contains(&secret));
+    }
+    assert_eq!(grant["admin_actions"], json!([]));
+
+    // A user's live grants, newest first; an admin revokes one by its id.
+    let live = s
+        .password_token(
+            "/t/foo.com/oauth2/token",
+            FOO_CLIENT,
+            ("carol", "carol-password"),
+        )
+        .await;
+    let (status, grants) = s
+        .api(
+            "GET",
+            &format!("{api}/tokens?username=carol"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{grants}");
+    let listed = grants["grants"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "the reused grant is over: {grants}");
+    assert_eq!(
+        (
+            listed[0]["client_id"].as_str(),
+            listed[0]["active_tokens"].as_i64()
+        ),
+        (Some("foo-client"), Some(2))
+    );
+    let grant_id = listed[0]["grant_id"].as_str().unwrap().to_owned();
+    let (_, by_client) = s
+        .api(
+            "GET",
+            &format!("{api}/tokens?client_id=foo-client&limit=1"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(by_client["grants"][0]["grant_id"], grant_id.as_str());
+    let (_, revoked) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/revoke"),
+            FOO_ADMIN,
+            Some(json!({"grant_id": grant_id})),
+        )
+        .await;
+    assert_eq!(revoked, json!({"revoked": 2}));
+    let (_, grants) = s
+        .api(
+            "GET",
+            &format!("{api}/tokens?username=carol"),
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(grants, json!({"grants": []}));
+    // The revocation is the admin action of that grant's story.
+    let (_, info) = s
+        .api(
+            "POST",
+            &format!("{api}/tokens/lookup"),
+            FOO_ADMIN,
+            Some(json!({"token": token_of(&live)})),
+        )
+        .await;
+    let actions = info["grant"]["admin_actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{info}");
+    assert_eq!(
+        (actions[0]["action"].as_str(), actions[0]["actor"].as_str()),
+        (Some("tokens.revoke"), Some("admin@foo.com"))
+    );
+    assert_eq!(info["grant"]["tokens"][0]["ended_by"], "admin@foo.com");
+    for bad in [
+        "tokens",
+        "tokens?username=carol&client_id=foo-client",
+        "tokens?username=carol&q=x",
+        "tokens?username=carol&after=nope",
+    ] {
+        let (status, _) = s.api("GET", &format!("{api}/{bad}"), FOO_ADMIN, None).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     a_tenant_admin_runs_users_and_roles,
     bad_admin_input_is_400_naming_the_field,
@@ -1924,6 +2091,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_tenant_made_through_the_api_gets_every_setting_a_file_can_give,
     lists_page_by_cursor_search_and_filters,
     bulk_actions_say_what_they_did_to_each_user,
+    a_lookup_tells_the_story_of_the_grant,
 );
 
 /// What a restart does to admin API changes: the files win for what they declare, and

@@ -1,6 +1,7 @@
 //! The audit log's vocabulary: what happened, and who did it. The action names are a
 //! public contract (README, "Audit log", whose table a test checks against this list).
 
+use super::token::Reason;
 use std::fmt;
 
 /// Everything the audit log records, under the name it is stored and shown by.
@@ -93,6 +94,62 @@ impl AuditAction {
     }
 
     /// What the README's table says the action records.
+    /// The action stored under `name`, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == name)
+    }
+
+    /// Whether someone chose to do this (an admin's change), rather than the gateway
+    /// recording what a caller failed at.
+    pub fn is_a_change(self) -> bool {
+        match self {
+            AuditAction::UserSignInFailure
+            | AuditAction::UserLock
+            | AuditAction::ClientSignInFailure
+            | AuditAction::ClientLock => false,
+            AuditAction::UserCreate
+            | AuditAction::UserDelete
+            | AuditAction::UserPassword
+            | AuditAction::UserRoles
+            | AuditAction::UserEnable
+            | AuditAction::UserDisable
+            | AuditAction::UserUnlock
+            | AuditAction::RoleCreate
+            | AuditAction::RoleUpdate
+            | AuditAction::RoleDelete
+            | AuditAction::ClientCreate
+            | AuditAction::ClientUpdate
+            | AuditAction::ClientDelete
+            | AuditAction::ClientSecret
+            | AuditAction::ClientUnlock
+            | AuditAction::ResourcesUpdate
+            | AuditAction::SettingsUpdate
+            | AuditAction::TokensRevoke
+            | AuditAction::KeyRotate
+            | AuditAction::TenantCreate
+            | AuditAction::TenantDeactivate => true,
+        }
+    }
+
+    /// The admin action that ends a token for `reason`, written in the same
+    /// transaction; `None` when no admin ends a token that way.
+    pub fn ending(reason: Reason) -> Option<Self> {
+        match reason {
+            Reason::RevokedByAdmin => Some(AuditAction::TokensRevoke),
+            Reason::PasswordChanged => Some(AuditAction::UserPassword),
+            Reason::UserDisabled => Some(AuditAction::UserDisable),
+            Reason::UserDeleted => Some(AuditAction::UserDelete),
+            Reason::ClientDeleted => Some(AuditAction::ClientDelete),
+            Reason::TenantDeactivated => Some(AuditAction::TenantDeactivate),
+            Reason::Expired
+            | Reason::Exchanged
+            | Reason::Refreshed
+            | Reason::RefreshReuse
+            | Reason::CodeReuse
+            | Reason::RevokedByClient => None,
+        }
+    }
+
     pub fn meaning(self) -> &'static str {
         match self {
             AuditAction::UserCreate => "a user was created",
@@ -212,6 +269,10 @@ mod tests {
     #[test]
     fn actors_are_stored_as_before() {
         assert_eq!(Actor::System.stored(), "system");
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(*action));
+        }
+        assert_eq!(AuditAction::parse("user.fly"), None);
         assert_eq!(Actor::Client("c1".into()).stored(), "client:c1");
         assert_eq!(
             Actor::User("admin@foo.com".into()).stored(),

@@ -19,6 +19,7 @@
 //! | `clients/{id}/unlock`        | POST               |
 //! | `resources`                  | GET, PUT           |
 //! | `settings`                   | GET, PUT           |
+//! | `tokens?username=\|client_id=&limit=&after=` | GET |
 //! | `tokens/lookup`, `tokens/revoke` | POST           |
 //! | `keys`                       | GET                |
 //! | `keys/rotate`                | POST               |
@@ -32,7 +33,7 @@ use super::form::{has_media_type, percent_decode, Form};
 use super::request_log::RequestLog;
 use super::{auth, empty, json, ApiError, Body};
 use crate::domain::tenant::Tenant;
-use crate::service::admin::{Admin, AuditFilter, ListRequest, Page, MAX_PAGE};
+use crate::service::admin::{Admin, AuditFilter, GrantsOf, ListRequest, Page, MAX_PAGE};
 use crate::service::authenticate::Presented;
 use crate::service::{Error, Gateway};
 use bytes::Bytes;
@@ -68,6 +69,7 @@ enum Operation {
     SetResources,
     GetSettings,
     SetSettings,
+    ListGrants,
     LookupToken,
     RevokeTokens,
     ListKeys,
@@ -130,6 +132,7 @@ impl Operation {
             (["resources"], M::PUT) => Operation::SetResources,
             (["settings"], M::GET) => Operation::GetSettings,
             (["settings"], M::PUT) => Operation::SetSettings,
+            (["tokens"], M::GET) => Operation::ListGrants,
             (["tokens", "lookup"], M::POST) => Operation::LookupToken,
             (["tokens", "revoke"], M::POST) => Operation::RevokeTokens,
             (["keys"], M::GET) => Operation::ListKeys,
@@ -267,6 +270,22 @@ async fn execute(
         Op::SetResources => ok(json!(g.set_resources(admin, body.json()?).await?)),
         Op::GetSettings => ok(json!(g.get_settings(admin))),
         Op::SetSettings => ok(json!(g.set_settings(admin, body.json()?).await?)),
+        Op::ListGrants => {
+            let holder = match (query.text("username"), query.text("client_id")) {
+                (Some(username), None) => GrantsOf::User(username),
+                (None, Some(client_id)) => GrantsOf::Client(client_id),
+                _ => {
+                    return Err(invalid(
+                        "username",
+                        "give exactly one of username and client_id",
+                    ))
+                }
+            };
+            ok(listed(
+                "grants",
+                g.list_grants(admin, &query.list()?, holder).await?,
+            ))
+        }
         Op::LookupToken => ok(json!(g.lookup_token(admin, body.json()?).await?)),
         Op::RevokeTokens => ok(json!({ "revoked": g.revoke_tokens(admin, body.json()?).await? })),
         Op::ListKeys => ok(json!({ "keys": g.list_keys(admin).await? })),
@@ -315,6 +334,7 @@ impl Operation {
         match self {
             Op::ListUsers => &["limit", "after", "q", "enabled", "locked"],
             Op::ListRoles | Op::ListClients | Op::ListTenants => LIST,
+            Op::ListGrants => &["username", "client_id", "limit", "after"],
             Op::AuditLog => &[
                 "limit", "after", "before", "action", "actor", "target", "since", "until",
             ],

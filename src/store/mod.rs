@@ -20,9 +20,10 @@ mod sqlite;
 pub use committed::{Caches, Committed};
 pub use records::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord, Declared,
-    Digest, Heartbeat, LockTarget, NamePage, NewClient, NewSigningKey, NewTenant, NewToken,
-    NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step,
-    TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
+    Digest, GrantHolder, GrantPage, Heartbeat, LiveGrant, LockTarget, NamePage, NewClient,
+    NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow,
+    Selection, SigningKeyRow, Source, Step, TenantRow, TokenRecord, UserChange, UserFilter,
+    UserRecord,
 };
 
 use crate::domain::tenant::{TenantId, TenantSettings};
@@ -368,6 +369,14 @@ pub trait Store: Send + Sync {
     async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<()>;
     /// The token with this digest in this tenant: one indexed read.
     async fn token(&self, tenant_id: TenantId, digest: &Digest) -> Result<Option<TokenRecord>>;
+    /// Every token of a grant, in the order they were issued.
+    async fn grant_tokens(&self, tenant_id: TenantId, grant_id: &str) -> Result<Vec<TokenRecord>>;
+    /// A page of a user's or a client's grants that still have an active token.
+    async fn live_grants(&self, tenant_id: TenantId, page: &GrantPage) -> Result<Vec<LiveGrant>>;
+    /// The audit entries of the admin actions that touched a grant: those naming one of
+    /// its tokens, and those written with a change of a token's state (same actor,
+    /// same time), oldest first.
+    async fn grant_actions(&self, tenant_id: TenantId, grant_id: &str) -> Result<Vec<AuditEvent>>;
     /// The authorization code with this digest, whichever tenant holds it. The one
     /// lookup across tenants: a code presented where it does not belong has leaked,
     /// and is spent wherever it lives (RFC 9700 §4.5); nothing else is read this way.

@@ -239,6 +239,35 @@ pub struct TokenRecord {
     pub state_changed_from: Option<String>,
 }
 
+/// Whose grants a list shows: a user's or a client's.
+#[derive(Debug, Clone)]
+pub enum GrantHolder {
+    User(String),
+    Client(String),
+}
+
+/// A grant that still has an active token: one authorization, across its refreshes.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LiveGrant {
+    pub grant_id: String,
+    pub started_at: i64,
+    pub client_id: String,
+    pub username: Option<String>,
+    /// The newest token's issue time.
+    pub last_issued_at: i64,
+    pub active_tokens: i64,
+}
+
+/// One page of a holder's live grants, newest first: those that started before
+/// `before` (a start time and a grant id), at most `limit`.
+#[derive(Debug, Clone)]
+pub struct GrantPage {
+    pub holder: GrantHolder,
+    pub before: Option<(i64, String)>,
+    pub now: i64,
+    pub limit: i64,
+}
+
 /// Who changes a token's state, and from which address when a request does: what a
 /// grant's history shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

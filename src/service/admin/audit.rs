@@ -3,7 +3,7 @@
 use super::page::{page_limit, List, ListRequest, Page};
 use super::{invalid, Admin};
 use crate::service::{Gateway, Result};
-use crate::store::AuditQuery;
+use crate::store::{AuditEvent, AuditQuery};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -17,6 +17,20 @@ pub struct AuditView {
     /// What the change changed, when the action alone does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+impl From<AuditEvent> for AuditView {
+    fn from(e: AuditEvent) -> Self {
+        AuditView {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            client_address: e.client_address,
+            detail: e.detail,
+        }
+    }
 }
 
 /// What the log is filtered by; every filter given narrows the page.
@@ -75,14 +89,6 @@ impl Gateway {
         let page = self.page(List::Audit, tenant_id, events, query.limit, |e| {
             e.id.to_string()
         });
-        Ok(page.map(|e| AuditView {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            client_address: e.client_address,
-            detail: e.detail,
-        }))
+        Ok(page.map(AuditView::from))
     }
 }

@@ -16,6 +16,7 @@ mod users;
 pub use audit::AuditFilter;
 pub use page::{ListRequest, Page, MAX_PAGE};
 pub use tenants::TENANT_ADMIN_ROLE;
+pub use tokens::GrantsOf;
 
 use super::authenticate::{BearerCaller, Presented};
 use super::hasher::Lane;

@@ -51,6 +51,7 @@ pub(super) enum List {
     Clients,
     Tenants,
     Audit,
+    Grants,
 }
 
 impl List {
@@ -61,6 +62,7 @@ impl List {
             List::Clients => "clients",
             List::Tenants => "tenants",
             List::Audit => "audit",
+            List::Grants => "grants",
         };
         format!("portcullis cursor {name} {tenant_id}")
     }

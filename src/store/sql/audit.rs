@@ -53,6 +53,33 @@ pub(super) async fn page(
     Ok(conn.fetch_all(statement).await?)
 }
 
+/// The entries naming a token of the grant (`token:{jti}`), and those written in the
+/// same transaction as a change of one of its tokens' state: the same actor at the
+/// same second, found through the time index.
+pub(super) async fn of_grant(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    grant_id: &str,
+) -> Result<Vec<AuditEvent>> {
+    let statement = query(
+        "SELECT a.id, a.tenant_id, a.at, a.actor, a.action, a.target, a.client_address, a.detail \
+         FROM audit_events a \
+         WHERE a.tenant_id = $1 AND a.id IN ( \
+             SELECT e.id FROM tokens t JOIN audit_events e \
+               ON e.tenant_id = t.tenant_id AND e.target = 'token:' || t.jti \
+             WHERE t.tenant_id = $1 AND t.grant_id = $2 \
+             UNION \
+             SELECT e.id FROM tokens t JOIN audit_events e \
+               ON e.tenant_id = t.tenant_id AND e.at = t.state_changed_at \
+              AND e.actor = t.state_changed_by \
+             WHERE t.tenant_id = $1 AND t.grant_id = $2) \
+         ORDER BY a.id",
+    )
+    .bind(tenant_id)
+    .bind(grant_id);
+    Ok(conn.fetch_all(statement).await?)
+}
+
 /// Deletes at most `batch` events from before `before`, oldest first.
 pub(super) async fn purge(conn: &mut impl Conn, before: i64, batch: i64) -> Result<u64> {
     let statement = query(

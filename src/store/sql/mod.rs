@@ -30,9 +30,10 @@ use backend::notice_of;
 
 use super::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
-    Committed, Declared, Digest, Error, Feed, LockTarget, NamePage, NewClient, NewSigningKey,
-    NewTenant, NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection,
-    SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
+    Committed, Declared, Digest, Error, Feed, GrantPage, LiveGrant, LockTarget, NamePage,
+    NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, Result, RoleRecord,
+    Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord,
+    UserChange, UserFilter, UserRecord,
 };
 use crate::domain::token::Event;
 use sqlx::Transaction;
@@ -606,6 +607,21 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn code_in_any_tenant(&self, digest: &Digest) -> Result<Option<TokenRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         tokens::code_in_any_tenant(&mut *conn, digest).await
+    }
+
+    async fn grant_tokens(&self, tenant_id: TenantId, grant_id: &str) -> Result<Vec<TokenRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        tokens::of_grant(&mut *conn, tenant_id, grant_id).await
+    }
+
+    async fn live_grants(&self, tenant_id: TenantId, page: &GrantPage) -> Result<Vec<LiveGrant>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        tokens::live_grants(&mut *conn, tenant_id, page).await
+    }
+
+    async fn grant_actions(&self, tenant_id: TenantId, grant_id: &str) -> Result<Vec<AuditEvent>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        audit::of_grant(&mut *conn, tenant_id, grant_id).await
     }
 
     async fn transitions(

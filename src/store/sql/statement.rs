@@ -140,7 +140,7 @@ impl<'a> Statement<'a> {
         page: &'a NamePage,
         prefix_end: Option<&'a str>,
     ) -> Self {
-        let key = format!("{column} COLLATE binary");
+        let key = format!("{column} COLLATE \"binary\"");
         if let Some(after) = &page.after {
             self = self.push(&format!(" AND {key} > $?"), after.as_str());
         }

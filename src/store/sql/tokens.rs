@@ -4,7 +4,8 @@ use super::statement::{query, Conn};
 use crate::domain::tenant::TenantId;
 use crate::domain::token::{self, Event, State, TokenKind};
 use crate::store::{
-    AuditEvent, ChangedBy, Digest, Error, NewToken, Result, Selection, Step, TokenRecord,
+    AuditEvent, ChangedBy, Digest, Error, GrantHolder, GrantPage, LiveGrant, NewToken, Result,
+    Selection, Step, TokenRecord,
 };
 use std::sync::OnceLock;
 
@@ -189,6 +190,54 @@ pub(super) async fn by_digest(
         .fetch_optional(query(sql).bind(digest).bind(tenant_id))
         .await?;
     row.map(TokenRecord::try_from).transpose()
+}
+
+pub(super) async fn of_grant(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    grant_id: &str,
+) -> Result<Vec<TokenRecord>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tokens WHERE tenant_id = $1 AND grant_id = $2 ORDER BY issued_at, id"
+    );
+    let rows: Vec<TokenRow> = conn
+        .fetch_all(query(sql).bind(tenant_id).bind(grant_id))
+        .await?;
+    rows.into_iter().map(TokenRecord::try_from).collect()
+}
+
+/// A page of a holder's grants with a token still ACTIVE and unexpired, newest first.
+pub(super) async fn live_grants(
+    conn: &mut impl Conn,
+    tenant_id: TenantId,
+    page: &GrantPage,
+) -> Result<Vec<LiveGrant>> {
+    let (column, holder) = match &page.holder {
+        GrantHolder::User(name) => ("username", name),
+        GrantHolder::Client(id) => ("client_id", id),
+    };
+    let mut statement = query(format!(
+        "SELECT grant_id, MIN(grant_started_at) AS started_at, MIN(client_id) AS client_id, \
+                MIN(username) AS username, MAX(issued_at) AS last_issued_at, \
+                COUNT(*) AS active_tokens \
+         FROM tokens \
+         WHERE tenant_id = $1 AND {column} = $2 AND state = 'ACTIVE' AND expires_at > $3 \
+           AND kind <> 'authorization_code'"
+    ))
+    .bind(tenant_id)
+    .bind(holder.as_str())
+    .bind(page.now);
+    if let Some((started_at, grant_id)) = &page.before {
+        statement = statement
+            .push(" AND (grant_started_at < $?", *started_at)
+            .push(" OR (grant_started_at = $?", *started_at)
+            .push(" AND grant_id < $?))", grant_id.as_str());
+    }
+    let statement = statement.push(
+        " GROUP BY grant_id ORDER BY started_at DESC, grant_id DESC LIMIT $?",
+        page.limit,
+    );
+    Ok(conn.fetch_all(statement).await?)
 }
 
 /// The authorization code with `digest` in whichever tenant holds it.

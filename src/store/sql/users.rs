@@ -92,7 +92,7 @@ async fn with_roles(
              FROM ({}) u \
              LEFT JOIN user_roles ur ON ur.user_id = u.id \
              LEFT JOIN roles r ON r.tenant_id = $1 AND r.name = ur.role \
-             ORDER BY u.username COLLATE binary, ur.role",
+             ORDER BY u.username COLLATE \"binary\", ur.role",
             users.sql
         )
         .into(),
