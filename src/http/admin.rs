@@ -27,11 +27,12 @@
 //! | `tenants/{domain}` (super)   | DELETE             |
 //! | `audit?limit=&after=&before=&action=&actor=&target=&since=&until=` | GET |
 //!
-//! Query parameters other than those shown are refused.
+//! Query parameters other than those shown are refused. `openapi.json` (GET) describes
+//! this table as OpenAPI 3.1, to anyone: it holds no tenant's data.
 
 use super::form::{has_media_type, percent_decode, Form};
 use super::request_log::RequestLog;
-use super::{auth, empty, json, ApiError, Body};
+use super::{auth, cacheable, empty, json, openapi, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::admin::{Admin, AuditFilter, GrantsOf, ListRequest, Page, MAX_PAGE};
 use crate::service::authenticate::Presented;
@@ -175,6 +176,16 @@ pub(super) async fn handle(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     let method = request.method().clone();
+    if rest == "openapi.json" {
+        return match method {
+            Method::GET => Ok(cacheable(
+                "application/json",
+                Bytes::from_static(openapi::document()),
+                "public, max-age=3600",
+            )),
+            _ => Err(ApiError::MethodNotAllowed("GET".into())),
+        };
+    }
     let operation = Operation::parse(rest, &method, tenant.is_super)?;
     let presented = match auth::parse(request.headers())? {
         // The admin API is for users: a Basic pair is never read as a client's.
@@ -418,4 +429,170 @@ fn invalid(field: &str, message: &str) -> ApiError {
         field: field.to_owned(),
         message: message.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Operation {
+        /// The path (as the OpenAPI document writes it) and the method of an operation.
+        fn template(&self) -> (&'static str, &'static str) {
+            use Operation as Op;
+            match self {
+                Op::ListUsers => ("/users", "get"),
+                Op::CreateUser => ("/users", "post"),
+                Op::BulkUsers => ("/users/bulk", "post"),
+                Op::GetUser(_) => ("/users/{username}", "get"),
+                Op::DeleteUser(_) => ("/users/{username}", "delete"),
+                Op::SetPassword(_) => ("/users/{username}/password", "put"),
+                Op::SetRoles(_) => ("/users/{username}/roles", "put"),
+                Op::SetEnabled(_) => ("/users/{username}/enabled", "put"),
+                Op::UnlockUser(_) => ("/users/{username}/unlock", "post"),
+                Op::ListRoles => ("/roles", "get"),
+                Op::CreateRole => ("/roles", "post"),
+                Op::GetRole(_) => ("/roles/{name}", "get"),
+                Op::UpdateRole(_) => ("/roles/{name}", "put"),
+                Op::DeleteRole(_) => ("/roles/{name}", "delete"),
+                Op::ListClients => ("/clients", "get"),
+                Op::CreateClient => ("/clients", "post"),
+                Op::GetClient(_) => ("/clients/{client_id}", "get"),
+                Op::EditClient(_) => ("/clients/{client_id}", "patch"),
+                Op::DeleteClient(_) => ("/clients/{client_id}", "delete"),
+                Op::RotateSecret(_) => ("/clients/{client_id}/secret", "post"),
+                Op::UnlockClient(_) => ("/clients/{client_id}/unlock", "post"),
+                Op::GetResources => ("/resources", "get"),
+                Op::SetResources => ("/resources", "put"),
+                Op::GetSettings => ("/settings", "get"),
+                Op::SetSettings => ("/settings", "put"),
+                Op::ListGrants => ("/tokens", "get"),
+                Op::LookupToken => ("/tokens/lookup", "post"),
+                Op::RevokeTokens => ("/tokens/revoke", "post"),
+                Op::ListKeys => ("/keys", "get"),
+                Op::RotateKey => ("/keys/rotate", "post"),
+                Op::ListTenants => ("/tenants", "get"),
+                Op::CreateTenant => ("/tenants", "post"),
+                Op::DeactivateTenant(_) => ("/tenants/{domain}", "delete"),
+                Op::AuditLog => ("/audit", "get"),
+            }
+        }
+    }
+
+    /// One of every operation. The match below stops compiling when an operation is
+    /// added, so that it is added here (and so checked against the document) too.
+    fn every_operation() -> Vec<Operation> {
+        use Operation as Op;
+        let x = || "x".to_owned();
+        let all = vec![
+            Op::ListUsers,
+            Op::CreateUser,
+            Op::BulkUsers,
+            Op::GetUser(x()),
+            Op::DeleteUser(x()),
+            Op::SetPassword(x()),
+            Op::SetRoles(x()),
+            Op::SetEnabled(x()),
+            Op::UnlockUser(x()),
+            Op::ListRoles,
+            Op::CreateRole,
+            Op::GetRole(x()),
+            Op::UpdateRole(x()),
+            Op::DeleteRole(x()),
+            Op::ListClients,
+            Op::CreateClient,
+            Op::GetClient(x()),
+            Op::EditClient(x()),
+            Op::DeleteClient(x()),
+            Op::RotateSecret(x()),
+            Op::UnlockClient(x()),
+            Op::GetResources,
+            Op::SetResources,
+            Op::GetSettings,
+            Op::SetSettings,
+            Op::ListGrants,
+            Op::LookupToken,
+            Op::RevokeTokens,
+            Op::ListKeys,
+            Op::RotateKey,
+            Op::ListTenants,
+            Op::CreateTenant,
+            Op::DeactivateTenant(x()),
+            Op::AuditLog,
+        ];
+        for op in &all {
+            match op {
+                Op::ListUsers
+                | Op::CreateUser
+                | Op::BulkUsers
+                | Op::GetUser(_)
+                | Op::DeleteUser(_)
+                | Op::SetPassword(_)
+                | Op::SetRoles(_)
+                | Op::SetEnabled(_)
+                | Op::UnlockUser(_)
+                | Op::ListRoles
+                | Op::CreateRole
+                | Op::GetRole(_)
+                | Op::UpdateRole(_)
+                | Op::DeleteRole(_)
+                | Op::ListClients
+                | Op::CreateClient
+                | Op::GetClient(_)
+                | Op::EditClient(_)
+                | Op::DeleteClient(_)
+                | Op::RotateSecret(_)
+                | Op::UnlockClient(_)
+                | Op::GetResources
+                | Op::SetResources
+                | Op::GetSettings
+                | Op::SetSettings
+                | Op::ListGrants
+                | Op::LookupToken
+                | Op::RevokeTokens
+                | Op::ListKeys
+                | Op::RotateKey
+                | Op::ListTenants
+                | Op::CreateTenant
+                | Op::DeactivateTenant(_)
+                | Op::AuditLog => {}
+            }
+        }
+        all
+    }
+
+    /// A documented path with a value for each of its names, as a request has it.
+    fn concrete(path: &str) -> String {
+        let segments: Vec<&str> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| if s.starts_with('{') { "some-name" } else { s })
+            .collect();
+        segments.join("/")
+    }
+
+    #[test]
+    fn the_openapi_document_describes_exactly_what_is_routed() {
+        let described = openapi::described();
+        for (path, method) in &described {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let found = Operation::find(&concrete(path), &m, true).unwrap();
+            let op = found.unwrap_or_else(|| panic!("{method} {path} is documented, not routed"));
+            assert_eq!(op.template(), (*path, *method));
+        }
+        for op in every_operation() {
+            let template = op.template();
+            assert!(
+                described.contains(&template),
+                "{template:?} is routed, not documented"
+            );
+        }
+        // No other method is routed on a documented path.
+        for (path, _) in &described {
+            for m in &METHODS {
+                if let Some(op) = Operation::find(&concrete(path), m, true).unwrap() {
+                    assert!(described.contains(&op.template()), "{m} {path}");
+                }
+            }
+        }
+    }
 }

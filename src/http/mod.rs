@@ -11,6 +11,7 @@ mod health;
 mod introspect;
 mod jwks;
 mod metadata;
+mod openapi;
 mod request_log;
 mod revoke;
 pub mod router;
