@@ -22,7 +22,10 @@ async fn the_document_is_public_the_same_everywhere_and_valid() {
     let fetch = async |path: &str| {
         let response = s.client.get(s.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(kind, "application/json");
         response.text().await.unwrap()
     };
@@ -34,8 +37,16 @@ async fn the_document_is_public_the_same_everywhere_and_valid() {
     let document: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     assert!(document["paths"]["/users/bulk"]["post"].is_object());
-    let r = s.client.post(s.url("/api/v1/openapi.json")).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "GET"));
+    let r = s
+        .client
+        .post(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["allow"].to_str().unwrap()),
+        (405, "GET")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("openapi.json");

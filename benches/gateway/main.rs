@@ -20,7 +20,11 @@
 )]
 
 mod bare;
+/// Shared with the test that pages through the same lists.
+#[path = "../../tests/common/fill.rs"]
+mod fill;
 mod fixtures;
+mod lists;
 mod load;
 mod process;
 mod scenarios;

@@ -32,7 +32,7 @@ where
     }
 }
 
-fn steps<R, C>(request: R, check: C) -> Box<dyn Session>
+pub(crate) fn steps<R, C>(request: R, check: C) -> Box<dyn Session>
 where
     R: FnMut() -> Option<Request<Full<Bytes>>> + Send + 'static,
     C: FnMut(StatusCode, &[u8]) -> bool + Send + 'static,
@@ -40,12 +40,21 @@ where
     Box::new(Steps { request, check })
 }
 
-fn basic(name: &str, secret: &str) -> String {
+pub(crate) fn basic(name: &str, secret: &str) -> String {
     let pair = format!("{name}:{secret}");
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(pair)
     )
+}
+
+/// A GET of `path` with Basic credentials.
+pub(crate) fn get(path: &str, authorization: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header(hyper::header::HOST, "127.0.0.1")
+        .header(hyper::header::AUTHORIZATION, authorization)
+        .body(Full::new(Bytes::new()))
+        .expect("a request")
 }
 
 /// A form POST to `path` with Basic credentials.
@@ -307,7 +316,7 @@ async fn ready(target: &Target) {
 
 /// Starts Portcullis on `database` with the tenant files in `tenants`, and waits until
 /// it is ready.
-async fn portcullis(
+pub(crate) async fn portcullis(
     workspace: &Workspace,
     name: &str,
     database: &str,
@@ -486,6 +495,11 @@ pub(crate) async fn run_all(options: Options) -> usize {
         }
         None => eprintln!("bench: no PostgreSQL at {postgres}; its scenarios are skipped"),
     }
+
+    // The admin lists at scale, on a database of their own each.
+    let lists_postgres = fixtures::fresh_postgres(&postgres, "portcullis_lists").await;
+    let lists_plan = plan(crate::lists::CONNECTIONS);
+    rows.extend(crate::lists::rows(&workspace, &options, lists_plan, lists_postgres).await);
 
     // Again at the end: a machine that was busy during one baseline would flatter
     // every ratio, so the table takes the better of the two.

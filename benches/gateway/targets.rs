@@ -81,6 +81,55 @@ const TARGETS: &[(&str, usize, Measure, f64)] = &[
     // Twice the rows of 2026-12-02 (0.027 and 0.055), issue 17's goal.
     ("refresh grant, SQLite", 32, Measure::Ratio, 0.054),
     ("revocation, SQLite", 32, Measure::Ratio, 0.110),
+    // Issue 19: any page of a list, at 100,000 users and 1,000,000 audit events.
+    (
+        "admin list: users page at a random depth, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: users by a prefix, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: audit page at a random depth, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: audit of a rare action, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: users page at a random depth, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: users by a prefix, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: audit page at a random depth, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "admin list: audit of a rare action, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
 ];
 
 /// Prints each target with what this run measured; answers how many were missed by

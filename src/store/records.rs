@@ -491,10 +491,14 @@ pub struct UserFilter {
     pub now: i64,
 }
 
-/// One page of the audit log, newest first: events older than `before`, matching every
-/// filter given, at most `limit`.
+/// One page of the audit log, newest first by `(at, id)`: events after the cursor
+/// `after` (or older than event `before`), matching every filter given, at most
+/// `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
+    /// The `(at, id)` of the previous page's last event.
+    pub after: Option<(i64, i64)>,
+    /// An event id: only events logged before it.
     pub before: Option<i64>,
     pub action: Option<String>,
     pub actor: Option<String>,

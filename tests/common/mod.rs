@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 
+pub mod fill;
+
 pub const ADMIN_PASSWORD: &str = "admin-password";
 
 /// Which database a test runs against.

@@ -46,7 +46,7 @@ pub struct AuditFilter {
 }
 
 impl Gateway {
-    /// A page of the log, newest first: `limit` events (100 unless asked, at most
+    /// A page of the log, newest first by time: `limit` events (100 unless asked, at most
     /// 1,000) after the cursor `after` (or older than event `before`), matching the
     /// filter.
     pub async fn audit_log(
@@ -58,13 +58,15 @@ impl Gateway {
         let tenant_id = admin.tenant.id;
         let after = self.open_cursor(List::Audit, tenant_id, request.after.as_deref())?;
         let after = after
-            .map(|id| id.parse::<i64>())
-            .transpose()
-            .map_err(|_| invalid("after", "not a cursor this list gave"))?;
-        let before = match (after, filter.before) {
-            (Some(_), Some(_)) => return Err(invalid("before", "give either after or before")),
-            (after, before) => after.or(before),
-        };
+            .map(|key| {
+                let (at, id) = key.split_once(':')?;
+                Some((at.parse().ok()?, id.parse().ok()?))
+            })
+            .map(|parsed| parsed.ok_or_else(|| invalid("after", "not a cursor this list gave")))
+            .transpose()?;
+        if after.is_some() && filter.before.is_some() {
+            return Err(invalid("before", "give either after or before"));
+        }
         if let (Some(since), Some(until)) = (filter.since, filter.until) {
             if since > until {
                 return Err(invalid("since", "must not be later than until"));
@@ -77,7 +79,8 @@ impl Gateway {
             ));
         }
         let query = AuditQuery {
-            before,
+            after,
+            before: filter.before,
             action: filter.action,
             actor: filter.actor,
             target: filter.target,
@@ -87,7 +90,7 @@ impl Gateway {
         };
         let events = self.store.audit_events(tenant_id, &query).await?;
         let page = self.page(List::Audit, tenant_id, events, query.limit, |e| {
-            e.id.to_string()
+            format!("{}:{}", e.at, e.id)
         });
         Ok(page.map(AuditView::from))
     }

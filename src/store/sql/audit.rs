@@ -20,7 +20,8 @@ pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<(
     Ok(())
 }
 
-/// A page of the tenant's events, newest first: each filter given narrows it.
+/// A page of the tenant's events, newest first by `(at, id)`: each filter given
+/// narrows it, and each has an index that yields its events in that order.
 pub(super) async fn page(
     conn: &mut impl Conn,
     tenant_id: TenantId,
@@ -31,8 +32,22 @@ pub(super) async fn page(
          WHERE tenant_id = $1",
     )
     .bind(tenant_id);
+    if let Some((at, id)) = page.after {
+        // `(at, id) < (a, i)`, written so that both planners read it as a range of the
+        // time in each index and a filter on the one second they share.
+        statement = statement
+            .push(" AND at <= $?", at)
+            .push(" AND (at < $?", at)
+            .push(" OR id < $?)", id);
+    }
     if let Some(before) = page.before {
-        statement = statement.push(" AND id < $?", before);
+        // Bounded by the event's time too, so that the time index finds the page; an
+        // event purged since bounds by its id alone.
+        statement = statement.push(" AND id < $?", before).push(
+            " AND at <= COALESCE((SELECT b.at FROM audit_events b WHERE b.id = $?), \
+             9223372036854775807)",
+            before,
+        );
     }
     for (column, value) in [
         ("action", &page.action),
@@ -49,7 +64,7 @@ pub(super) async fn page(
     if let Some(until) = page.until {
         statement = statement.push(" AND at <= $?", until);
     }
-    let statement = statement.push(" ORDER BY id DESC LIMIT $?", page.limit);
+    let statement = statement.push(" ORDER BY at DESC, id DESC LIMIT $?", page.limit);
     Ok(conn.fetch_all(statement).await?)
 }
 

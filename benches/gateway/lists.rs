@@ -1,0 +1,171 @@
+//! The admin lists at scale (issue 19): one tenant with 100,000 users and 1,000,000
+//! audit events, its pages read at random depths by a few admins at once, on SQLite
+//! and on PostgreSQL. The goal is a p99 under 50 ms for any page.
+
+use crate::load::{Plan, Sessions, Target};
+use crate::process::Server;
+use crate::scenarios::{basic, get, portcullis, steps};
+use crate::{fill, fixtures, measure, Options, Row, Workspace, ADMIN_PASSWORD};
+use hyper::StatusCode;
+use std::sync::Arc;
+
+/// Users and audit events the tenant holds.
+const USERS: usize = 100_000;
+const EVENTS: usize = 1_000_000;
+/// Admins reading at once: a console's load, not a flood.
+pub(crate) const CONNECTIONS: usize = 8;
+
+/// The rows of both databases (PostgreSQL when `postgres` is `Some`).
+pub(crate) async fn rows(
+    workspace: &Workspace,
+    options: &Options,
+    plan: Plan,
+    postgres: Option<String>,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if !options.wants("admin list") {
+        return rows;
+    }
+    let tenants = workspace.disk.path().join("tenants");
+    let sqlite = format!(
+        "sqlite://{}",
+        workspace.disk.path().join("lists.db").display()
+    );
+    let databases = [("SQLite", Some(sqlite)), ("PostgreSQL", postgres)];
+    for (backend, url) in databases {
+        let Some(url) = url else { continue };
+        let (server, target) = portcullis(workspace, "lists", &url, &tenants).await;
+        fill(&url).await;
+        let cursors = user_cursors(&target).await;
+        let scenarios = [
+            ("users page at a random depth", users_at(cursors)),
+            ("users by a prefix", users_by_prefix()),
+            ("audit page at a random depth", audit_at()),
+            ("audit of a rare action", audit_of_rare_action()),
+        ];
+        for (what, sessions) in &scenarios {
+            let name = format!("admin list: {what}, {backend}");
+            rows.extend(measure(options, &name, &target, &server, plan, sessions).await);
+        }
+        drop::<Server>(server);
+    }
+    rows
+}
+
+/// The users and the audit events, written straight into the super tenant's tables.
+async fn fill(url: &str) {
+    eprintln!("bench: storing {USERS} users and {EVENTS} audit events");
+    let store = portcullis::store::connect(url).await.expect("the store");
+    let tenant = fixtures::tenant_id(&*store, "carbon.super").await.get();
+    store.close().await;
+    let count = |n: usize| i64::try_from(n).expect("a count");
+    fill::fill_lists(url, tenant, count(USERS), count(EVENTS)).await;
+}
+
+fn admin() -> String {
+    basic("admin", ADMIN_PASSWORD)
+}
+
+/// Cursors every 1,000 users deep, from walking the list once.
+async fn user_cursors(target: &Target) -> Arc<Vec<String>> {
+    let mut cursors = Vec::new();
+    let mut path = "/api/v1/users?limit=1000".to_owned();
+    loop {
+        let (status, body) = target.once(get(&path, &admin())).await.expect("a page");
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let page: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        cursors.push(next.to_owned());
+        path = format!("/api/v1/users?limit=1000&after={next}");
+    }
+    assert!(
+        cursors.len() >= USERS / 1000 - 1,
+        "{} cursors",
+        cursors.len()
+    );
+    Arc::new(cursors)
+}
+
+/// A page of `key` with something in it (the last pages hold fewer than 100).
+fn some_of(key: &'static str) -> impl FnMut(StatusCode, &[u8]) -> bool + Send + 'static {
+    move |status, body| {
+        let page: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        status == StatusCode::OK && page[key].as_array().is_some_and(|items| !items.is_empty())
+    }
+}
+
+/// Pages of 100 users from a cursor picked anew each time.
+fn users_at(cursors: Arc<Vec<String>>) -> Sessions {
+    Arc::new(move |n| {
+        let (cursors, admin) = (cursors.clone(), admin());
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(31);
+                let cursor = &cursors[next % cursors.len()];
+                Some(get(
+                    &format!("/api/v1/users?limit=100&after={cursor}"),
+                    &admin,
+                ))
+            },
+            some_of("users"),
+        )
+    })
+}
+
+/// The 100 users whose names start with a random 4-digit prefix.
+fn users_by_prefix() -> Sessions {
+    Arc::new(move |n| {
+        let admin = admin();
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(37);
+                let prefix = format!("user-{:04}", next % (USERS / 100));
+                Some(get(&format!("/api/v1/users?q={prefix}"), &admin))
+            },
+            some_of("users"),
+        )
+    })
+}
+
+/// Pages of 100 events older than a random event.
+fn audit_at() -> Sessions {
+    Arc::new(move |n| {
+        let admin = admin();
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(104_729);
+                let before = 1_000 + next % (EVENTS - 1_000);
+                Some(get(
+                    &format!("/api/v1/audit?limit=100&before={before}"),
+                    &admin,
+                ))
+            },
+            some_of("events"),
+        )
+    })
+}
+
+/// The key rotations (one event in 10,000), newest first, from a random point.
+fn audit_of_rare_action() -> Sessions {
+    Arc::new(move |n| {
+        let admin = admin();
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(104_729);
+                let until = 1_700_000_000 + EVENTS - next % (EVENTS / 2);
+                let path = format!("/api/v1/audit?action=key.rotate&limit=10&until={until}");
+                Some(get(&path, &admin))
+            },
+            |status, body| {
+                let page: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                status == StatusCode::OK && page["events"].as_array().is_some_and(|e| e.len() == 10)
+            },
+        )
+    })
+}
