@@ -938,6 +938,31 @@ async fn repeated_failures_lock_users_and_clients(s: TestServer) {
     .await;
 }
 
+/// What `GET /resources` shows after `rules` were put: them, then the guards of keys and
+/// settings, which the tenant did not write itself.
+fn shown_with_guards(rules: &Value) -> Value {
+    let mut shown = rules.clone();
+    let guards = [
+        (
+            "(.*)/api/v1/keys(.*)",
+            "/permission/admin/manage/identity/keymgt",
+        ),
+        (
+            "(.*)/api/v1/settings(.*)",
+            "/permission/admin/manage/identity/tenantmgt",
+        ),
+    ];
+    let list = shown["resources"].as_array_mut().unwrap();
+    for (context, permission) in guards {
+        list.push(
+            json!({"context": context, "secured": true, "http_method": "all",
+                         "permissions": [permission]}),
+        );
+    }
+    shown["managed_by"] = json!("api");
+    shown
+}
+
 async fn resource_rules_are_replaced_and_apply_at_once(s: TestServer) {
     let api = "/t/foo.com/api/v1";
     let (status, rules) = s
@@ -973,9 +998,7 @@ async fn resource_rules_are_replaced_and_apply_at_once(s: TestServer) {
             Some(new_rules.clone()),
         )
         .await;
-    let mut shown = new_rules.clone();
-    shown["managed_by"] = json!("api");
-    assert_eq!((status, answer), (200, shown));
+    assert_eq!((status, answer), (200, shown_with_guards(&new_rules)));
     let (status, _) = s
         .introspect(
             "/t/foo.com/oauth2/introspect",
@@ -1585,6 +1608,24 @@ async fn a_tenant_made_through_the_api_gets_every_setting_a_file_can_give(s: Tes
         )
         .await;
     assert_eq!(status, 403);
+    // Rules of the tenant's own that say nothing of settings or keys leave their guards
+    // in place; any other path they do not match asks for nothing beyond signing in.
+    let introspection_only = json!({"resources": [{"context": "(.*)/oauth2/introspect(.*)",
+        "secured": true, "http_method": "all", "permissions": [VIEW]}]});
+    let (status, _) = s
+        .api(
+            "PUT",
+            &format!("{api}/resources"),
+            boss,
+            Some(introspection_only),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let plain = ("plain@set.org", "plain-password");
+    for (path, status) in [("settings", 403), ("keys", 403), ("users", 200)] {
+        let (got, _) = s.api("GET", &format!("{api}/{path}"), plain, None).await;
+        assert_eq!(got, status, "{path}");
+    }
 }
 
 /// Every item of a list, page by page from `path` (which has its query already),
@@ -2234,9 +2275,7 @@ async fn a_restart_restores_what_files_declare_and_keeps_the_rest(s: TestServer)
     let (_, kept) = s
         .api("GET", &format!("{api}/resources"), FOO_ADMIN, None)
         .await;
-    let mut shown = rules.clone();
-    shown["managed_by"] = json!("api");
-    assert_eq!(kept, shown);
+    assert_eq!(kept, shown_with_guards(&rules));
 
     // A file that stops declaring alice and foo-other gives them to the API at the next
     // start: they stay, and the API may now change them.

@@ -88,84 +88,59 @@ async fn user_cursors(target: &Target) -> Arc<Vec<String>> {
     Arc::new(cursors)
 }
 
-/// A page of `key` with something in it (the last pages hold fewer than 100).
-fn some_of(key: &'static str) -> impl FnMut(StatusCode, &[u8]) -> bool + Send + 'static {
-    move |status, body| {
-        let page: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        status == StatusCode::OK && page[key].as_array().is_some_and(|items| !items.is_empty())
-    }
+/// GETs as the admin of the paths `path_of` gives for a number that each connection
+/// moves on by `stride` from its own start; an answer is right when `key` holds
+/// something (the last pages hold fewer than a full page).
+fn gets(
+    stride: usize,
+    key: &'static str,
+    path_of: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> Sessions {
+    let path_of = Arc::new(path_of);
+    Arc::new(move |n| {
+        let (admin, path_of) = (admin(), path_of.clone());
+        let mut next = n.wrapping_mul(7_919);
+        steps(
+            move || {
+                next = next.wrapping_add(stride);
+                Some(get(&path_of(next), &admin))
+            },
+            move |status, body| {
+                let page: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                status == StatusCode::OK
+                    && page[key].as_array().is_some_and(|items| !items.is_empty())
+            },
+        )
+    })
 }
 
 /// Pages of 100 users from a cursor picked anew each time.
 fn users_at(cursors: Arc<Vec<String>>) -> Sessions {
-    Arc::new(move |n| {
-        let (cursors, admin) = (cursors.clone(), admin());
-        let mut next = n.wrapping_mul(7_919);
-        steps(
-            move || {
-                next = next.wrapping_add(31);
-                let cursor = &cursors[next % cursors.len()];
-                Some(get(
-                    &format!("/api/v1/users?limit=100&after={cursor}"),
-                    &admin,
-                ))
-            },
-            some_of("users"),
-        )
+    gets(31, "users", move |n| {
+        let cursor = &cursors[n % cursors.len()];
+        format!("/api/v1/users?limit=100&after={cursor}")
     })
 }
 
 /// The 100 users whose names start with a random 4-digit prefix.
 fn users_by_prefix() -> Sessions {
-    Arc::new(move |n| {
-        let admin = admin();
-        let mut next = n.wrapping_mul(7_919);
-        steps(
-            move || {
-                next = next.wrapping_add(37);
-                let prefix = format!("user-{:04}", next % (USERS / 100));
-                Some(get(&format!("/api/v1/users?q={prefix}"), &admin))
-            },
-            some_of("users"),
-        )
+    gets(37, "users", |n| {
+        format!("/api/v1/users?q=user-{:04}", n % (USERS / 100))
     })
 }
 
 /// Pages of 100 events older than a random event.
 fn audit_at() -> Sessions {
-    Arc::new(move |n| {
-        let admin = admin();
-        let mut next = n.wrapping_mul(7_919);
-        steps(
-            move || {
-                next = next.wrapping_add(104_729);
-                let before = 1_000 + next % (EVENTS - 1_000);
-                Some(get(
-                    &format!("/api/v1/audit?limit=100&before={before}"),
-                    &admin,
-                ))
-            },
-            some_of("events"),
-        )
+    gets(104_729, "events", |n| {
+        let before = 1_000 + n % (EVENTS - 1_000);
+        format!("/api/v1/audit?limit=100&before={before}")
     })
 }
 
-/// The key rotations (one event in 10,000), newest first, from a random point.
+/// Ten key rotations (one event in 10,000), newest first, before a random time.
 fn audit_of_rare_action() -> Sessions {
-    Arc::new(move |n| {
-        let admin = admin();
-        let mut next = n.wrapping_mul(7_919);
-        steps(
-            move || {
-                next = next.wrapping_add(104_729);
-                let until = 1_700_000_000 + EVENTS - next % (EVENTS / 2);
-                let path = format!("/api/v1/audit?action=key.rotate&limit=10&until={until}");
-                Some(get(&path, &admin))
-            },
-            |status, body| {
-                let page: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-                status == StatusCode::OK && page["events"].as_array().is_some_and(|e| e.len() == 10)
-            },
-        )
+    gets(104_729, "events", |n| {
+        let until = 1_700_000_000 + EVENTS - n % (EVENTS / 2);
+        format!("/api/v1/audit?action=key.rotate&limit=10&until={until}")
     })
 }

@@ -168,10 +168,6 @@ pub fn default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
         .clone()
 }
 
-#[allow(
-    clippy::expect_used,
-    reason = "the default rules are constants that a test parses"
-)]
 fn compile_default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
     let mut table = vec![
         (
@@ -214,13 +210,49 @@ fn compile_default_rules(is_super_tenant: bool) -> Arc<[ResourceRule]> {
             "/permission/protected/manage/tenants",
         ));
     }
+    compile(&table).into()
+}
+
+#[allow(
+    clippy::expect_used,
+    reason = "the built-in rules are constants that a test parses"
+)]
+fn compile(table: &[(&str, &str)]) -> Vec<ResourceRule> {
     table
-        .into_iter()
+        .iter()
         .map(|(context, permission)| {
-            ResourceRule::new(context, true, "all", &[permission.to_owned()])
-                .expect("default rules are valid")
+            ResourceRule::new(context, true, "all", &[(*permission).to_owned()])
+                .expect("built-in rules are valid")
         })
         .collect()
+}
+
+/// A tenant's own rules, then the guards of the admin paths that came after tenants
+/// could write rules of their own (signing keys, settings), each unless the tenant
+/// wrote the same context itself: a path none of the tenant's rules matches still asks
+/// for its permission, and a rule of the tenant's that matches it first still decides.
+/// Without them, such a tenant would let any of its users rotate its keys or change
+/// its settings.
+pub fn with_guards(own: Vec<ResourceRule>) -> Arc<[ResourceRule]> {
+    static GUARDS: OnceLock<Vec<ResourceRule>> = OnceLock::new();
+    let guards = GUARDS.get_or_init(|| {
+        compile(&[
+            (
+                "(.*)/api/v1/keys(.*)",
+                "/permission/admin/manage/identity/keymgt",
+            ),
+            (
+                "(.*)/api/v1/settings(.*)",
+                "/permission/admin/manage/identity/tenantmgt",
+            ),
+        ])
+    });
+    let missing: Vec<ResourceRule> = guards
+        .iter()
+        .filter(|g| !own.iter().any(|r| r.context == g.context))
+        .cloned()
+        .collect();
+    own.into_iter().chain(missing).collect()
 }
 
 /// What the first matching rule asks of a caller.
@@ -393,6 +425,32 @@ mod tests {
             ResourceRule::new(".*", true, "all", &["/nope".into()]),
             Err(InvalidRule::Permission(_))
         ));
+    }
+
+    #[test]
+    fn own_rules_keep_the_guards_of_keys_and_settings() {
+        let open = ResourceRule::new("(.*)/oauth2/(.*)", false, "all", &[]).unwrap();
+        let rules = with_guards(vec![open]);
+        let nothing: [Permission; 0] = [];
+        assert_eq!(
+            authorize(&nothing, &rules, "POST", "/t/a.com/oauth2/introspect"),
+            Ok(())
+        );
+        for path in ["/t/a.com/api/v1/settings", "/t/a.com/api/v1/keys/rotate"] {
+            assert!(authorize(&nothing, &rules, "PUT", path).is_err(), "{path}");
+        }
+        let manager = p("/permission/admin/manage/identity/tenantmgt");
+        assert_eq!(
+            authorize(&[manager], &rules, "PUT", "/t/a.com/api/v1/settings"),
+            Ok(())
+        );
+        // A rule of the tenant's that matches first still decides.
+        let mine = ResourceRule::new("(.*)/api/v1/settings", false, "all", &[]).unwrap();
+        let rules = with_guards(vec![mine]);
+        assert_eq!(
+            authorize(&nothing, &rules, "GET", "/t/a.com/api/v1/settings"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::live_token::LiveToken;
 use super::metrics::{Cache, Metrics};
 use super::Result;
 use crate::domain::client::is_client_id;
-use crate::domain::permission::{default_rules, ResourceRule};
+use crate::domain::permission::{default_rules, with_guards, ResourceRule};
 use crate::domain::principal::validate_username;
 use crate::domain::tenant::{
     Lifetimes, Tenant, TenantDomain, TenantId, TenantRateLimits, TenantSettings,
@@ -111,11 +111,15 @@ impl Directory {
         };
         let rules = match &row.resources {
             None => default_rules(is_super),
-            Some(rules) => rules
-                .iter()
-                .map(|r| ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions))
-                .collect::<Result<_, _>>()
-                .map_err(|e| corrupt(e.to_string()))?,
+            Some(rules) => with_guards(
+                rules
+                    .iter()
+                    .map(|r| {
+                        ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| corrupt(e.to_string()))?,
+            ),
         };
         let issuer = if is_super {
             self.public_url.clone()

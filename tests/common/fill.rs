@@ -5,7 +5,10 @@
 
 /// Adds `users` users and `events` audit events to tenant `tenant_id` of the database
 /// at `url` (SQLite or PostgreSQL, already migrated).
-#[allow(unreachable_pub, reason = "the benchmark includes this file as a private module")]
+#[allow(
+    unreachable_pub,
+    reason = "the benchmark includes this file as a private module"
+)]
 pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64) {
     let sqlite = url.starts_with("sqlite:");
     let (numbers, name, n) = if sqlite {

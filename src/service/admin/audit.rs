@@ -56,14 +56,11 @@ impl Gateway {
         filter: AuditFilter,
     ) -> Result<Page<AuditView>> {
         let tenant_id = admin.tenant.id;
-        let after = self.open_cursor(List::Audit, tenant_id, request.after.as_deref())?;
+        let after = self.open_timed_cursor(List::Audit, tenant_id, request.after.as_deref())?;
         let after = after
-            .map(|key| {
-                let (at, id) = key.split_once(':')?;
-                Some((at.parse().ok()?, id.parse().ok()?))
-            })
-            .map(|parsed| parsed.ok_or_else(|| invalid("after", "not a cursor this list gave")))
-            .transpose()?;
+            .map(|(at, id)| id.parse().map(|id| (at, id)))
+            .transpose()
+            .map_err(|_| invalid("after", "not a cursor this list gave"))?;
         if after.is_some() && filter.before.is_some() {
             return Err(invalid("before", "give either after or before"));
         }

@@ -68,6 +68,10 @@ impl List {
     }
 }
 
+fn not_a_cursor() -> crate::service::Error {
+    invalid("after", "not a cursor this list gave")
+}
+
 /// The page size asked for, checked.
 pub(super) fn page_limit(limit: Option<i64>) -> Result<i64> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
@@ -133,6 +137,23 @@ impl Gateway {
         Page { items: rows, next }
     }
 
+    /// The key of a cursor made of a time and a name (`{at}:{name}`), as the audit log
+    /// and the grants page by.
+    pub(super) fn open_timed_cursor(
+        &self,
+        list: List,
+        tenant_id: TenantId,
+        cursor: Option<&str>,
+    ) -> Result<Option<(i64, String)>> {
+        let key = self.open_cursor(list, tenant_id, cursor)?;
+        key.map(|key| {
+            let (at, name) = key.split_once(':')?;
+            Some((at.parse().ok()?, name.to_owned()))
+        })
+        .map(|parsed| parsed.ok_or_else(not_a_cursor))
+        .transpose()
+    }
+
     fn seal_cursor(&self, list: List, tenant_id: TenantId, key: &str) -> String {
         let context = list.context(tenant_id);
         URL_SAFE_NO_PAD.encode(
@@ -143,7 +164,7 @@ impl Gateway {
 
     /// The key a cursor of this list and tenant holds; a cursor the server did not
     /// give for them is a 400.
-    pub(super) fn open_cursor(
+    fn open_cursor(
         &self,
         list: List,
         tenant_id: TenantId,
@@ -159,6 +180,6 @@ impl Gateway {
             .and_then(|sealed| self.keys.open_with_master(&sealed, context.as_bytes()))
             .and_then(|key| String::from_utf8(key).ok())
             .map(Some)
-            .ok_or_else(|| invalid("after", "not a cursor this list gave"))
+            .ok_or_else(not_a_cursor)
     }
 }

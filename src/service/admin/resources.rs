@@ -3,7 +3,7 @@
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ownership::ManagedBy;
-use crate::domain::permission::ResourceRule;
+use crate::domain::permission::{with_guards, ResourceRule};
 use crate::service::{Gateway, Result};
 use crate::store::RuleRow;
 use serde::{Deserialize, Serialize};
@@ -23,35 +23,43 @@ pub struct ResourcesView {
     pub managed_by: ManagedBy,
 }
 
+/// The rules in force, as they are written.
+fn view(rules: &[ResourceRule], managed_by: ManagedBy) -> ResourcesView {
+    let resources = rules
+        .iter()
+        .map(|r| RuleRow {
+            context: r.context.clone(),
+            secured: r.secured,
+            http_method: r.method.as_str().to_owned(),
+            permissions: r
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+        })
+        .collect();
+    ResourcesView {
+        rules: Resources { resources },
+        managed_by,
+    }
+}
+
 impl Gateway {
+    /// The rules in force: the tenant's own, then the guards it does not write itself
+    /// (see [`with_guards`]), so that what this shows can be put back as it is.
     pub fn get_resources(&self, admin: &Admin) -> ResourcesView {
-        let resources = admin
-            .tenant
-            .rules
-            .iter()
-            .map(|r| RuleRow {
-                context: r.context.clone(),
-                secured: r.secured,
-                http_method: r.method.as_str().to_owned(),
-                permissions: r
-                    .permissions
-                    .iter()
-                    .map(|p| p.as_str().to_owned())
-                    .collect(),
-            })
-            .collect();
-        ResourcesView {
-            rules: Resources { resources },
-            managed_by: admin.tenant.rules_managed_by,
-        }
+        view(&admin.tenant.rules, admin.tenant.rules_managed_by)
     }
 
-    /// Replaces the tenant's rules; they apply from the next request on.
+    /// Replaces the tenant's rules; they apply from the next request on. The answer is
+    /// what the next `GET` shows.
     pub async fn set_resources(&self, admin: &Admin, request: Resources) -> Result<ResourcesView> {
         self.check_api_managed(admin, admin.tenant.rules_managed_by, "the resource rules")?;
+        let mut rules = Vec::with_capacity(request.resources.len());
         for (i, r) in request.resources.iter().enumerate() {
-            ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
+            let rule = ResourceRule::new(&r.context, r.secured, &r.http_method, &r.permissions)
                 .map_err(|e| invalid(format!("resources[{i}]"), e.to_string()))?;
+            rules.push(rule);
         }
         let audit = admin.audit(AuditAction::ResourcesUpdate, admin.tenant.domain.as_str());
         let write = self
@@ -59,9 +67,6 @@ impl Gateway {
             .set_resources(admin.tenant.id, Some(&request.resources), &audit)
             .await?;
         self.settle(write).await?;
-        Ok(ResourcesView {
-            rules: request,
-            managed_by: ManagedBy::Api,
-        })
+        Ok(view(&with_guards(rules), ManagedBy::Api))
     }
 }

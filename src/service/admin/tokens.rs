@@ -149,14 +149,7 @@ impl Gateway {
             GrantsOf::Client(client_id) => GrantHolder::Client(client_id),
         };
         let tenant_id = admin.tenant.id;
-        let before = self.open_cursor(List::Grants, tenant_id, request.after.as_deref())?;
-        let before = before
-            .map(|key| {
-                let (at, grant_id) = key.split_once(':')?;
-                Some((at.parse().ok()?, grant_id.to_owned()))
-            })
-            .map(|parsed| parsed.ok_or_else(|| invalid("after", "not a cursor this list gave")))
-            .transpose()?;
+        let before = self.open_timed_cursor(List::Grants, tenant_id, request.after.as_deref())?;
         if request.q.is_some() {
             return Err(invalid("q", "grants are listed by username or client_id"));
         }
