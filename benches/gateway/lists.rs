@@ -12,6 +12,10 @@ use std::sync::Arc;
 /// Users and audit events the tenant holds.
 const USERS: usize = 100_000;
 const EVENTS: usize = 1_000_000;
+/// The first audit event's time: recent enough that the server's purge (365 days)
+/// leaves the events alone while they are read.
+static FIRST_AT: std::sync::LazyLock<i64> =
+    std::sync::LazyLock::new(|| portcullis::service::now() - count(EVENTS) - 86_400);
 /// Admins reading at once: a console's load, not a flood.
 pub(crate) const CONNECTIONS: usize = 8;
 
@@ -58,8 +62,11 @@ async fn fill(url: &str) {
     let store = portcullis::store::connect(url).await.expect("the store");
     let tenant = fixtures::tenant_id(&*store, "carbon.super").await.get();
     store.close().await;
-    let count = |n: usize| i64::try_from(n).expect("a count");
-    fill::fill_lists(url, tenant, count(USERS), count(EVENTS)).await;
+    fill::fill_lists(url, tenant, count(USERS), count(EVENTS), *FIRST_AT).await;
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).expect("a count")
 }
 
 fn admin() -> String {
@@ -140,7 +147,7 @@ fn audit_at() -> Sessions {
 /// Ten key rotations (one event in 10,000), newest first, before a random time.
 fn audit_of_rare_action() -> Sessions {
     gets(104_729, "events", |n| {
-        let until = 1_700_000_000 + EVENTS - n % (EVENTS / 2);
+        let until = *FIRST_AT + count(EVENTS) - count(n % (EVENTS / 2));
         format!("/api/v1/audit?action=key.rotate&limit=10&until={until}")
     })
 }

@@ -212,7 +212,6 @@ pub trait Store: Send + Sync {
 
     /// One user with the permissions of their roles, in one query.
     async fn user(&self, tenant_id: TenantId, username: &str) -> Result<Option<UserRecord>>;
-    async fn users(&self, tenant_id: TenantId) -> Result<Vec<UserRecord>>;
     /// A page of the tenant's users by username.
     async fn users_page(
         &self,
@@ -286,7 +285,6 @@ pub trait Store: Send + Sync {
 
     /// A client by its id, whatever its tenant.
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
-    async fn clients(&self, tenant_id: TenantId) -> Result<Vec<ClientRecord>>;
     /// A page of the tenant's clients by client id.
     async fn clients_page(&self, tenant_id: TenantId, page: &NamePage)
         -> Result<Vec<ClientRecord>>;

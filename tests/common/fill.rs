@@ -1,15 +1,17 @@
 //! Large lists written straight into a database, for the test that pages through them
 //! and for the benchmark that times it (`benches/gateway/lists.rs` includes this file):
-//! users `user-000000`…, and audit events one second apart whose actions take turns,
-//! one in 10,000 a key rotation, one actor in 100 `ops` instead of `admin`.
+//! users `user-000000`…, and audit events one second apart from `first_at` on, whose
+//! actions take turns, one in 10,000 a key rotation, one actor in 100 `ops` instead of
+//! `admin`. Keep `first_at` within the audit retention (365 days by default): the
+//! server's purge takes older events while the caller reads them.
 
 /// Adds `users` users and `events` audit events to tenant `tenant_id` of the database
-/// at `url` (SQLite or PostgreSQL, already migrated).
+/// at `url` (SQLite or PostgreSQL, already migrated), the events from `first_at` on.
 #[allow(
     unreachable_pub,
     reason = "the benchmark includes this file as a private module"
 )]
-pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64) {
+pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64, first_at: i64) {
     let sqlite = url.starts_with("sqlite:");
     let (numbers, name, n) = if sqlite {
         (
@@ -31,7 +33,7 @@ pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64) {
     );
     let events_sql = format!(
         "{numbers}INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address) \
-         SELECT $1, 1700000000 + i, CASE WHEN i % 100 = 0 THEN 'ops' ELSE 'admin' END, \
+         SELECT $1, $3 + i, CASE WHEN i % 100 = 0 THEN 'ops' ELSE 'admin' END, \
                 CASE WHEN i % 10000 = 0 THEN 'key.rotate' \
                      WHEN i % 3 = 0 THEN 'user.create' WHEN i % 3 = 1 THEN 'user.disable' \
                      ELSE 'user.password' END, \
@@ -42,6 +44,11 @@ pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64) {
         let pool = sqlx::SqlitePool::connect(url).await.expect("the database");
         for (sql, count) in &statements {
             let query = sqlx::query(sql).bind(tenant_id).bind(*count);
+            let query = if sql.contains("$3") {
+                query.bind(first_at)
+            } else {
+                query
+            };
             query.execute(&pool).await.expect("the fill");
         }
         pool.close().await;
@@ -49,6 +56,11 @@ pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64) {
         let pool = sqlx::PgPool::connect(url).await.expect("the database");
         for (sql, count) in &statements {
             let query = sqlx::query(sql).bind(tenant_id).bind(*count);
+            let query = if sql.contains("$3") {
+                query.bind(first_at)
+            } else {
+                query
+            };
             query.execute(&pool).await.expect("the fill");
         }
         sqlx::query("ANALYZE")

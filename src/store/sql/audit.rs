@@ -33,8 +33,8 @@ pub(super) async fn page(
     )
     .bind(tenant_id);
     if let Some((at, id)) = page.after {
-        // `(at, id) < (a, i)`, written so that both planners read it as a range of the
-        // time in each index and a filter on the one second they share.
+        // `(at, id) < (a, i)`: a range of the time in each index, and a filter on the
+        // one second the cursor's event shares with others.
         statement = statement
             .push(" AND at <= $?", at)
             .push(" AND (at < $?", at)

@@ -13,14 +13,6 @@ pub(super) async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Optio
     Ok(conn.fetch_optional(query(sql).bind(client_id)).await?)
 }
 
-pub(super) async fn of_tenant(
-    conn: &mut impl Conn,
-    tenant_id: TenantId,
-) -> Result<Vec<ClientRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
-    Ok(conn.fetch_all(query(sql).bind(tenant_id)).await?)
-}
-
 pub(super) async fn page(
     conn: &mut impl Conn,
     tenant_id: TenantId,

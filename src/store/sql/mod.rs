@@ -279,14 +279,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn user(&self, tenant_id: TenantId, username: &str) -> Result<Option<UserRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
-        Ok(users::load(&mut *conn, tenant_id, Some(username))
-            .await?
-            .pop())
-    }
-
-    async fn users(&self, tenant_id: TenantId) -> Result<Vec<UserRecord>> {
-        let mut conn = self.backend.readers().acquire().await?;
-        users::load(&mut *conn, tenant_id, None).await
+        users::load(&mut *conn, tenant_id, username).await
     }
 
     async fn users_page(
@@ -446,11 +439,6 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
         clients::by_id(&mut *conn, client_id).await
-    }
-
-    async fn clients(&self, tenant_id: TenantId) -> Result<Vec<ClientRecord>> {
-        let mut conn = self.backend.readers().acquire().await?;
-        clients::of_tenant(&mut *conn, tenant_id).await
     }
 
     async fn clients_page(

@@ -26,22 +26,18 @@ struct UserRole {
     permissions: Option<Json<Vec<String>>>,
 }
 
-/// Users of a tenant (or the one named) with their roles' permissions, by username, in
-/// one query.
+/// A user of the tenant with their roles' permissions, in one query.
 pub(super) async fn load(
     conn: &mut impl Conn,
     tenant_id: TenantId,
-    username: Option<&str>,
-) -> Result<Vec<UserRecord>> {
-    let users = query(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1"
+    username: &str,
+) -> Result<Option<UserRecord>> {
+    let user = query(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND username = $2"
     ))
-    .bind(tenant_id);
-    let users = match username {
-        Some(name) => users.push(" AND username = $?", name),
-        None => users,
-    };
-    with_roles(conn, tenant_id, users).await
+    .bind(tenant_id)
+    .bind(username);
+    Ok(with_roles(conn, tenant_id, user).await?.pop())
 }
 
 /// A page of a tenant's users with their roles' permissions.
