@@ -282,6 +282,14 @@ pub fn print_table(rows: &mut [Row]) -> Baseline {
             row.outcome.quantile_ms(0.99),
         );
         let (ratio, p99_ratio) = bare.ratios(row);
+        // A row at a connection count the bare server was not measured at has no ratio.
+        let shown = |value: f64, places: usize| {
+            if value.is_nan() {
+                "—".to_owned()
+            } else {
+                format!("{value:.places$}")
+            }
+        };
         let rounds = row
             .rounds
             .iter()
@@ -289,15 +297,15 @@ pub fn print_table(rows: &mut [Row]) -> Baseline {
             .collect::<Vec<_>>()
             .join("; ");
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.3} | {:.2} | {} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} |",
             row.scenario,
             row.connections,
             rate,
             p50,
             p99,
             row.cpu_us_per_request(),
-            ratio,
-            p99_ratio,
+            shown(ratio, 3),
+            shown(p99_ratio, 2),
             row.outcome.errors,
             rounds
         );

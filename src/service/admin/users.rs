@@ -329,16 +329,16 @@ impl Gateway {
             .store
             .change_users(admin.tenant.id, change, &named)
             .await?;
-        let found = self.settle(write).await?;
-        let mut found = named.iter().map(|(name, _)| name.as_str()).zip(found);
+        // One answer per user the store was given, in the order it was given them.
+        let mut found = self.settle(write).await?.into_iter();
         let mut results = Vec::with_capacity(request.usernames.len());
         for name in &request.usernames {
             let outcome = if refused.contains(name.as_str()) {
                 BulkOutcome::ManagedByFile
             } else {
                 match found.next() {
-                    Some((_, true)) => done,
-                    Some((_, false)) | None => BulkOutcome::NotFound,
+                    Some(true) => done,
+                    Some(false) | None => BulkOutcome::NotFound,
                 }
             };
             results.push(BulkResult {
