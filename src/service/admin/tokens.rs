@@ -1,5 +1,5 @@
-//! Tokens seen by an admin: look one up with its history, revoke by token, user or
-//! client (SPEC §7, §8).
+//! Tokens seen by an admin: look one up with its grant's story, list a user's or a
+//! client's live grants, revoke by token, user, client or grant (SPEC §7, §8).
 
 use super::audit::AuditView;
 use super::page::{page_limit, List, ListRequest, Page};
