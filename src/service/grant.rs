@@ -68,7 +68,8 @@ impl Gateway {
             .ok_or(Error::InvalidClient)?;
         let now = now();
         let grant_type = grant.grant_type();
-        let presenter = Presenter {
+        // Only the single-use credentials need to say who spent them, and from where.
+        let presenter = || Presenter {
             client,
             by: ChangedBy::from_address(Actor::client(&client.client_id), origin.address()),
         };
@@ -101,7 +102,7 @@ impl Gateway {
             } => {
                 self.exchange_code(
                     &tenant,
-                    &presenter,
+                    &presenter(),
                     &code,
                     redirect_uri.as_deref(),
                     code_verifier.as_ref(),
@@ -113,7 +114,7 @@ impl Gateway {
                 refresh_token,
                 scope,
             } => {
-                self.refresh(&tenant, &presenter, &refresh_token, scope.as_deref(), now)
+                self.refresh(&tenant, &presenter(), &refresh_token, scope.as_deref(), now)
                     .await
             }
         }?;
