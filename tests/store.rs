@@ -838,6 +838,7 @@ fn audit(tenant_id: TenantId, action: &str, target: &str, at: i64) -> AuditEvent
         target: target.into(),
         client_address: "127.0.0.1".into(),
         detail: None,
+        via: None,
     }
 }
 

@@ -32,6 +32,8 @@ pub enum AuditAction {
     KeyRotate,
     TenantCreate,
     TenantDeactivate,
+    ConsoleSignIn,
+    ConsoleSignOut,
 }
 
 impl AuditAction {
@@ -61,6 +63,8 @@ impl AuditAction {
         AuditAction::KeyRotate,
         AuditAction::TenantCreate,
         AuditAction::TenantDeactivate,
+        AuditAction::ConsoleSignIn,
+        AuditAction::ConsoleSignOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +94,8 @@ impl AuditAction {
             AuditAction::KeyRotate => "key.rotate",
             AuditAction::TenantCreate => "tenant.create",
             AuditAction::TenantDeactivate => "tenant.deactivate",
+            AuditAction::ConsoleSignIn => "console.sign_in",
+            AuditAction::ConsoleSignOut => "console.sign_out",
         }
     }
 
@@ -106,7 +112,9 @@ impl AuditAction {
             AuditAction::UserSignInFailure
             | AuditAction::UserLock
             | AuditAction::ClientSignInFailure
-            | AuditAction::ClientLock => false,
+            | AuditAction::ClientLock
+            | AuditAction::ConsoleSignIn
+            | AuditAction::ConsoleSignOut => false,
             AuditAction::UserCreate
             | AuditAction::UserDelete
             | AuditAction::UserPassword
@@ -179,6 +187,8 @@ impl AuditAction {
             AuditAction::KeyRotate => "the tenant's signing key was rotated",
             AuditAction::TenantCreate => "a tenant was created (in the super tenant's log)",
             AuditAction::TenantDeactivate => "a tenant was deactivated; its tokens ended",
+            AuditAction::ConsoleSignIn => "a user signed in to the console",
+            AuditAction::ConsoleSignOut => "a user signed out of the console",
         }
     }
 }

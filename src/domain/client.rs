@@ -1,6 +1,7 @@
 //! What a client registration may say: ids, grant types, redirect URIs, scopes. Shared
 //! by tenant files and the admin API so both refuse the same things.
 
+use super::console::CONSOLE_CLIENT_ID;
 use super::scope::is_scope_token;
 
 /// The grants of RFC 6749 that a client may be given, by their `grant_type` names
@@ -102,6 +103,12 @@ pub fn validate(
         return invalid(
             "client_id".into(),
             "1 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        );
+    }
+    if client_id == CONSOLE_CLIENT_ID {
+        return invalid(
+            "client_id".into(),
+            format!("{CONSOLE_CLIENT_ID} is every tenant's console, and reserved"),
         );
     }
     let grants = parse_grant_types(grant_types, public)?;

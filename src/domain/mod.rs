@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod console;
 pub mod ownership;
 pub mod permission;
 pub mod pkce;

@@ -10,3 +10,13 @@ pub enum ManagedBy {
     File,
     Api,
 }
+
+impl ManagedBy {
+    /// The name the API answers, as people read it too.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedBy::File => "file",
+            ManagedBy::Api => "api",
+        }
+    }
+}

@@ -12,10 +12,15 @@ pub fn is_pkce_value(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// The S256 challenge of `verifier`: `BASE64URL(SHA256(verifier))`.
+pub fn challenge_of(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 /// Whether `verifier` is well formed and `BASE64URL(SHA256(verifier))` is `challenge`,
 /// compared in constant time.
 pub fn verifier_meets(verifier: &str, challenge: &str) -> bool {
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = challenge_of(verifier);
     is_pkce_value(verifier) && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
@@ -29,6 +34,7 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(verifier_meets(verifier, challenge));
+        assert_eq!(challenge_of(verifier), challenge);
         assert!(!verifier_meets(
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
             challenge

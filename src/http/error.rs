@@ -64,6 +64,16 @@ impl ApiError {
         response
     }
 
+    /// The status and the words a page shows for this error (the console's pages); a
+    /// server error is logged as `into_response` logs it.
+    pub(super) fn for_people(self) -> (StatusCode, String) {
+        let (status, _, description) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, description)
+    }
+
     /// Every error's status, RFC 6749 code and description, in one exhaustive table.
     fn status_and_code(&self) -> (StatusCode, &'static str, String) {
         use service::Error as S;

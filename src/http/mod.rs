@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod authorize;
 mod body;
+mod console;
 mod error;
 mod form;
 mod health;
@@ -72,6 +73,18 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 fn no_store(headers: &mut hyper::HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// The value of the cookie `name` the request carries (RFC 6265 §5.4 `Cookie` pairs).
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// Whether `Accept` names `media_type` itself with a non-zero weight; a wildcard

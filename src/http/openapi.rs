@@ -523,7 +523,8 @@ fn schemas() -> Value {
     );
     let audit_event = object(
         json!({"id": int(), "at": int(), "actor": text(), "action": text(), "target": text(),
-               "client_address": text(), "detail": text()}),
+               "client_address": text(), "detail": text(),
+               "via": {"type": "string", "enum": ["console"]}}),
         &["id", "at", "actor", "action", "target", "client_address"],
     );
     let errors_and_users = json!({

@@ -9,11 +9,13 @@
 //! | `/oauth2/jwks`                                               | GET, HEAD |
 //! | `/.well-known/oauth-authorization-server` (also `…/t/{domain}` after it) | GET, HEAD |
 //! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
+//! | `/console`, `/console/…` (the console; its table in `console/mod.rs`) | per path |
 //! | `/healthz`, `/readyz` (no tenant)                            | GET, HEAD |
 
 use super::request_log::RequestLog;
 use super::{
-    admin, authorize, body, health, introspect, jwks, metadata, revoke, token, ApiError, Body,
+    admin, authorize, body, console, health, introspect, jwks, metadata, revoke, token, ApiError,
+    Body,
 };
 use crate::service::{Gateway, Origin};
 use bytes::Bytes;
@@ -34,6 +36,7 @@ pub enum Endpoint {
     Jwks,
     Metadata,
     Admin,
+    Console,
     Healthz,
     Readyz,
 }
@@ -48,6 +51,7 @@ impl Endpoint {
             Endpoint::Jwks => "jwks",
             Endpoint::Metadata => "metadata",
             Endpoint::Admin => "admin",
+            Endpoint::Console => "console",
             Endpoint::Healthz => "healthz",
             Endpoint::Readyz => "readyz",
         }
@@ -62,7 +66,7 @@ impl Endpoint {
             Endpoint::Jwks | Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => {
                 Some("GET, HEAD")
             }
-            Endpoint::Admin => None,
+            Endpoint::Admin | Endpoint::Console => None,
         }
     }
 }
@@ -73,7 +77,8 @@ pub struct Route<'a> {
     /// `None` for the super tenant, or for endpoints outside any tenant.
     pub tenant: Option<&'a str>,
     pub endpoint: Endpoint,
-    /// For the admin API: the path after `/api/v1/`.
+    /// For the admin API: the path after `/api/v1/`; for the console, the path after
+    /// `/console/`.
     pub rest: &'a str,
 }
 
@@ -115,11 +120,26 @@ fn route(path: &str) -> Option<Route<'_>> {
         "/oauth2/revoke" => only(tenant, Endpoint::Revoke),
         "/oauth2/jwks" => only(tenant, Endpoint::Jwks),
         "/.well-known/oauth-authorization-server" => only(tenant, Endpoint::Metadata),
-        _ => within.strip_prefix("/api/v1/").map(|rest| Route {
+        // `/console` alone is answered with a redirect to `/console/`.
+        "/console" => Some(Route {
             tenant,
-            endpoint: Endpoint::Admin,
-            rest,
+            endpoint: Endpoint::Console,
+            rest: "/",
         }),
+        _ => {
+            if let Some(rest) = within.strip_prefix("/console/") {
+                return Some(Route {
+                    tenant,
+                    endpoint: Endpoint::Console,
+                    rest,
+                });
+            }
+            within.strip_prefix("/api/v1/").map(|rest| Route {
+                tenant,
+                endpoint: Endpoint::Admin,
+                rest,
+            })
+        }
     }
 }
 
@@ -207,7 +227,8 @@ async fn dispatch(
         | Endpoint::Revoke
         | Endpoint::Jwks
         | Endpoint::Metadata
-        | Endpoint::Admin => {}
+        | Endpoint::Admin
+        | Endpoint::Console => {}
     }
     let tenant = gateway.tenant_for_request(route.tenant).await?;
     log.name_tenant(&tenant);
@@ -217,7 +238,11 @@ async fn dispatch(
         Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => {
             gateway.admit_request(&tenant)?;
         }
-        Endpoint::Authorize | Endpoint::Jwks | Endpoint::Metadata | Endpoint::Admin => {}
+        Endpoint::Authorize
+        | Endpoint::Jwks
+        | Endpoint::Metadata
+        | Endpoint::Admin
+        | Endpoint::Console => {}
         Endpoint::Healthz | Endpoint::Readyz => {}
     }
     match route.endpoint {
@@ -228,6 +253,11 @@ async fn dispatch(
         Endpoint::Jwks => jwks::handle(gateway, &tenant).await,
         Endpoint::Metadata => Ok(metadata::handle(&tenant)),
         Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, path, log).await,
+        Endpoint::Console => {
+            // "/" marks `/console` itself, which no path after `/console/` can be.
+            let rest = (route.rest != "/").then_some(route.rest);
+            console::handle(gateway, &tenant, request, rest, log).await
+        }
         Endpoint::Healthz | Endpoint::Readyz => Err(ApiError::NotFound),
     }
 }

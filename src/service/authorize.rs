@@ -3,10 +3,12 @@
 //! exchange is a redemption (`redeem.rs`).
 
 use super::authenticate::ClientScope;
+use super::console::console_client;
 use super::issue::allowed_scope;
 use super::token_text::{digest, grant_id, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{self, GrantType};
+use crate::domain::console::CONSOLE_CLIENT_ID;
 use crate::domain::pkce::is_pkce_value;
 use crate::domain::principal::sign_in_name_in;
 use crate::domain::tenant::Tenant;
@@ -184,6 +186,15 @@ impl Gateway {
             ClientScope::ThisTenant
         };
         let unknown = || Refused::Page("The application is not known here.".into());
+        if client_id == CONSOLE_CLIENT_ID {
+            // The console of the path's tenant, and of no other.
+            let tenant = self
+                .directory
+                .tenant_by_id(path_tenant.id)
+                .ok_or_else(unknown)?;
+            let client = Arc::new(console_client(&tenant));
+            return Ok((tenant, client));
+        }
         let client = self.directory.client(&*self.store, client_id).await?;
         let client = client
             .filter(|c| scope_rule == ClientScope::AnyTenant || c.tenant_id == path_tenant.id)

@@ -99,8 +99,8 @@ impl Gateway {
                 code,
                 redirect_uri,
                 code_verifier,
-            } => {
-                self.exchange_code(
+            } => self
+                .exchange_code(
                     &tenant,
                     &presenter(),
                     &code,
@@ -109,7 +109,7 @@ impl Gateway {
                     now,
                 )
                 .await
-            }
+                .map(|exchanged| exchanged.response),
             Grant::RefreshToken {
                 refresh_token,
                 scope,

@@ -6,6 +6,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod bootstrap;
 pub mod cache;
+pub mod console;
 pub mod credentials;
 pub mod freshness;
 pub mod grant;

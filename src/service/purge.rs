@@ -1,8 +1,10 @@
 //! Background purge (SPEC §10): tokens whose whole grant stopped being active more than
 //! `tokens.retention_seconds` ago, and audit events older than `audit.retention_days`,
-//! are deleted in small batches, one instance at a time.
+//! are deleted in small batches, one instance at a time; so are console sessions that
+//! ended without being presented again.
 
 use super::{now, Gateway, Result};
+use crate::domain::console::{IDLE_SECONDS, LIFETIME_SECONDS};
 use crate::store::Purged;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ impl Gateway {
             Ok(purged) if purged != Purged::default() => tracing::info!(
                 tokens = purged.tokens,
                 audit_events = purged.audit_events,
+                console_sessions = purged.console_sessions,
                 "purged"
             ),
             Ok(_) => {}
@@ -33,7 +36,15 @@ impl Gateway {
         let tokens_before = now.saturating_sub(self.config.tokens.retention_seconds as i64);
         let audit_days = self.config.audit.retention_days as i64;
         let audit_before = now.saturating_sub(audit_days.saturating_mul(86_400));
-        let mut total = Purged::default();
+        // Ended sessions are deleted when next presented; these are the ones never
+        // presented again.
+        let mut total = Purged {
+            console_sessions: self
+                .store
+                .end_stale_console_sessions(now - IDLE_SECONDS, now - LIFETIME_SECONDS)
+                .await?,
+            ..Purged::default()
+        };
         loop {
             let Some(batch) = self.store.purge(tokens_before, audit_before, BATCH).await? else {
                 return Ok(total);

@@ -22,6 +22,13 @@ pub(super) struct Presenter<'a> {
     pub by: ChangedBy,
 }
 
+/// What a code was exchanged for, and whose it was.
+pub(super) struct Exchanged {
+    pub response: TokenResponse,
+    pub username: String,
+    pub grant_id: String,
+}
+
 impl Gateway {
     /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6). A second
     /// exchange of a code fails and revokes every token issued from it (SPEC §7).
@@ -33,7 +40,7 @@ impl Gateway {
         redirect_uri: Option<&str>,
         verifier: Option<&SecretString>,
         now: i64,
-    ) -> Result<TokenResponse> {
+    ) -> Result<Exchanged> {
         let client = presenter.client;
         let invalid =
             || Error::InvalidGrant("the authorization code is invalid, expired or already used");
@@ -78,17 +85,24 @@ impl Gateway {
             }
             (None, None) => {}
         }
+        let username = t.username.clone().ok_or_else(invalid)?;
         let issuance = Issuance {
             tenant,
             client,
-            username: Some(t.username.clone().ok_or_else(invalid)?),
+            username: Some(username.clone()),
             scope: Scope::granted(&t.scope),
             with_refresh: true,
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
         };
-        self.spend(&record, issuance, now, &presenter.by, invalid)
-            .await
+        let response = self
+            .spend(&record, issuance, now, &presenter.by, invalid)
+            .await?;
+        Ok(Exchanged {
+            response,
+            username,
+            grant_id: t.grant_id.clone(),
+        })
     }
 
     /// The refresh grant: rotate the refresh token, supersede its access token. A

@@ -19,11 +19,11 @@ mod sqlite;
 
 pub use committed::{Caches, Committed};
 pub use records::{
-    AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord, Declared,
-    Digest, GrantHolder, GrantPage, Heartbeat, LiveGrant, LockTarget, NamePage, NewClient,
-    NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow,
-    Selection, SigningKeyRow, Source, Step, TenantRow, TokenRecord, UserChange, UserFilter,
-    UserRecord,
+    AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
+    ConsoleSessionRecord, Declared, Digest, GrantHolder, GrantPage, Heartbeat, LiveGrant,
+    LockTarget, NamePage, NewClient, NewConsoleSession, NewSigningKey, NewTenant, NewToken,
+    NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step,
+    TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
 
 use crate::domain::tenant::{TenantId, TenantSettings};
@@ -416,6 +416,30 @@ pub trait Store: Send + Sync {
         audit_before: i64,
         batch: i64,
     ) -> Result<Option<Purged>>;
+
+    // ---- console sessions -------------------------------------------------------------
+
+    /// Stores a new console session and audits its sign-in, in one transaction; ends
+    /// the session it `replaces` (a sign-in again for a dangerous action).
+    async fn start_console_session(
+        &self,
+        session: &NewConsoleSession<'_>,
+        replaces: Option<i64>,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// The session whose cookie has this digest.
+    async fn console_session(&self, digest: &Digest) -> Result<Option<ConsoleSessionRecord>>;
+    /// Records a request of the session at `now`.
+    async fn touch_console_session(&self, id: i64, now: i64) -> Result<()>;
+    /// Ends a session, auditing why when `audit` is given; false when it was gone.
+    async fn end_console_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool>;
+    /// Deletes the sessions idle since before `idle_before` or signed in before
+    /// `started_before`; answers how many.
+    async fn end_stale_console_sessions(
+        &self,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<u64>;
 
     // ---- audit --------------------------------------------------------------------
 

@@ -397,6 +397,9 @@ pub struct AuditEvent {
     pub client_address: String,
     /// What a change changed, when the action alone does not say (an edit's fields).
     pub detail: Option<String>,
+    /// `console` for a change made in the console; `None` for the admin API and the
+    /// gateway's own entries.
+    pub via: Option<String>,
 }
 
 impl AuditEvent {
@@ -418,6 +421,7 @@ impl AuditEvent {
             target: target.to_owned(),
             client_address,
             detail: None,
+            via: None,
         }
     }
 
@@ -425,6 +429,14 @@ impl AuditEvent {
     pub fn with_detail(self, detail: String) -> Self {
         AuditEvent {
             detail: Some(detail),
+            ..self
+        }
+    }
+
+    /// The same entry, saying through what the change was made (`console`).
+    pub fn made_via(self, via: Option<&str>) -> Self {
+        AuditEvent {
+            via: via.map(str::to_owned),
             ..self
         }
     }
@@ -611,11 +623,41 @@ impl Changes {
     }
 }
 
+/// A console sign-in session as stored. The cookie itself is never stored: the row is
+/// found by its digest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsoleSessionRecord {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    pub username: String,
+    /// The grant its sign-in's code was redeemed into; revoked when it ends.
+    pub grant_id: String,
+    /// A digest of the user's password hash at sign-in: another one means a new password.
+    pub password_mark: String,
+    /// The synchronizer token every form of the session carries.
+    pub csrf: String,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// A console session to store.
+#[derive(Debug)]
+pub struct NewConsoleSession<'a> {
+    pub tenant_id: TenantId,
+    pub digest: &'a Digest,
+    pub username: &'a str,
+    pub grant_id: &'a str,
+    pub password_mark: &'a str,
+    pub csrf: &'a str,
+    pub now: i64,
+}
+
 /// What one purge batch deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
     pub tokens: u64,
     pub audit_events: u64,
+    pub console_sessions: u64,
 }
 
 /// What instances sharing one database tell each other, in commit order.

@@ -17,6 +17,9 @@ pub struct AuditView {
     /// What the change changed, when the action alone does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// `console` when the change was made in the console.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl From<AuditEvent> for AuditView {
@@ -29,6 +32,7 @@ impl From<AuditEvent> for AuditView {
             target: e.target,
             client_address: e.client_address,
             detail: e.detail,
+            via: e.via,
         }
     }
 }

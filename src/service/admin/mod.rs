@@ -16,7 +16,10 @@ mod users;
 pub use audit::AuditFilter;
 pub use page::{ListRequest, Page, MAX_PAGE};
 pub use tenants::TENANT_ADMIN_ROLE;
-pub use tokens::GrantsOf;
+pub use tokens::{GrantsOf, RevokeRequest, TokenRequest};
+pub use users::{
+    BulkAction, BulkRequest, EnabledRequest, NewUserRequest, PasswordRequest, RolesRequest,
+};
 
 use super::authenticate::{BearerCaller, Presented};
 use super::hasher::Lane;
@@ -41,6 +44,24 @@ pub struct Admin {
     /// `username@tenant`: the actor of every audit entry.
     pub name: String,
     pub origin: Origin,
+    pub channel: Channel,
+}
+
+/// What an admin acts through. The changes are the same; the audit log tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Api,
+    Console,
+}
+
+impl Channel {
+    /// The audit entry's `via`.
+    fn audit_mark(self) -> Option<&'static str> {
+        match self {
+            Channel::Api => None,
+            Channel::Console => Some("console"),
+        }
+    }
 }
 
 impl Admin {
@@ -48,6 +69,7 @@ impl Admin {
         let actor = Actor::user(&self.name);
         let address = self.origin.address();
         AuditEvent::new(self.tenant.id, now(), &actor, action, target, address)
+            .made_via(self.channel.audit_mark())
     }
 }
 
@@ -104,6 +126,7 @@ impl Gateway {
             name: qualified_name(&user.username, &tenant.domain),
             tenant,
             origin,
+            channel: Channel::Api,
         })
     }
 

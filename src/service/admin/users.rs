@@ -72,6 +72,20 @@ pub enum BulkOutcome {
     ManagedByFile,
 }
 
+impl BulkOutcome {
+    /// The outcome in words, as a page shows it.
+    pub fn words(self) -> &'static str {
+        match self {
+            BulkOutcome::Disabled => "disabled",
+            BulkOutcome::Enabled => "enabled",
+            BulkOutcome::Unlocked => "unlocked",
+            BulkOutcome::Deleted => "deleted",
+            BulkOutcome::NotFound => "not found",
+            BulkOutcome::ManagedByFile => "not deleted: its tenant file declares it",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct BulkResult {
     pub username: String,

@@ -6,8 +6,8 @@ use crate::store::{AuditEvent, AuditQuery, Result};
 
 pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<()> {
     let statement = query(
-        "INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_events (tenant_id, at, actor, action, target, client_address, detail, via) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(event.tenant_id)
     .bind(event.at)
@@ -15,7 +15,8 @@ pub(super) async fn insert(conn: &mut impl Conn, event: &AuditEvent) -> Result<(
     .bind(&event.action)
     .bind(&event.target)
     .bind(&event.client_address)
-    .bind(event.detail.as_deref());
+    .bind(event.detail.as_deref())
+    .bind(event.via.as_deref());
     conn.execute(statement).await?;
     Ok(())
 }
@@ -28,7 +29,7 @@ pub(super) async fn page(
     page: &AuditQuery,
 ) -> Result<Vec<AuditEvent>> {
     let mut statement = query(
-        "SELECT id, tenant_id, at, actor, action, target, client_address, detail FROM audit_events \
+        "SELECT id, tenant_id, at, actor, action, target, client_address, detail, via FROM audit_events \
          WHERE tenant_id = $1",
     )
     .bind(tenant_id);
@@ -77,7 +78,7 @@ pub(super) async fn of_grant(
     grant_id: &str,
 ) -> Result<Vec<AuditEvent>> {
     let statement = query(
-        "SELECT a.id, a.tenant_id, a.at, a.actor, a.action, a.target, a.client_address, a.detail \
+        "SELECT a.id, a.tenant_id, a.at, a.actor, a.action, a.target, a.client_address, a.detail, a.via \
          FROM audit_events a \
          WHERE a.tenant_id = $1 AND a.id IN ( \
              SELECT e.id FROM tokens t JOIN audit_events e \

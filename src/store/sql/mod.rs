@@ -13,6 +13,7 @@ mod audit;
 mod backend;
 mod batch;
 mod clients;
+mod console;
 mod lockout;
 mod ownership;
 mod roles;
@@ -30,10 +31,10 @@ use backend::notice_of;
 
 use super::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
-    Committed, Declared, Digest, Error, Feed, GrantPage, LiveGrant, LockTarget, NamePage,
-    NewClient, NewSigningKey, NewTenant, NewToken, NewUser, Notice, Purged, Result, RoleRecord,
-    Rotation, RuleRow, Selection, SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord,
-    UserChange, UserFilter, UserRecord,
+    Committed, ConsoleSessionRecord, Declared, Digest, Error, Feed, GrantPage, LiveGrant,
+    LockTarget, NamePage, NewClient, NewConsoleSession, NewSigningKey, NewTenant, NewToken,
+    NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow,
+    Source, Step, Store, TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
 };
 use crate::domain::token::Event;
 use sqlx::Transaction;
@@ -672,11 +673,63 @@ impl<B: Backend> Store for SqlStore<B> {
         let purged = Purged {
             tokens: tokens::purge(&mut *tx, tokens_before, batch).await?,
             audit_events: audit::purge(&mut *tx, audit_before, batch).await?,
+            console_sessions: 0,
         };
         // Only ended tokens go, and no cache holds one: an ACTIVE entry leaves the token
         // cache when its lifetime passes, long before its grant can be purged.
         let _ = self.finish(tx, None, None, Changes::default()).await?;
         Ok(Some(purged))
+    }
+
+    // ---- console sessions -------------------------------------------------------------
+
+    async fn start_console_session(
+        &self,
+        session: &NewConsoleSession<'_>,
+        replaces: Option<i64>,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.backend.begin_write().await?;
+        if let Some(old) = replaces {
+            console::delete(&mut *tx, old).await?;
+        }
+        console::insert(&mut *tx, session).await?;
+        // No cache holds a session: every request reads its own.
+        let _ = self
+            .finish(tx, Some(audit), None, Changes::default())
+            .await?;
+        Ok(())
+    }
+
+    async fn console_session(&self, digest: &Digest) -> Result<Option<ConsoleSessionRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        console::find(&mut *conn, digest).await
+    }
+
+    async fn touch_console_session(&self, id: i64, now: i64) -> Result<()> {
+        let mut tx = self.backend.begin_write().await?;
+        console::touch(&mut *tx, id, now).await?;
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(())
+    }
+
+    async fn end_console_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool> {
+        let mut tx = self.backend.begin_write().await?;
+        let found = console::delete(&mut *tx, id).await?;
+        let audit = audit.filter(|_| found);
+        let _ = self.finish(tx, audit, None, Changes::default()).await?;
+        Ok(found)
+    }
+
+    async fn end_stale_console_sessions(
+        &self,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<u64> {
+        let mut tx = self.backend.begin_write().await?;
+        let ended = console::delete_stale(&mut *tx, idle_before, started_before).await?;
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(ended)
     }
 
     // ---- audit --------------------------------------------------------------------
