@@ -15,7 +15,7 @@ pub mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::{Backend, TestServer};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -93,28 +93,20 @@ async fn start_chromedriver() -> (Driver, String) {
     (driver, url)
 }
 
-fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("..")
-        .join("test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// Whether the browser test can run here; in CI it must.
+fn browser_available() -> bool {
+    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but Chromium or chromedriver is missing: .ci/run installs them");
+    }
+    eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+    false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_signs_in_and_the_code_becomes_a_token() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but Chromium or chromedriver is missing: .ci/run installs them");
-        }
-        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
-        return;
-    }
-    let s = TestServer::start(Backend::Sqlite).await;
-    let (callback_port, mut callbacks) = callback_server().await;
-    let (_driver, driver_url) = start_chromedriver().await;
-    let profile = tempfile::tempdir().unwrap();
-
+/// A headless Chromium session with its own profile in `profile`.
+async fn open_browser(driver_url: &str, profile: &Path) -> Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -125,17 +117,37 @@ async fn a_browser_signs_in_and_the_code_becomes_a_token() {
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                 // The test server's certificate is self-signed for this run.
                 "--ignore-certificate-errors",
-                format!("--user-data-dir={}", profile.path().display()),
+                format!("--user-data-dir={}", profile.display()),
                 "--window-size=1280,900",
             ]
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
+    ClientBuilder::new(connector)
         .capabilities(capabilities)
-        .connect(&driver_url)
+        .connect(driver_url)
         .await
-        .expect("a WebDriver session");
+        .expect("a WebDriver session")
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("..")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_and_the_code_becomes_a_token() {
+    if !browser_available() {
+        return;
+    }
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (callback_port, mut callbacks) = callback_server().await;
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&driver_url, profile.path()).await;
 
     let verifier = format!("{}-{}", common::random_suffix(), "browser".repeat(6));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -235,5 +247,307 @@ async fn a_browser_signs_in_and_the_code_becomes_a_token() {
     assert_eq!(info["active"], true);
     assert_eq!(info["username"], "alice@foo.com");
     assert_eq!(info["scope"], "read write");
+    eprintln!("screenshots: {}", artifacts_dir().display());
+}
+
+/// axe-core, pinned and vendored for the tests only (MPL-2.0, its licence beside it).
+const AXE: &str = include_str!("fixtures/axe-core-4.10.3/axe.min.js");
+
+/// The WCAG 2.0, 2.1 and 2.2 A and AA rules of axe-core.
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { runOnly: { type: 'tag',
+    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22a', 'wcag22aa'] } })
+  .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+  .catch(e => done(['axe failed: ' + e]));
+"#;
+
+/// The current page, checked: no axe-core violation, and no horizontal scrolling at
+/// the window's width.
+async fn check_page(browser: &Client, what: &str) -> Result<(), fantoccini::error::CmdError> {
+    browser.execute(AXE, vec![]).await?;
+    let violations = browser.execute_async(AXE_RUN, vec![]).await?;
+    assert_eq!(violations, json!([]), "axe-core on {what}");
+    let overflow = browser
+        .execute(
+            "const e = document.documentElement; return e.scrollWidth - e.clientWidth;",
+            vec![],
+        )
+        .await?;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "{what} scrolls sideways by {overflow} px"
+    );
+    Ok(())
+}
+
+/// Presses Tab from the top of the page until focus comes round again; every link,
+/// button and field must be reached, each with a visible outline.
+async fn tab_through(browser: &Client, what: &str) -> Result<(), fantoccini::error::CmdError> {
+    let focusable = browser
+        .execute(
+            "return document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea').length;",
+            vec![],
+        )
+        .await?
+        .as_u64()
+        .unwrap();
+    browser
+        .execute(
+            "document.activeElement && document.activeElement.blur(); window.focus();",
+            vec![],
+        )
+        .await?;
+    let mut reached = std::collections::HashSet::new();
+    for _ in 0..focusable + 2 {
+        browser
+            .active_element()
+            .await?
+            .send_keys("\u{E004}")
+            .await?;
+        let (which, outline) = {
+            let seen = browser
+                .execute(
+                    "const e = document.activeElement; \
+                     const all = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')]; \
+                     return [all.indexOf(e), getComputedStyle(e).outlineStyle];",
+                    vec![],
+                )
+                .await?;
+            (
+                seen[0].as_i64().unwrap(),
+                seen[1].as_str().unwrap().to_owned(),
+            )
+        };
+        if which >= 0 {
+            assert_ne!(outline, "none", "focus is visible on {what}");
+            reached.insert(which);
+        }
+    }
+    assert_eq!(
+        reached.len() as u64,
+        focusable,
+        "Tab reaches every control of {what}"
+    );
+    Ok(())
+}
+
+async fn screenshot(browser: &Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    std::fs::write(artifacts_dir().join(name), browser.screenshot().await?).unwrap();
+    Ok(())
+}
+
+/// Presses Enter on the button whose text is `label`.
+async fn press(browser: &Client, label: &str) -> Result<(), fantoccini::error::CmdError> {
+    let button = browser
+        .find(Locator::XPath(&format!(
+            "//button[normalize-space()='{label}']"
+        )))
+        .await?;
+    button.send_keys("\u{E007}").await
+}
+
+/// The console by keyboard alone: sign in to foo.com, create a user with a role, see
+/// it listed, let it take a token by the password grant, revoke that token from the
+/// console, and see introspection answer inactive. Every page on the way is checked
+/// with axe-core and at 320 CSS pixels, and the screenshots are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_by_keyboard_and_passes_axe() {
+    if !browser_available() {
+        return;
+    }
+    // The browser must reach the server at its public URL: the sign-in comes back there,
+    // and the console takes forms only from there.
+    let port = common::free_port();
+    let s = TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
+        c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.server.public_url = format!("https://127.0.0.1:{port}");
+    })
+    .await;
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&driver_url, profile.path()).await;
+    let console = format!("{}/t/foo.com/console", s.base);
+    let mut bob_token = String::new();
+
+    let result = async {
+        // Sign in: the console sends the browser through the tenant's sign-in page.
+        browser.goto(&format!("{console}/")).await?;
+        browser
+            .find(Locator::Id("username"))
+            .await?
+            .send_keys("admin")
+            .await?;
+        browser
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys("foo-admin-password\u{E007}")
+            .await?;
+        browser.wait().for_element(Locator::Css("nav")).await?;
+        assert_eq!(browser.current_url().await?.as_str(), format!("{console}/"));
+        check_page(&browser, "the first page").await?;
+
+        // Users, then New user, by keyboard.
+        browser
+            .find(Locator::LinkText("Users"))
+            .await?
+            .send_keys("\u{E007}")
+            .await?;
+        browser.wait().for_element(Locator::Id("search")).await?;
+        check_page(&browser, "the users").await?;
+        screenshot(&browser, "console-users.png").await?;
+        tab_through(&browser, "the users").await?;
+        browser
+            .find(Locator::LinkText("New user"))
+            .await?
+            .send_keys("\u{E007}")
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::Id("field-username"))
+            .await?;
+        check_page(&browser, "the new user form").await?;
+        // A password too short: the form comes back with the field marked.
+        browser
+            .find(Locator::Id("field-username"))
+            .await?
+            .send_keys("bob")
+            .await?;
+        browser
+            .find(Locator::Id("field-password"))
+            .await?
+            .send_keys("short")
+            .await?;
+        press(&browser, "Create user").await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("[aria-invalid=true]"))
+            .await?;
+        check_page(&browser, "the new user form with an error").await?;
+        let kept = browser
+            .find(Locator::Id("field-username"))
+            .await?
+            .prop("value")
+            .await?;
+        assert_eq!(kept.as_deref(), Some("bob"));
+        browser
+            .find(Locator::Id("field-password"))
+            .await?
+            .send_keys("bob-password")
+            .await?;
+        // Space ticks the role's checkbox.
+        browser
+            .find(Locator::Css("input[name='role:admin']"))
+            .await?
+            .send_keys(" ")
+            .await?;
+        press(&browser, "Create user").await?;
+        browser.wait().for_element(Locator::Id("grants")).await?;
+        let page = browser.source().await?;
+        assert!(page.contains("User bob was created."), "{page}");
+        check_page(&browser, "a user").await?;
+        tab_through(&browser, "a user").await?;
+
+        // The list shows bob; a search for nobody shows the empty state.
+        browser.goto(&format!("{console}/users?q=bo")).await?;
+        assert!(browser.source().await?.contains(">bob</a>"));
+        browser
+            .goto(&format!("{console}/users?q=nobody-at-all"))
+            .await?;
+        assert!(browser.source().await?.contains("No user matches."));
+        check_page(&browser, "an empty list").await?;
+
+        // bob takes a token with the password grant.
+        let r = s
+            .post_form(
+                "/t/foo.com/oauth2/token",
+                Some(("foo-client", "foo-secret")),
+                &[
+                    ("grant_type", "password"),
+                    ("username", "bob"),
+                    ("password", "bob-password"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let tokens: Value = r.json().await.unwrap();
+        bob_token = tokens["access_token"].as_str().unwrap().to_owned();
+
+        // Revoke it from bob's page, by keyboard.
+        browser.goto(&format!("{console}/users/bob")).await?;
+        screenshot(&browser, "console-user.png").await?;
+        let revoke = browser
+            .find(Locator::XPath(
+                "//section[@aria-labelledby='grants']//button[normalize-space()='Revoke']",
+            ))
+            .await?;
+        revoke.send_keys("\u{E007}").await?;
+        browser.wait().for_element(Locator::Css(".notice")).await?;
+        let page = browser.source().await?;
+        assert!(page.contains("The grant was revoked"), "{page}");
+
+        // Tokens: the lookup form and a token's story.
+        browser
+            .find(Locator::LinkText("Tokens"))
+            .await?
+            .send_keys("\u{E007}")
+            .await?;
+        browser.wait().for_element(Locator::Id("token")).await?;
+        check_page(&browser, "the token lookup").await?;
+        browser
+            .find(Locator::Id("token"))
+            .await?
+            .send_keys(&format!("{bob_token}\u{E007}"))
+            .await?;
+        browser.wait().for_element(Locator::Id("history")).await?;
+        let page = browser.source().await?;
+        assert!(
+            page.contains("REVOKED") && !page.contains(&bob_token),
+            "{page}"
+        );
+        check_page(&browser, "a token").await?;
+
+        // A deletion's confirmation page.
+        browser.goto(&format!("{console}/users/bob/delete")).await?;
+        assert!(browser.source().await?.contains("Delete the user"));
+        check_page(&browser, "a confirmation").await?;
+
+        // At 320 CSS pixels: nothing scrolls sideways, and nothing fails axe-core.
+        browser.set_window_size(320, 800).await?;
+        let width = browser.execute("return window.innerWidth;", vec![]).await?;
+        assert!(width.as_i64().unwrap() <= 320, "a narrow window: {width}");
+        for path in ["/", "/users", "/users/new", "/users/bob", "/tokens"] {
+            browser.goto(&format!("{console}{path}")).await?;
+            check_page(&browser, &format!("{path} at 320 px")).await?;
+        }
+        browser.set_window_size(390, 844).await?;
+        browser.goto(&format!("{console}/users")).await?;
+        screenshot(&browser, "console-users-phone.png").await?;
+
+        // Sign out, by keyboard; the page after it is checked too.
+        press(&browser, "Sign out").await?;
+        browser
+            .wait()
+            .for_element(Locator::LinkText("Sign in again"))
+            .await?;
+        check_page(&browser, "the signed-out page").await?;
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let current = browser
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let _ = browser.close().await;
+    result.unwrap_or_else(|e| panic!("the browser drove the console (at {current}): {e}"));
+    let (_, info) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            ("admin@foo.com", "foo-admin-password"),
+            &bob_token,
+        )
+        .await;
+    assert_eq!(info["active"], false, "the token revoked in the console");
     eprintln!("screenshots: {}", artifacts_dir().display());
 }
