@@ -183,17 +183,9 @@ async fn a_browser_signs_in_and_the_code_becomes_a_token() {
         )
         .unwrap();
 
-        browser
-            .find(Locator::Id("username"))
-            .await?
-            .send_keys("alice")
-            .await?;
+        type_into(&browser, "username", "alice").await?;
         // Enter in the password field, as people do: the default button must sign in.
-        browser
-            .find(Locator::Id("password"))
-            .await?
-            .send_keys("alice-password\u{E007}")
-            .await?;
+        type_into(&browser, "password", "alice-password\u{E007}").await?;
         Ok::<_, fantoccini::error::CmdError>(())
     }
     .await;
@@ -337,6 +329,15 @@ async fn screenshot(browser: &Client, name: &str) -> Result<(), fantoccini::erro
     Ok(())
 }
 
+/// Types `keys` into the element with this id, as a keyboard would.
+async fn type_into(
+    browser: &Client,
+    id: &str,
+    keys: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.find(Locator::Id(id)).await?.send_keys(keys).await
+}
+
 /// Presses Enter on the button whose text is `label`.
 async fn press(browser: &Client, label: &str) -> Result<(), fantoccini::error::CmdError> {
     let button = browser
@@ -373,16 +374,8 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
     let result = async {
         // Sign in: the console sends the browser through the tenant's sign-in page.
         browser.goto(&format!("{console}/")).await?;
-        browser
-            .find(Locator::Id("username"))
-            .await?
-            .send_keys("admin")
-            .await?;
-        browser
-            .find(Locator::Id("password"))
-            .await?
-            .send_keys("foo-admin-password\u{E007}")
-            .await?;
+        type_into(&browser, "username", "admin").await?;
+        type_into(&browser, "password", "foo-admin-password\u{E007}").await?;
         browser.wait().for_element(Locator::Css("nav")).await?;
         assert_eq!(browser.current_url().await?.as_str(), format!("{console}/"));
         check_page(&browser, "the first page").await?;
@@ -408,16 +401,8 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
             .await?;
         check_page(&browser, "the new user form").await?;
         // A password too short: the form comes back with the field marked.
-        browser
-            .find(Locator::Id("field-username"))
-            .await?
-            .send_keys("bob")
-            .await?;
-        browser
-            .find(Locator::Id("field-password"))
-            .await?
-            .send_keys("short")
-            .await?;
+        type_into(&browser, "field-username", "bob").await?;
+        type_into(&browser, "field-password", "short").await?;
         press(&browser, "Create user").await?;
         browser
             .wait()
@@ -430,11 +415,7 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
             .prop("value")
             .await?;
         assert_eq!(kept.as_deref(), Some("bob"));
-        browser
-            .find(Locator::Id("field-password"))
-            .await?
-            .send_keys("bob-password")
-            .await?;
+        type_into(&browser, "field-password", "bob-password").await?;
         // Space ticks the role's checkbox.
         browser
             .find(Locator::Css("input[name='role:admin']"))
@@ -494,11 +475,7 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
             .await?;
         browser.wait().for_element(Locator::Id("token")).await?;
         check_page(&browser, "the token lookup").await?;
-        browser
-            .find(Locator::Id("token"))
-            .await?
-            .send_keys(&format!("{bob_token}\u{E007}"))
-            .await?;
+        type_into(&browser, "token", &format!("{bob_token}\u{E007}")).await?;
         browser.wait().for_element(Locator::Id("history")).await?;
         let page = browser.source().await?;
         assert!(

@@ -462,15 +462,7 @@ async fn a_session_ends_with_its_user_and_needs_a_recent_sign_in_to_delete(s: Te
         "a new sign-in"
     );
     // Disabling the user ends the session at its next request.
-    let (status, _) = s
-        .api(
-            "PUT",
-            "/t/foo.com/api/v1/users/ops/enabled",
-            FOO_ADMIN,
-            Some(json!({"enabled": false})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    disable(&s, "ops").await;
     let (status, _, _) = browser.get("/t/foo.com/console/users").await;
     assert_eq!(status, 303, "the session ended");
     // So does a new password.
@@ -490,20 +482,65 @@ async fn a_session_ends_with_its_user_and_needs_a_recent_sign_in_to_delete(s: Te
     assert_eq!(status, 303, "the session ended");
 }
 
+/// Disables `username` of foo.com through the admin API.
+async fn disable(s: &TestServer, username: &str) {
+    let (status, _) = s
+        .api(
+            "PUT",
+            &format!("/t/foo.com/api/v1/users/{username}/enabled"),
+            FOO_ADMIN,
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
 /// Moves every console session's sign-in `seconds` into the past.
 async fn age_sessions(s: &TestServer, seconds: i64) {
     let sql = format!("UPDATE console_sessions SET signed_in_at = signed_in_at - {seconds}");
+    run_sql(s, &sql).await;
+}
+
+/// Runs one statement on the test's database; answers the rows it touched.
+async fn run_sql(s: &TestServer, sql: &str) -> u64 {
     match s.database.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&s.database.url).await.unwrap();
-            sqlx::query(&sql).execute(&pool).await.unwrap();
+            let done = sqlx::query(sql).execute(&pool).await.unwrap();
             pool.close().await;
+            done.rows_affected()
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&s.database.url).await.unwrap();
-            sqlx::query(&sql).execute(&pool).await.unwrap();
+            let done = sqlx::query(sql).execute(&pool).await.unwrap();
             pool.close().await;
+            done.rows_affected()
         }
+    }
+}
+
+async fn sessions_that_ended_unseen_are_purged(s: TestServer) {
+    let idle = sign_in_as_foo_admin(&s).await;
+    let (busy, _) = sign_in(&s, "/t/foo.com", "users", "admin", FOO_ADMIN.1).await;
+    // One idle for 15 minutes, one signed in 8 hours ago; a third still fresh.
+    let (fresh, _) = sign_in(&s, "/t/foo.com", "users", "admin", FOO_ADMIN.1).await;
+    run_sql(
+        &s,
+        "UPDATE console_sessions SET last_seen_at = last_seen_at - 900 \
+         WHERE id = (SELECT MIN(id) FROM console_sessions)",
+    )
+    .await;
+    run_sql(
+        &s,
+        "UPDATE console_sessions SET signed_in_at = signed_in_at - 28800 \
+         WHERE id = (SELECT MIN(id) + 1 FROM console_sessions)",
+    )
+    .await;
+    assert_eq!(s.gateway.end_stale_console_sessions().await.unwrap(), 2);
+    assert_eq!(s.gateway.end_stale_console_sessions().await.unwrap(), 0);
+    for (browser, live) in [(&idle, false), (&busy, false), (&fresh, true)] {
+        let (status, _, _) = browser.get("/t/foo.com/console/users").await;
+        assert_eq!(status == 200, live);
     }
 }
 
@@ -555,6 +592,30 @@ async fn a_session_made_on_one_instance_works_on_another(s: TestServer) {
     assert_eq!(status, 303);
     let (status, _, _) = there.get("/t/foo.com/console/users").await;
     assert_eq!(status, 303);
+    // A user disabled through one instance loses its session on the other within a
+    // second: the other hears of the change and drops the user it had cached.
+    s.api_user("/t/foo.com", FOO_ADMIN, "ops", "ops-password", &["admin"])
+        .await;
+    let (ops, _) = sign_in(&s, "/t/foo.com", "users", "ops", "ops-password").await;
+    let ops_there = Browser {
+        s: there.s,
+        session: ops.session.clone(),
+    };
+    let (status, _, _) = ops_there.get("/t/foo.com/console/users").await;
+    assert_eq!(status, 200, "the user is cached there now");
+    disable(&s, "ops").await;
+    let disabled = std::time::Instant::now();
+    loop {
+        let (status, _, _) = ops_there.get("/t/foo.com/console/users").await;
+        if status == 303 {
+            break;
+        }
+        assert!(
+            disabled.elapsed() < std::time::Duration::from_secs(1),
+            "the session outlived its user's disabling by a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 on_both_backends!(crate::common::TestServer::for_backend;
@@ -564,4 +625,5 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_session_and_its_client_belong_to_one_tenant,
     a_session_ends_with_its_user_and_needs_a_recent_sign_in_to_delete,
     a_session_made_on_one_instance_works_on_another,
+    sessions_that_ended_unseen_are_purged,
 );

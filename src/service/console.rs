@@ -16,7 +16,10 @@ use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::GrantType;
-use crate::domain::console::{session_state, signed_in_recently, SessionState, CONSOLE_CLIENT_ID};
+use crate::domain::console::{
+    session_state, signed_in_recently, SessionState, CONSOLE_CLIENT_ID, IDLE_SECONDS,
+    LIFETIME_SECONDS,
+};
 use crate::domain::permission::authorize;
 use crate::domain::pkce::challenge_of;
 use crate::domain::principal::qualified_name;
@@ -58,22 +61,24 @@ pub(super) fn console_client(tenant: &Tenant) -> ClientRecord {
     }
 }
 
+/// What the tenant's paths start with: nothing for the super tenant, `/t/{domain}`
+/// for the others.
+fn tenant_prefix(tenant: &Tenant) -> String {
+    if tenant.is_super {
+        String::new()
+    } else {
+        format!("/t/{}", tenant.domain)
+    }
+}
+
 /// The path every console page of the tenant starts with.
 pub fn console_path(tenant: &Tenant) -> String {
-    if tenant.is_super {
-        "/console".to_owned()
-    } else {
-        format!("/t/{}/console", tenant.domain)
-    }
+    format!("{}/console", tenant_prefix(tenant))
 }
 
 /// The admin API path a console page mirrors, as the tenant's resource rules see it.
 fn api_path(tenant: &Tenant, rest: &str) -> String {
-    if tenant.is_super {
-        format!("/api/v1/{rest}")
-    } else {
-        format!("/t/{}/api/v1/{rest}", tenant.domain)
-    }
+    format!("{}/api/v1/{rest}", tenant_prefix(tenant))
 }
 
 fn callback_uri(tenant: &Tenant) -> String {
@@ -174,11 +179,7 @@ impl Gateway {
         let sealed = self
             .keys
             .seal_with_master(flow.as_bytes(), flow_context(tenant).as_bytes());
-        let authorize = if tenant.is_super {
-            "/oauth2/authorize".to_owned()
-        } else {
-            format!("/t/{}/oauth2/authorize", tenant.domain)
-        };
+        let authorize = format!("{}/oauth2/authorize", tenant_prefix(tenant));
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
             .append_pair("client_id", CONSOLE_CLIENT_ID)
@@ -210,7 +211,8 @@ impl Gateway {
         let Some(flow) = flow_cookie.and_then(|cookie| self.open_flow(tenant, cookie)) else {
             return Ok(None);
         };
-        let fresh = now() - flow.started_at < FLOW_SECONDS;
+        let now = now();
+        let fresh = now - flow.started_at < FLOW_SECONDS;
         if !fresh || !bool::from(flow.state.as_bytes().ct_eq(state.as_bytes())) {
             return Ok(None);
         }
@@ -219,7 +221,6 @@ impl Gateway {
             client: &client,
             by: ChangedBy::from_address(Actor::client(CONSOLE_CLIENT_ID), origin.address()),
         };
-        let now = now();
         let exchanged = self
             .exchange_code(
                 tenant,
@@ -349,6 +350,18 @@ impl Gateway {
             &by,
         )
         .await
+    }
+
+    /// Deletes the sessions that ended without being presented again, idle or over;
+    /// answers how many. The purge calls it every minute, on every instance: a
+    /// deletion twice is no harm.
+    pub async fn end_stale_console_sessions(&self) -> Result<u64> {
+        let now = now();
+        let ended = self
+            .store
+            .end_stale_console_sessions(now - IDLE_SECONDS, now - LIFETIME_SECONDS)
+            .await?;
+        Ok(ended)
     }
 
     /// The flow a cookie carries, if this server sealed it for this tenant.

@@ -1,10 +1,9 @@
 //! Background purge (SPEC §10): tokens whose whole grant stopped being active more than
 //! `tokens.retention_seconds` ago, and audit events older than `audit.retention_days`,
-//! are deleted in small batches, one instance at a time; so are console sessions that
-//! ended without being presented again.
+//! are deleted in small batches, one instance at a time. Console sessions that ended
+//! without being presented again go too (`console.rs`).
 
 use super::{now, Gateway, Result};
-use crate::domain::console::{IDLE_SECONDS, LIFETIME_SECONDS};
 use crate::store::Purged;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +16,21 @@ const BATCH: i64 = 500;
 impl Gateway {
     /// Purges every minute while the gateway lives.
     pub fn spawn_purger(self: &Arc<Self>) {
-        self.every(EVERY, async |gateway| match gateway.purge_due().await {
-            Ok(purged) if purged != Purged::default() => tracing::info!(
-                tokens = purged.tokens,
-                audit_events = purged.audit_events,
-                console_sessions = purged.console_sessions,
-                "purged"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
+        self.every(EVERY, async |gateway| {
+            match gateway.purge_due().await {
+                Ok(purged) if purged != Purged::default() => tracing::info!(
+                    tokens = purged.tokens,
+                    audit_events = purged.audit_events,
+                    "purged"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
+            }
+            match gateway.end_stale_console_sessions().await {
+                Ok(0) => {}
+                Ok(ended) => tracing::info!(console_sessions = ended, "purged"),
+                Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
+            }
         });
     }
 
@@ -36,15 +41,7 @@ impl Gateway {
         let tokens_before = now.saturating_sub(self.config.tokens.retention_seconds as i64);
         let audit_days = self.config.audit.retention_days as i64;
         let audit_before = now.saturating_sub(audit_days.saturating_mul(86_400));
-        // Ended sessions are deleted when next presented; these are the ones never
-        // presented again.
-        let mut total = Purged {
-            console_sessions: self
-                .store
-                .end_stale_console_sessions(now - IDLE_SECONDS, now - LIFETIME_SECONDS)
-                .await?,
-            ..Purged::default()
-        };
+        let mut total = Purged::default();
         loop {
             let Some(batch) = self.store.purge(tokens_before, audit_before, BATCH).await? else {
                 return Ok(total);

@@ -433,8 +433,8 @@ pub trait Store: Send + Sync {
     async fn touch_console_session(&self, id: i64, now: i64) -> Result<()>;
     /// Ends a session, auditing why when `audit` is given; false when it was gone.
     async fn end_console_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool>;
-    /// Deletes the sessions idle since before `idle_before` or signed in before
-    /// `started_before`; answers how many.
+    /// Deletes the sessions last seen at or before `idle_before`, or signed in at or
+    /// before `started_before`; answers how many.
     async fn end_stale_console_sessions(
         &self,
         idle_before: i64,

@@ -657,7 +657,6 @@ pub struct NewConsoleSession<'a> {
 pub struct Purged {
     pub tokens: u64,
     pub audit_events: u64,
-    pub console_sessions: u64,
 }
 
 /// What instances sharing one database tell each other, in commit order.

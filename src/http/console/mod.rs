@@ -148,6 +148,10 @@ impl Signed<'_> {
         }
     }
 
+    fn origin(&self) -> &Origin {
+        self.console.origin
+    }
+
     /// A POST is answered only when it came from this site and carries this session's
     /// synchronizer token; otherwise this 403 page says why in words.
     fn refuse_post(&self) -> Option<Response<Body>> {
@@ -199,7 +203,7 @@ impl Signed<'_> {
     async fn sign_out(&self) -> Result<Response<Body>, ApiError> {
         let gateway = self.console.gateway;
         gateway
-            .sign_out_of_console(&self.session, self.console.origin)
+            .sign_out_of_console(&self.session, self.origin())
             .await?;
         let mut response = redirect(&format!("{}/signed-out", self.console.base));
         set_cookie(&mut response, &expired_cookie(SESSION_COOKIE));

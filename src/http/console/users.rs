@@ -1,7 +1,7 @@
 //! The Users pages: the list with search, filters and bulk actions; a new user; a
 //! user's page with its roles, state, password and live grants.
 
-use super::page::{self, csrf, done_note, field, time, Section};
+use super::page::{self, csrf, done_note, field, head_row, time, Section};
 use super::Signed;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
@@ -69,10 +69,6 @@ fn yes_no_any(name: &str, label: &str, value: Option<bool>) -> Markup {
 }
 
 impl Signed<'_> {
-    fn origin(&self) -> &crate::service::Origin {
-        self.console.origin
-    }
-
     pub(super) async fn users(&self) -> Result<Response<Body>, ApiError> {
         let admin = self.session.admin("GET", "users", self.origin())?;
         let query = self.query()?;
@@ -119,14 +115,11 @@ impl Signed<'_> {
                 div.table {
                     table {
                         caption.muted { "Users, by username" }
-                        thead { tr {
-                            @if may_bulk { th scope="col" { "Select" } }
-                            th scope="col" { "Username" }
-                            th scope="col" { "Roles" }
-                            th scope="col" { "Enabled" }
-                            th scope="col" { "Locked" }
-                            th scope="col" { "Managed by" }
-                        } }
+                        @if may_bulk {
+                            (head_row(&["Select", "Username", "Roles", "Enabled", "Locked", "Managed by"]))
+                        } @else {
+                            (head_row(&["Username", "Roles", "Enabled", "Locked", "Managed by"]))
+                        }
                         tbody {
                             @for user in &users.items {
                                 tr {
@@ -360,13 +353,7 @@ impl Signed<'_> {
                         p { "No live grant." }
                     } @else {
                         div.table { table {
-                            thead { tr {
-                                th scope="col" { "Client" }
-                                th scope="col" { "Started" }
-                                th scope="col" { "Last issued" }
-                                th scope="col" { "Active tokens" }
-                                th scope="col" { "Action" }
-                            } }
+                            (head_row(&["Client", "Started", "Last issued", "Active tokens", "Action"]))
                             tbody {
                                 @for grant in &grants.items {
                                     tr {
@@ -588,7 +575,7 @@ impl Signed<'_> {
         let body = html! {
             p role="status" { (label) ": done. What happened to each user:" }
             div.table { table {
-                thead { tr { th scope="col" { "Username" } th scope="col" { "Outcome" } } }
+                (head_row(&["Username", "Outcome"]))
                 tbody {
                     @for result in &results {
                         tr { td { (result.username) } td { (result.outcome.words()) } }

@@ -48,15 +48,15 @@ pub(super) async fn delete(conn: &mut impl Conn, id: i64) -> Result<bool> {
         == 1)
 }
 
-/// Deletes the sessions idle since before `idle_before` or signed in before
-/// `started_before`.
+/// Deletes the sessions last seen at or before `idle_before`, or signed in at or before
+/// `started_before`: the bounds of `domain::console::session_state`.
 pub(super) async fn delete_stale(
     conn: &mut impl Conn,
     idle_before: i64,
     started_before: i64,
 ) -> Result<u64> {
     let statement =
-        query("DELETE FROM console_sessions WHERE last_seen_at < $1 OR signed_in_at < $2")
+        query("DELETE FROM console_sessions WHERE last_seen_at <= $1 OR signed_in_at <= $2")
             .bind(idle_before)
             .bind(started_before);
     Ok(conn.execute(statement).await?)

@@ -673,7 +673,6 @@ impl<B: Backend> Store for SqlStore<B> {
         let purged = Purged {
             tokens: tokens::purge(&mut *tx, tokens_before, batch).await?,
             audit_events: audit::purge(&mut *tx, audit_before, batch).await?,
-            console_sessions: 0,
         };
         // Only ended tokens go, and no cache holds one: an ACTIVE entry leaves the token
         // cache when its lifetime passes, long before its grant can be purged.
