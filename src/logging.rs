@@ -426,8 +426,68 @@ pub(crate) fn date_and_time(seconds: u64) -> String {
     )
 }
 
+/// The first second (UTC) of a day written `YYYY-MM-DD`: the inverse of
+/// [`date_and_time`] at midnight. `None` for anything that is not such a day.
+pub(crate) fn start_of_day(text: &str) -> Option<u64> {
+    let mut parts = text.splitn(3, '-');
+    let mut number = |len: usize| {
+        let part = parts.next().filter(|p| p.len() == len)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse::<i64>().ok())?
+    };
+    let (year, month, day) = (number(4)?, number(2)?, number(2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let days_in_month = *month_days.get(usize::try_from(month).ok()?.checked_sub(1)?)?;
+    if year < 1970 || day < 1 || day > days_in_month {
+        return None;
+    }
+    // Days since 1970-01-01, counting years from March so that February comes last.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y.rem_euclid(400);
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    u64::try_from(days * 86_400).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_day_starts_where_its_date_says() {
+        for seconds in [0_u64, 86_400, 951_782_400, 1_796_428_800, 4_102_444_800] {
+            let day = &date_and_time(seconds)[..10];
+            assert_eq!(start_of_day(day), Some(seconds), "{day}");
+        }
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-02-29",
+            "1969-12-31",
+            "2026-1-01",
+            "2026-01-01x",
+            "+026-01-01",
+        ] {
+            assert_eq!(start_of_day(bad), None, "{bad}");
+        }
+        assert_eq!(start_of_day("2024-02-29"), Some(1_709_164_800));
+    }
+
     use super::*;
 
     /// The lines of one request span and one event inside it, in `json` or text.

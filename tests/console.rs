@@ -618,6 +618,480 @@ async fn a_session_made_on_one_instance_works_on_another(s: TestServer) {
     }
 }
 
+/// The text between `before` and the next `after` in `html`.
+fn between<'h>(html: &'h str, before: &str, after: &str) -> &'h str {
+    let start = html
+        .find(before)
+        .unwrap_or_else(|| panic!("no {before} in {html}"))
+        + before.len();
+    let end = html[start..].find(after).unwrap() + start;
+    &html[start..end]
+}
+
+async fn the_super_tenant_makes_a_tenant_whose_admin_manages_it(s: TestServer) {
+    let (root, back) = sign_in(&s, "", "tenants", "admin", common::ADMIN_PASSWORD).await;
+    assert_eq!(back, "/console/tenants");
+    let (status, page, _) = root.get("/console/tenants").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(">Tenants</a>") && page.contains(">foo.com</td>"),
+        "{page}"
+    );
+    let new = "/console/tenants/new";
+    let (status, _, page) = root
+        .post(
+            new,
+            new,
+            &[
+                ("domain", "bad domain"),
+                ("admin.username", "boss"),
+                ("admin.password", "boss-password-1"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("value=\"bad domain\"") && page.contains("aria-invalid=\"true\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("boss-password-1"),
+        "a password is never shown back"
+    );
+    let (status, location, _) = root
+        .post(
+            new,
+            new,
+            &[
+                ("domain", "made.com"),
+                ("admin.username", "boss"),
+                ("admin.password", "boss-password-1"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            "/console/tenants?done=Tenant+made.com+was+created+with+its+administrator."
+        )
+    );
+    // Tenants are the super tenant's: no link to them, and no page, in another tenant.
+    let foo_admin = sign_in_as_foo_admin(&s).await;
+    let (_, home, _) = foo_admin.get("/t/foo.com/console/").await;
+    assert!(!home.contains(">Tenants</a>"), "{home}");
+    let (status, _, _) = foo_admin.get("/t/foo.com/console/tenants").await;
+    assert_eq!(status, 403);
+
+    // The new tenant's administrator signs in to its console and sets it up.
+    let (boss, _) = sign_in(&s, "/t/made.com", "roles", "boss", "boss-password-1").await;
+    let c = "/t/made.com/console";
+    let roles_new = format!("{c}/roles/new");
+    let (status, _, page) = boss
+        .post(
+            &roles_new,
+            &roles_new,
+            &[("name", "support"), ("permissions", "nope")],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains(">nope</textarea>") && page.contains("aria-invalid=\"true\""),
+        "{page}"
+    );
+    let usermgt = "/permission/admin/manage/identity/usermgt";
+    let (status, location, _) = boss
+        .post(
+            &roles_new,
+            &roles_new,
+            &[("name", "support"), ("permissions", usermgt)],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            "/t/made.com/console/roles/support?done=Role+support+was+created."
+        )
+    );
+    let role = format!("{c}/roles/support");
+    let (status, _, _) = boss
+        .post(
+            &role,
+            &role,
+            &[(
+                "permissions",
+                &format!("{usermgt}\r\n/permission/admin/monitor/audit\r\n"),
+            )],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let boss_api = ("boss@made.com", "boss-password-1");
+    let (_, support) = s
+        .api("GET", "/t/made.com/api/v1/roles/support", boss_api, None)
+        .await;
+    assert_eq!(
+        support["permissions"],
+        json!([usermgt, "/permission/admin/monitor/audit"])
+    );
+    let delete = format!("{role}/delete");
+    let (status, page, _) = boss.get(&delete).await;
+    assert!(status == 200 && page.contains("Delete the role"), "{page}");
+    let (status, _, _) = boss.post(&delete, &delete, &[], &[]).await;
+    assert_eq!(status, 303);
+    let (status, _) = s
+        .api("GET", "/t/made.com/api/v1/roles/support", boss_api, None)
+        .await;
+    assert_eq!(status, 404);
+
+    // A client: registered with its secret shown once, edited, its secret rotated.
+    let clients_new = format!("{c}/clients/new");
+    let (status, _, page) = boss
+        .post(
+            &clients_new,
+            &clients_new,
+            &[("client_id", "made-app"), ("require_pkce", "on")],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "no grant type");
+    assert!(page.contains("value=\"made-app\""), "{page}");
+    let (status, _, page) = boss
+        .post(
+            &clients_new,
+            &clients_new,
+            &[
+                ("client_id", "made-app"),
+                ("grant:client_credentials", "on"),
+                ("require_pkce", "on"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{page}");
+    let secret = between(&page, "<dt>Client secret</dt><dd><code>", "</code>").to_owned();
+    let token = "/t/made.com/oauth2/token";
+    s.client_token(token, ("made-app", &secret), None).await;
+    let client = format!("{c}/clients/made-app");
+    let (status, location, _) = boss
+        .post(
+            &client,
+            &client,
+            &[
+                ("grant:client_credentials", "on"),
+                ("scopes", "read\nwrite"),
+                ("name", "Made app"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            "/t/made.com/console/clients/made-app?done=The+client+was+saved."
+        )
+    );
+    let (_, view) = s
+        .api("GET", "/t/made.com/api/v1/clients/made-app", boss_api, None)
+        .await;
+    assert_eq!(
+        (&view["scopes"], &view["name"]),
+        (&json!(["read", "write"]), &json!("Made app"))
+    );
+    let rotate = format!("{client}/secret");
+    let (status, page, _) = boss.get(&rotate).await;
+    assert!(
+        status == 200 && page.contains("stops working at once"),
+        "{page}"
+    );
+    let (status, _, page) = boss.post(&rotate, &rotate, &[], &[]).await;
+    assert_eq!(status, 200, "{page}");
+    let rotated = between(&page, "<dt>Client secret</dt><dd><code>", "</code>").to_owned();
+    assert_ne!(rotated, secret);
+    let old = s
+        .post_form(
+            token,
+            Some(("made-app", &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(old.status(), 401, "the old secret stopped working");
+    s.client_token(token, ("made-app", &rotated), Some("read"))
+        .await;
+
+    // Settings: what is typed is checked as the API checks it, and kept when refused.
+    let settings = format!("{c}/settings");
+    let (_, page, _) = boss.get(&settings).await;
+    let refresh = field(&page, "tokens.refresh_token_ttl");
+    let mut form = vec![
+        ("tokens.access_token_ttl", "abc"),
+        ("tokens.refresh_token_ttl", refresh.as_str()),
+        ("tokens.authorization_code_ttl", "60"),
+        ("tokens.grant_max_lifetime", "86400"),
+        ("introspection.allowed_clients", "made-app"),
+        ("rate_limits.requests_per_caller", ""),
+        ("rate_limits.requests_per_tenant", "500"),
+    ];
+    let (status, _, page) = boss.post(&settings, &settings, &form, &[]).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("value=\"abc\"") && page.contains("aria-invalid=\"true\""),
+        "{page}"
+    );
+    form[0].1 = "600";
+    let (status, _, _) = boss.post(&settings, &settings, &form, &[]).await;
+    assert_eq!(status, 303);
+    let (_, now) = s
+        .api("GET", "/t/made.com/api/v1/settings", boss_api, None)
+        .await;
+    assert_eq!(now["tokens"]["access_token_ttl"], 600, "{now}");
+    assert_eq!(now["introspection"]["allowed_clients"], json!(["made-app"]));
+    assert_eq!(now["rate_limits"]["requests_per_tenant"], 500);
+
+    // Keys: a rotation retires the key that signed until now.
+    let keys = format!("{c}/keys/rotate");
+    let (status, _, _) = boss.post(&keys, &keys, &[], &[]).await;
+    assert_eq!(status, 303);
+    let (_, page, _) = boss.get(&format!("{c}/keys")).await;
+    assert!(
+        page.contains(">Active</td>") && page.contains(">Retiring</td>"),
+        "{page}"
+    );
+
+    // The client goes, then the tenant.
+    let delete = format!("{client}/delete");
+    let (status, _, _) = boss.post(&delete, &delete, &[], &[]).await;
+    assert_eq!(status, 303);
+    let (status, _) = s
+        .api("GET", "/t/made.com/api/v1/clients/made-app", boss_api, None)
+        .await;
+    assert_eq!(status, 404);
+    let deactivate = "/console/tenants/made.com/deactivate";
+    let (status, page, _) = root.get(deactivate).await;
+    assert!(
+        status == 200 && page.contains("Deactivate the tenant"),
+        "{page}"
+    );
+    let (status, _, _) = root.post(deactivate, deactivate, &[], &[]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = boss.get(&format!("{c}/keys")).await;
+    assert_eq!(status, 404, "a deactivated tenant has no console");
+}
+
+async fn resources_and_the_audit_log_in_the_console(s: TestServer) {
+    let browser = sign_in_as_foo_admin(&s).await;
+    let c = "/t/foo.com/console";
+    let (status, page, _) = browser
+        .get(&format!(
+            "{c}/resources/test?path=%2Ft%2Ffoo.com%2Fapi%2Fv1%2Fusers%2Falice&method=DELETE"
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Rule 2 decides"), "{page}");
+    assert!(
+        page.contains("<code>/permission/admin/manage/identity/usermgt</code>."),
+        "{page}"
+    );
+    let (status, page, _) = browser
+        .get(&format!("{c}/resources/test?path=users&method=GET"))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("aria-invalid=\"true\"") && page.contains("value=\"users\""),
+        "{page}"
+    );
+
+    // The rules are one form; positions order them, an empty context drops a rule, and
+    // a bad rule is named by its number with what was typed kept.
+    let resources = format!("{c}/resources");
+    let (status, page, _) = browser.get(&resources).await;
+    assert!(
+        status == 200 && page.contains("Save rules") && page.contains("name=\"context.0\""),
+        "{page}"
+    );
+    let usermgt = "/permission/admin/manage/identity/usermgt";
+    let rolemgt = "/permission/admin/manage/identity/rolemgt";
+    let mut rules = vec![
+        ("context.0", "(.*)/api/v1/roles(.*)"),
+        ("method.0", "all"),
+        ("permissions.0", rolemgt),
+        ("secured.0", "on"),
+        ("position.0", "2"),
+        ("context.1", "(.*)/api/v1/users(.*)"),
+        ("method.1", "all"),
+        ("permissions.1", usermgt),
+        ("secured.1", "on"),
+        ("position.1", "1"),
+        ("context.2", ""),
+        ("method.2", "all"),
+        ("permissions.2", ""),
+        ("position.2", ""),
+        ("context.3", "(.*)/api/v1/(.*)"),
+        ("method.3", "all"),
+        ("permissions.3", "/permission/admin"),
+        ("secured.3", "on"),
+        ("position.3", ""),
+        ("context.4", "(unclosed"),
+        ("method.4", "GET"),
+        ("permissions.4", ""),
+        ("position.4", ""),
+    ];
+    let (status, _, page) = browser.post(&resources, &resources, &rules, &[]).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("Rule 4:") && page.contains("value=\"(unclosed\""),
+        "{page}"
+    );
+    rules.truncate(rules.len() - 4);
+    let (status, location, _) = browser.post(&resources, &resources, &rules, &[]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            "/t/foo.com/console/resources?done=The+rules+were+saved%3B+they+apply+now."
+        )
+    );
+    let (_, saved) = s
+        .api("GET", "/t/foo.com/api/v1/resources", FOO_ADMIN, None)
+        .await;
+    let contexts: Vec<&str> = saved["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["context"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &contexts[..3],
+        [
+            "(.*)/api/v1/users(.*)",
+            "(.*)/api/v1/roles(.*)",
+            "(.*)/api/v1/(.*)"
+        ],
+        "{saved}"
+    );
+
+    // The audit log, filtered, on a page and as CSV.
+    s.api_user("/t/foo.com", FOO_ADMIN, "erin", "erin-password", &[])
+        .await;
+    let (status, page, _) = browser
+        .get(&format!(
+            "{c}/audit?action=user.create&actor=&target=erin&since=&until="
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<td>erin</td>") && page.contains("<td>admin@foo.com</td>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("resources.update</td>"),
+        "filtered by action"
+    );
+    let (status, page, _) = browser.get(&format!("{c}/audit?since=yesterday")).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("value=\"yesterday\"") && page.contains("aria-invalid=\"true\""),
+        "{page}"
+    );
+    let (status, csv, headers) = browser
+        .get(&format!("{c}/audit/export?action=user.create&target=erin"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"audit-foo.com.csv\""
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "\"id\",\"at\",\"actor\",\"action\",\"target\",\"from\",\"detail\",\"via\""
+    );
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].contains("\"admin@foo.com\",\"user.create\",\"erin\""),
+        "{csv}"
+    );
+}
+
+async fn a_view_only_admin_sees_read_only_pages(s: TestServer) {
+    let view = "/permission/admin/manage/identity/applicationmgt/view";
+    let rules = json!({"resources": [
+        {"context": "(.*)/api/v1/clients(.*)", "http_method": "GET", "permissions": [view]},
+        {"context": "(.*)/api/v1/clients(.*)", "permissions": ["/permission/admin/manage/identity/applicationmgt"]},
+        {"context": "(.*)/api/v1/(.*)", "permissions": ["/permission/admin"]},
+    ]});
+    let (status, body) = s
+        .api("PUT", "/t/foo.com/api/v1/resources", FOO_ADMIN, Some(rules))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let role = json!({"name": "viewer", "permissions": [view]});
+    let (status, _) = s
+        .api("POST", "/t/foo.com/api/v1/roles", FOO_ADMIN, Some(role))
+        .await;
+    assert_eq!(status, 201);
+    s.api_user(
+        "/t/foo.com",
+        FOO_ADMIN,
+        "vera",
+        "vera-password",
+        &["viewer"],
+    )
+    .await;
+    s.api_client("/t/foo.com", FOO_ADMIN, "api-made").await;
+    let (vera, back) = sign_in(&s, "/t/foo.com", "clients", "vera", "vera-password").await;
+    assert_eq!(back, "/t/foo.com/console/clients");
+    let c = "/t/foo.com/console";
+    let (status, page, _) = vera.get(&format!("{c}/clients")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(">api-made</a>") && page.contains(">Clients</a>"),
+        "{page}"
+    );
+    for hidden in ["New client", ">Users</a>", ">Roles</a>", ">Settings</a>"] {
+        assert!(!page.contains(hidden), "{hidden} shown to a viewer: {page}");
+    }
+    let (status, page, _) = vera.get(&format!("{c}/clients/api-made")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<dt>Client ID</dt>"), "{page}");
+    for hidden in ["Save client", "Rotate secret", ">Delete</a>", "<textarea"] {
+        assert!(!page.contains(hidden), "{hidden} shown to a viewer: {page}");
+    }
+    // What is not shown is refused anyway.
+    let (status, _, _) = vera.get(&format!("{c}/clients/new")).await;
+    assert_eq!(status, 403);
+    let new = format!("{c}/clients");
+    let (status, _, page) = vera
+        .post(
+            &new,
+            &format!("{c}/clients/api-made"),
+            &[("grant:password", "on")],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403, "{page}");
+    let (status, _, _) = vera.get(&format!("{c}/users")).await;
+    assert_eq!(status, 403);
+    // A file's client is shown with the file's name, read-only for everyone.
+    let admin = sign_in_as_foo_admin(&s).await;
+    let (_, page, _) = admin.get(&format!("{c}/clients/foo-client")).await;
+    assert!(
+        page.contains("<code>tenants/foo.com.toml</code>") && !page.contains("Save client"),
+        "{page}"
+    );
+    let (_, page, _) = admin.get(&format!("{c}/settings")).await;
+    assert!(
+        page.contains("<code>tenants/foo.com.toml</code>") && !page.contains("Save settings"),
+        "{page}"
+    );
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     signing_in_goes_through_the_tenants_own_code_flow,
     a_console_change_is_audited_as_made_in_the_console,
@@ -626,4 +1100,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_session_ends_with_its_user_and_needs_a_recent_sign_in_to_delete,
     a_session_made_on_one_instance_works_on_another,
     sessions_that_ended_unseen_are_purged,
+    the_super_tenant_makes_a_tenant_whose_admin_manages_it,
+    resources_and_the_audit_log_in_the_console,
+    a_view_only_admin_sees_read_only_pages,
 );

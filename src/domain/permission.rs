@@ -264,10 +264,23 @@ pub enum Requirement<'a> {
     Permissions(&'a [Permission]),
 }
 
-/// The first rule matching `method` and `path` decides (SPEC §5).
+/// The first rule matching `method` and `path`, with its place in `rules`: the one
+/// that decides (SPEC §5).
+pub fn deciding_rule<'a>(
+    rules: &'a [ResourceRule],
+    method: &str,
+    path: &str,
+) -> Option<(usize, &'a ResourceRule)> {
+    rules
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.matches(method, path))
+}
+
+/// What the deciding rule asks of a caller.
 pub fn requirement<'a>(rules: &'a [ResourceRule], method: &str, path: &str) -> Requirement<'a> {
-    match rules.iter().find(|r| r.matches(method, path)) {
-        Some(rule) if rule.secured => Requirement::Permissions(&rule.permissions),
+    match deciding_rule(rules, method, path) {
+        Some((_, rule)) if rule.secured => Requirement::Permissions(&rule.permissions),
         Some(_) | None => Requirement::Open,
     }
 }
@@ -339,6 +352,25 @@ mod tests {
         ] {
             assert!(Permission::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_deciding_rule_is_the_first_that_matches_method_and_path() {
+        let rules = vec![
+            ResourceRule::new("(.*)/api/v1/users", true, "GET", &["/permission/a".into()]).unwrap(),
+            ResourceRule::new(
+                "(.*)/api/v1/users(.*)",
+                true,
+                "all",
+                &["/permission/b".into()],
+            )
+            .unwrap(),
+        ];
+        let place = |method, path| deciding_rule(&rules, method, path).map(|(i, _)| i);
+        assert_eq!(place("GET", "/t/x/api/v1/users"), Some(0));
+        assert_eq!(place("POST", "/t/x/api/v1/users"), Some(1));
+        assert_eq!(place("GET", "/t/x/api/v1/users/bob"), Some(1));
+        assert_eq!(place("GET", "/t/x/api/v1/roles"), None);
     }
 
     #[test]

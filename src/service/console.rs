@@ -132,8 +132,13 @@ impl ConsoleSession {
     }
 
     /// Whether the tenant's resource rules let this user call the admin API's `method`
-    /// on `rest` (the path after `/api/v1/`): what the console shows.
+    /// on `rest` (the path after `/api/v1/`): what the console shows. Tenants are
+    /// managed from the super tenant only, as in the API, whatever the rules say.
     pub fn may(&self, method: &str, rest: &str) -> bool {
+        let tenants = rest == "tenants" || rest.starts_with("tenants/");
+        if tenants && !self.tenant.is_super {
+            return false;
+        }
         let path = api_path(&self.tenant, rest);
         authorize(&self.user.permissions, &self.tenant.rules, method, &path).is_ok()
     }

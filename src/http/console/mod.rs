@@ -16,9 +16,29 @@
 //! | `users/{u}/password`             | POST      | `PUT users/{u}/password`     |
 //! | `users/{u}/revoke`               | POST      | `POST tokens/revoke`         |
 //! | `users/{u}/delete`               | GET, POST | `DELETE users/{u}`           |
+//! | `roles?q=&after=`                | GET       | `GET roles`                  |
+//! | `roles/new`                      | GET, POST | `POST roles`                 |
+//! | `roles/{r}`                      | GET, POST | `GET`, `PUT roles/{r}`       |
+//! | `roles/{r}/delete`               | GET, POST | `DELETE roles/{r}`           |
+//! | `clients?q=&after=`              | GET       | `GET clients`                |
+//! | `clients/new`                    | GET, POST | `POST clients`               |
+//! | `clients/{c}`                    | GET, POST | `GET`, `PATCH clients/{c}`   |
+//! | `clients/{c}/secret`             | GET, POST | `POST clients/{c}/secret`    |
+//! | `clients/{c}/unlock`             | POST      | `POST clients/{c}/unlock`    |
+//! | `clients/{c}/delete`             | GET, POST | `DELETE clients/{c}`         |
+//! | `resources`                      | GET, POST | `GET`, `PUT resources`       |
+//! | `resources/test?path=&method=`   | GET       | `GET resources`              |
 //! | `tokens`                         | GET       | `POST tokens/lookup`         |
 //! | `tokens/lookup`                  | POST      | `POST tokens/lookup`         |
 //! | `tokens/revoke`                  | POST      | `POST tokens/revoke`         |
+//! | `audit?action=&actor=&target=&since=&until=&after=` | GET | `GET audit`     |
+//! | `audit/export?…` (CSV)           | GET       | `GET audit`                  |
+//! | `keys`                           | GET       | `GET keys`                   |
+//! | `keys/rotate`                    | GET, POST | `POST keys/rotate`           |
+//! | `settings`                       | GET, POST | `GET`, `PUT settings`        |
+//! | `tenants?q=&after=` (super tenant) | GET     | `GET tenants`                |
+//! | `tenants/new`                    | GET, POST | `POST tenants`               |
+//! | `tenants/{d}/deactivate`         | GET, POST | `DELETE tenants/{d}`         |
 //!
 //! Every page is authorised as the admin API call it mirrors, through the tenant's
 //! resource rules. A request without a live session of this tenant goes through the
@@ -26,7 +46,14 @@
 //! `Sec-Fetch-Site`) and carry the session's synchronizer token; dangerous actions also
 //! need a sign-in within the last five minutes, and ask to sign in again otherwise.
 
+mod audit;
+mod clients;
+mod keys;
 mod page;
+mod resources;
+mod roles;
+mod settings;
+mod tenants;
 mod tokens;
 mod users;
 
@@ -141,9 +168,41 @@ impl Signed<'_> {
             (Method::POST, ["users", u, "revoke"]) => self.revoke_grant(&name(u)?).await,
             (Method::GET, ["users", u, "delete"]) => self.confirm_delete(&name(u)?),
             (Method::POST, ["users", u, "delete"]) => self.delete_user(&name(u)?).await,
+            (Method::GET, ["roles"]) => self.roles().await,
+            (Method::GET, ["roles", "new"]) => self.new_role_form(),
+            (Method::POST, ["roles", "new"]) => self.create_role().await,
+            (Method::GET, ["roles", r]) => self.role(&name(r)?).await,
+            (Method::POST, ["roles", r]) => self.update_role(&name(r)?).await,
+            (Method::GET, ["roles", r, "delete"]) => self.confirm_delete_role(&name(r)?),
+            (Method::POST, ["roles", r, "delete"]) => self.delete_role(&name(r)?).await,
+            (Method::GET, ["clients"]) => self.clients().await,
+            (Method::GET, ["clients", "new"]) => self.new_client_form(),
+            (Method::POST, ["clients", "new"]) => self.create_client().await,
+            (Method::GET, ["clients", c]) => self.client(&name(c)?).await,
+            (Method::POST, ["clients", c]) => self.edit_client(&name(c)?).await,
+            (Method::GET, ["clients", c, "secret"]) => self.confirm_rotate_secret(&name(c)?),
+            (Method::POST, ["clients", c, "secret"]) => self.rotate_secret(&name(c)?).await,
+            (Method::POST, ["clients", c, "unlock"]) => self.unlock_client(&name(c)?).await,
+            (Method::GET, ["clients", c, "delete"]) => self.confirm_delete_client(&name(c)?),
+            (Method::POST, ["clients", c, "delete"]) => self.delete_client(&name(c)?).await,
+            (Method::GET, ["resources"]) => self.resources().await,
+            (Method::POST, ["resources"]) => self.save_resources().await,
+            (Method::GET, ["resources", "test"]) => self.test_path().await,
             (Method::GET, ["tokens"]) => self.token_form(),
             (Method::POST, ["tokens", "lookup"]) => self.lookup_token().await,
             (Method::POST, ["tokens", "revoke"]) => self.revoke_token_grant().await,
+            (Method::GET, ["audit"]) => self.audit().await,
+            (Method::GET, ["audit", "export"]) => self.export_audit().await,
+            (Method::GET, ["keys"]) => self.keys().await,
+            (Method::GET, ["keys", "rotate"]) => self.confirm_rotate_key(),
+            (Method::POST, ["keys", "rotate"]) => self.rotate_key().await,
+            (Method::GET, ["settings"]) => self.settings(),
+            (Method::POST, ["settings"]) => self.save_settings().await,
+            (Method::GET, ["tenants"]) => self.tenants().await,
+            (Method::GET, ["tenants", "new"]) => self.new_tenant_form(),
+            (Method::POST, ["tenants", "new"]) => self.create_tenant().await,
+            (Method::GET, ["tenants", d, "deactivate"]) => self.confirm_deactivate(&name(d)?),
+            (Method::POST, ["tenants", d, "deactivate"]) => self.deactivate(&name(d)?).await,
             _ => Err(ApiError::NotFound),
         }
     }
@@ -217,6 +276,41 @@ impl Signed<'_> {
             return None;
         }
         Some(self.console.start_sign_in(return_to))
+    }
+
+    /// The confirmation page of a dangerous action: `question`, then a button that POSTs
+    /// to `path` (this page's own path) and a way back to `cancel`. Like the action
+    /// itself, it needs a recent sign-in.
+    fn confirm(
+        &self,
+        section: page::Section,
+        title: &str,
+        question: Markup,
+        path: &str,
+        button: &str,
+        cancel: &str,
+    ) -> Response<Body> {
+        let base = &self.console.base;
+        if let Some(sign_in) = self.recent_sign_in(&format!("{base}/{path}")) {
+            return sign_in;
+        }
+        let body = maud::html! {
+            (question)
+            form method="post" action={ (base) "/" (path) } {
+                (page::csrf(&self.session))
+                div.actions {
+                    button.danger type="submit" { (button) }
+                    a href={ (base) "/" (cancel) } { "Cancel" }
+                }
+            }
+        };
+        self.page(StatusCode::OK, title, Some(section), body)
+    }
+
+    /// A dangerous action at `path` goes ahead only after a recent sign-in; otherwise
+    /// this answer sends the browser to sign in again, back to its confirmation page.
+    fn needs_sign_in(&self, path: &str) -> Option<Response<Body>> {
+        self.recent_sign_in(&format!("{}/{path}", self.console.base))
     }
 
     /// The page for a failed action: the reason in words, with the status the API

@@ -3,36 +3,71 @@
 
 use crate::service::console::ConsoleSession;
 use maud::{html, Markup, DOCTYPE};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Rows on one page of a list.
+pub(super) const PAGE_SIZE: i64 = 50;
 
 /// The sections the navigation links to, each shown only to whom may open it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Section {
     Users,
+    Roles,
+    Clients,
+    Resources,
     Tokens,
+    Audit,
+    Keys,
+    Settings,
+    Tenants,
 }
 
 impl Section {
-    const ALL: [Section; 2] = [Section::Users, Section::Tokens];
+    const ALL: [Section; 9] = [
+        Section::Users,
+        Section::Roles,
+        Section::Clients,
+        Section::Resources,
+        Section::Tokens,
+        Section::Audit,
+        Section::Keys,
+        Section::Settings,
+        Section::Tenants,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Section::Users => "Users",
+            Section::Roles => "Roles",
+            Section::Clients => "Clients",
+            Section::Resources => "Resources",
             Section::Tokens => "Tokens",
+            Section::Audit => "Audit",
+            Section::Keys => "Keys",
+            Section::Settings => "Settings",
+            Section::Tenants => "Tenants",
         }
     }
 
     fn path(self) -> &'static str {
         match self {
             Section::Users => "users",
+            Section::Roles => "roles",
+            Section::Clients => "clients",
+            Section::Resources => "resources",
             Section::Tokens => "tokens",
+            Section::Audit => "audit",
+            Section::Keys => "keys",
+            Section::Settings => "settings",
+            Section::Tenants => "tenants",
         }
     }
 
     /// The admin API call that opening the section mirrors.
     fn mirrors(self) -> (&'static str, &'static str) {
         match self {
-            Section::Users => ("GET", "users"),
             Section::Tokens => ("POST", "tokens/lookup"),
+            other => ("GET", other.path()),
         }
     }
 
@@ -182,6 +217,98 @@ pub(super) fn field(
             p.field-error id=(error_id) { (error) }
         } @else {
             input type=(kind) id=(id) name=(name) value=(value) required;
+        }
+    }
+}
+
+/// A text area with its label: one value per line.
+pub(super) fn lines_field(
+    label: &str,
+    name: &str,
+    value: &str,
+    hint: &str,
+    error: Option<&str>,
+) -> Markup {
+    let id = format!("field-{name}");
+    let note_id = format!("{id}-note");
+    html! {
+        label for=(id) { (label) }
+        @if let Some(error) = error {
+            textarea id=(id) name=(name) aria-invalid="true" aria-describedby=(note_id) { (value) }
+            p.field-error id=(note_id) { (error) }
+        } @else {
+            textarea id=(id) name=(name) aria-describedby=(note_id) { (value) }
+            p.muted id=(note_id) { (hint) }
+        }
+    }
+}
+
+/// A checkbox with its label beside it.
+pub(super) fn check_box(label: &str, name: &str, checked: bool) -> Markup {
+    html! {
+        label.check {
+            input type="checkbox" name=(name) checked[checked];
+            (label)
+        }
+    }
+}
+
+/// The non-empty lines of a text area, trimmed.
+pub(super) fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a name keeps as it is in a path segment: letters, digits and RFC 3986's other
+/// unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A name as a path segment.
+pub(super) fn segment(name: &str) -> String {
+    utf8_percent_encode(name, SEGMENT).to_string()
+}
+
+/// The search field of a list, its hint saying what it matches.
+pub(super) fn search_field(q: Option<&str>, hint: &str) -> Markup {
+    html! {
+        div {
+            label for="search" { "Search" }
+            input type="search" id="search" name="q" value=(q.unwrap_or_default()) aria-describedby="search-hint";
+            p.muted id="search-hint" { (hint) }
+        }
+    }
+}
+
+/// The link to a list's next page: `path` with the same filters and the cursor.
+pub(super) fn next_link(path: &str, filters: &[(&str, &str)], next: Option<&str>) -> Markup {
+    let href = next.map(|next| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in filters {
+            query.append_pair(name, value);
+        }
+        query.append_pair("after", next);
+        format!("{path}?{}", query.finish())
+    });
+    html! {
+        @if let Some(href) = href {
+            p { a href=(href) rel="next" { "Next" } }
+        }
+    }
+}
+
+/// Says that an object is declared by the tenant's file, and so only shown here.
+pub(super) fn from_file_note(tenant: &str) -> Markup {
+    html! {
+        p.notice {
+            "Declared in the tenant file " code { "tenants/" (tenant) ".toml" }
+            ": shown here read-only. Change it in that file."
         }
     }
 }

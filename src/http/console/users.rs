@@ -1,7 +1,10 @@
 //! The Users pages: the list with search, filters and bulk actions; a new user; a
 //! user's page with its roles, state, password and live grants.
 
-use super::page::{self, csrf, done_note, field, head_row, time, Section};
+use super::page::{
+    self, csrf, done_note, field, head_row, next_link, search_field, segment, time, Section,
+    PAGE_SIZE,
+};
 use super::Signed;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
@@ -12,20 +15,12 @@ use crate::service::admin::{
 use crate::service::Error;
 use hyper::{Response, StatusCode};
 use maud::{html, Markup};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use secrecy::SecretString;
 
-/// Users on one page of the list.
-const PAGE_SIZE: i64 = 50;
 /// The prefix of a user's checkbox in the list (`user:alice`) and of a role's on a
 /// user's page (`role:admin`): one name each, so no parameter repeats.
 const USER_BOX: &str = "user:";
 const ROLE_BOX: &str = "role:";
-
-/// A name as a path segment.
-fn segment(name: &str) -> String {
-    utf8_percent_encode(name, NON_ALPHANUMERIC).to_string()
-}
 
 /// The names of the checked boxes that start with `prefix`.
 fn checked<'f>(form: &'f Form, prefix: &str) -> Vec<&'f str> {
@@ -83,30 +78,22 @@ impl Signed<'_> {
         let users = g.list_users(&admin, &request, enabled, locked).await?;
         let base = &self.console.base;
         let may_bulk = self.session.may("POST", "users/bulk");
-        let next = users.next.as_ref().map(|next| {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            if let Some(q) = &q {
-                query.append_pair("q", q);
+        let mut filters = Vec::new();
+        if let Some(q) = &q {
+            filters.push(("q", q.as_str()));
+        }
+        for (name, value) in [("enabled", enabled), ("locked", locked)] {
+            if let Some(v) = value {
+                filters.push((name, if v { "yes" } else { "no" }));
             }
-            for (name, value) in [("enabled", enabled), ("locked", locked)] {
-                if let Some(v) = value {
-                    query.append_pair(name, if v { "yes" } else { "no" });
-                }
-            }
-            query.append_pair("after", next);
-            format!("{base}/users?{}", query.finish())
-        });
+        }
         let body = html! {
             (done_note(query.get("done")))
             @if self.session.may("POST", "users") {
                 p { a.button href={ (base) "/users/new" } { "New user" } }
             }
             form.filters method="get" action={ (base) "/users" } role="search" {
-                div {
-                    label for="search" { "Search" }
-                    input type="search" id="search" name="q" value=(q.as_deref().unwrap_or_default()) aria-describedby="search-hint";
-                    p.muted id="search-hint" { "Usernames that start with this." }
-                }
+                (search_field(q.as_deref(), "Usernames that start with this."))
                 (yes_no_any("enabled", "Enabled", enabled))
                 (yes_no_any("locked", "Locked", locked))
                 div { button type="submit" { "Filter" } }
@@ -148,9 +135,7 @@ impl Signed<'_> {
                     }
                 }
             }
-            @if let Some(next) = next {
-                p { a href=(next) rel="next" { "Next" } }
-            }
+            (next_link(&format!("{base}/users"), &filters, users.next.as_deref()))
         };
         Ok(self.page(StatusCode::OK, "Users", Some(Section::Users), body))
     }
@@ -479,27 +464,23 @@ impl Signed<'_> {
 
     pub(super) fn confirm_delete(&self, username: &str) -> Result<Response<Body>, ApiError> {
         self.user_admin("DELETE", username, "")?;
-        let here = format!("{}/users/{}/delete", self.console.base, segment(username));
-        if let Some(sign_in) = self.recent_sign_in(&here) {
-            return Ok(sign_in);
-        }
-        let body = html! {
+        let question = html! {
             p { "Delete the user " strong { (username) } "? Their tokens end at once. This cannot be undone." }
-            form method="post" action=(here) {
-                (csrf(&self.session))
-                div.actions {
-                    button.danger type="submit" { "Delete" }
-                    a href={ (self.console.base) "/users/" (segment(username)) } { "Cancel" }
-                }
-            }
         };
-        Ok(self.page(StatusCode::OK, "Delete user", Some(Section::Users), body))
+        let user = format!("users/{}", segment(username));
+        Ok(self.confirm(
+            Section::Users,
+            "Delete user",
+            question,
+            &format!("{user}/delete"),
+            "Delete",
+            &user,
+        ))
     }
 
     pub(super) async fn delete_user(&self, username: &str) -> Result<Response<Body>, ApiError> {
         let admin = self.user_admin("DELETE", username, "")?;
-        let here = format!("{}/users/{}/delete", self.console.base, segment(username));
-        if let Some(sign_in) = self.recent_sign_in(&here) {
+        if let Some(sign_in) = self.needs_sign_in(&format!("users/{}/delete", segment(username))) {
             return Ok(sign_in);
         }
         self.console.gateway.delete_user(&admin, username).await?;
@@ -560,7 +541,7 @@ impl Signed<'_> {
                 "choose Disable, Enable, Unlock or Delete".into(),
             ));
         };
-        if let Some(sign_in) = self.recent_sign_in(&format!("{}/users", self.console.base)) {
+        if let Some(sign_in) = self.needs_sign_in("users") {
             return Ok(sign_in);
         }
         let usernames = checked(&form, USER_BOX)

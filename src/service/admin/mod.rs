@@ -13,9 +13,14 @@ mod tenants;
 mod tokens;
 mod users;
 
-pub use audit::AuditFilter;
+pub use audit::{AuditFilter, AuditView};
+pub use clients::{ClientPatch, ClientView, NewClientRequest};
+pub use keys::KeyState;
 pub use page::{ListRequest, Page, MAX_PAGE};
-pub use tenants::TENANT_ADMIN_ROLE;
+pub use resources::{PathTest, Resources};
+pub use roles::{PermissionsRequest, RoleRequest};
+pub use settings::SettingsDocument;
+pub use tenants::{NewTenantAdmin, NewTenantRequest, TENANT_ADMIN_ROLE};
 pub use tokens::{GrantsOf, RevokeRequest, TokenRequest};
 pub use users::{
     BulkAction, BulkRequest, EnabledRequest, NewUserRequest, PasswordRequest, RolesRequest,

@@ -3,7 +3,7 @@
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ownership::ManagedBy;
-use crate::domain::permission::{with_guards, ResourceRule};
+use crate::domain::permission::{deciding_rule, with_guards, MethodMatch, ResourceRule};
 use crate::service::{Gateway, Result};
 use crate::store::RuleRow;
 use serde::{Deserialize, Serialize};
@@ -23,28 +23,57 @@ pub struct ResourcesView {
     pub managed_by: ManagedBy,
 }
 
+/// Which rule decides a request, and what it asks: the answer to "Test a path".
+#[derive(Debug)]
+pub struct PathTest {
+    /// The deciding rule's place among the rules in force (0 is the first), and the
+    /// rule; `None` when no rule matches and the path is open.
+    pub rule: Option<(usize, RuleRow)>,
+    /// The permissions a caller must hold; empty when the path is open.
+    pub needs: Vec<String>,
+}
+
 /// The rules in force, as they are written.
 fn view(rules: &[ResourceRule], managed_by: ManagedBy) -> ResourcesView {
-    let resources = rules
-        .iter()
-        .map(|r| RuleRow {
-            context: r.context.clone(),
-            secured: r.secured,
-            http_method: r.method.as_str().to_owned(),
-            permissions: r
-                .permissions
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
-        })
-        .collect();
+    let resources = rules.iter().map(row).collect();
     ResourcesView {
         rules: Resources { resources },
         managed_by,
     }
 }
 
+fn row(rule: &ResourceRule) -> RuleRow {
+    RuleRow {
+        context: rule.context.clone(),
+        secured: rule.secured,
+        http_method: rule.method.as_str().to_owned(),
+        permissions: rule
+            .permissions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+    }
+}
+
 impl Gateway {
+    /// Which of the tenant's rules in force decides `method` on `path` (a whole
+    /// request path, such as `/t/foo.com/api/v1/users`), and what it asks.
+    pub fn test_resource_path(&self, admin: &Admin, method: &str, path: &str) -> Result<PathTest> {
+        MethodMatch::parse(method).map_err(|e| invalid("method", e.to_string()))?;
+        if !path.starts_with('/') {
+            return Err(invalid("path", "a request path starts with /"));
+        }
+        let rule = deciding_rule(&admin.tenant.rules, method, path);
+        let needs = match rule {
+            Some((_, r)) if r.secured => row(r).permissions,
+            Some(_) | None => Vec::new(),
+        };
+        Ok(PathTest {
+            rule: rule.map(|(i, r)| (i, row(r))),
+            needs,
+        })
+    }
+
     /// The rules in force: the tenant's own, then the guards it does not write itself
     /// (see [`with_guards`]), so that what this shows can be put back as it is.
     pub fn get_resources(&self, admin: &Admin) -> ResourcesView {
