@@ -528,3 +528,210 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
     assert_eq!(info["active"], false, "the token revoked in the console");
     eprintln!("screenshots: {}", artifacts_dir().display());
 }
+
+/// Every other console page, in its empty, full and error states, passes axe-core and
+/// reflows at 320 CSS pixels; the super tenant's pages are driven by keyboard; a
+/// view-only admin of foo.com sees the clients read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_page_passes_axe_and_a_viewer_sees_read_only_pages() {
+    if !browser_available() {
+        return;
+    }
+    let port = common::free_port();
+    let s = TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
+        c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.server.public_url = format!("https://127.0.0.1:{port}");
+    })
+    .await;
+    let foo_admin = ("admin@foo.com", "foo-admin-password");
+    let view = "/permission/admin/manage/identity/applicationmgt/view";
+    let rules = json!({"resources": [
+        {"context": "(.*)/api/v1/clients(.*)", "http_method": "GET", "permissions": [view]},
+        {"context": "(.*)/api/v1/(.*)", "permissions": ["/permission/admin"]},
+    ]});
+    let (status, _) = s
+        .api("PUT", "/t/foo.com/api/v1/resources", foo_admin, Some(rules))
+        .await;
+    assert_eq!(status, 200);
+    let role = json!({"name": "viewer", "permissions": [view]});
+    let (status, _) = s
+        .api("POST", "/t/foo.com/api/v1/roles", foo_admin, Some(role))
+        .await;
+    assert_eq!(status, 201);
+    s.api_user(
+        "/t/foo.com",
+        foo_admin,
+        "vera",
+        "vera-password",
+        &["viewer"],
+    )
+    .await;
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&driver_url, profile.path()).await;
+    let console = format!("{}/console", s.base);
+
+    let result = async {
+        browser.goto(&format!("{console}/tenants")).await?;
+        type_into(&browser, "username", "admin").await?;
+        type_into(
+            &browser,
+            "password",
+            &format!("{}\u{E007}", common::ADMIN_PASSWORD),
+        )
+        .await?;
+        browser.wait().for_element(Locator::Id("search")).await?;
+        check_page(&browser, "the tenants").await?;
+
+        // A tenant, by keyboard; then its error state.
+        browser.goto(&format!("{console}/tenants/new")).await?;
+        check_page(&browser, "the new tenant form").await?;
+        type_into(&browser, "field-domain", "kb.example").await?;
+        type_into(&browser, "field-admin.username", "chief").await?;
+        type_into(&browser, "field-admin.password", "chief-password-1").await?;
+        press(&browser, "Create tenant").await?;
+        browser.wait().for_element(Locator::Css(".notice")).await?;
+        assert!(browser.source().await?.contains(">kb.example</td>"));
+        browser.goto(&format!("{console}/tenants/new")).await?;
+        type_into(&browser, "field-domain", "kb.example").await?;
+        type_into(&browser, "field-admin.username", "chief").await?;
+        type_into(&browser, "field-admin.password", "chief-password-1").await?;
+        press(&browser, "Create tenant").await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("[aria-invalid=true]"))
+            .await?;
+        check_page(&browser, "the new tenant form with an error").await?;
+
+        // A role, by keyboard, with a bad permission first.
+        browser.goto(&format!("{console}/roles/new")).await?;
+        check_page(&browser, "the new role form").await?;
+        tab_through(&browser, "the new role form").await?;
+        type_into(&browser, "field-name", "auditor").await?;
+        type_into(&browser, "field-permissions", "not-a-permission").await?;
+        press(&browser, "Create role").await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("[aria-invalid=true]"))
+            .await?;
+        check_page(&browser, "the new role form with an error").await?;
+        browser
+            .find(Locator::Id("field-permissions"))
+            .await?
+            .clear()
+            .await?;
+        type_into(
+            &browser,
+            "field-permissions",
+            "/permission/admin/monitor/audit",
+        )
+        .await?;
+        press(&browser, "Create role").await?;
+        browser.wait().for_element(Locator::Css(".notice")).await?;
+        check_page(&browser, "a role").await?;
+
+        // A client, by keyboard: its secret is shown once.
+        browser.goto(&format!("{console}/clients/new")).await?;
+        check_page(&browser, "the new client form").await?;
+        type_into(&browser, "field-client_id", "kb-client").await?;
+        press(&browser, "Create client").await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("[aria-invalid=true], .error"))
+            .await?;
+        check_page(&browser, "the new client form with an error").await?;
+        browser
+            .find(Locator::Css("input[name='grant:client_credentials']"))
+            .await?
+            .send_keys(" ")
+            .await?;
+        press(&browser, "Create client").await?;
+        browser.wait().for_element(Locator::Css("dl")).await?;
+        assert!(browser.source().await?.contains("Client secret"));
+        check_page(&browser, "a new client's secret").await?;
+        browser
+            .goto(&format!("{console}/clients/kb-client"))
+            .await?;
+        check_page(&browser, "a client").await?;
+        screenshot(&browser, "console-client.png").await?;
+        tab_through(&browser, "a client").await?;
+
+        for (path, what) in [
+            ("/", "the first page"),
+            ("/roles", "the roles"),
+            ("/roles/everything", "a role from a file"),
+            ("/roles/auditor/delete", "a role's deletion"),
+            ("/clients", "the clients"),
+            ("/clients/kb-client/secret", "a secret's rotation"),
+            ("/resources", "the resource rules"),
+            (
+                "/resources/test?path=%2Fapi%2Fv1%2Ftenants&method=POST",
+                "a path tested",
+            ),
+            ("/resources/test?path=tenants&method=GET", "a path refused"),
+            ("/audit", "the audit log"),
+            ("/audit?action=user.delete", "an empty audit log"),
+            ("/audit?since=someday", "an audit filter refused"),
+            ("/keys", "the keys"),
+            ("/keys/rotate", "a key's rotation"),
+            ("/settings", "the settings"),
+            ("/tenants/kb.example/deactivate", "a tenant's deactivation"),
+            ("/tenants?q=nothing-like-this", "no tenant"),
+        ] {
+            browser.goto(&format!("{console}{path}")).await?;
+            check_page(&browser, what).await?;
+        }
+        browser.goto(&format!("{console}/resources")).await?;
+        screenshot(&browser, "console-resources.png").await?;
+
+        browser.set_window_size(320, 800).await?;
+        for path in [
+            "/roles/new",
+            "/clients/kb-client",
+            "/resources",
+            "/audit",
+            "/keys",
+            "/settings",
+            "/tenants",
+        ] {
+            browser.goto(&format!("{console}{path}")).await?;
+            check_page(&browser, &format!("{path} at 320 px")).await?;
+        }
+        browser.set_window_size(390, 844).await?;
+        browser.goto(&format!("{console}/audit")).await?;
+        screenshot(&browser, "console-audit-phone.png").await?;
+        browser.set_window_size(1280, 900).await?;
+
+        // A view-only admin of foo.com: the clients, read-only, and nothing else.
+        let foo = format!("{}/t/foo.com/console", s.base);
+        browser.goto(&format!("{foo}/clients")).await?;
+        type_into(&browser, "username", "vera").await?;
+        type_into(&browser, "password", "vera-password\u{E007}").await?;
+        browser.wait().for_element(Locator::Css("nav")).await?;
+        let page = browser.source().await?;
+        assert!(page.contains(">foo-client</a>"), "{page}");
+        for hidden in ["New client", ">Users</a>", ">Settings</a>"] {
+            assert!(!page.contains(hidden), "{hidden} shown to a viewer");
+        }
+        check_page(&browser, "a viewer's clients").await?;
+        browser.goto(&format!("{foo}/clients/foo-client")).await?;
+        let page = browser.source().await?;
+        assert!(
+            !page.contains("Save client") && !page.contains("Rotate secret"),
+            "{page}"
+        );
+        check_page(&browser, "a viewer's client").await?;
+        browser.goto(&format!("{foo}/users")).await?;
+        assert!(browser.source().await?.contains("Not allowed"));
+        check_page(&browser, "a page refused").await?;
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let current = browser
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let _ = browser.close().await;
+    result.unwrap_or_else(|e| panic!("the browser drove the console (at {current}): {e}"));
+}

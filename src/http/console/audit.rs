@@ -138,7 +138,7 @@ impl Signed<'_> {
             }
             p { a href=(export) download { "Download these events as CSV" } " " span.muted { "(at most 100,000, newest first)" } }
             @if let Some(events) = &events {
-                div.table { table {
+                div.table tabindex="0" role="region" aria-label="Events" { table {
                     caption.muted { "Events, newest first (times in UTC)" }
                     (head_row(&["When", "Actor", "Action", "Target", "From", "Detail"]))
                     tbody {

@@ -112,7 +112,7 @@ impl Signed<'_> {
                 (search_field(q, "Client IDs that start with this."))
                 div { button type="submit" { "Search" } }
             }
-            div.table { table {
+            div.table tabindex="0" role="region" aria-label="Clients" { table {
                 caption.muted { "Clients, by client ID" }
                 (head_row(&["Client ID", "Name", "Public", "Grant types", "Locked", "Managed by"]))
                 tbody {

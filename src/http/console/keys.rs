@@ -15,7 +15,7 @@ impl Signed<'_> {
         let body = html! {
             (done_note(query.get("done")))
             p { "The active key signs every signed introspection answer; a retiring key stays in the JWKS until what it signed has expired." }
-            div.table { table {
+            div.table tabindex="0" role="region" aria-label="Signing keys" { table {
                 caption.muted { "Signing keys, the active one first" }
                 (head_row(&["Key ID", "State", "Created", "Published until"]))
                 tbody {

@@ -257,7 +257,7 @@ fn rule_row(i: usize, rule: &RuleRow, new: bool, failed: bool) -> Markup {
 
 fn rules_table(rules: &[RuleRow]) -> Markup {
     html! {
-        div.table { table {
+        div.table tabindex="0" role="region" aria-label="Rules" { table {
             caption.muted { "The rules, in the order they are tried" }
             (head_row(&["#", "Context", "Method", "Secured", "Permissions"]))
             tbody {

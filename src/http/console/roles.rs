@@ -53,7 +53,7 @@ impl Signed<'_> {
                 (search_field(q, "Role names that start with this."))
                 div { button type="submit" { "Search" } }
             }
-            div.table { table {
+            div.table tabindex="0" role="region" aria-label="Roles" { table {
                 caption.muted { "Roles, by name" }
                 (head_row(&["Name", "Permissions", "Managed by"]))
                 tbody {

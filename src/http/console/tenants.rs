@@ -41,7 +41,7 @@ impl Signed<'_> {
                 (search_field(q, "Domains that start with this."))
                 div { button type="submit" { "Search" } }
             }
-            div.table { table {
+            div.table tabindex="0" role="region" aria-label="Tenants" { table {
                 caption.muted { "Tenants, by domain" }
                 (head_row(&["Domain", "Active", "Console", "Action"]))
                 tbody {

@@ -82,7 +82,7 @@ impl Signed<'_> {
             section aria-labelledby="history" {
                 h2 id="history" { "Its grant" }
                 p { "Started " (time(view.grant.started_at)) "." }
-                div.table { table {
+                div.table tabindex="0" role="region" aria-label="Tokens of the grant" { table {
                     (head_row(&["Kind", "Token id", "State", "Issued", "Ended", "By", "From"]))
                     tbody {
                         @for token in &view.grant.tokens {

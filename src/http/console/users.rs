@@ -99,7 +99,7 @@ impl Signed<'_> {
                 div { button type="submit" { "Filter" } }
             }
             form method="get" action={ (base) "/users/bulk" } {
-                div.table {
+                div.table tabindex="0" role="region" aria-label="Users" {
                     table {
                         caption.muted { "Users, by username" }
                         @if may_bulk {
@@ -337,7 +337,7 @@ impl Signed<'_> {
                     @if grants.items.is_empty() {
                         p { "No live grant." }
                     } @else {
-                        div.table { table {
+                        div.table tabindex="0" role="region" aria-label="Live grants" { table {
                             (head_row(&["Client", "Started", "Last issued", "Active tokens", "Action"]))
                             tbody {
                                 @for grant in &grants.items {
@@ -555,7 +555,7 @@ impl Signed<'_> {
             .await?;
         let body = html! {
             p role="status" { (label) ": done. What happened to each user:" }
-            div.table { table {
+            div.table tabindex="0" role="region" aria-label="Outcomes" { table {
                 (head_row(&["Username", "Outcome"]))
                 tbody {
                     @for result in &results {
