@@ -401,7 +401,7 @@ fn timestamp(out: &mut String) {
 
 /// `seconds` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS` (UTC), by the civil-from-days
 /// algorithm of Howard Hinnant's date library. The console shows times with it too.
-pub(crate) fn date_and_time(seconds: u64) -> String {
+pub fn date_and_time(seconds: u64) -> String {
     let days = (seconds / 86_400) as i64;
     let in_day = seconds % 86_400;
     let z = days + 719_468;

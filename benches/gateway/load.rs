@@ -49,8 +49,28 @@ impl Target {
         &self,
         request: Request<Full<Bytes>>,
     ) -> std::io::Result<(StatusCode, Bytes)> {
+        let (status, _, body) = self.once_with_headers(request).await?;
+        Ok((status, body))
+    }
+
+    /// Like [`Target::once`], with the answer's headers: for set-up steps that follow
+    /// redirects and cookies.
+    pub async fn once_with_headers(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> std::io::Result<(StatusCode, hyper::HeaderMap, Bytes)> {
         let mut sender = self.connect().await?;
-        exchange(&mut sender, request).await
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(std::io::Error::other)?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?
+            .to_bytes();
+        Ok((parts.status, parts.headers, body))
     }
 }
 

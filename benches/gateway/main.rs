@@ -20,6 +20,7 @@
 )]
 
 mod bare;
+mod console;
 /// Shared with the test that pages through the same lists.
 #[path = "../../tests/common/fill.rs"]
 mod fill;

@@ -129,6 +129,68 @@ const TARGETS: &[(&str, usize, Measure, f64)] = &[
         8,
         Measure::P99Ms,
         50.0,
+    ), // Issue 20: any console page, at 100,000 users, 10,000 clients and 1,000,000 events.
+    (
+        "console: users page at a random depth, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: users by a prefix, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    ("console: a user, SQLite", 8, Measure::P99Ms, 50.0),
+    (
+        "console: clients by a prefix, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: audit until a random day, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: audit of a rare action, SQLite",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: users page at a random depth, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: users by a prefix, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    ("console: a user, PostgreSQL", 8, Measure::P99Ms, 50.0),
+    (
+        "console: clients by a prefix, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: audit until a random day, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
+    ),
+    (
+        "console: audit of a rare action, PostgreSQL",
+        8,
+        Measure::P99Ms,
+        50.0,
     ),
 ];
 

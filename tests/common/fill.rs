@@ -70,3 +70,46 @@ pub async fn fill_lists(url: &str, tenant_id: i64, users: i64, events: i64, firs
         pool.close().await;
     }
 }
+
+/// Adds `clients` confidential clients `client-00000`… to tenant `tenant_id`, for the
+/// console's Clients pages.
+#[allow(
+    unreachable_pub,
+    reason = "the benchmark includes this file as a private module"
+)]
+pub async fn fill_clients(url: &str, tenant_id: i64, clients: i64) {
+    let sqlite = url.starts_with("sqlite:");
+    let (numbers, name, n) = if sqlite {
+        (
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $2 - 1) ",
+            "printf('client-%05d', i)",
+            "n",
+        )
+    } else {
+        (
+            "",
+            "'client-' || lpad(i::text, 5, '0')",
+            "generate_series(0::bigint, $2 - 1) AS i",
+        )
+    };
+    let sql = format!(
+        "{numbers}INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
+                                       failed_attempts, source, created_at) \
+         SELECT $1, {name}, 'not a hash', '[\"client_credentials\"]', '[]', '[]', 0, 'api', 0 FROM {n}"
+    );
+    if sqlite {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("the database");
+        let query = sqlx::query(&sql).bind(tenant_id).bind(clients);
+        query.execute(&pool).await.expect("the fill");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("the database");
+        let query = sqlx::query(&sql).bind(tenant_id).bind(clients);
+        query.execute(&pool).await.expect("the fill");
+        sqlx::query("ANALYZE clients")
+            .execute(&pool)
+            .await
+            .expect("ANALYZE");
+        pool.close().await;
+    }
+}
