@@ -282,7 +282,10 @@ impl Signed<'_> {
                         @if let Some(until) = user.locked_until { "Yes, until " (time(until)) } @else { "No" }
                     }
                     dt { "Managed by" } dd {
-                        @if from_file { "its tenant file: its password and roles are changed there" } @else { "the admin API and this console" }
+                        @if from_file {
+                            "the tenant file " code { "tenants/" (self.console.tenant.domain.as_str()) ".toml" }
+                            ": its password and roles are changed there"
+                        } @else { "the admin API and this console" }
                     }
                 }
                 div.actions {
