@@ -348,6 +348,28 @@ async fn press(browser: &Client, label: &str) -> Result<(), fantoccini::error::C
     button.send_keys("\u{E007}").await
 }
 
+/// A server whose public URL is its own address: the browser must reach the server
+/// there, since the sign-in comes back to it and the console takes forms only from it.
+async fn console_server() -> TestServer {
+    let port = common::free_port();
+    TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
+        c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.server.public_url = format!("https://127.0.0.1:{port}");
+    })
+    .await
+}
+
+/// Closes the browser however the drive ended; a failure names the page it was on.
+async fn close(browser: Client, result: Result<(), fantoccini::error::CmdError>) {
+    let current = browser
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let _ = browser.close().await;
+    result.unwrap_or_else(|e| panic!("the browser drove the console (at {current}): {e}"));
+}
+
 /// The console by keyboard alone: sign in to foo.com, create a user with a role, see
 /// it listed, let it take a token by the password grant, revoke that token from the
 /// console, and see introspection answer inactive. Every page on the way is checked
@@ -357,14 +379,7 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
     if !browser_available() {
         return;
     }
-    // The browser must reach the server at its public URL: the sign-in comes back there,
-    // and the console takes forms only from there.
-    let port = common::free_port();
-    let s = TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
-        c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        c.server.public_url = format!("https://127.0.0.1:{port}");
-    })
-    .await;
+    let s = console_server().await;
     let (_driver, driver_url) = start_chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
     let browser = open_browser(&driver_url, profile.path()).await;
@@ -511,13 +526,7 @@ async fn the_console_works_by_keyboard_and_passes_axe() {
         Ok::<_, fantoccini::error::CmdError>(())
     }
     .await;
-    let current = browser
-        .current_url()
-        .await
-        .map(|u| u.to_string())
-        .unwrap_or_default();
-    let _ = browser.close().await;
-    result.unwrap_or_else(|e| panic!("the browser drove the console (at {current}): {e}"));
+    close(browser, result).await;
     let (_, info) = s
         .introspect(
             "/t/foo.com/oauth2/introspect",
@@ -537,35 +546,8 @@ async fn every_console_page_passes_axe_and_a_viewer_sees_read_only_pages() {
     if !browser_available() {
         return;
     }
-    let port = common::free_port();
-    let s = TestServer::start_with(Backend::Sqlite, common::default_tenant_files(), |c| {
-        c.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        c.server.public_url = format!("https://127.0.0.1:{port}");
-    })
-    .await;
-    let foo_admin = ("admin@foo.com", "foo-admin-password");
-    let view = "/permission/admin/manage/identity/applicationmgt/view";
-    let rules = json!({"resources": [
-        {"context": "(.*)/api/v1/clients(.*)", "http_method": "GET", "permissions": [view]},
-        {"context": "(.*)/api/v1/(.*)", "permissions": ["/permission/admin"]},
-    ]});
-    let (status, _) = s
-        .api("PUT", "/t/foo.com/api/v1/resources", foo_admin, Some(rules))
-        .await;
-    assert_eq!(status, 200);
-    let role = json!({"name": "viewer", "permissions": [view]});
-    let (status, _) = s
-        .api("POST", "/t/foo.com/api/v1/roles", foo_admin, Some(role))
-        .await;
-    assert_eq!(status, 201);
-    s.api_user(
-        "/t/foo.com",
-        foo_admin,
-        "vera",
-        "vera-password",
-        &["viewer"],
-    )
-    .await;
+    let s = console_server().await;
+    s.foo_client_viewer("vera", "vera-password").await;
     let (_driver, driver_url) = start_chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
     let browser = open_browser(&driver_url, profile.path()).await;
@@ -727,11 +709,5 @@ async fn every_console_page_passes_axe_and_a_viewer_sees_read_only_pages() {
         Ok::<_, fantoccini::error::CmdError>(())
     }
     .await;
-    let current = browser
-        .current_url()
-        .await
-        .map(|u| u.to_string())
-        .unwrap_or_default();
-    let _ = browser.close().await;
-    result.unwrap_or_else(|e| panic!("the browser drove the console (at {current}): {e}"));
+    close(browser, result).await;
 }

@@ -1021,29 +1021,7 @@ async fn resources_and_the_audit_log_in_the_console(s: TestServer) {
 }
 
 async fn a_view_only_admin_sees_read_only_pages(s: TestServer) {
-    let view = "/permission/admin/manage/identity/applicationmgt/view";
-    let rules = json!({"resources": [
-        {"context": "(.*)/api/v1/clients(.*)", "http_method": "GET", "permissions": [view]},
-        {"context": "(.*)/api/v1/clients(.*)", "permissions": ["/permission/admin/manage/identity/applicationmgt"]},
-        {"context": "(.*)/api/v1/(.*)", "permissions": ["/permission/admin"]},
-    ]});
-    let (status, body) = s
-        .api("PUT", "/t/foo.com/api/v1/resources", FOO_ADMIN, Some(rules))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let role = json!({"name": "viewer", "permissions": [view]});
-    let (status, _) = s
-        .api("POST", "/t/foo.com/api/v1/roles", FOO_ADMIN, Some(role))
-        .await;
-    assert_eq!(status, 201);
-    s.api_user(
-        "/t/foo.com",
-        FOO_ADMIN,
-        "vera",
-        "vera-password",
-        &["viewer"],
-    )
-    .await;
+    s.foo_client_viewer("vera", "vera-password").await;
     s.api_client("/t/foo.com", FOO_ADMIN, "api-made").await;
     let (vera, back) = sign_in(&s, "/t/foo.com", "clients", "vera", "vera-password").await;
     assert_eq!(back, "/t/foo.com/console/clients");

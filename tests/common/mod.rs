@@ -575,6 +575,32 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// A user of foo.com whose one role holds `…/applicationmgt/view`, under rules that
+    /// ask for it to read clients and for `…/applicationmgt` to change them (and for
+    /// `/permission/admin` on the rest of the API): a view-only admin of clients.
+    pub async fn foo_client_viewer(&self, username: &str, password: &str) {
+        let admin = ("admin@foo.com", "foo-admin-password");
+        let view = "/permission/admin/manage/identity/applicationmgt/view";
+        let rules = serde_json::json!({"resources": [
+            {"context": "(.*)/api/v1/clients(.*)", "http_method": "GET", "permissions": [view]},
+            {"context": "(.*)/api/v1/clients(.*)", "permissions": ["/permission/admin/manage/identity/applicationmgt"]},
+            {"context": "(.*)/api/v1/(.*)", "permissions": ["/permission/admin"]},
+        ]});
+        let (status, body) = self
+            .api("PUT", "/t/foo.com/api/v1/resources", admin, Some(rules))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let role = serde_json::json!({"name": "viewer", "permissions": [view]});
+        let (status, body) = self
+            .api("POST", "/t/foo.com/api/v1/roles", admin, Some(role))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        self.api_user("/t/foo.com", admin, username, password, &["viewer"])
+            .await;
+    }
+}
+
 /// A TLS connection to the server from `source` (a loopback address), kept open and
 /// idle by the caller.
 pub async fn tls_connection_from(

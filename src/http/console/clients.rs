@@ -3,14 +3,14 @@
 
 use super::page::{
     self, check_box, csrf, done_note, from_file_note, head_row, lines, lines_field, next_link,
-    search_field, segment, Section, PAGE_SIZE,
+    search_form, segment, Section,
 };
 use super::Signed;
 use crate::domain::client::GrantType;
 use crate::domain::ownership::ManagedBy;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
-use crate::service::admin::{ClientPatch, ClientView, ListRequest, NewClientRequest};
+use crate::service::admin::{ClientPatch, ClientView, NewClientRequest};
 use crate::service::Error;
 use hyper::{Response, StatusCode};
 use maud::{html, Markup};
@@ -94,12 +94,7 @@ impl Signed<'_> {
     pub(super) async fn clients(&self) -> Result<Response<Body>, ApiError> {
         let admin = self.session.admin("GET", "clients", self.origin())?;
         let query = self.query()?;
-        let q = query.non_empty("q");
-        let request = ListRequest {
-            limit: Some(PAGE_SIZE),
-            after: query.non_empty("after").map(str::to_owned),
-            q: q.map(str::to_owned),
-        };
+        let (q, request) = Self::list_query(&query);
         let clients = self.console.gateway.list_clients(&admin, &request).await?;
         let base = &self.console.base;
         let filters: Vec<(&str, &str)> = q.map(|q| ("q", q)).into_iter().collect();
@@ -108,10 +103,7 @@ impl Signed<'_> {
             @if self.session.may("POST", "clients") {
                 p { a.button href={ (base) "/clients/new" } { "New client" } }
             }
-            form.filters method="get" action={ (base) "/clients" } role="search" {
-                (search_field(q, "Client IDs that start with this."))
-                div { button type="submit" { "Search" } }
-            }
+            (search_form(&format!("{base}/clients"), q, "Client IDs that start with this."))
             div.table tabindex="0" role="region" aria-label="Clients" { table {
                 caption.muted { "Clients, by client ID" }
                 (head_row(&["Client ID", "Name", "Public", "Grant types", "Locked", "Managed by"]))

@@ -61,6 +61,7 @@ use super::form::{has_media_type, percent_decode, Form};
 use super::request_log::RequestLog;
 use super::{ApiError, Body};
 use crate::domain::tenant::Tenant;
+use crate::service::admin::ListRequest;
 use crate::service::console::{console_path, ConsoleSession};
 use crate::service::{Gateway, Origin};
 use bytes::Bytes;
@@ -245,6 +246,18 @@ impl Signed<'_> {
             ));
         }
         Form::parse(self.console.request.body())
+    }
+
+    /// One page of a searchable list, as the page's query asks: its search (`q`) and the
+    /// request for it.
+    fn list_query(query: &Form) -> (Option<&str>, ListRequest) {
+        let q = query.non_empty("q");
+        let request = ListRequest {
+            limit: Some(page::PAGE_SIZE),
+            after: query.non_empty("after").map(str::to_owned),
+            q: q.map(str::to_owned),
+        };
+        (q, request)
     }
 
     /// The query string of a GET page.

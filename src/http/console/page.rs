@@ -286,6 +286,16 @@ pub(super) fn search_field(q: Option<&str>, hint: &str) -> Markup {
     }
 }
 
+/// The search form of a list at `action`.
+pub(super) fn search_form(action: &str, q: Option<&str>, hint: &str) -> Markup {
+    html! {
+        form.filters method="get" action=(action) role="search" {
+            (search_field(q, hint))
+            div { button type="submit" { "Search" } }
+        }
+    }
+}
+
 /// The link to a list's next page: `path` with the same filters and the cursor.
 pub(super) fn next_link(path: &str, filters: &[(&str, &str)], next: Option<&str>) -> Markup {
     let href = next.map(|next| {

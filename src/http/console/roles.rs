@@ -2,12 +2,12 @@
 
 use super::page::{
     self, csrf, done_note, field, from_file_note, head_row, lines, lines_field, next_link,
-    search_field, segment, Section, PAGE_SIZE,
+    search_form, segment, Section,
 };
 use super::Signed;
 use crate::domain::ownership::ManagedBy;
 use crate::http::{ApiError, Body};
-use crate::service::admin::{ListRequest, PermissionsRequest, RoleRequest};
+use crate::service::admin::{PermissionsRequest, RoleRequest};
 use crate::service::Error;
 use hyper::{Response, StatusCode};
 use maud::{html, Markup};
@@ -35,12 +35,7 @@ impl Signed<'_> {
     pub(super) async fn roles(&self) -> Result<Response<Body>, ApiError> {
         let admin = self.session.admin("GET", "roles", self.origin())?;
         let query = self.query()?;
-        let q = query.non_empty("q");
-        let request = ListRequest {
-            limit: Some(PAGE_SIZE),
-            after: query.non_empty("after").map(str::to_owned),
-            q: q.map(str::to_owned),
-        };
+        let (q, request) = Self::list_query(&query);
         let roles = self.console.gateway.list_roles(&admin, &request).await?;
         let base = &self.console.base;
         let filters: Vec<(&str, &str)> = q.map(|q| ("q", q)).into_iter().collect();
@@ -49,10 +44,7 @@ impl Signed<'_> {
             @if self.session.may("POST", "roles") {
                 p { a.button href={ (base) "/roles/new" } { "New role" } }
             }
-            form.filters method="get" action={ (base) "/roles" } role="search" {
-                (search_field(q, "Role names that start with this."))
-                div { button type="submit" { "Search" } }
-            }
+            (search_form(&format!("{base}/roles"), q, "Role names that start with this."))
             div.table tabindex="0" role="region" aria-label="Roles" { table {
                 caption.muted { "Roles, by name" }
                 (head_row(&["Name", "Permissions", "Managed by"]))

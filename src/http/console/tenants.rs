@@ -2,11 +2,11 @@
 //! administrator, and deactivating a tenant.
 
 use super::page::{
-    self, csrf, done_note, field, head_row, next_link, search_field, segment, Section, PAGE_SIZE,
+    self, csrf, done_note, field, head_row, next_link, search_form, segment, Section,
 };
 use super::Signed;
 use crate::http::{ApiError, Body};
-use crate::service::admin::{ListRequest, NewTenantAdmin, NewTenantRequest};
+use crate::service::admin::{NewTenantAdmin, NewTenantRequest};
 use crate::service::Error;
 use hyper::{Response, StatusCode};
 use maud::html;
@@ -16,12 +16,7 @@ impl Signed<'_> {
     pub(super) async fn tenants(&self) -> Result<Response<Body>, ApiError> {
         let admin = self.session.admin("GET", "tenants", self.origin())?;
         let query = self.query()?;
-        let q = query.non_empty("q");
-        let request = ListRequest {
-            limit: Some(PAGE_SIZE),
-            after: query.non_empty("after").map(str::to_owned),
-            q: q.map(str::to_owned),
-        };
+        let (q, request) = Self::list_query(&query);
         let tenants = self.console.gateway.list_tenants(&admin, &request).await?;
         let base = &self.console.base;
         let filters: Vec<(&str, &str)> = q.map(|q| ("q", q)).into_iter().collect();
@@ -37,10 +32,7 @@ impl Signed<'_> {
             @if self.session.may("POST", "tenants") {
                 p { a.button href={ (base) "/tenants/new" } { "New tenant" } }
             }
-            form.filters method="get" action={ (base) "/tenants" } role="search" {
-                (search_field(q, "Domains that start with this."))
-                div { button type="submit" { "Search" } }
-            }
+            (search_form(&format!("{base}/tenants"), q, "Domains that start with this."))
             div.table tabindex="0" role="region" aria-label="Tenants" { table {
                 caption.muted { "Tenants, by domain" }
                 (head_row(&["Domain", "Active", "Console", "Action"]))
