@@ -6,9 +6,8 @@ use super::Signed;
 use crate::domain::ownership::ManagedBy;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
-use crate::service::admin::{PathTest, Resources};
+use crate::service::admin::{PathTest, Resources, RuleRow};
 use crate::service::Error;
-use crate::store::RuleRow;
 use hyper::{Response, StatusCode};
 use maud::{html, Markup};
 

@@ -6,9 +6,10 @@ use super::Signed;
 use crate::domain::ownership::ManagedBy;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
-use crate::service::admin::SettingsDocument;
+use crate::service::admin::{
+    IntrospectionSection, RateLimitsSection, SettingsDocument, TokensSection,
+};
 use crate::service::Error;
-use crate::tenant_file::{IntrospectionSection, RateLimitsSection, TokensSection};
 use hyper::{Response, StatusCode};
 use maud::{html, Markup};
 

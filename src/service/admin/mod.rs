@@ -13,6 +13,10 @@ mod tenants;
 mod tokens;
 mod users;
 
+/// The parts of the use cases' requests that other layers define: a resource rule as
+/// written, and the settings' sections, named as in a tenant file.
+pub use crate::store::RuleRow;
+pub use crate::tenant_file::{IntrospectionSection, RateLimitsSection, TokensSection};
 pub use audit::{AuditFilter, AuditView};
 pub use clients::{ClientPatch, ClientView, NewClientRequest};
 pub use keys::KeyState;
