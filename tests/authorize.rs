@@ -10,112 +10,12 @@
 
 pub mod common;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use common::flow::{open, pkce, query_param, submit};
 use common::TestServer;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
 const SPA_CALLBACK: &str = "https://spa.foo.com/callback";
-
-fn pkce() -> (String, String) {
-    let verifier = format!("{}{}", common::random_suffix(), "v".repeat(40));
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-/// The sign-in page as a browser gets it.
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    html: String,
-}
-
-impl Page {
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no field {name}"))
-            + marker.len();
-        let end = self.html[start..].find('"').unwrap() + start;
-        self.html[start..end].replace("&amp;", "&")
-    }
-
-    /// The `name=value` of the CSRF cookie the page set.
-    fn cookie(&self) -> String {
-        let set = self.headers["set-cookie"].to_str().unwrap();
-        set.split(';').next().unwrap().to_owned()
-    }
-}
-
-async fn open(s: &TestServer, prefix: &str, query: &[(&str, &str)]) -> Page {
-    let url = format!(
-        "{}{prefix}/oauth2/authorize?{}",
-        s.base,
-        common::encode_form(query)
-    );
-    let r = s.client.get(url).send().await.unwrap();
-    Page {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        html: r.text().await.unwrap(),
-    }
-}
-
-/// Posts the sign-in form of `page` with these credentials; answers (status, Location).
-async fn submit(
-    s: &TestServer,
-    prefix: &str,
-    page: &Page,
-    user: &str,
-    password: &str,
-    action: &str,
-) -> (u16, Option<String>, String) {
-    let mut form: Vec<(String, String)> = Vec::new();
-    for name in [
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "code_challenge",
-        "code_challenge_method",
-        "csrf",
-    ] {
-        if page.html.contains(&format!("name=\"{name}\"")) {
-            form.push((name.to_owned(), page.hidden(name)));
-        }
-    }
-    form.push(("username".into(), user.into()));
-    form.push(("password".into(), password.into()));
-    form.push(("action".into(), action.into()));
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = s
-        .client
-        .post(format!("{}{prefix}/oauth2/authorize", s.base))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Cookie", page.cookie())
-        .body(common::encode_form(&pairs))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, location, r.text().await.unwrap())
-}
-
-fn query_param(location: &str, name: &str) -> Option<String> {
-    let query = location.split_once('?')?.1;
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
 
 /// Signs alice in through foo-spa with PKCE and answers (code, verifier).
 async fn spa_code(s: &TestServer, prefix: &str) -> (String, String) {

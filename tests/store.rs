@@ -133,6 +133,8 @@ fn token(tenant_id: TenantId, kind: TokenKind, seed: u8, grant: &str) -> NewToke
         expires_at: 200,
         redirect_uri: None,
         code_challenge: None,
+        nonce: None,
+        auth_time: None,
     }
 }
 

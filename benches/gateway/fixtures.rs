@@ -128,6 +128,8 @@ pub(crate) async fn store_tokens(
             expires_at: now + 86_400,
             redirect_uri: None,
             code_challenge: None,
+            nonce: None,
+            auth_time: None,
         });
         plaintexts.push(plaintext);
         if batch.len() == batch.capacity() || n + 1 == count {

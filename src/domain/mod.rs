@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod client;
 pub mod console;
+pub mod openid;
 pub mod ownership;
 pub mod permission;
 pub mod pkce;

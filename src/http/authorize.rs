@@ -160,6 +160,7 @@ fn params(form: &Form) -> AuthorizeParams {
         state: get("state"),
         code_challenge: get("code_challenge"),
         code_challenge_method: get("code_challenge_method"),
+        nonce: get("nonce"),
     }
 }
 
@@ -282,6 +283,9 @@ fn sign_in_page(
     if let Some(challenge) = &a.code_challenge {
         hidden.push(("code_challenge", challenge));
         hidden.push(("code_challenge_method", "S256"));
+    }
+    if let Some(nonce) = &a.nonce {
+        hidden.push(("nonce", nonce));
     }
     // "Sign in" comes first so that Enter submits it (the first submit button is the
     // form's default); the stylesheet shows it on the right.

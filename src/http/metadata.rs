@@ -1,8 +1,10 @@
-//! RFC 8414 authorization server metadata. The issuer comes from `server.public_url`,
-//! never from the `Host` header, and every list says exactly what the endpoints accept.
+//! RFC 8414 authorization server metadata, and OpenID Connect Discovery 1.0's
+//! configuration of the same tenant. The issuer comes from `server.public_url`, never
+//! from the `Host` header, and every list says exactly what the endpoints accept.
 
 use super::{json, Body};
 use crate::domain::client::GrantType;
+use crate::domain::openid::{CLAIMS, SCOPES};
 use crate::domain::tenant::Tenant;
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -26,6 +28,35 @@ pub(super) fn handle(tenant: &Tenant) -> Response<Body> {
         // RFC 9701: answers signed when asked for with Accept: application/token-introspection+jwt.
         "introspection_signing_alg_values_supported": ["ES256"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+    });
+    json(StatusCode::OK, &document)
+}
+
+/// `{issuer}/.well-known/openid-configuration` (Discovery §4): the RFC 8414 document's
+/// endpoints with what an OpenID provider adds.
+pub(super) fn openid_configuration(tenant: &Tenant) -> Response<Body> {
+    let issuer = &tenant.issuer;
+    let document = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}/oauth2/jwks"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": CLAIMS,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     });

@@ -17,6 +17,7 @@ mod request_log;
 mod revoke;
 pub mod router;
 mod token;
+mod userinfo;
 
 pub use error::ApiError;
 pub use router::handle;

@@ -7,6 +7,8 @@
 //! | `/oauth2/introspect`                                         | POST      |
 //! | `/oauth2/revoke`                                             | POST      |
 //! | `/oauth2/jwks`                                               | GET, HEAD |
+//! | `/oauth2/userinfo`                                           | GET, POST |
+//! | `/.well-known/openid-configuration`                          | GET, HEAD |
 //! | `/.well-known/oauth-authorization-server` (also `…/t/{domain}` after it) | GET, HEAD |
 //! | `/api/v1/…` (the admin API; its own table in `admin.rs`)      | per path  |
 //! | `/console`, `/console/…` (the console; its table in `console/mod.rs`) | per path |
@@ -14,8 +16,8 @@
 
 use super::request_log::RequestLog;
 use super::{
-    admin, authorize, body, console, health, introspect, jwks, metadata, revoke, token, ApiError,
-    Body,
+    admin, authorize, body, console, health, introspect, jwks, metadata, revoke, token, userinfo,
+    ApiError, Body,
 };
 use crate::service::{Gateway, Origin};
 use bytes::Bytes;
@@ -35,6 +37,8 @@ pub enum Endpoint {
     Revoke,
     Jwks,
     Metadata,
+    OpenIdConfiguration,
+    Userinfo,
     Admin,
     Console,
     Healthz,
@@ -50,6 +54,8 @@ impl Endpoint {
             Endpoint::Revoke => "revoke",
             Endpoint::Jwks => "jwks",
             Endpoint::Metadata => "metadata",
+            Endpoint::OpenIdConfiguration => "openid_configuration",
+            Endpoint::Userinfo => "userinfo",
             Endpoint::Admin => "admin",
             Endpoint::Console => "console",
             Endpoint::Healthz => "healthz",
@@ -61,11 +67,13 @@ impl Endpoint {
     /// endpoint decides per path (the admin API).
     fn allow(self) -> Option<&'static str> {
         match self {
-            Endpoint::Authorize => Some("GET, POST"),
+            Endpoint::Authorize | Endpoint::Userinfo => Some("GET, POST"),
             Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => Some("POST"),
-            Endpoint::Jwks | Endpoint::Metadata | Endpoint::Healthz | Endpoint::Readyz => {
-                Some("GET, HEAD")
-            }
+            Endpoint::Jwks
+            | Endpoint::Metadata
+            | Endpoint::OpenIdConfiguration
+            | Endpoint::Healthz
+            | Endpoint::Readyz => Some("GET, HEAD"),
             Endpoint::Admin | Endpoint::Console => None,
         }
     }
@@ -120,6 +128,9 @@ fn route(path: &str) -> Option<Route<'_>> {
         "/oauth2/revoke" => only(tenant, Endpoint::Revoke),
         "/oauth2/jwks" => only(tenant, Endpoint::Jwks),
         "/.well-known/oauth-authorization-server" => only(tenant, Endpoint::Metadata),
+        // OpenID Connect Discovery appends the well-known path to the issuer's.
+        "/.well-known/openid-configuration" => only(tenant, Endpoint::OpenIdConfiguration),
+        "/oauth2/userinfo" => only(tenant, Endpoint::Userinfo),
         // `/console` alone is answered with a redirect to `/console/`.
         "/console" => Some(Route {
             tenant,
@@ -227,6 +238,8 @@ async fn dispatch(
         | Endpoint::Revoke
         | Endpoint::Jwks
         | Endpoint::Metadata
+        | Endpoint::OpenIdConfiguration
+        | Endpoint::Userinfo
         | Endpoint::Admin
         | Endpoint::Console => {}
     }
@@ -235,12 +248,13 @@ async fn dispatch(
     match route.endpoint {
         // The tenant's budget is spent before authentication: a limited request costs
         // no hash (SPEC §9). The caller's own budget is checked once it is known.
-        Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => {
+        Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke | Endpoint::Userinfo => {
             gateway.admit_request(&tenant)?;
         }
         Endpoint::Authorize
         | Endpoint::Jwks
         | Endpoint::Metadata
+        | Endpoint::OpenIdConfiguration
         | Endpoint::Admin
         | Endpoint::Console => {}
         Endpoint::Healthz | Endpoint::Readyz => {}
@@ -252,6 +266,8 @@ async fn dispatch(
         Endpoint::Revoke => revoke::handle(gateway, &tenant, request, log).await,
         Endpoint::Jwks => jwks::handle(gateway, &tenant).await,
         Endpoint::Metadata => Ok(metadata::handle(&tenant)),
+        Endpoint::OpenIdConfiguration => Ok(metadata::openid_configuration(&tenant)),
+        Endpoint::Userinfo => userinfo::handle(gateway, &tenant, request).await,
         Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, path, log).await,
         Endpoint::Console => {
             // "/" marks `/console` itself, which no path after `/console/` can be.

@@ -9,6 +9,7 @@ use super::token_text::{digest, grant_id, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{self, GrantType};
 use crate::domain::console::CONSOLE_CLIENT_ID;
+use crate::domain::openid::MAX_NONCE_CHARS;
 use crate::domain::pkce::is_pkce_value;
 use crate::domain::principal::sign_in_name_in;
 use crate::domain::tenant::Tenant;
@@ -27,6 +28,7 @@ pub struct AuthorizeParams {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
 }
 
 /// A request that passed every check: the sign-in page may be shown and a code issued.
@@ -45,6 +47,8 @@ pub struct AuthorizationRequest {
     pub scope: String,
     pub state: Option<String>,
     pub code_challenge: Option<String>,
+    /// OpenID Connect's `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -155,8 +159,9 @@ impl Gateway {
                 let scope = allowed_scope(&client, params.scope.as_deref())
                     .map_err(|e| (AuthorizeError::InvalidScope, e.to_string()))?;
                 Ok((scope, check_challenge(&client, params)?))
-            });
-        let (scope, code_challenge) = checked.map_err(|(error, why)| refuse(error, why))?;
+            })
+            .and_then(|(scope, challenge)| Ok((scope, challenge, check_nonce(params)?)));
+        let (scope, code_challenge, nonce) = checked.map_err(|(error, why)| refuse(error, why))?;
         Ok(AuthorizationRequest {
             tenant,
             client,
@@ -165,6 +170,7 @@ impl Gateway {
             scope: scope.to_string(),
             state,
             code_challenge,
+            nonce,
         })
     }
 
@@ -251,6 +257,9 @@ impl Gateway {
                 .redirect_uri_given
                 .then(|| request.redirect_uri.clone()),
             code_challenge: request.code_challenge.clone(),
+            nonce: request.nonce.clone(),
+            // The user entered the password just now: there is no sign-in to reuse.
+            auth_time: Some(now),
         };
         self.store.insert_tokens(&[record]).await?;
         let mut pairs = vec![("code", code.as_str())];
@@ -312,6 +321,17 @@ fn client_may_use_codes(client: &ClientRecord) -> Result<(), Failed> {
         AuthorizeError::UnauthorizedClient,
         "the client may not use the authorization code grant".into(),
     ))
+}
+
+/// OpenID Connect's `nonce`: any text up to a bound, which the ID token repeats.
+fn check_nonce(params: &AuthorizeParams) -> Result<Option<String>, Failed> {
+    match params.nonce.as_deref().filter(|n| !n.is_empty()) {
+        Some(nonce) if nonce.chars().count() > MAX_NONCE_CHARS => Err((
+            AuthorizeError::InvalidRequest,
+            format!("nonce must be at most {MAX_NONCE_CHARS} characters"),
+        )),
+        nonce => Ok(nonce.map(str::to_owned)),
+    }
 }
 
 /// The S256 code challenge, required when the client requires PKCE (RFC 7636 §4.3).

@@ -423,6 +423,8 @@ mod tests {
                 expires_at,
                 redirect_uri: None,
                 code_challenge: None,
+                nonce: None,
+                auth_time: None,
             },
             state: State::Active,
             state_reason: None,

@@ -21,6 +21,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// For a grant with `openid` in its scope (OpenID Connect Core §3.1.3.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl Gateway {
@@ -43,6 +46,9 @@ pub(super) struct Issuance<'a> {
     pub(super) grant_id: String,
     /// When the grant's first token was issued.
     pub(super) grant_started_at: i64,
+    /// When the grant's user entered the password, for a grant that began with a
+    /// sign-in; every token of the grant carries it.
+    pub(super) auth_time: Option<i64>,
 }
 
 impl<'a> Issuance<'a> {
@@ -63,6 +69,7 @@ impl<'a> Issuance<'a> {
             with_refresh,
             grant_id: grant_id(),
             grant_started_at: now,
+            auth_time: None,
         }
     }
 
@@ -91,6 +98,8 @@ impl<'a> Issuance<'a> {
             expires_at: expiry(ttl),
             redirect_uri: None,
             code_challenge: None,
+            nonce: None,
+            auth_time: self.auth_time,
         };
         let mut tokens = Vec::with_capacity(2);
         let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
@@ -106,6 +115,7 @@ impl<'a> Issuance<'a> {
             expires_in: expiry(lifetimes.access_token) - now,
             scope: scope_text,
             refresh_token,
+            id_token: None,
         };
         (tokens, response)
     }

@@ -180,6 +180,8 @@ mod tests {
                 expires_at: 12,
                 redirect_uri: Some("https://app/cb".into()),
                 code_challenge: None,
+                nonce: None,
+                auth_time: None,
             },
             state: State::Active,
             state_reason: None,

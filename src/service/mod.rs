@@ -17,6 +17,7 @@ pub mod keys;
 pub mod limits;
 pub mod live_token;
 pub mod metrics;
+pub mod openid;
 mod purge;
 mod redeem;
 mod revoke;

@@ -4,6 +4,7 @@
 
 use super::authenticate::AuthenticatedClient;
 use super::issue::{narrowed_scope, Issuance, TokenResponse};
+use super::openid::SignIn;
 use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::Actor;
@@ -94,10 +95,18 @@ impl Gateway {
             with_refresh: true,
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
+            auth_time: t.auth_time,
         };
         let response = self
             .spend(&record, issuance, now, &presenter.by, invalid)
             .await?;
+        let sign_in = SignIn {
+            client_id: &client.client_id,
+            username: &username,
+            auth_time: t.auth_time,
+            nonce: t.nonce.as_deref(),
+        };
+        let response = self.with_id_token(tenant, response, sign_in, now).await?;
         Ok(Exchanged {
             response,
             username,
@@ -130,17 +139,32 @@ impl Gateway {
         if now >= record.token.grant_started_at + tenant.settings.lifetimes.grant_max_lifetime {
             return Err(invalid());
         }
+        let t = &record.token;
         let issuance = Issuance {
             tenant,
             client: presenter.client,
-            username: record.token.username.clone(),
-            scope: narrowed_scope(&record.token.scope, scope)?,
+            username: t.username.clone(),
+            scope: narrowed_scope(&t.scope, scope)?,
             with_refresh: true,
-            grant_id: record.token.grant_id.clone(),
-            grant_started_at: record.token.grant_started_at,
+            grant_id: t.grant_id.clone(),
+            grant_started_at: t.grant_started_at,
+            auth_time: t.auth_time,
         };
-        self.spend(&record, issuance, now, &presenter.by, invalid)
-            .await
+        let response = self
+            .spend(&record, issuance, now, &presenter.by, invalid)
+            .await?;
+        let Some(username) = &t.username else {
+            return Ok(response);
+        };
+        // A refresh's ID token is about the same sign-in, and carries no nonce (Core
+        // §12.2).
+        let sign_in = SignIn {
+            client_id: &presenter.client.client_id,
+            username,
+            auth_time: t.auth_time,
+            nonce: None,
+        };
+        self.with_id_token(tenant, response, sign_in, now).await
     }
 
     /// Finds `presented` as a usable single-use credential of `kind` (a refresh token or

@@ -133,6 +133,8 @@ pub struct UserRecord {
     pub locked_until: Option<i64>,
     /// Who owns its password and roles: a tenant file, or the admin API.
     pub source: Source,
+    /// The `sub` of its ID tokens: random, given once to the row, never reused.
+    pub subject: String,
 }
 
 /// A user to create or reconcile.
@@ -224,6 +226,11 @@ pub struct NewToken {
     pub redirect_uri: Option<String>,
     /// For a code: the PKCE S256 challenge the exchange's verifier must meet.
     pub code_challenge: Option<String>,
+    /// For a code: the `nonce` of its OpenID Connect request, for its ID token.
+    pub nonce: Option<String>,
+    /// When the grant's user entered the password, for a grant that began with a
+    /// sign-in (a code): every ID token of the grant says so.
+    pub auth_time: Option<i64>,
 }
 
 /// A stored token and its current state.

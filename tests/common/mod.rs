@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 
 pub mod fill;
+pub mod flow;
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 
@@ -321,6 +322,17 @@ impl TestServer {
             Backend::Sqlite => Some(Self::start(Backend::Sqlite).await),
             Backend::Postgres => Self::start_postgres().await,
         }
+    }
+
+    /// Like [`TestServer::for_backend`], with the configuration changed by `adjust`.
+    pub async fn for_backend_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
+        if backend == Backend::Postgres {
+            postgres_url()?;
+        }
+        Some(Self::start_with(backend, default_tenant_files(), adjust).await)
     }
 
     pub async fn start_postgres() -> Option<Self> {

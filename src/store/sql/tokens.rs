@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
      scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by, \
-     state_changed_from, redirect_uri, code_challenge, grant_started_at";
+     state_changed_from, redirect_uri, code_challenge, grant_started_at, nonce, auth_time";
 
 /// Who changed a token's state, as stored: the actor's stored name, and the address
 /// when a request did it.
@@ -62,6 +62,8 @@ struct TokenRow {
     redirect_uri: Option<String>,
     code_challenge: Option<String>,
     grant_started_at: i64,
+    nonce: Option<String>,
+    auth_time: Option<i64>,
 }
 
 impl TryFrom<TokenRow> for TokenRecord {
@@ -87,6 +89,8 @@ impl TryFrom<TokenRow> for TokenRecord {
                 expires_at: row.expires_at,
                 redirect_uri: row.redirect_uri,
                 code_challenge: row.code_challenge,
+                nonce: row.nonce,
+                auth_time: row.auth_time,
             },
             state: row.state.parse().map_err(corrupt)?,
             state_reason: row
@@ -111,7 +115,7 @@ fn to_digest(bytes: Vec<u8>) -> Result<Digest> {
 /// of statement texts serve every batch size and stay prepared.
 const MAX_ROWS_PER_INSERT: usize = 128;
 
-const INSERTED_COLUMNS: usize = 16;
+const INSERTED_COLUMNS: usize = 18;
 
 /// Stores tokens ACTIVE, many rows per statement.
 pub(super) async fn insert<'a, C: Conn>(
@@ -141,7 +145,9 @@ pub(super) async fn insert<'a, C: Conn>(
                 .bind(State::Active.as_str())
                 .bind(t.redirect_uri.as_deref())
                 .bind(t.code_challenge.as_deref())
-                .bind(t.grant_started_at);
+                .bind(t.grant_started_at)
+                .bind(t.nonce.as_deref())
+                .bind(t.auth_time);
         }
         conn.execute(statement).await?;
         rest = later;
@@ -172,7 +178,7 @@ fn insert_texts(anonymous: bool) -> Vec<String> {
             format!(
                 "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, \
                  username, scope, issued_at, not_before, expires_at, state, redirect_uri, \
-                 code_challenge, grant_started_at) VALUES {}",
+                 code_challenge, grant_started_at, nonce, auth_time) VALUES {}",
                 values.join(", ")
             )
         })

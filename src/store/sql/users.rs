@@ -22,6 +22,7 @@ struct UserRole {
     locked_until: Option<i64>,
     #[sqlx(try_from = "String")]
     source: Source,
+    subject: String,
     role: Option<String>,
     permissions: Option<Json<Vec<String>>>,
 }
@@ -68,7 +69,7 @@ pub(super) async fn page(
 }
 
 const USER_COLUMNS: &str =
-    "id, username, password_hash, enabled, failed_attempts, locked_until, source";
+    "id, username, password_hash, enabled, failed_attempts, locked_until, source, subject";
 
 /// The users `users` selects (by [`USER_COLUMNS`]), each with its roles and their
 /// permissions, in username order: one query.
@@ -84,7 +85,7 @@ async fn with_roles(
     let statement = Statement {
         sql: format!(
             "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, \
-                    u.locked_until, u.source, ur.role, r.permissions \
+                    u.locked_until, u.source, u.subject, ur.role, r.permissions \
              FROM ({}) u \
              LEFT JOIN user_roles ur ON ur.user_id = u.id \
              LEFT JOIN roles r ON r.tenant_id = $1 AND r.name = ur.role \
@@ -109,6 +110,7 @@ async fn with_roles(
                 failed_attempts: row.failed_attempts,
                 locked_until: row.locked_until,
                 source: row.source,
+                subject: row.subject,
             });
         }
         let user = users.last_mut().expect("pushed above");

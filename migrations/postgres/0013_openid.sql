@@ -1,0 +1,13 @@
+-- OpenID Connect. `users.subject` is the `sub` of ID tokens: random, given once to
+-- each user row, so that a user deleted and made again under the same name is a new
+-- subject; the column's default gives it to every row, existing and new. A code
+-- keeps the `nonce` of its authorization request, and every token of a grant that
+-- began with a sign-in keeps `auth_time`, when its user entered the password.
+-- Keep in lockstep with migrations/sqlite/0013_openid.sql.
+
+ALTER TABLE users ADD COLUMN subject TEXT NOT NULL
+    DEFAULT md5(random()::text || clock_timestamp()::text);
+CREATE UNIQUE INDEX users_by_subject ON users (tenant_id, subject);
+
+ALTER TABLE tokens ADD COLUMN nonce TEXT;
+ALTER TABLE tokens ADD COLUMN auth_time BIGINT;
