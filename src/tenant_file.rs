@@ -1,9 +1,9 @@
 //! Tenant files: `tenants/{domain}.toml`, parsed and validated before anything is
 //! written, so that a bad file names itself and its key and changes nothing (SPEC §3).
 
-use crate::domain::client;
+use crate::domain::client::{self, AccessTokenFormat};
 use crate::domain::permission::{validate_role_name, Permission, ResourceRule};
-use crate::domain::principal::validate_username;
+use crate::domain::principal::{validate_username, Profile};
 use crate::domain::tenant::{Lifetimes, TenantDomain, TenantRateLimits, TenantSettings};
 use crate::store::{NewTenant, RuleRow};
 use serde::{Deserialize, Serialize};
@@ -127,6 +127,21 @@ pub struct UserEntry {
     pub password_hash: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The profile claims (`name`, `email`, `email_verified`), all optional.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+impl UserEntry {
+    pub fn profile(&self) -> Profile {
+        Profile {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +159,9 @@ pub struct ClientEntry {
     pub require_pkce: bool,
     /// What people call it.
     pub name: Option<String>,
+    /// `opaque` (the default) or `jwt`: RFC 9068 access tokens.
+    #[serde(default)]
+    pub access_token_format: AccessTokenFormat,
 }
 
 fn pkce_by_default() -> bool {
@@ -267,6 +285,9 @@ impl TenantFile {
             }
             if let Err(message) = check_phc(&user.password_hash) {
                 return err(format!("users[{i}].password_hash"), message);
+            }
+            if let Err(e) = user.profile().check() {
+                return err(format!("users[{i}].{}", e.field), e.message.to_owned());
             }
             for (j, role) in user.roles.iter().enumerate() {
                 if !self.roles.iter().any(|r| &r.name == role) && role != "admin" {
@@ -400,6 +421,17 @@ permissions = ["/permission/admin/manage/identity/applicationmgt/view"]
             ("domain = \"foo.com\"\n[[resources]]\ncontext = \"(\"\n", "resources[0]"),
             ("domain = \"foo.com\"\nextra = 1\n", "line 2"),
         ];
+        let bad_email = format!(
+            "domain = \"foo.com\"\n[[users]]\nusername = \"a\"\npassword_hash = \"{HASH}\"\nemail = \"not-an-address\"\n"
+        );
+        let unverifiable = format!(
+            "domain = \"foo.com\"\n[[users]]\nusername = \"a\"\npassword_hash = \"{HASH}\"\nemail_verified = true\n"
+        );
+        let profiles = [
+            (bad_email.as_str(), "users[0].email"),
+            (unverifiable.as_str(), "users[0].email_verified"),
+        ];
+        let cases: Vec<(&str, &str)> = cases.into_iter().chain(profiles).collect();
         for (text, key) in cases {
             let path = write(dir.path(), "foo.com.toml", text);
             let e = load_file(&path).unwrap_err();

@@ -1020,6 +1020,63 @@ async fn resources_and_the_audit_log_in_the_console(s: TestServer) {
     );
 }
 
+async fn a_users_profile_is_set_on_its_page(s: TestServer) {
+    s.api_user("/t/foo.com", FOO_ADMIN, "erin", "erin-password", &[])
+        .await;
+    let browser = sign_in_as_foo_admin(&s).await;
+    let page = "/t/foo.com/console/users/erin";
+    let action = "/t/foo.com/console/users/erin/profile";
+    let (status, _, html) = browser
+        .post(
+            page,
+            action,
+            &[
+                ("name", "Erin"),
+                ("email", "erin-at-foo"),
+                ("email_verified", "on"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("value=\"erin-at-foo\"") && html.contains("aria-invalid=\"true\""),
+        "{html}"
+    );
+    let (status, location, _) = browser
+        .post(
+            page,
+            action,
+            &[
+                ("name", "Erin"),
+                ("email", "erin@foo.example"),
+                ("email_verified", "on"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            "/t/foo.com/console/users/erin?done=The+profile+was+saved."
+        )
+    );
+    let (_, user) = s
+        .api("GET", "/t/foo.com/api/v1/users/erin", FOO_ADMIN, None)
+        .await;
+    assert_eq!(
+        (&user["name"], &user["email"], &user["email_verified"]),
+        (&json!("Erin"), &json!("erin@foo.example"), &json!(true))
+    );
+    // A file's user shows its profile, and no form for it.
+    let (_, html, _) = browser.get("/t/foo.com/console/users/alice").await;
+    assert!(
+        html.contains("<h2 id=\"profile\">") && !html.contains("Save profile"),
+        "{html}"
+    );
+}
+
 async fn a_view_only_admin_sees_read_only_pages(s: TestServer) {
     s.foo_client_viewer("vera", "vera-password").await;
     s.api_client("/t/foo.com", FOO_ADMIN, "api-made").await;
@@ -1081,4 +1138,5 @@ on_both_backends!(crate::common::TestServer::for_backend;
     the_super_tenant_makes_a_tenant_whose_admin_manages_it,
     resources_and_the_audit_log_in_the_console,
     a_view_only_admin_sees_read_only_pages,
+    a_users_profile_is_set_on_its_page,
 );

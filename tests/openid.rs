@@ -85,6 +85,11 @@ async fn sign_in(
 /// The claims of an ID token of foo.com for `rp`, verified with a key of foo.com's
 /// JWKS (found by `kid`) and nothing else.
 async fn verified(s: &TestServer, id_token: &str) -> Value {
+    verified_for(s, id_token, RP).await
+}
+
+/// The claims of a JWT of foo.com for `audience`, verified as [`verified`] does.
+async fn verified_for(s: &TestServer, id_token: &str, audience: &str) -> Value {
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);
     let r = s
@@ -98,7 +103,7 @@ async fn verified(s: &TestServer, id_token: &str) -> Value {
         .find(header.kid.as_deref().unwrap())
         .expect("the kid is published");
     let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_audience(&[RP]);
+    validation.set_audience(&[audience]);
     validation.set_issuer(&[format!("{SITE}/t/foo.com")]);
     let data =
         jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
@@ -360,9 +365,208 @@ async fn a_user_made_again_under_the_same_name_is_a_new_subject(s: TestServer) {
     assert_ne!(alice["sub"], second["sub"]);
 }
 
+async fn profile_claims_follow_their_scopes(s: TestServer) {
+    let secret = register_rp(&s).await;
+    let dora = json!({"username": "dora", "password": "dora-password", "name": "Dora Explorer",
+                      "email": "dora@foo.example", "email_verified": true});
+    let (status, view) = s
+        .api("POST", "/t/foo.com/api/v1/users", FOO_ADMIN, Some(dora))
+        .await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(
+        (&view["name"], &view["email"], &view["email_verified"]),
+        (
+            &json!("Dora Explorer"),
+            &json!("dora@foo.example"),
+            &json!(true)
+        )
+    );
+    let tokens = sign_in(
+        &s,
+        &secret,
+        ("dora", "dora-password"),
+        "openid profile email",
+        None,
+    )
+    .await;
+    let claims = verified(&s, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (&claims["name"], &claims["email"], &claims["email_verified"]),
+        (
+            &json!("Dora Explorer"),
+            &json!("dora@foo.example"),
+            &json!(true)
+        )
+    );
+    let r = s
+        .client
+        .get(s.url("/t/foo.com/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(
+        info,
+        json!({"sub": claims["sub"], "preferred_username": "dora", "name": "Dora Explorer",
+               "email": "dora@foo.example", "email_verified": true})
+    );
+    // Without the email scope, no address; introspection shows none of it.
+    let narrow = sign_in(&s, &secret, ("dora", "dora-password"), "openid", None).await;
+    let narrow = verified(&s, narrow["id_token"].as_str().unwrap()).await;
+    assert!(
+        narrow.get("email").is_none() && narrow.get("name").is_none(),
+        "{narrow}"
+    );
+    let (_, info) = s
+        .introspect(
+            "/t/foo.com/oauth2/introspect",
+            FOO_ADMIN,
+            tokens["access_token"].as_str().unwrap(),
+        )
+        .await;
+    assert!(
+        info.get("email").is_none() && info.get("name").is_none(),
+        "{info}"
+    );
+
+    // The profile is replaced whole and checked; a file's user keeps the file's.
+    let profile = "/t/foo.com/api/v1/users/dora/profile";
+    let (status, body) = s
+        .api(
+            "PUT",
+            profile,
+            FOO_ADMIN,
+            Some(json!({"email": "dora at foo"})),
+        )
+        .await;
+    assert_eq!((status, &body["field"]), (400, &json!("email")), "{body}");
+    let (status, body) = s
+        .api(
+            "PUT",
+            profile,
+            FOO_ADMIN,
+            Some(json!({"name": "D. Explorer"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "D. Explorer");
+    assert!(
+        body.get("email").is_none(),
+        "what the body leaves out is cleared: {body}"
+    );
+    let (status, _) = s
+        .api(
+            "PUT",
+            "/t/foo.com/api/v1/users/alice/profile",
+            FOO_ADMIN,
+            Some(json!({"name": "Alice"})),
+        )
+        .await;
+    assert_eq!(status, 409, "alice is the tenant file's");
+    let (_, log) = s
+        .api(
+            "GET",
+            "/t/foo.com/api/v1/audit?action=user.profile",
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(log["events"][0]["target"], "dora", "{log}");
+}
+
+async fn jwt_access_tokens_are_signed_and_still_revocable(s: TestServer) {
+    let issuer = format!("{SITE}/t/foo.com");
+    let client = json!({"client_id": "jwt-svc", "grant_types": ["client_credentials"],
+                        "access_token_format": "jwt"});
+    let (status, registered) = s
+        .api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN, Some(client))
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["access_token_format"], "jwt");
+    let secret = registered["client_secret"].as_str().unwrap();
+    let tokens = s
+        .client_token("/t/foo.com/oauth2/token", ("jwt-svc", secret), Some("read"))
+        .await;
+    let jwt = tokens["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let claims = verified_for(&s, jwt, &issuer).await;
+    assert_eq!(
+        (&claims["sub"], &claims["client_id"], &claims["scope"]),
+        (&json!("jwt-svc"), &json!("jwt-svc"), &json!("read"))
+    );
+    assert!(
+        claims["jti"].as_str().is_some_and(|j| !j.is_empty()),
+        "{claims}"
+    );
+    // Stored by its digest like any token: introspection knows it, and revocation ends it.
+    let (_, info) = s
+        .introspect("/t/foo.com/oauth2/introspect", FOO_ADMIN, jwt)
+        .await;
+    assert_eq!(
+        (&info["active"], &info["jti"]),
+        (&json!(true), &claims["jti"]),
+        "{info}"
+    );
+    let r = s
+        .post_form(
+            "/t/foo.com/oauth2/revoke",
+            Some(("jwt-svc", secret)),
+            &[("token", jwt)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        !s.is_active("/t/foo.com", FOO_ADMIN, jwt).await,
+        "a revoked JWT is inactive"
+    );
+
+    // A relying party switched to JWTs: its access token's sub is its ID token's.
+    let rp_secret = register_rp(&s).await;
+    let (status, body) = s
+        .api(
+            "PATCH",
+            "/t/foo.com/api/v1/clients/rp",
+            FOO_ADMIN,
+            Some(json!({"access_token_format": "paseto"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["field"]),
+        (400, &json!("access_token_format")),
+        "{body}"
+    );
+    let (status, _) = s
+        .api(
+            "PATCH",
+            "/t/foo.com/api/v1/clients/rp",
+            FOO_ADMIN,
+            Some(json!({"access_token_format": "jwt"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let tokens = sign_in(&s, &rp_secret, ("alice", "alice-password"), "openid", None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let id = verified(&s, tokens["id_token"].as_str().unwrap()).await;
+    let at = verified_for(&s, access, &issuer).await;
+    assert_eq!((&at["sub"], &at["client_id"]), (&id["sub"], &json!(RP)));
+    assert_eq!(id["at_hash"], at_hash(access));
+    let r = s
+        .client
+        .get(s.url("/t/foo.com/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "userinfo takes a JWT access token");
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     discovery_names_every_endpoint_of_the_tenant,
     an_openid_code_flow_hands_out_a_verifiable_id_token,
     userinfo_answers_for_an_openid_token_only,
     a_user_made_again_under_the_same_name_is_a_new_subject,
+    profile_claims_follow_their_scopes,
+    jwt_access_tokens_are_signed_and_still_revocable,
 );

@@ -11,7 +11,9 @@ pub mod common;
 
 use common::{Backend, TestDatabase};
 use portcullis::domain::audit::Actor;
+use portcullis::domain::client::AccessTokenFormat;
 use portcullis::domain::client::GrantType;
+use portcullis::domain::principal::Profile;
 use portcullis::domain::tenant::{Lifetimes, TenantId, TenantRateLimits, TenantSettings};
 use portcullis::domain::token::{Event, OwnerChange, Reason, Revocation, State, TokenKind};
 use portcullis::store::{
@@ -480,6 +482,7 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
                 username: "alice",
                 password_hash: "h1",
                 roles: &roles,
+                profile: &Profile::default(),
             },
             Source::File,
             1,
@@ -508,6 +511,7 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
                 username: "alice",
                 password_hash: "h2",
                 roles: &roles[..1],
+                profile: &Profile::default(),
             },
             Source::File,
             2,
@@ -526,6 +530,7 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
                 username: "api-user",
                 password_hash: "api",
                 roles: &[],
+                profile: &Profile::default(),
             },
             Source::Api,
             3,
@@ -542,6 +547,7 @@ async fn users_carry_the_permissions_of_their_roles(store: Opened) {
                 username: "api-user",
                 password_hash: "file",
                 roles: &[],
+                profile: &Profile::default(),
             },
             Source::File,
             4,
@@ -570,6 +576,7 @@ async fn client_ids_are_unique_across_tenants(store: Opened) {
         scopes: &[],
         require_pkce: true,
         name: None,
+        access_token_format: AccessTokenFormat::Opaque,
     };
     let _ = store
         .upsert_client(a, &client, Source::File, 1)
@@ -624,6 +631,7 @@ async fn what_a_file_stops_declaring_goes_to_the_api(store: Opened) {
             scopes: &[],
             require_pkce: true,
             name: None,
+            access_token_format: AccessTokenFormat::Opaque,
         };
         let _ = store
             .upsert_client(a, &client, Source::File, 1)
@@ -637,6 +645,7 @@ async fn what_a_file_stops_declaring_goes_to_the_api(store: Opened) {
             username: name,
             password_hash: "h",
             roles: &[],
+            profile: &Profile::default(),
         };
         let _ = store
             .upsert_user(a, &user, Source::File, 1)
@@ -853,6 +862,7 @@ async fn a_user_change_ends_tokens_and_is_audited_together(store: Opened) {
                 username: "alice",
                 password_hash: "h",
                 roles: &[],
+                profile: &Profile::default(),
             },
             Source::Api,
             1,
@@ -952,6 +962,7 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
                 username: "alice",
                 password_hash: "h",
                 roles: &[],
+                profile: &Profile::default(),
             },
             Source::Api,
             1,
@@ -1031,6 +1042,7 @@ async fn failures_lock_at_the_threshold_and_clear(store: Opened) {
                 scopes: &[],
                 require_pkce: true,
                 name: None,
+                access_token_format: AccessTokenFormat::Opaque,
             },
             Source::Api,
             1,
@@ -1082,6 +1094,7 @@ async fn roles_create_update_and_leave_users_when_deleted(store: Opened) {
                 username: "alice",
                 password_hash: "h",
                 roles: &roles,
+                profile: &Profile::default(),
             },
             Source::Api,
             1,
@@ -1148,6 +1161,7 @@ async fn tenants_are_created_whole_and_deactivated_with_their_tokens(store: Open
         username: "boss",
         password_hash: "h",
         roles: &roles,
+        profile: &Profile::default(),
     };
     let created = store
         .create_tenant(

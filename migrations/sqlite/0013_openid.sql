@@ -2,7 +2,9 @@
 -- each user row, so that a user deleted and made again under the same name is a new
 -- subject; a trigger gives it to every new row, whichever path inserts it. A code
 -- keeps the `nonce` of its authorization request, and every token of a grant that
--- began with a sign-in keeps `auth_time`, when its user entered the password.
+-- began with a sign-in keeps `auth_time`, when its user entered the password. A user's
+-- profile (`name`, `email`, `email_verified`) feeds the claims of the same names. A
+-- client's access tokens are `opaque` unless it asks for `jwt` (RFC 9068).
 -- Keep in lockstep with migrations/postgres/0013_openid.sql.
 
 ALTER TABLE users ADD COLUMN subject TEXT;
@@ -15,3 +17,9 @@ END;
 
 ALTER TABLE tokens ADD COLUMN nonce TEXT;
 ALTER TABLE tokens ADD COLUMN auth_time BIGINT;
+
+ALTER TABLE users ADD COLUMN name TEXT;
+ALTER TABLE users ADD COLUMN email TEXT;
+ALTER TABLE users ADD COLUMN email_verified BIGINT NOT NULL DEFAULT 0;
+
+ALTER TABLE clients ADD COLUMN access_token_format TEXT NOT NULL DEFAULT 'opaque';

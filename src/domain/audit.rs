@@ -11,6 +11,7 @@ pub enum AuditAction {
     UserDelete,
     UserPassword,
     UserRoles,
+    UserProfile,
     UserEnable,
     UserDisable,
     UserUnlock,
@@ -42,6 +43,7 @@ impl AuditAction {
         AuditAction::UserDelete,
         AuditAction::UserPassword,
         AuditAction::UserRoles,
+        AuditAction::UserProfile,
         AuditAction::UserEnable,
         AuditAction::UserDisable,
         AuditAction::UserUnlock,
@@ -73,6 +75,7 @@ impl AuditAction {
             AuditAction::UserDelete => "user.delete",
             AuditAction::UserPassword => "user.password",
             AuditAction::UserRoles => "user.roles",
+            AuditAction::UserProfile => "user.profile",
             AuditAction::UserEnable => "user.enable",
             AuditAction::UserDisable => "user.disable",
             AuditAction::UserUnlock => "user.unlock",
@@ -119,6 +122,7 @@ impl AuditAction {
             | AuditAction::UserDelete
             | AuditAction::UserPassword
             | AuditAction::UserRoles
+            | AuditAction::UserProfile
             | AuditAction::UserEnable
             | AuditAction::UserDisable
             | AuditAction::UserUnlock
@@ -164,6 +168,7 @@ impl AuditAction {
             AuditAction::UserDelete => "a user was deleted; their tokens ended",
             AuditAction::UserPassword => "a user's password was set; their tokens ended",
             AuditAction::UserRoles => "a user's roles were replaced",
+            AuditAction::UserProfile => "a user's name, email or email_verified were replaced",
             AuditAction::UserEnable => "a user was enabled",
             AuditAction::UserDisable => "a user was disabled; their tokens ended",
             AuditAction::UserUnlock => "an admin lifted a user's lock",

@@ -140,6 +140,46 @@ pub fn validate(
     Ok(grants)
 }
 
+/// What a client's access tokens look like: random opaque text (the default), or a
+/// JWT access token of RFC 9068 that a resource server can check by itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessTokenFormat {
+    #[default]
+    Opaque,
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenFormat::Opaque => "opaque",
+            AccessTokenFormat::Jwt => "jwt",
+        }
+    }
+
+    /// The format named `name`, or why not (`field` is the registration's key).
+    pub fn parse(name: &str) -> Result<Self, InvalidClient> {
+        match name {
+            "opaque" => Ok(AccessTokenFormat::Opaque),
+            "jwt" => Ok(AccessTokenFormat::Jwt),
+            _ => Err(InvalidClient {
+                field: "access_token_format".into(),
+                message: format!("{name:?} is not \"opaque\" or \"jwt\""),
+            }),
+        }
+    }
+}
+
+/// How a stored format is read back.
+impl TryFrom<String> for AccessTokenFormat {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::parse(&name).map_err(|e| e.message)
+    }
+}
+
 /// Longest client name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 

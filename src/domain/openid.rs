@@ -1,6 +1,7 @@
 //! OpenID Connect's pure rules: which scopes ask for an identity and which claims each
 //! one releases, the claims of an ID token, and `at_hash` (OpenID Connect Core 1.0).
 
+use super::principal::Profile;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
@@ -8,12 +9,14 @@ use sha2::{Digest, Sha256};
 
 /// The scope that makes a request an OpenID Connect request.
 pub const OPENID: &str = "openid";
-/// The scope that releases `preferred_username`.
+/// The scope that releases `preferred_username` and `name`.
 pub const PROFILE: &str = "profile";
+/// The scope that releases `email` and `email_verified`.
+pub const EMAIL: &str = "email";
 /// The scopes the discovery document offers.
-pub const SCOPES: [&str; 2] = [OPENID, PROFILE];
+pub const SCOPES: [&str; 3] = [OPENID, PROFILE, EMAIL];
 /// Every claim an ID token or the userinfo answer may carry.
-pub const CLAIMS: [&str; 10] = [
+pub const CLAIMS: [&str; 13] = [
     "iss",
     "sub",
     "aud",
@@ -24,6 +27,9 @@ pub const CLAIMS: [&str; 10] = [
     "at_hash",
     "azp",
     "preferred_username",
+    "name",
+    "email",
+    "email_verified",
 ];
 /// The longest `nonce` an authorization request may carry: it is stored with the code
 /// and copied into the ID token.
@@ -48,14 +54,37 @@ pub struct Identity {
     pub sub: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// Who a user is, as far as the user's records go.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    pub subject: &'a str,
+    pub username: &'a str,
+    pub profile: &'a Profile,
 }
 
 impl Identity {
-    /// `subject` always; the username only when `scope` holds `profile`.
-    pub fn released(subject: &str, username: &str, scope: &str) -> Self {
+    /// The subject always; the username and the name with `profile`; the address and
+    /// whether it is verified with `email`, when the user has one. A claim the user has
+    /// no value for is left out, never sent empty.
+    pub fn released(person: Person<'_>, scope: &str) -> Self {
+        let profile = has_scope(scope, PROFILE);
+        let email = has_scope(scope, EMAIL)
+            .then_some(person.profile.email.as_ref())
+            .flatten();
         Identity {
-            sub: subject.to_owned(),
-            preferred_username: has_scope(scope, PROFILE).then(|| username.to_owned()),
+            sub: person.subject.to_owned(),
+            preferred_username: profile.then(|| person.username.to_owned()),
+            name: profile.then(|| person.profile.name.clone()).flatten(),
+            email: email.cloned(),
+            email_verified: email.map(|_| person.profile.email_verified),
         }
     }
 }
@@ -101,12 +130,37 @@ mod tests {
     }
 
     #[test]
-    fn the_username_is_released_with_profile_only() {
-        let with = Identity::released("s1", "alice", "openid profile");
-        assert_eq!(with.preferred_username.as_deref(), Some("alice"));
-        let without = Identity::released("s1", "alice", "openid");
-        assert_eq!(without.preferred_username, None);
-        let json = serde_json::to_value(&without).unwrap();
-        assert_eq!(json, serde_json::json!({"sub": "s1"}));
+    fn each_scope_releases_its_claims_and_no_more() {
+        let profile = Profile {
+            name: Some("Alice Liddell".into()),
+            email: Some("alice@wonder.example".into()),
+            email_verified: true,
+        };
+        let alice = Person {
+            subject: "s1",
+            username: "alice",
+            profile: &profile,
+        };
+        let json = |scope| serde_json::to_value(Identity::released(alice, scope)).unwrap();
+        assert_eq!(json("openid"), serde_json::json!({"sub": "s1"}));
+        assert_eq!(
+            json("openid profile"),
+            serde_json::json!({"sub": "s1", "preferred_username": "alice", "name": "Alice Liddell"})
+        );
+        assert_eq!(
+            json("openid email"),
+            serde_json::json!({"sub": "s1", "email": "alice@wonder.example", "email_verified": true})
+        );
+        let nobody = Profile::default();
+        let bare = Person {
+            profile: &nobody,
+            ..alice
+        };
+        let released = Identity::released(bare, "openid profile email");
+        assert_eq!(
+            serde_json::to_value(released).unwrap(),
+            serde_json::json!({"sub": "s1", "preferred_username": "alice"}),
+            "a claim without a value is left out"
+        );
     }
 }

@@ -1,6 +1,80 @@
 //! Who is calling: `USERNAME@TENANT` parsing and usernames (SPEC §4).
 
 use super::tenant::TenantDomain;
+use serde::{Deserialize, Serialize};
+
+/// The longest `name` and `email` a user may have.
+const MAX_NAME_CHARS: usize = 256;
+const MAX_EMAIL_CHARS: usize = 254;
+
+/// What a user's profile says beyond the username, for OpenID Connect's `name`,
+/// `email` and `email_verified` claims. Every part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether whoever set `email` knows it to be the user's.
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// A profile that cannot be stored: the field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidProfile {
+    pub field: &'static str,
+    pub message: &'static str,
+}
+
+impl Profile {
+    /// A name of 1 to 256 characters without control characters; an address of the
+    /// form `local@domain` without whitespace, up to 254 characters (RFC 5321's bound);
+    /// `email_verified` only with an address.
+    pub fn check(&self) -> Result<(), InvalidProfile> {
+        let refuse = |field, message| Err(InvalidProfile { field, message });
+        if let Some(name) = &self.name {
+            if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
+                return refuse("name", "must be 1 to 256 characters");
+            }
+            if name.chars().any(char::is_control) {
+                return refuse("name", "must not hold control characters");
+            }
+        }
+        match &self.email {
+            Some(email) if !is_email(email) => refuse(
+                "email",
+                "must be an address like user@example.com, at most 254 characters",
+            ),
+            None if self.email_verified => {
+                refuse("email_verified", "needs an email to be verified")
+            }
+            Some(_) | None => Ok(()),
+        }
+    }
+}
+
+/// `local@domain`: one `@`, both sides non-empty, a dot inside the domain, nothing
+/// that is whitespace, a control character or an angle bracket.
+fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    let clean = |part: &str| {
+        !part.is_empty()
+            && !part
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@'))
+    };
+    text.chars().count() <= MAX_EMAIL_CHARS
+        && clean(local)
+        && clean(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
 
 /// A user's name within a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +134,50 @@ pub fn sign_in_name_in(username: &str, tenant: &TenantDomain) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profiles_are_checked_field_by_field() {
+        let ok = Profile {
+            name: Some("Alice Liddell".into()),
+            email: Some("alice@wonder.example".into()),
+            email_verified: true,
+        };
+        assert_eq!(ok.check(), Ok(()));
+        assert_eq!(Profile::default().check(), Ok(()));
+        let field = |p: Profile| p.check().unwrap_err().field;
+        let with_email = |e: &str| Profile {
+            email: Some(e.into()),
+            ..Profile::default()
+        };
+        for bad in [
+            "alice",
+            "@x.example",
+            "alice@",
+            "alice@localhost",
+            "a b@x.example",
+            "alice@x.example.",
+            "<a@x.example>",
+            "a@b@x.example",
+        ] {
+            assert_eq!(field(with_email(bad)), "email", "{bad}");
+        }
+        assert_eq!(
+            field(with_email(&format!("{}@x.example", "a".repeat(250)))),
+            "email"
+        );
+        let named = |n: &str| Profile {
+            name: Some(n.into()),
+            ..Profile::default()
+        };
+        assert_eq!(field(named("  ")), "name");
+        assert_eq!(field(named("a\u{7}b")), "name");
+        assert_eq!(field(named(&"n".repeat(257))), "name");
+        let unverifiable = Profile {
+            email_verified: true,
+            ..Profile::default()
+        };
+        assert_eq!(field(unverifiable), "email_verified");
+    }
 
     #[test]
     fn a_name_is_qualified_once_for_its_clients_tenant() {

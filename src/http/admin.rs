@@ -53,6 +53,7 @@ enum Operation {
     SetPassword(String),
     SetRoles(String),
     SetEnabled(String),
+    SetProfile(String),
     UnlockUser(String),
     ListRoles,
     CreateRole,
@@ -116,6 +117,7 @@ impl Operation {
             (["users", u, "password"], M::PUT) => Operation::SetPassword(name(u)?),
             (["users", u, "roles"], M::PUT) => Operation::SetRoles(name(u)?),
             (["users", u, "enabled"], M::PUT) => Operation::SetEnabled(name(u)?),
+            (["users", u, "profile"], M::PUT) => Operation::SetProfile(name(u)?),
             (["users", u, "unlock"], M::POST) => Operation::UnlockUser(name(u)?),
             (["roles"], M::GET) => Operation::ListRoles,
             (["roles"], M::POST) => Operation::CreateRole,
@@ -255,6 +257,7 @@ async fn execute(
         }
         Op::SetRoles(u) => ok(json!(g.set_roles(admin, &u, body.json()?).await?)),
         Op::SetEnabled(u) => ok(json!(g.set_enabled(admin, &u, body.json()?).await?)),
+        Op::SetProfile(u) => ok(json!(g.set_profile(admin, &u, body.json()?).await?)),
         Op::UnlockUser(u) => ok(json!(g.unlock_user(admin, &u).await?)),
         Op::ListRoles => ok(listed("roles", g.list_roles(admin, &query.list()?).await?)),
         Op::CreateRole => created(json!(g.create_role(admin, body.json()?).await?)),
@@ -356,6 +359,7 @@ impl Operation {
             | Op::SetPassword(_)
             | Op::SetRoles(_)
             | Op::SetEnabled(_)
+            | Op::SetProfile(_)
             | Op::UnlockUser(_)
             | Op::CreateRole
             | Op::GetRole(_)
@@ -448,6 +452,7 @@ mod tests {
                 Op::SetPassword(_) => ("/users/{username}/password", "put"),
                 Op::SetRoles(_) => ("/users/{username}/roles", "put"),
                 Op::SetEnabled(_) => ("/users/{username}/enabled", "put"),
+                Op::SetProfile(_) => ("/users/{username}/profile", "put"),
                 Op::UnlockUser(_) => ("/users/{username}/unlock", "post"),
                 Op::ListRoles => ("/roles", "get"),
                 Op::CreateRole => ("/roles", "post"),
@@ -492,6 +497,7 @@ mod tests {
             Op::SetPassword(x()),
             Op::SetRoles(x()),
             Op::SetEnabled(x()),
+            Op::SetProfile(x()),
             Op::UnlockUser(x()),
             Op::ListRoles,
             Op::CreateRole,
@@ -529,6 +535,7 @@ mod tests {
                 | Op::SetPassword(_)
                 | Op::SetRoles(_)
                 | Op::SetEnabled(_)
+                | Op::SetProfile(_)
                 | Op::UnlockUser(_)
                 | Op::ListRoles
                 | Op::CreateRole

@@ -90,6 +90,15 @@ const PATHS: &[(&str, &[Call])] = &[
         )],
     ),
     (
+        "/users/{username}/profile",
+        &[call(
+            "put",
+            "Replace a user's name, email and email_verified (what is left out is cleared)",
+            Some("Profile"),
+            (200, Some("User")),
+        )],
+    ),
+    (
         "/users/{username}/enabled",
         &[call(
             "put",
@@ -488,8 +497,11 @@ fn schemas() -> Value {
     let texts = || json!({"type": "array", "items": {"type": "string"}});
     let int = || json!({"type": "integer", "format": "int64"});
     let boolean = || json!({"type": "boolean"});
+    let profile_name = || json!({"type": "string", "minLength": 1, "maxLength": 256});
+    let email = || json!({"type": "string", "format": "email", "maxLength": 254});
     let maybe = |t: &str| json!({"type": [t, "null"]});
     let owner = || json!({"type": "string", "enum": ["file", "api"]});
+    let token_format = || json!({"type": "string", "enum": ["opaque", "jwt"]});
     let lifetimes = object(
         json!({"access_token_ttl": int(), "refresh_token_ttl": int(),
                "authorization_code_ttl": int(), "grant_max_lifetime": int()}),
@@ -511,6 +523,7 @@ fn schemas() -> Value {
     let client_properties = json!({
         "client_id": text(), "public": boolean(), "grant_types": texts(),
         "redirect_uris": texts(), "scopes": texts(), "require_pkce": boolean(),
+        "access_token_format": token_format(),
         "name": text(), "managed_by": owner(), "locked": boolean(), "locked_until": int()
     });
     let mut registered = client_properties.clone();
@@ -531,11 +544,15 @@ fn schemas() -> Value {
         "Error": {"type": "object", "required": ["error"], "properties": {
             "error": text(), "error_description": text(), "field": text()}},
         "User": object(json!({"username": text(), "roles": texts(), "enabled": boolean(),
-            "locked": boolean(), "locked_until": int(), "managed_by": owner()}),
+            "locked": boolean(), "locked_until": int(), "managed_by": owner(),
+            "name": text(), "email": text(), "email_verified": boolean()}),
             &["username", "roles", "enabled", "locked", "managed_by"]),
         "UserList": page("users", "User"),
         "NewUser": object(json!({"username": text(), "password": {"type": "string", "minLength": 8},
-            "roles": texts()}), &["username", "password"]),
+            "roles": texts(), "name": profile_name(), "email": email(), "email_verified": boolean()}),
+            &["username", "password"]),
+        "Profile": object(json!({"name": profile_name(), "email": email(),
+            "email_verified": boolean()}), &[]),
         "Password": object(json!({"password": {"type": "string", "minLength": 8}}), &["password"]),
         "Roles": object(json!({"roles": texts()}), &["roles"]),
         "Enabled": object(json!({"enabled": boolean()}), &["enabled"]),
@@ -556,15 +573,17 @@ fn schemas() -> Value {
         "NewRole": object(json!({"name": text(), "permissions": texts()}), &["name", "permissions"]),
         "Permissions": object(json!({"permissions": texts()}), &["permissions"]),
         "Client": object(client_properties, &["client_id", "public", "grant_types",
-            "redirect_uris", "scopes", "require_pkce", "managed_by", "locked"]),
+            "redirect_uris", "scopes", "require_pkce", "access_token_format", "managed_by", "locked"]),
         "ClientList": page("clients", "Client"),
         "RegisteredClient": object(registered, &["client_id", "public", "grant_types",
-            "redirect_uris", "scopes", "require_pkce", "managed_by", "locked"]),
+            "redirect_uris", "scopes", "require_pkce", "access_token_format", "managed_by", "locked"]),
         "NewClient": object(json!({"client_id": text(), "public": boolean(),
             "grant_types": texts(), "redirect_uris": texts(), "scopes": texts(),
-            "require_pkce": boolean(), "name": text()}), &["grant_types"]),
+            "require_pkce": boolean(), "name": text(), "access_token_format": token_format()}),
+            &["grant_types"]),
         "ClientPatch": object(json!({"grant_types": texts(), "redirect_uris": texts(),
-            "scopes": texts(), "require_pkce": boolean(), "name": text()}), &[]),
+            "scopes": texts(), "require_pkce": boolean(), "name": text(),
+            "access_token_format": token_format()}), &[]),
         "Secret": object(json!({"client_id": text(), "client_secret": text()}),
             &["client_id", "client_secret"]),
         "Resources": object(json!({"resources": {"type": "array", "items": rule}}), &["resources"]),

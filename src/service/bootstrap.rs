@@ -6,6 +6,7 @@ use super::token_text::random_string;
 use super::{now, StartupError};
 use crate::config::Config;
 use crate::domain::client;
+use crate::domain::principal::Profile;
 use crate::store::{Committed, Declared, NewClient, NewTenant, NewUser, RoleRecord, Source, Store};
 use crate::tenant_file::{self, TenantFile};
 
@@ -83,6 +84,7 @@ pub async fn reconcile(
         username: ADMIN_USER,
         password_hash: &hash,
         roles: &roles,
+        profile: &Profile::default(),
     };
     written.absorb(
         store
@@ -170,10 +172,12 @@ async fn apply_file(
         written.absorb(store.upsert_role(tenant_id, &role).await?);
     }
     for user in &file.users {
+        let profile = user.profile();
         let new = NewUser {
             username: &user.username,
             password_hash: &user.password_hash,
             roles: &user.roles,
+            profile: &profile,
         };
         written.absorb(
             store
@@ -194,6 +198,7 @@ async fn apply_file(
             scopes: &client.scopes,
             require_pkce: client.require_pkce,
             name: client.name.as_deref(),
+            access_token_format: client.access_token_format,
         };
         let upserted = store.upsert_client(tenant_id, &new, Source::File, now).await.map_err(|e| match e {
             crate::store::Error::Duplicate(_) => StartupError::TenantFiles(format!(

@@ -15,7 +15,7 @@ use super::redeem::Presenter;
 use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
-use crate::domain::client::GrantType;
+use crate::domain::client::{AccessTokenFormat, GrantType};
 use crate::domain::console::{
     session_state, signed_in_recently, SessionState, CONSOLE_CLIENT_ID, IDLE_SECONDS,
     LIFETIME_SECONDS,
@@ -55,6 +55,7 @@ pub(super) fn console_client(tenant: &Tenant) -> ClientRecord {
         scopes: Vec::new(),
         require_pkce: true,
         name: Some("Console".to_owned()),
+        access_token_format: AccessTokenFormat::Opaque,
         source: Source::File,
         failed_attempts: 0,
         locked_until: None,

@@ -92,7 +92,8 @@ impl Gateway {
                     .await?
                     .ok_or(Error::InvalidGrant("the username or password is wrong"))?;
                 let username = Some(user.username.clone());
-                let issuance = Issuance::new_grant(&tenant, client, username, scope, true, now);
+                let mut issuance = Issuance::new_grant(&tenant, client, username, scope, true, now);
+                issuance.subject = Some(user.subject.clone());
                 self.issue(issuance, now).await
             }
             Grant::AuthorizationCode {

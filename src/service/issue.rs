@@ -2,13 +2,17 @@
 //! follows. The grants (`grant.rs`, `authorize.rs`, `redeem.rs`) call this; it calls
 //! none of them.
 
+use super::keys::es256::SigningKey;
+use super::keys::TenantKeys;
 use super::token_text::{digest, grant_id, random_string};
 use super::{Error, Gateway, Result};
+use crate::domain::client::AccessTokenFormat;
 use crate::domain::scope::Scope;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::{ClientRecord, NewToken};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// RFC 6749 §5.1.
 #[derive(Serialize)]
@@ -29,11 +33,43 @@ pub struct TokenResponse {
 impl Gateway {
     /// Stores the tokens of a new grant and hands out their plaintext.
     pub(super) async fn issue(&self, issuance: Issuance<'_>, now: i64) -> Result<TokenResponse> {
-        let (tokens, response) = issuance.mint(now);
+        let signer = self.access_token_signer(&issuance).await?;
+        let (tokens, response) = issuance.mint(now, signer.as_deref().map(|k| &k.signer))?;
         self.store.insert_tokens(&tokens).await?;
         Ok(response)
     }
+
+    /// The tenant's keys when the client's access tokens are JWTs, which they sign.
+    pub(super) async fn access_token_signer(
+        &self,
+        issuance: &Issuance<'_>,
+    ) -> Result<Option<Arc<TenantKeys>>> {
+        match issuance.client.access_token_format {
+            AccessTokenFormat::Opaque => Ok(None),
+            AccessTokenFormat::Jwt => Ok(Some(self.tenant_keys(issuance.tenant).await?)),
+        }
+    }
 }
+
+/// The claims of a JWT access token (RFC 9068 §2.2).
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    exp: i64,
+    /// The resource the token is for: without resource indicators, the tenant's own
+    /// issuer, whose introspection and userinfo endpoints take it.
+    aud: &'a str,
+    /// The user's subject, or the client's id for a token of the client's own.
+    sub: &'a str,
+    client_id: &'a str,
+    iat: i64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+}
+
+/// The `typ` of a JWT access token's header (RFC 9068 §2.1).
+const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// What one issuance hands out: to whom, with what scope, in which grant.
 pub(super) struct Issuance<'a> {
@@ -49,6 +85,9 @@ pub(super) struct Issuance<'a> {
     /// When the grant's user entered the password, for a grant that began with a
     /// sign-in; every token of the grant carries it.
     pub(super) auth_time: Option<i64>,
+    /// The user's subject, the `sub` of a JWT access token; `None` for a token of the
+    /// client's own.
+    pub(super) subject: Option<String>,
 }
 
 impl<'a> Issuance<'a> {
@@ -70,18 +109,50 @@ impl<'a> Issuance<'a> {
             grant_id: grant_id(),
             grant_started_at: now,
             auth_time: None,
+            subject: None,
         }
     }
 
-    /// Builds the tokens to store and the answer that hands out their plaintext.
-    pub(super) fn mint(self, now: i64) -> (Vec<NewToken>, TokenResponse) {
+    /// Builds the tokens to store and the answer that hands out their plaintext. A
+    /// client of JWT access tokens gets one signed by `signer` (RFC 9068); it is
+    /// stored by its digest like an opaque one, so introspection and revocation treat
+    /// both alike.
+    pub(super) fn mint(
+        self,
+        now: i64,
+        signer: Option<&SigningKey>,
+    ) -> Result<(Vec<NewToken>, TokenResponse)> {
         let lifetimes = self.tenant.settings.lifetimes;
-        let access_token = random_string(32);
-        let refresh_token = self.with_refresh.then(|| random_string(32));
         let scope_text = self.scope.to_string();
         // No token of a grant outlives the grant (RFC 9700 §4.14.2).
         let grant_ends = self.grant_started_at + lifetimes.grant_max_lifetime;
         let expiry = |ttl: i64| (now + ttl).min(grant_ends);
+        let access_jti = random_string(16);
+        let access_token = match (self.client.access_token_format, signer) {
+            (AccessTokenFormat::Opaque, _) => random_string(32),
+            (AccessTokenFormat::Jwt, Some(signer)) => {
+                let client_id = self.client.client_id.as_str();
+                let claims = AccessTokenClaims {
+                    iss: &self.tenant.issuer,
+                    exp: expiry(lifetimes.access_token),
+                    aud: &self.tenant.issuer,
+                    sub: self.subject.as_deref().unwrap_or(client_id),
+                    client_id,
+                    iat: now,
+                    jti: &access_jti,
+                    scope: &scope_text,
+                };
+                signer
+                    .sign(ACCESS_TOKEN_TYP, &claims)
+                    .map_err(|e| Error::Internal(format!("signing an access token: {e}")))?
+            }
+            (AccessTokenFormat::Jwt, None) => {
+                return Err(Error::Internal(
+                    "a JWT access token was minted without the tenant's key".into(),
+                ))
+            }
+        };
+        let refresh_token = self.with_refresh.then(|| random_string(32));
         let base = |kind, plaintext: &str, ttl: i64| NewToken {
             tenant_id: self.tenant.id,
             kind,
@@ -103,6 +174,7 @@ impl<'a> Issuance<'a> {
         };
         let mut tokens = Vec::with_capacity(2);
         let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
+        access.jti = access_jti;
         if let Some(refresh) = &refresh_token {
             let refresh = base(TokenKind::Refresh, refresh, lifetimes.refresh_token);
             access.refresh_digest = Some(refresh.digest);
@@ -117,7 +189,7 @@ impl<'a> Issuance<'a> {
             refresh_token,
             id_token: None,
         };
-        (tokens, response)
+        Ok((tokens, response))
     }
 }
 

@@ -4,9 +4,10 @@
 use super::issue::TokenResponse;
 use super::token_text::presented_digest;
 use super::{now, Error, Gateway, Result};
-use crate::domain::openid::{at_hash, has_scope, IdTokenClaims, Identity, OPENID};
+use crate::domain::openid::{at_hash, has_scope, IdTokenClaims, Identity, Person, OPENID};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
+use crate::store::UserRecord;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The `typ` of an ID token's header.
@@ -63,7 +64,7 @@ impl Gateway {
             auth_time: sign_in.auth_time,
             nonce: sign_in.nonce.map(str::to_owned),
             at_hash: at_hash(&response.access_token),
-            identity: Identity::released(&user.subject, &user.username, &response.scope),
+            identity: Identity::released(person(&user), &response.scope),
         };
         let keys = self.tenant_keys(tenant).await?;
         let signed = keys
@@ -101,10 +102,14 @@ impl Gateway {
             .await?
             .filter(|u| u.enabled)
             .ok_or(UserinfoRefusal::InvalidToken)?;
-        Ok(Identity::released(
-            &user.subject,
-            &user.username,
-            record.scope(),
-        ))
+        Ok(Identity::released(person(&user), record.scope()))
+    }
+}
+
+fn person(user: &UserRecord) -> Person<'_> {
+    Person {
+        subject: &user.subject,
+        username: &user.username,
+        profile: &user.profile,
     }
 }

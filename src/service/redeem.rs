@@ -96,6 +96,7 @@ impl Gateway {
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
             auth_time: t.auth_time,
+            subject: None,
         };
         let response = self
             .spend(&record, issuance, now, &presenter.by, invalid)
@@ -149,6 +150,7 @@ impl Gateway {
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
             auth_time: t.auth_time,
+            subject: None,
         };
         let response = self
             .spend(&record, issuance, now, &presenter.by, invalid)
@@ -220,7 +222,7 @@ impl Gateway {
     pub(super) async fn spend(
         &self,
         record: &TokenRecord,
-        issuance: Issuance<'_>,
+        mut issuance: Issuance<'_>,
         now: i64,
         by: &ChangedBy,
         invalid: fn() -> Error,
@@ -231,11 +233,11 @@ impl Gateway {
                 .directory
                 .user(&*self.store, tenant.id, username)
                 .await?;
-            if !user.is_some_and(|u| u.enabled) {
-                return Err(invalid());
-            }
+            let user = user.filter(|u| u.enabled).ok_or_else(invalid)?;
+            issuance.subject = Some(user.subject.clone());
         }
-        let (tokens, response) = issuance.mint(now);
+        let signer = self.access_token_signer(&issuance).await?;
+        let (tokens, response) = issuance.mint(now, signer.as_deref().map(|k| &k.signer))?;
         let write = self.store.redeem(record, &tokens, now, by).await?;
         match self.settle(write).await? {
             Rotation::Rotated => Ok(response),

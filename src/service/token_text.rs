@@ -12,19 +12,28 @@ pub fn digest(token: &str) -> Digest {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// The digest of a presented token, or `None` when no token of ours could look like it
-/// (longer than 128 characters, or outside base64url): such input is refused before
-/// any lookup or cache entry. Tokens and codes are `random_string(32)`, 43 characters.
+/// The digest of a presented token, or `None` when no token of ours could look like it:
+/// such input is refused before any lookup or cache entry. Tokens and codes are
+/// `random_string(32)`, 43 base64url characters; a JWT access token (RFC 9068) is
+/// three base64url parts joined by dots.
 pub fn presented_digest(token: &str) -> Option<Digest> {
-    let plausible = (1..=MAX_TOKEN_CHARS).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    plausible.then(|| digest(token))
+    let base64url = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let opaque = token.len() <= MAX_TOKEN_CHARS && base64url(token);
+    let jwt = token.len() <= MAX_JWT_CHARS
+        && token.split('.').count() == 3
+        && token.split('.').all(base64url);
+    (opaque || jwt).then(|| digest(token))
 }
 
-/// Longest presented token looked up; ours are 43 characters.
+/// Longest opaque token looked up; ours are 43 characters.
 const MAX_TOKEN_CHARS: usize = 128;
+/// Longest JWT access token looked up; ours are about 500 characters.
+const MAX_JWT_CHARS: usize = 2048;
 
 /// `bytes` random bytes, as base64url without padding. The thread's generator is a
 /// CSPRNG seeded (and periodically reseeded) from the OS, without a system call per
@@ -63,6 +72,18 @@ mod tests {
         assert_ne!(a, random_string(32));
         assert_eq!(presented_digest(&a), Some(digest(&a)));
         assert_eq!(presented_digest("not a token"), None);
+        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
+        assert_eq!(presented_digest(jwt), Some(digest(jwt)));
+        for not_ours in [
+            "a.b",
+            "a..c",
+            "a.b.c.d",
+            ".a.b",
+            "a.b.c d",
+            &"a".repeat(129),
+        ] {
+            assert_eq!(presented_digest(not_ours), None, "{not_ours}");
+        }
     }
 
     #[test]

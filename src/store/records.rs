@@ -1,9 +1,10 @@
 //! The rows the store reads and writes.
 
 use crate::domain::audit::{Actor, AuditAction};
-use crate::domain::client::GrantType;
+use crate::domain::client::{AccessTokenFormat, GrantType};
 use crate::domain::ownership::ManagedBy;
 use crate::domain::permission::Permission;
+use crate::domain::principal::Profile;
 use crate::domain::tenant::{TenantId, TenantSettings};
 use crate::domain::token::{Event, Reason, State, TokenKind};
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,7 @@ pub struct UserRecord {
     pub source: Source,
     /// The `sub` of its ID tokens: random, given once to the row, never reused.
     pub subject: String,
+    pub profile: Profile,
 }
 
 /// A user to create or reconcile.
@@ -143,6 +145,7 @@ pub struct NewUser<'a> {
     pub username: &'a str,
     pub password_hash: &'a str,
     pub roles: &'a [String],
+    pub profile: &'a Profile,
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -164,6 +167,9 @@ pub struct ClientRecord {
     pub require_pkce: bool,
     /// What people call it, when it was given a name.
     pub name: Option<String>,
+    /// Opaque access tokens, or JWT access tokens (RFC 9068).
+    #[sqlx(try_from = "String")]
+    pub access_token_format: AccessTokenFormat,
     /// Who owns its registration: a tenant file, or the admin API.
     #[sqlx(try_from = "String")]
     pub source: Source,
@@ -188,6 +194,7 @@ pub struct NewClient<'a> {
     pub scopes: &'a [String],
     pub require_pkce: bool,
     pub name: Option<&'a str>,
+    pub access_token_format: AccessTokenFormat,
 }
 
 /// What an edit of a client's registration sets: everything but its id and secret.
@@ -198,6 +205,7 @@ pub struct ClientEdit<'a> {
     pub scopes: &'a [String],
     pub require_pkce: bool,
     pub name: Option<&'a str>,
+    pub access_token_format: AccessTokenFormat,
 }
 
 /// SHA-256 of a token's plaintext: the only form in which a token is stored.
@@ -372,6 +380,7 @@ pub enum UserChange<'a> {
     Password(&'a str),
     Enabled(bool),
     Roles(&'a [String]),
+    Profile(&'a Profile),
     Delete,
 }
 

@@ -6,7 +6,7 @@ use super::page::{
     search_form, segment, Section,
 };
 use super::Signed;
-use crate::domain::client::GrantType;
+use crate::domain::client::{AccessTokenFormat, GrantType};
 use crate::domain::ownership::ManagedBy;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
@@ -27,6 +27,8 @@ struct ClientForm {
     redirect_uris: String,
     scopes: String,
     require_pkce: bool,
+    /// `opaque` or `jwt`.
+    access_token_format: String,
 }
 
 impl ClientForm {
@@ -39,6 +41,7 @@ impl ClientForm {
             redirect_uris: String::new(),
             scopes: String::new(),
             require_pkce: true,
+            access_token_format: AccessTokenFormat::Opaque.as_str().to_owned(),
         }
     }
 
@@ -55,6 +58,7 @@ impl ClientForm {
             redirect_uris: client.redirect_uris.join("\n"),
             scopes: client.scopes.join("\n"),
             require_pkce: client.require_pkce,
+            access_token_format: client.access_token_format.as_str().to_owned(),
         }
     }
 
@@ -72,6 +76,7 @@ impl ClientForm {
             redirect_uris: text("redirect_uris"),
             scopes: text("scopes"),
             require_pkce: form.get("require_pkce").is_some(),
+            access_token_format: text("access_token_format"),
         }
     }
 }
@@ -184,6 +189,16 @@ impl Signed<'_> {
                 (lines_field("Scopes", "scopes", &form.scopes,
                     "One per line; none lets the client ask for any.", error_of("scopes")))
                 (check_box("Require PKCE (S256) at the code grant", "require_pkce", form.require_pkce))
+                label for="field-access_token_format" { "Access token format" }
+                @if let Some(error) = error_of("access_token_format") {
+                    p.field-error { (error) }
+                }
+                select id="field-access_token_format" name="access_token_format" aria-describedby="format-hint" {
+                    @for (value, label) in [("opaque", "Opaque"), ("jwt", "JWT (RFC 9068)")] {
+                        option value=(value) selected[form.access_token_format == value] { (label) }
+                    }
+                }
+                p.muted id="format-hint" { "A JWT access token can be checked by a resource server without asking; it learns of a revocation only through introspection." }
                 div.actions {
                     button type="submit" { @if existing.is_some() { "Save client" } @else { "Create client" } }
                 }
@@ -222,6 +237,7 @@ impl Signed<'_> {
             scopes: lines(&sent.scopes),
             require_pkce: sent.require_pkce,
             name: Some(sent.name.clone()).filter(|n| !n.is_empty()),
+            access_token_format: Some(sent.access_token_format.clone()).filter(|f| !f.is_empty()),
         };
         let failed = match self.console.gateway.create_client(&admin, request).await {
             Ok(registered) => {
@@ -315,6 +331,7 @@ impl Signed<'_> {
             scopes: Some(lines(&sent.scopes)),
             require_pkce: Some(sent.require_pkce),
             name: Some(sent.name.clone()),
+            access_token_format: Some(sent.access_token_format.clone()).filter(|f| !f.is_empty()),
         };
         match self
             .console
@@ -442,6 +459,7 @@ fn registration(client: &ClientView) -> Markup {
             }
             dt { "Scopes" } dd { @if client.scopes.is_empty() { "any" } @else { (client.scopes.join(" ")) } }
             dt { "Require PKCE" } dd { (yes_no(client.require_pkce)) }
+            dt { "Access token format" } dd { (client.access_token_format.as_str()) }
             dt { "Locked" } dd { (yes_no(client.locked)) }
         }
     }

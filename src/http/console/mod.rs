@@ -14,6 +14,7 @@
 //! | `users/{u}/enabled`              | POST      | `PUT users/{u}/enabled`      |
 //! | `users/{u}/unlock`               | POST      | `POST users/{u}/unlock`      |
 //! | `users/{u}/password`             | POST      | `PUT users/{u}/password`     |
+//! | `users/{u}/profile`              | POST      | `PUT users/{u}/profile`      |
 //! | `users/{u}/revoke`               | POST      | `POST tokens/revoke`         |
 //! | `users/{u}/delete`               | GET, POST | `DELETE users/{u}`           |
 //! | `roles?q=&after=`                | GET       | `GET roles`                  |
@@ -166,6 +167,7 @@ impl Signed<'_> {
             (Method::POST, ["users", u, "enabled"]) => self.set_enabled(&name(u)?).await,
             (Method::POST, ["users", u, "unlock"]) => self.unlock(&name(u)?).await,
             (Method::POST, ["users", u, "password"]) => self.set_password(&name(u)?).await,
+            (Method::POST, ["users", u, "profile"]) => self.save_profile(&name(u)?).await,
             (Method::POST, ["users", u, "revoke"]) => self.revoke_grant(&name(u)?).await,
             (Method::GET, ["users", u, "delete"]) => self.confirm_delete(&name(u)?),
             (Method::POST, ["users", u, "delete"]) => self.delete_user(&name(u)?).await,

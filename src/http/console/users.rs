@@ -2,10 +2,11 @@
 //! user's page with its roles, state, password and live grants.
 
 use super::page::{
-    self, csrf, done_note, field, head_row, next_link, search_field, segment, time, Section,
-    PAGE_SIZE,
+    self, check_box, csrf, done_note, field, head_row, next_link, search_field, segment, time,
+    Section, PAGE_SIZE,
 };
 use super::Signed;
+use crate::domain::principal::Profile;
 use crate::http::form::Form;
 use crate::http::{ApiError, Body};
 use crate::service::admin::{
@@ -38,6 +39,17 @@ fn bulk_action(word: Option<&str>) -> Option<(BulkAction, &'static str)> {
         Some("delete") => Some((BulkAction::Delete, "Delete")),
         _ => None,
     }
+}
+
+/// What a failed form on a user's page sent back: the field marked, and what was
+/// typed (never a password).
+pub(super) enum Failed<'a> {
+    Password(&'a str),
+    Profile {
+        typed: &'a Profile,
+        field: &'a str,
+        message: &'a str,
+    },
 }
 
 /// A yes/no filter from a `<select>`: any other value means either.
@@ -209,6 +221,10 @@ impl Signed<'_> {
             username: username.to_owned(),
             password: SecretString::from(form.get("password").unwrap_or_default().to_owned()),
             roles: picked.iter().map(|r| (*r).to_owned()).collect(),
+            // The profile is set on the user's page.
+            name: None,
+            email: None,
+            email_verified: false,
         };
         match self.console.gateway.create_user(&admin, request).await {
             Ok(user) => Ok(self.done(
@@ -247,8 +263,12 @@ impl Signed<'_> {
     pub(super) async fn user(
         &self,
         username: &str,
-        password_error: Option<&str>,
+        failed: Option<Failed<'_>>,
     ) -> Result<Response<Body>, ApiError> {
+        let password_error = match &failed {
+            Some(Failed::Password(message)) => Some(*message),
+            _ => None,
+        };
         let path = format!("users/{}", segment(username));
         let admin = self.session.admin("GET", &path, self.origin())?;
         let g = self.console.gateway;
@@ -272,6 +292,11 @@ impl Signed<'_> {
         let may = |method: &str, rest: &str| self.session.may(method, &format!("{path}/{rest}"));
         let query = self.query()?;
         let current: Vec<&str> = user.roles.iter().map(String::as_str).collect();
+        let profile = Profile {
+            name: user.name.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified.unwrap_or(false),
+        };
         let body = html! {
             (done_note(query.get("done")))
             section aria-labelledby="state" {
@@ -324,6 +349,7 @@ impl Signed<'_> {
                     }
                 }
             }
+            (self.profile_section(&here, &profile, from_file || !may("PUT", "profile"), failed.as_ref()))
             @if !from_file && may("PUT", "password") {
                 section aria-labelledby="password" {
                     h2 id="password" { "Password" }
@@ -366,7 +392,7 @@ impl Signed<'_> {
                 }
             }
         };
-        let status = match password_error {
+        let status = match failed {
             Some(_) => StatusCode::BAD_REQUEST,
             None => StatusCode::OK,
         };
@@ -376,6 +402,88 @@ impl Signed<'_> {
             Some(Section::Users),
             body,
         ))
+    }
+
+    /// The user's name, email and whether the email is verified: a form, or what it
+    /// says when the user may not change it here.
+    fn profile_section(
+        &self,
+        here: &str,
+        profile: &Profile,
+        read_only: bool,
+        failed: Option<&Failed<'_>>,
+    ) -> Markup {
+        let (shown, error) = match failed {
+            Some(Failed::Profile {
+                typed,
+                field,
+                message,
+            }) => (*typed, Some((*field, *message))),
+            _ => (profile, None),
+        };
+        let error_of = |name: &str| error.filter(|(f, _)| *f == name).map(|(_, m)| m);
+        let optional = |label: &str, name: &str, kind: &str, value: &str| {
+            let id = format!("field-{name}");
+            html! {
+                label for=(id) { (label) " " span.muted { "(optional)" } }
+                @if let Some(error) = error_of(name) {
+                    input type=(kind) id=(id) name=(name) value=(value) aria-invalid="true" aria-describedby={ (id) "-error" };
+                    p.field-error id={ (id) "-error" } { (error) }
+                } @else {
+                    input type=(kind) id=(id) name=(name) value=(value);
+                }
+            }
+        };
+        html! {
+            section aria-labelledby="profile" {
+                h2 id="profile" { "Profile" }
+                @if read_only {
+                    dl {
+                        dt { "Name" } dd { (profile.name.as_deref().unwrap_or("—")) }
+                        dt { "Email" } dd { (profile.email.as_deref().unwrap_or("—")) }
+                        dt { "Email verified" } dd { @if profile.email_verified { "Yes" } @else { "No" } }
+                    }
+                } @else {
+                    form method="post" action={ (here) "/profile" } {
+                        (csrf(&self.session))
+                        (optional("Name", "name", "text", shown.name.as_deref().unwrap_or_default()))
+                        (optional("Email", "email", "email", shown.email.as_deref().unwrap_or_default()))
+                        @if let Some(error) = error_of("email_verified") { p.field-error { (error) } }
+                        (check_box("Email verified", "email_verified", shown.email_verified))
+                        div.actions { button type="submit" { "Save profile" } }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) async fn save_profile(&self, username: &str) -> Result<Response<Body>, ApiError> {
+        let admin = self.user_admin("PUT", username, "/profile")?;
+        let form = self.form()?;
+        let text = |name: &str| form.non_empty(name).map(|v| v.trim().to_owned());
+        let profile = Profile {
+            name: text("name"),
+            email: text("email"),
+            email_verified: form.get("email_verified").is_some(),
+        };
+        match self
+            .console
+            .gateway
+            .set_profile(&admin, username, profile.clone())
+            .await
+        {
+            Ok(_) => Ok(self.back_to_user(username, "The profile was saved.")),
+            Err(Error::Invalid { field, message }) => {
+                let message = format!("{field}: {message}");
+                let failed = Failed::Profile {
+                    typed: &profile,
+                    field: &field,
+                    message: &message,
+                };
+                self.user(username, Some(failed)).await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn user_admin(
@@ -441,8 +549,8 @@ impl Signed<'_> {
                 Ok(self.back_to_user(username, "The password was set; the user's tokens ended."))
             }
             Err(Error::Invalid { message, .. }) => {
-                self.user(username, Some(&format!("The new password {message}.")))
-                    .await
+                let message = format!("The new password {message}.");
+                self.user(username, Some(Failed::Password(&message))).await
             }
             Err(e) => Err(e.into()),
         }

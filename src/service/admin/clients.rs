@@ -4,7 +4,7 @@
 use super::page::{List, ListRequest, Page};
 use super::{invalid, Admin};
 use crate::domain::audit::AuditAction;
-use crate::domain::client::{self, GrantType};
+use crate::domain::client::{self, AccessTokenFormat, GrantType};
 use crate::domain::ownership::ManagedBy;
 use crate::service::authenticate::is_locked;
 use crate::service::token_text::random_string;
@@ -28,6 +28,8 @@ pub struct NewClientRequest {
     #[serde(default = "pkce_by_default")]
     pub require_pkce: bool,
     pub name: Option<String>,
+    /// `opaque` (the default) or `jwt` (RFC 9068).
+    pub access_token_format: Option<String>,
 }
 
 fn pkce_by_default() -> bool {
@@ -44,6 +46,7 @@ pub struct ClientPatch {
     pub scopes: Option<Vec<String>>,
     pub require_pkce: Option<bool>,
     pub name: Option<String>,
+    pub access_token_format: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +59,7 @@ pub struct ClientView {
     pub require_pkce: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    pub access_token_format: AccessTokenFormat,
     /// Who owns the registration: `file` (a tenant file; change it there) or `api`.
     pub managed_by: ManagedBy,
     pub locked: bool,
@@ -90,6 +94,7 @@ fn client_view(client: &ClientRecord, now: i64) -> ClientView {
         scopes: client.scopes.clone(),
         require_pkce: client.require_pkce,
         name: client.name.clone(),
+        access_token_format: client.access_token_format,
         managed_by: client.source.managed_by(),
         locked,
         locked_until: client.locked_until.filter(|_| locked),
@@ -149,6 +154,12 @@ impl Gateway {
         if let Some(Err(e)) = request.name.as_deref().map(client::check_name) {
             return Err(invalid(e.field, e.message));
         }
+        let access_token_format = match request.access_token_format.as_deref() {
+            Some(name) => {
+                AccessTokenFormat::parse(name).map_err(|e| invalid(e.field, e.message))?
+            }
+            None => AccessTokenFormat::Opaque,
+        };
         let secret = (!request.public).then(|| random_string(32));
         let hash = match &secret {
             Some(secret) => Some(
@@ -165,6 +176,7 @@ impl Gateway {
             scopes: &request.scopes,
             require_pkce: request.require_pkce,
             name: request.name.as_deref(),
+            access_token_format,
         };
         let write = self
             .store
@@ -202,6 +214,7 @@ impl Gateway {
             scopes: &edited.scopes,
             require_pkce: edited.require_pkce,
             name: edited.name.as_deref(),
+            access_token_format: edited.access_token_format,
         };
         let audit = admin
             .audit(AuditAction::ClientUpdate, client_id)
@@ -281,6 +294,7 @@ struct Edited {
     scopes: Vec<String>,
     require_pkce: bool,
     name: Option<String>,
+    access_token_format: AccessTokenFormat,
     changed: Vec<&'static str>,
 }
 
@@ -316,12 +330,22 @@ impl Edited {
                 Some(name)
             }
         };
+        let access_token_format = match patch.access_token_format.as_deref() {
+            Some(name) => {
+                AccessTokenFormat::parse(name).map_err(|e| invalid(e.field, e.message))?
+            }
+            None => client.access_token_format,
+        };
         let changed = [
             ("grant_types", grant_types != client.grant_types),
             ("redirect_uris", redirect_uris != client.redirect_uris),
             ("scopes", scopes != client.scopes),
             ("require_pkce", require_pkce != client.require_pkce),
             ("name", name != client.name),
+            (
+                "access_token_format",
+                access_token_format != client.access_token_format,
+            ),
         ]
         .into_iter()
         .filter_map(|(field, changed)| changed.then_some(field))
@@ -332,6 +356,7 @@ impl Edited {
             scopes,
             require_pkce,
             name,
+            access_token_format,
             changed,
         })
     }

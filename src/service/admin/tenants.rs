@@ -3,7 +3,7 @@
 use super::page::{List, ListRequest, Page};
 use super::{check_password, invalid, Admin};
 use crate::domain::audit::AuditAction;
-use crate::domain::principal::validate_username;
+use crate::domain::principal::{validate_username, Profile};
 use crate::domain::tenant::TenantDomain;
 use crate::service::{Error, Gateway, Result};
 use crate::store::{NewTenant, NewUser, RoleRecord, Source};
@@ -74,6 +74,7 @@ impl Gateway {
             username: &request.admin.username,
             password_hash: &hash,
             roles: &roles,
+            profile: &Profile::default(),
         };
         let audit = admin.audit(AuditAction::TenantCreate, &request.domain);
         let signing_key = self.keys.new_key(&request.domain, audit.at)?;

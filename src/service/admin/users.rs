@@ -4,7 +4,7 @@ use super::page::{List, ListRequest, Page};
 use super::{check_password, invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ownership::ManagedBy;
-use crate::domain::principal::validate_username;
+use crate::domain::principal::{validate_username, Profile};
 use crate::service::authenticate::is_locked;
 use crate::service::{now, Error, Gateway, Result};
 use crate::store::{
@@ -20,6 +20,20 @@ pub struct NewUserRequest {
     pub password: SecretString,
     #[serde(default)]
     pub roles: Vec<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+impl NewUserRequest {
+    fn profile(&self) -> Profile {
+        Profile {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +173,14 @@ pub struct UserView {
     /// Who owns its password and roles: `file` (a tenant file; change it there) or
     /// `api`. Enabling, disabling and unlocking are the API's for every user.
     pub managed_by: ManagedBy,
+    /// The profile, as ID tokens and userinfo give it: each part only when set, and
+    /// `email_verified` only with an `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 fn user_view(user: &UserRecord, now: i64) -> UserView {
@@ -170,6 +192,13 @@ fn user_view(user: &UserRecord, now: i64) -> UserView {
         locked,
         locked_until: user.locked_until.filter(|_| locked),
         managed_by: user.source.managed_by(),
+        name: user.profile.name.clone(),
+        email: user.profile.email.clone(),
+        email_verified: user
+            .profile
+            .email
+            .as_ref()
+            .map(|_| user.profile.email_verified),
     }
 }
 
@@ -218,12 +247,15 @@ impl Gateway {
     pub async fn create_user(&self, admin: &Admin, request: NewUserRequest) -> Result<UserView> {
         validate_username(&request.username).map_err(|e| invalid("username", e.to_string()))?;
         check_password("password", &request.password)?;
+        let profile = request.profile();
+        profile.check().map_err(|e| invalid(e.field, e.message))?;
         self.check_roles_exist(admin, &request.roles).await?;
         let hash = self.hash_secret(admin, &request.password).await?;
         let user = NewUser {
             username: &request.username,
             password_hash: &hash,
             roles: &request.roles,
+            profile: &profile,
         };
         let write = self
             .store
@@ -274,6 +306,26 @@ impl Gateway {
             username,
             UserChange::Roles(&request.roles),
             AuditAction::UserRoles,
+        )
+        .await?;
+        self.get_user(admin, username).await
+    }
+
+    /// Replaces the user's `name`, `email` and `email_verified`; what the body leaves
+    /// out is cleared. A tenant file's user has the file's profile.
+    pub async fn set_profile(
+        &self,
+        admin: &Admin,
+        username: &str,
+        profile: Profile,
+    ) -> Result<UserView> {
+        profile.check().map_err(|e| invalid(e.field, e.message))?;
+        self.check_user_api_managed(admin, username).await?;
+        self.change_user(
+            admin,
+            username,
+            UserChange::Profile(&profile),
+            AuditAction::UserProfile,
         )
         .await?;
         self.get_user(admin, username).await

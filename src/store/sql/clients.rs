@@ -5,7 +5,7 @@ use crate::domain::tenant::TenantId;
 use crate::store::{ClientEdit, ClientRecord, Error, NamePage, NewClient, Result, Source};
 
 const COLUMNS: &str = "id, tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-     require_pkce, name, source, failed_attempts, locked_until";
+     require_pkce, name, access_token_format, source, failed_attempts, locked_until";
 
 /// A client by its id, whatever its tenant.
 pub(super) async fn by_id(conn: &mut impl Conn, client_id: &str) -> Result<Option<ClientRecord>> {
@@ -36,8 +36,8 @@ pub(super) async fn insert(
 ) -> Result<()> {
     let statement = query(
         "INSERT INTO clients (tenant_id, client_id, secret_hash, grant_types, redirect_uris, scopes, \
-                              require_pkce, name, failed_attempts, source, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+                              require_pkce, name, access_token_format, failed_attempts, source, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)",
     )
     .bind(tenant_id)
     .bind(client.client_id);
@@ -69,8 +69,8 @@ pub(super) async fn upsert(
     }
     let statement = query(
         "UPDATE clients SET secret_hash = $1, grant_types = $2, redirect_uris = $3, scopes = $4, \
-             require_pkce = $5, name = $6, source = $7 \
-         WHERE client_id = $8",
+             require_pkce = $5, name = $6, access_token_format = $7, source = $8 \
+         WHERE client_id = $9",
     );
     let statement = bind_registration(statement, client)
         .bind(source.as_str())
@@ -80,7 +80,7 @@ pub(super) async fn upsert(
 }
 
 /// Binds what a registration declares, in this order: secret hash, grant types,
-/// redirect URIs, scopes, require_pkce, name.
+/// redirect URIs, scopes, require_pkce, name, access token format.
 fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> Statement<'a> {
     statement
         .bind(client.secret_hash)
@@ -89,6 +89,7 @@ fn bind_registration<'a>(statement: Statement<'a>, client: &NewClient<'a>) -> St
         .bind(client.scopes)
         .bind(client.require_pkce)
         .bind(client.name)
+        .bind(client.access_token_format.as_str())
 }
 
 /// Replaces all but the id and secret of a client of the tenant; false when it has no
@@ -101,14 +102,15 @@ pub(super) async fn update(
 ) -> Result<bool> {
     let statement = query(
         "UPDATE clients SET grant_types = $1, redirect_uris = $2, scopes = $3, \
-             require_pkce = $4, name = $5 \
-         WHERE tenant_id = $6 AND client_id = $7",
+             require_pkce = $4, name = $5, access_token_format = $6 \
+         WHERE tenant_id = $7 AND client_id = $8",
     )
     .bind(edit.grant_types)
     .bind(edit.redirect_uris)
     .bind(edit.scopes)
     .bind(edit.require_pkce)
     .bind(edit.name)
+    .bind(edit.access_token_format.as_str())
     .bind(tenant_id)
     .bind(client_id);
     Ok(conn.execute(statement).await? == 1)

@@ -3,6 +3,7 @@
 use super::statement::{duplicate_as, query, Conn, Statement};
 use super::tokens;
 use crate::domain::permission::Permission;
+use crate::domain::principal::Profile;
 use crate::domain::tenant::TenantId;
 use crate::domain::token::{Event, OwnerChange};
 use crate::store::{
@@ -23,6 +24,9 @@ struct UserRole {
     #[sqlx(try_from = "String")]
     source: Source,
     subject: String,
+    name: Option<String>,
+    email: Option<String>,
+    email_verified: bool,
     role: Option<String>,
     permissions: Option<Json<Vec<String>>>,
 }
@@ -69,7 +73,8 @@ pub(super) async fn page(
 }
 
 const USER_COLUMNS: &str =
-    "id, username, password_hash, enabled, failed_attempts, locked_until, source, subject";
+    "id, username, password_hash, enabled, failed_attempts, locked_until, source, subject, \
+     name, email, email_verified";
 
 /// The users `users` selects (by [`USER_COLUMNS`]), each with its roles and their
 /// permissions, in username order: one query.
@@ -85,7 +90,8 @@ async fn with_roles(
     let statement = Statement {
         sql: format!(
             "SELECT u.id, u.username, u.password_hash, u.enabled, u.failed_attempts, \
-                    u.locked_until, u.source, u.subject, ur.role, r.permissions \
+                    u.locked_until, u.source, u.subject, u.name, u.email, u.email_verified, \
+                    ur.role, r.permissions \
              FROM ({}) u \
              LEFT JOIN user_roles ur ON ur.user_id = u.id \
              LEFT JOIN roles r ON r.tenant_id = $1 AND r.name = ur.role \
@@ -111,6 +117,11 @@ async fn with_roles(
                 locked_until: row.locked_until,
                 source: row.source,
                 subject: row.subject,
+                profile: Profile {
+                    name: row.name,
+                    email: row.email,
+                    email_verified: row.email_verified,
+                },
             });
         }
         let user = users.last_mut().expect("pushed above");
@@ -143,14 +154,18 @@ pub(super) async fn insert(
     now: i64,
 ) -> Result<i64> {
     let statement = query(
-        "INSERT INTO users (tenant_id, username, password_hash, enabled, failed_attempts, source, created_at) \
-         VALUES ($1, $2, $3, TRUE, 0, $4, $5) RETURNING id",
+        "INSERT INTO users (tenant_id, username, password_hash, enabled, failed_attempts, source, created_at, \
+                            name, email, email_verified) \
+         VALUES ($1, $2, $3, TRUE, 0, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(tenant_id)
     .bind(user.username)
     .bind(user.password_hash)
     .bind(source.as_str())
-    .bind(now);
+    .bind(now)
+    .bind(user.profile.name.as_deref())
+    .bind(user.profile.email.as_deref())
+    .bind(user.profile.email_verified);
     let (id,): (i64,) = conn
         .fetch_one(statement)
         .await
@@ -177,12 +192,28 @@ pub(super) async fn upsert(
                 .bind(source.as_str())
                 .bind(id);
             conn.execute(statement).await?;
+            // A file says all there is to say about its users; the bootstrap admin's
+            // profile is the API's.
+            if source == Source::File {
+                set_profile(conn, id, user.profile).await?;
+            }
             id
         }
         None => insert(conn, tenant_id, user, source, now).await?,
     };
     replace_roles(conn, tenant_id, user_id, user.roles).await?;
     Ok(Changes::user(tenant_id, user.username))
+}
+
+async fn set_profile(conn: &mut impl Conn, user_id: i64, profile: &Profile) -> Result<()> {
+    let statement =
+        query("UPDATE users SET name = $1, email = $2, email_verified = $3 WHERE id = $4")
+            .bind(profile.name.as_deref())
+            .bind(profile.email.as_deref())
+            .bind(profile.email_verified)
+            .bind(user_id);
+    conn.execute(statement).await?;
+    Ok(())
 }
 
 async fn set_password(conn: &mut impl Conn, user_id: i64, hash: &str) -> Result<()> {
@@ -222,6 +253,10 @@ pub(super) async fn change(
         }
         UserChange::Roles(roles) => {
             replace_roles(conn, tenant_id, user_id, roles).await?;
+            None
+        }
+        UserChange::Profile(profile) => {
+            set_profile(conn, user_id, profile).await?;
             None
         }
         UserChange::Delete => {
