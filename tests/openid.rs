@@ -231,6 +231,57 @@ async fn an_openid_code_flow_hands_out_a_verifiable_id_token(s: TestServer) {
     );
     assert_eq!(bare["sub"], sub.as_str(), "the same user, the same subject");
 
+    // prompt=none cannot be met without a session: login_required at the redirect URI.
+    let (_, challenge) = pkce();
+    let refused = |prompt: &'static str, max_age: &'static str| {
+        let challenge = challenge.clone();
+        let s = &s;
+        async move {
+            let page = open(
+                s,
+                "/t/foo.com",
+                &[
+                    ("response_type", "code"),
+                    ("client_id", RP),
+                    ("redirect_uri", RP_CALLBACK),
+                    ("scope", "openid"),
+                    ("state", "st-p"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                    ("prompt", prompt),
+                    ("max_age", max_age),
+                ],
+            )
+            .await;
+            match page.status {
+                302 => {
+                    let location = page.headers["location"].to_str().unwrap().to_owned();
+                    assert_eq!(query_param(&location, "state").as_deref(), Some("st-p"));
+                    query_param(&location, "error")
+                }
+                status => {
+                    assert_eq!(status, 200, "{}", page.html);
+                    None
+                }
+            }
+        }
+    };
+    assert_eq!(refused("none", "").await.as_deref(), Some("login_required"));
+    assert_eq!(
+        refused("none login", "").await.as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        refused("sideways", "").await.as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(refused("", "-1").await.as_deref(), Some("invalid_request"));
+    assert_eq!(
+        refused("login consent", "0").await,
+        None,
+        "the sign-in page"
+    );
+
     // A nonce too long is refused back at the redirect URI.
     let (_, challenge) = pkce();
     let long = "n".repeat(513);

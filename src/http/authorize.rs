@@ -161,6 +161,8 @@ fn params(form: &Form) -> AuthorizeParams {
         code_challenge: get("code_challenge"),
         code_challenge_method: get("code_challenge_method"),
         nonce: get("nonce"),
+        prompt: get("prompt"),
+        max_age: get("max_age"),
     }
 }
 

@@ -29,6 +29,9 @@ pub struct AuthorizeParams {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub nonce: Option<String>,
+    /// OpenID Connect's `prompt` and `max_age` (Core §3.1.2.1).
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
 }
 
 /// A request that passed every check: the sign-in page may be shown and a code issued.
@@ -78,6 +81,9 @@ pub enum AuthorizeError {
     AccessDenied,
     UnsupportedResponseType,
     InvalidScope,
+    /// `prompt=none`, and the user would have to sign in (OpenID Connect Core
+    /// §3.1.2.6).
+    LoginRequired,
 }
 
 impl AuthorizeError {
@@ -88,6 +94,7 @@ impl AuthorizeError {
             AuthorizeError::AccessDenied => "access_denied",
             AuthorizeError::UnsupportedResponseType => "unsupported_response_type",
             AuthorizeError::InvalidScope => "invalid_scope",
+            AuthorizeError::LoginRequired => "login_required",
         }
     }
 }
@@ -160,7 +167,11 @@ impl Gateway {
                     .map_err(|e| (AuthorizeError::InvalidScope, e.to_string()))?;
                 Ok((scope, check_challenge(&client, params)?))
             })
-            .and_then(|(scope, challenge)| Ok((scope, challenge, check_nonce(params)?)));
+            .and_then(|(scope, challenge)| Ok((scope, challenge, check_nonce(params)?)))
+            .and_then(|checked| {
+                check_prompt(params)?;
+                Ok(checked)
+            });
         let (scope, code_challenge, nonce) = checked.map_err(|(error, why)| refuse(error, why))?;
         Ok(AuthorizationRequest {
             tenant,
@@ -321,6 +332,41 @@ fn client_may_use_codes(client: &ClientRecord) -> Result<(), Failed> {
         AuthorizeError::UnauthorizedClient,
         "the client may not use the authorization code grant".into(),
     ))
+}
+
+/// OpenID Connect's `prompt` and `max_age`. The sign-in page keeps no session, so every
+/// authorization signs the user in anew: `login` and any `max_age` are always met,
+/// `consent` and `select_account` need nothing more, and `none` cannot be met.
+fn check_prompt(params: &AuthorizeParams) -> Result<(), Failed> {
+    let invalid = |why: &str| Err((AuthorizeError::InvalidRequest, why.to_owned()));
+    if let Some(max_age) = params.max_age.as_deref().filter(|m| !m.is_empty()) {
+        if max_age.parse::<u64>().is_err() {
+            return invalid("max_age must be a number of seconds");
+        }
+    }
+    let values: Vec<&str> = params
+        .prompt
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|v| !v.is_empty())
+        .collect();
+    if let Some(unknown) = values
+        .iter()
+        .find(|v| !matches!(**v, "none" | "login" | "consent" | "select_account"))
+    {
+        return invalid(&format!(
+            "prompt {unknown:?} is not none, login, consent or select_account"
+        ));
+    }
+    match (values.contains(&"none"), values.len()) {
+        (true, 1) => Err((
+            AuthorizeError::LoginRequired,
+            "the user must sign in, and prompt=none asks not to".into(),
+        )),
+        (true, _) => invalid("prompt=none cannot be combined with another value"),
+        (false, _) => Ok(()),
+    }
 }
 
 /// OpenID Connect's `nonce`: any text up to a bound, which the ID token repeats.
