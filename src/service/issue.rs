@@ -153,11 +153,11 @@ impl<'a> Issuance<'a> {
             }
         };
         let refresh_token = self.with_refresh.then(|| random_string(32));
-        let base = |kind, plaintext: &str, ttl: i64| NewToken {
+        let base = |kind, plaintext: &str, ttl: i64, jti: String| NewToken {
             tenant_id: self.tenant.id,
             kind,
             digest: digest(plaintext),
-            jti: random_string(16),
+            jti,
             grant_id: self.grant_id.clone(),
             grant_started_at: self.grant_started_at,
             refresh_digest: None,
@@ -173,10 +173,19 @@ impl<'a> Issuance<'a> {
             auth_time: self.auth_time,
         };
         let mut tokens = Vec::with_capacity(2);
-        let mut access = base(TokenKind::Access, &access_token, lifetimes.access_token);
-        access.jti = access_jti;
+        let mut access = base(
+            TokenKind::Access,
+            &access_token,
+            lifetimes.access_token,
+            access_jti,
+        );
         if let Some(refresh) = &refresh_token {
-            let refresh = base(TokenKind::Refresh, refresh, lifetimes.refresh_token);
+            let refresh = base(
+                TokenKind::Refresh,
+                refresh,
+                lifetimes.refresh_token,
+                random_string(16),
+            );
             access.refresh_digest = Some(refresh.digest);
             tokens.push(refresh);
         }

@@ -23,11 +23,13 @@ pub fn presented_digest(token: &str) -> Option<Digest> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    let opaque = token.len() <= MAX_TOKEN_CHARS && base64url(token);
-    let jwt = token.len() <= MAX_JWT_CHARS
-        && token.split('.').count() == 3
-        && token.split('.').all(base64url);
-    (opaque || jwt).then(|| digest(token))
+    let opaque = || token.len() <= MAX_TOKEN_CHARS && base64url(token);
+    let jwt = || {
+        token.len() <= MAX_JWT_CHARS
+            && token.split('.').count() == 3
+            && token.split('.').all(base64url)
+    };
+    (opaque() || jwt()).then(|| digest(token))
 }
 
 /// Longest opaque token looked up; ours are 43 characters.
