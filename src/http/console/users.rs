@@ -333,7 +333,7 @@ impl Signed<'_> {
                         }
                     }
                     @if !from_file && self.session.may("DELETE", &path) {
-                        a.button href={ (here) "/delete" } { "Delete" }
+                        a.button.danger href={ (here) "/delete" } { "Delete" }
                     }
                 }
             }
