@@ -51,6 +51,18 @@ async fn sign_in(
     scope: &str,
     nonce: Option<&str>,
 ) -> Value {
+    let (code, verifier) = code_for(s, user, scope, nonce).await;
+    exchange(s, secret, &code, &verifier).await
+}
+
+/// Signs `user` in on `s`'s sign-in page through `rp`: answers the code and its PKCE
+/// verifier.
+async fn code_for(
+    s: &TestServer,
+    user: (&str, &str),
+    scope: &str,
+    nonce: Option<&str>,
+) -> (String, String) {
     let (verifier, challenge) = pkce();
     let mut query = vec![
         ("response_type", "code"),
@@ -68,12 +80,16 @@ async fn sign_in(
     assert_eq!(page.status, 200, "{}", page.html);
     let (status, location, body) = submit(s, "/t/foo.com", &page, user.0, user.1, "approve").await;
     assert_eq!(status, 303, "{body}");
-    let code = query_param(&location.unwrap(), "code").unwrap();
+    (query_param(&location.unwrap(), "code").unwrap(), verifier)
+}
+
+/// `rp` exchanges `code` at `s`'s token endpoint.
+async fn exchange(s: &TestServer, secret: &str, code: &str, verifier: &str) -> Value {
     let form = [
         ("grant_type", "authorization_code"),
-        ("code", &code),
+        ("code", code),
         ("redirect_uri", RP_CALLBACK),
-        ("code_verifier", &verifier),
+        ("code_verifier", verifier),
     ];
     let r = s
         .post_form("/t/foo.com/oauth2/token", Some((RP, secret)), &form)
@@ -621,3 +637,57 @@ on_both_backends!(crate::common::TestServer::for_backend;
     profile_claims_follow_their_scopes,
     jwt_access_tokens_are_signed_and_still_revocable,
 );
+
+/// Two instances over one PostgreSQL database: a code from one is exchanged at the
+/// other, its ID token verifies with the other's JWKS, userinfo answers on either, and
+/// a profile changed through one is what the other tells within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_works_across_two_instances() {
+    let Some((a, b)) = common::two_instances().await else {
+        return;
+    };
+    let secret = register_rp(&a).await;
+    let dora = json!({"username": "dora", "password": "dora-password", "name": "Dora"});
+    let (status, _) = a
+        .api("POST", "/t/foo.com/api/v1/users", FOO_ADMIN, Some(dora))
+        .await;
+    assert_eq!(status, 201);
+    let (code, verifier) =
+        code_for(&a, ("dora", "dora-password"), "openid profile", Some("n2")).await;
+    let tokens = exchange(&b, &secret, &code, &verifier).await;
+    let claims = verified(&b, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (&claims["nonce"], &claims["name"]),
+        (&json!("n2"), &json!("Dora"))
+    );
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |s: &TestServer| {
+        let request = s
+            .client
+            .get(s.url("/t/foo.com/oauth2/userinfo"))
+            .bearer_auth(&access);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(userinfo(&a).await["sub"], claims["sub"]);
+    assert_eq!(userinfo(&b).await["name"], "Dora");
+    let (status, _) = a
+        .api(
+            "PUT",
+            "/t/foo.com/api/v1/users/dora/profile",
+            FOO_ADMIN,
+            Some(json!({"name": "Dora the Second"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let started = std::time::Instant::now();
+    loop {
+        if userinfo(&b).await["name"] == "Dora the Second" {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "the other instance told the old name for more than a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
