@@ -1,7 +1,7 @@
 //! OpenID Connect's pure rules: which scopes ask for an identity and which claims each
 //! one releases, the claims of an ID token, and `at_hash` (OpenID Connect Core 1.0).
 
-use super::principal::Profile;
+use super::principal::{Profile, ShownProfile};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
@@ -54,12 +54,8 @@ pub struct Identity {
     pub sub: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
+    #[serde(flatten)]
+    pub profile: ShownProfile,
 }
 
 /// Who a user is, as far as the user's records go.
@@ -76,15 +72,10 @@ impl Identity {
     /// no value for is left out, never sent empty.
     pub fn released(person: Person<'_>, scope: &str) -> Self {
         let profile = has_scope(scope, PROFILE);
-        let email = has_scope(scope, EMAIL)
-            .then_some(person.profile.email.as_ref())
-            .flatten();
         Identity {
             sub: person.subject.to_owned(),
             preferred_username: profile.then(|| person.username.to_owned()),
-            name: profile.then(|| person.profile.name.clone()).flatten(),
-            email: email.cloned(),
-            email_verified: email.map(|_| person.profile.email_verified),
+            profile: ShownProfile::of(person.profile, profile, has_scope(scope, EMAIL)),
         }
     }
 }

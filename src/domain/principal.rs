@@ -21,6 +21,31 @@ pub struct Profile {
     pub email_verified: bool,
 }
 
+/// A profile as it is shown (the admin API's user, ID tokens, userinfo): each part only
+/// when it has a value, and `email_verified` only beside an `email`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ShownProfile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+impl ShownProfile {
+    /// The parts of `profile` that may be shown: the name when `name`, the address and
+    /// whether it is verified when `email`.
+    pub fn of(profile: &Profile, name: bool, email: bool) -> Self {
+        let address = profile.email.as_ref().filter(|_| email);
+        ShownProfile {
+            name: profile.name.clone().filter(|_| name),
+            email: address.cloned(),
+            email_verified: address.map(|_| profile.email_verified),
+        }
+    }
+}
+
 /// A profile that cannot be stored: the field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]

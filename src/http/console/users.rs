@@ -292,10 +292,11 @@ impl Signed<'_> {
         let may = |method: &str, rest: &str| self.session.may(method, &format!("{path}/{rest}"));
         let query = self.query()?;
         let current: Vec<&str> = user.roles.iter().map(String::as_str).collect();
+        let shown = &user.profile;
         let profile = Profile {
-            name: user.name.clone(),
-            email: user.email.clone(),
-            email_verified: user.email_verified.unwrap_or(false),
+            name: shown.name.clone(),
+            email: shown.email.clone(),
+            email_verified: shown.email_verified.unwrap_or(false),
         };
         let body = html! {
             (done_note(query.get("done")))

@@ -4,7 +4,7 @@ use super::page::{List, ListRequest, Page};
 use super::{check_password, invalid, Admin};
 use crate::domain::audit::AuditAction;
 use crate::domain::ownership::ManagedBy;
-use crate::domain::principal::{validate_username, Profile};
+use crate::domain::principal::{validate_username, Profile, ShownProfile};
 use crate::service::authenticate::is_locked;
 use crate::service::{now, Error, Gateway, Result};
 use crate::store::{
@@ -173,14 +173,8 @@ pub struct UserView {
     /// Who owns its password and roles: `file` (a tenant file; change it there) or
     /// `api`. Enabling, disabling and unlocking are the API's for every user.
     pub managed_by: ManagedBy,
-    /// The profile, as ID tokens and userinfo give it: each part only when set, and
-    /// `email_verified` only with an `email`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
+    #[serde(flatten)]
+    pub profile: ShownProfile,
 }
 
 fn user_view(user: &UserRecord, now: i64) -> UserView {
@@ -192,13 +186,7 @@ fn user_view(user: &UserRecord, now: i64) -> UserView {
         locked,
         locked_until: user.locked_until.filter(|_| locked),
         managed_by: user.source.managed_by(),
-        name: user.profile.name.clone(),
-        email: user.profile.email.clone(),
-        email_verified: user
-            .profile
-            .email
-            .as_ref()
-            .map(|_| user.profile.email_verified),
+        profile: ShownProfile::of(&user.profile, true, true),
     }
 }
 
