@@ -46,13 +46,15 @@ fn pair(cookie: &str) -> String {
 
 /// The value of the hidden or text field `name` in `html`.
 fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name} in {html}"))
-        + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].replace("&amp;", "&")
+    common::html::field_value(html, name)
+}
+
+/// A form that came back refused: what was typed in it is kept, and a field is marked.
+fn assert_kept_and_marked(page: &str, typed: &str) {
+    assert!(
+        page.contains(&format!("value=\"{typed}\"")) && page.contains("aria-invalid=\"true\""),
+        "{page}"
+    );
 }
 
 /// The path and query of a `Location`, absolute or not: the test servers' public URL
@@ -651,10 +653,7 @@ async fn the_super_tenant_makes_a_tenant_whose_admin_manages_it(s: TestServer) {
         )
         .await;
     assert_eq!(status, 400);
-    assert!(
-        page.contains("value=\"bad domain\"") && page.contains("aria-invalid=\"true\""),
-        "{page}"
-    );
+    assert_kept_and_marked(&page, "bad domain");
     assert!(
         !page.contains("boss-password-1"),
         "a password is never shown back"
@@ -840,10 +839,7 @@ async fn the_super_tenant_makes_a_tenant_whose_admin_manages_it(s: TestServer) {
     ];
     let (status, _, page) = boss.post(&settings, &settings, &form, &[]).await;
     assert_eq!(status, 400);
-    assert!(
-        page.contains("value=\"abc\"") && page.contains("aria-invalid=\"true\""),
-        "{page}"
-    );
+    assert_kept_and_marked(&page, "abc");
     form[0].1 = "600";
     let (status, _, _) = boss.post(&settings, &settings, &form, &[]).await;
     assert_eq!(status, 303);
@@ -902,10 +898,7 @@ async fn resources_and_the_audit_log_in_the_console(s: TestServer) {
         .get(&format!("{c}/resources/test?path=users&method=GET"))
         .await;
     assert_eq!(status, 400);
-    assert!(
-        page.contains("aria-invalid=\"true\"") && page.contains("value=\"users\""),
-        "{page}"
-    );
+    assert_kept_and_marked(&page, "users");
 
     // The rules are one form; positions order them, an empty context drops a rule, and
     // a bad rule is named by its number with what was typed kept.
@@ -995,10 +988,7 @@ async fn resources_and_the_audit_log_in_the_console(s: TestServer) {
     );
     let (status, page, _) = browser.get(&format!("{c}/audit?since=yesterday")).await;
     assert_eq!(status, 400);
-    assert!(
-        page.contains("value=\"yesterday\"") && page.contains("aria-invalid=\"true\""),
-        "{page}"
-    );
+    assert_kept_and_marked(&page, "yesterday");
     let (status, csv, headers) = browser
         .get(&format!("{c}/audit/export?action=user.create&target=erin"))
         .await;
@@ -1039,10 +1029,7 @@ async fn a_users_profile_is_set_on_its_page(s: TestServer) {
         )
         .await;
     assert_eq!(status, 400);
-    assert!(
-        html.contains("value=\"erin-at-foo\"") && html.contains("aria-invalid=\"true\""),
-        "{html}"
-    );
+    assert_kept_and_marked(&html, "erin-at-foo");
     let (status, location, _) = browser
         .post(
             page,

@@ -3,6 +3,7 @@
 //! clients and 1,000,000 audit events. The goal is a p99 under 50 ms for any page,
 //! and a page of at most a few tens of kilobytes.
 
+use crate::html;
 use crate::load::{Sessions, Target};
 use crate::scenarios::steps;
 use crate::ADMIN_PASSWORD;
@@ -57,17 +58,6 @@ fn location(headers: &HeaderMap) -> String {
     }
 }
 
-/// The value of the form field `name` on a page.
-fn field(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name}"))
-        + marker.len();
-    let end = page[start..].find('"').expect("a value") + start;
-    page[start..end].replace("&amp;", "&")
-}
-
 /// Signs the super tenant's admin in to the console through the sign-in page; answers
 /// the session cookie (`name=value`).
 pub(crate) async fn sign_in(target: &Target) -> String {
@@ -95,7 +85,7 @@ pub(crate) async fn sign_in(target: &Target) -> String {
         "code_challenge_method",
         "csrf",
     ] {
-        form.append_pair(name, &field(&page, name));
+        form.append_pair(name, &html::field_value(&page, name));
     }
     form.append_pair("username", "admin")
         .append_pair("password", ADMIN_PASSWORD)

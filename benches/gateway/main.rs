@@ -25,6 +25,9 @@ mod console;
 #[path = "../../tests/common/fill.rs"]
 mod fill;
 mod fixtures;
+/// Shared with the tests that sign in through the same pages.
+#[path = "../../tests/common/html.rs"]
+mod html;
 mod lists;
 mod load;
 mod process;

@@ -7,12 +7,17 @@ use crate::domain::client::GrantType;
 use crate::domain::openid::{CLAIMS, SCOPES};
 use crate::domain::tenant::Tenant;
 use hyper::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub(super) fn handle(tenant: &Tenant) -> Response<Body> {
+    json(StatusCode::OK, &authorization_server(tenant))
+}
+
+/// The RFC 8414 document.
+fn authorization_server(tenant: &Tenant) -> Value {
     let issuer = &tenant.issuer;
     let client_auth = ["client_secret_basic", "client_secret_post"];
-    let document = json!({
+    json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -30,35 +35,25 @@ pub(super) fn handle(tenant: &Tenant) -> Response<Body> {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-    });
-    json(StatusCode::OK, &document)
+    })
 }
 
-/// `{issuer}/.well-known/openid-configuration` (Discovery §4): the RFC 8414 document's
-/// endpoints with what an OpenID provider adds.
+/// `{issuer}/.well-known/openid-configuration` (Discovery §4): the RFC 8414 document,
+/// with what an OpenID provider adds.
 pub(super) fn openid_configuration(tenant: &Tenant) -> Response<Body> {
-    let issuer = &tenant.issuer;
-    let document = json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
-        "token_endpoint": format!("{issuer}/oauth2/token"),
-        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
-        "jwks_uri": format!("{issuer}/oauth2/jwks"),
-        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
-        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+    let mut document = authorization_server(tenant);
+    let openid = json!({
+        "userinfo_endpoint": format!("{}/oauth2/userinfo", tenant.issuer),
         "scopes_supported": SCOPES,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": CLAIMS,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
     });
+    if let (Value::Object(document), Value::Object(openid)) = (&mut document, openid) {
+        document.extend(openid);
+    }
     json(StatusCode::OK, &document)
 }

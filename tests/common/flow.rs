@@ -22,14 +22,7 @@ pub struct Page {
 
 impl Page {
     pub fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no field {name}"))
-            + marker.len();
-        let end = self.html[start..].find('"').unwrap() + start;
-        self.html[start..end].replace("&amp;", "&")
+        super::html::field_value(&self.html, name)
     }
 
     /// The `name=value` of the CSRF cookie the page set.

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 pub mod fill;
 pub mod flow;
+pub mod html;
 
 pub const ADMIN_PASSWORD: &str = "admin-password";
 

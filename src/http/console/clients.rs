@@ -3,7 +3,7 @@
 
 use super::page::{
     self, check_box, csrf, done_note, from_file_note, head_row, lines, lines_field, next_link,
-    search_form, segment, Section,
+    optional_field, search_form, segment, Section,
 };
 use super::Signed;
 use crate::domain::client::{AccessTokenFormat, GrantType};
@@ -150,28 +150,15 @@ impl Signed<'_> {
             Some(id) => format!("{base}/clients/{}", segment(id)),
             None => format!("{base}/clients/new"),
         };
-        let optional = |label: &str, name: &str, value: &str| {
-            let id = format!("field-{name}");
-            let error = error_of(name);
-            html! {
-                label for=(id) { (label) " " span.muted { "(optional)" } }
-                @if let Some(error) = error {
-                    input type="text" id=(id) name=(name) value=(value) aria-invalid="true" aria-describedby={ (id) "-error" };
-                    p.field-error id={ (id) "-error" } { (error) }
-                } @else {
-                    input type="text" id=(id) name=(name) value=(value);
-                }
-            }
-        };
         html! {
             (done_note(note))
             @if let Some((_, message)) = &error { (page::message(message)) }
             form.card method="post" action=(action) {
                 (csrf(&self.session))
                 @if existing.is_none() {
-                    (optional("Client ID", "client_id", &form.client_id))
+                    (optional_field("Client ID", "client_id", "text", &form.client_id, error_of("client_id")))
                 }
-                (optional("Name", "name", &form.name))
+                (optional_field("Name", "name", "text", &form.name, error_of("name")))
                 @if existing.is_none() {
                     (check_box("Public client", "public", form.public))
                     p.muted { "A public client has no secret and proves itself with PKCE: code and refresh grants only." }

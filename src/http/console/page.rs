@@ -200,7 +200,7 @@ pub(super) fn home(base: &str, session: &ConsoleSession) -> Markup {
     }
 }
 
-/// A text field with its label, and its error when the last try failed.
+/// A required field with its label, and its error when the last try failed.
 pub(super) fn field(
     label: &str,
     name: &str,
@@ -208,15 +208,40 @@ pub(super) fn field(
     value: &str,
     error: Option<&str>,
 ) -> Markup {
+    input(html! { (label) }, name, kind, value, error, true)
+}
+
+/// A field that may be left empty, saying so in its label.
+pub(super) fn optional_field(
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    error: Option<&str>,
+) -> Markup {
+    let label = html! { (label) " " span.muted { "(optional)" } };
+    input(label, name, kind, value, error, false)
+}
+
+/// A labelled input (`field-{name}`): marked, with the error beside it, when the last
+/// try failed.
+fn input(
+    label: Markup,
+    name: &str,
+    kind: &str,
+    value: &str,
+    error: Option<&str>,
+    required: bool,
+) -> Markup {
     let id = format!("field-{name}");
     let error_id = format!("{id}-error");
     html! {
         label for=(id) { (label) }
         @if let Some(error) = error {
-            input type=(kind) id=(id) name=(name) value=(value) aria-invalid="true" aria-describedby=(error_id) required;
+            input type=(kind) id=(id) name=(name) value=(value) aria-invalid="true" aria-describedby=(error_id) required[required];
             p.field-error id=(error_id) { (error) }
         } @else {
-            input type=(kind) id=(id) name=(name) value=(value) required;
+            input type=(kind) id=(id) name=(name) value=(value) required[required];
         }
     }
 }

@@ -2,8 +2,8 @@
 //! user's page with its roles, state, password and live grants.
 
 use super::page::{
-    self, check_box, csrf, done_note, field, head_row, next_link, search_field, segment, time,
-    Section, PAGE_SIZE,
+    self, check_box, csrf, done_note, field, head_row, next_link, optional_field, search_field,
+    segment, time, Section, PAGE_SIZE,
 };
 use super::Signed;
 use crate::domain::principal::Profile;
@@ -423,18 +423,6 @@ impl Signed<'_> {
             _ => (profile, None),
         };
         let error_of = |name: &str| error.filter(|(f, _)| *f == name).map(|(_, m)| m);
-        let optional = |label: &str, name: &str, kind: &str, value: &str| {
-            let id = format!("field-{name}");
-            html! {
-                label for=(id) { (label) " " span.muted { "(optional)" } }
-                @if let Some(error) = error_of(name) {
-                    input type=(kind) id=(id) name=(name) value=(value) aria-invalid="true" aria-describedby={ (id) "-error" };
-                    p.field-error id={ (id) "-error" } { (error) }
-                } @else {
-                    input type=(kind) id=(id) name=(name) value=(value);
-                }
-            }
-        };
         html! {
             section aria-labelledby="profile" {
                 h2 id="profile" { "Profile" }
@@ -447,8 +435,8 @@ impl Signed<'_> {
                 } @else {
                     form method="post" action={ (here) "/profile" } {
                         (csrf(&self.session))
-                        (optional("Name", "name", "text", shown.name.as_deref().unwrap_or_default()))
-                        (optional("Email", "email", "email", shown.email.as_deref().unwrap_or_default()))
+                        (optional_field("Name", "name", "text", shown.name.as_deref().unwrap_or_default(), error_of("name")))
+                        (optional_field("Email", "email", "email", shown.email.as_deref().unwrap_or_default(), error_of("email")))
                         @if let Some(error) = error_of("email_verified") { p.field-error { (error) } }
                         (check_box("Email verified", "email_verified", shown.email_verified))
                         div.actions { button type="submit" { "Save profile" } }
