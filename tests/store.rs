@@ -137,6 +137,7 @@ fn token(tenant_id: TenantId, kind: TokenKind, seed: u8, grant: &str) -> NewToke
         code_challenge: None,
         nonce: None,
         auth_time: None,
+        sid: None,
     }
 }
 

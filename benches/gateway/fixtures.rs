@@ -130,6 +130,7 @@ pub(crate) async fn store_tokens(
             code_challenge: None,
             nonce: None,
             auth_time: None,
+            sid: None,
         });
         plaintexts.push(plaintext);
         if batch.len() == batch.capacity() || n + 1 == count {

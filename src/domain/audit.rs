@@ -35,6 +35,7 @@ pub enum AuditAction {
     TenantDeactivate,
     ConsoleSignIn,
     ConsoleSignOut,
+    UserSignOut,
 }
 
 impl AuditAction {
@@ -67,6 +68,7 @@ impl AuditAction {
         AuditAction::TenantDeactivate,
         AuditAction::ConsoleSignIn,
         AuditAction::ConsoleSignOut,
+        AuditAction::UserSignOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,10 +101,10 @@ impl AuditAction {
             AuditAction::TenantDeactivate => "tenant.deactivate",
             AuditAction::ConsoleSignIn => "console.sign_in",
             AuditAction::ConsoleSignOut => "console.sign_out",
+            AuditAction::UserSignOut => "user.sign_out",
         }
     }
 
-    /// What the README's table says the action records.
     /// The action stored under `name`, if it is one.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|a| a.as_str() == name)
@@ -117,7 +119,8 @@ impl AuditAction {
             | AuditAction::ClientSignInFailure
             | AuditAction::ClientLock
             | AuditAction::ConsoleSignIn
-            | AuditAction::ConsoleSignOut => false,
+            | AuditAction::ConsoleSignOut
+            | AuditAction::UserSignOut => false,
             AuditAction::UserCreate
             | AuditAction::UserDelete
             | AuditAction::UserPassword
@@ -162,6 +165,7 @@ impl AuditAction {
         }
     }
 
+    /// What the README's table says the action records.
     pub fn meaning(self) -> &'static str {
         match self {
             AuditAction::UserCreate => "a user was created",
@@ -194,6 +198,9 @@ impl AuditAction {
             AuditAction::TenantDeactivate => "a tenant was deactivated; its tokens ended",
             AuditAction::ConsoleSignIn => "a user signed in to the console",
             AuditAction::ConsoleSignOut => "a user signed out of the console",
+            AuditAction::UserSignOut => {
+                "a user signed out at the end-session endpoint, ending their single sign-on session"
+            }
         }
     }
 }

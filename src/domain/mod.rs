@@ -12,5 +12,6 @@ pub mod permission;
 pub mod pkce;
 pub mod principal;
 pub mod scope;
+pub mod session;
 pub mod tenant;
 pub mod token;

@@ -16,7 +16,7 @@ pub const EMAIL: &str = "email";
 /// The scopes the discovery document offers.
 pub const SCOPES: [&str; 3] = [OPENID, PROFILE, EMAIL];
 /// Every claim an ID token or the userinfo answer may carry.
-pub const CLAIMS: [&str; 13] = [
+pub const CLAIMS: [&str; 14] = [
     "iss",
     "sub",
     "aud",
@@ -26,6 +26,7 @@ pub const CLAIMS: [&str; 13] = [
     "nonce",
     "at_hash",
     "azp",
+    "sid",
     "preferred_username",
     "name",
     "email",
@@ -94,6 +95,10 @@ pub struct IdTokenClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     pub at_hash: String,
+    /// The sign-in session (Front-Channel Logout 1.0 §3), which a logout's
+    /// `id_token_hint` names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     #[serde(flatten)]
     pub identity: Identity,
 }

@@ -44,6 +44,11 @@ pub(super) fn openid_configuration(tenant: &Tenant) -> Response<Body> {
     let mut document = authorization_server(tenant);
     let openid = json!({
         "userinfo_endpoint": format!("{}/oauth2/userinfo", tenant.issuer),
+        // RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": format!("{}/oauth2/logout", tenant.issuer),
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "scopes_supported": SCOPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],

@@ -7,10 +7,12 @@ mod authorize;
 mod body;
 mod console;
 mod error;
+mod flow_page;
 mod form;
 mod health;
 mod introspect;
 mod jwks;
+mod logout;
 mod metadata;
 mod openapi;
 mod request_log;
@@ -22,6 +24,7 @@ mod userinfo;
 pub use error::ApiError;
 pub use router::handle;
 
+use crate::domain::tenant::Tenant;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
@@ -74,6 +77,17 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 fn no_store(headers: &mut hyper::HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// The name of a tenant's single sign-on cookie: one per tenant, so that a browser can
+/// be signed in to several; `__Host-`, so that no subdomain can set it.
+pub(super) fn sign_in_cookie_name(tenant: &Tenant) -> String {
+    format!("__Host-portcullis_session.{}", tenant.domain.as_str())
+}
+
+/// The request's single sign-on cookie for `tenant`.
+pub(super) fn sign_in_cookie(headers: &HeaderMap, tenant: &Tenant) -> Option<String> {
+    cookie(headers, &sign_in_cookie_name(tenant))
 }
 
 /// The value of the cookie `name` the request carries (RFC 6265 §5.4 `Cookie` pairs).

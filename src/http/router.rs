@@ -16,8 +16,8 @@
 
 use super::request_log::RequestLog;
 use super::{
-    admin, authorize, body, console, health, introspect, jwks, metadata, revoke, token, userinfo,
-    ApiError, Body,
+    admin, authorize, body, console, health, introspect, jwks, logout, metadata, revoke, token,
+    userinfo, ApiError, Body,
 };
 use crate::service::{Gateway, Origin};
 use bytes::Bytes;
@@ -39,6 +39,7 @@ pub enum Endpoint {
     Metadata,
     OpenIdConfiguration,
     Userinfo,
+    Logout,
     Admin,
     Console,
     Healthz,
@@ -56,6 +57,7 @@ impl Endpoint {
             Endpoint::Metadata => "metadata",
             Endpoint::OpenIdConfiguration => "openid_configuration",
             Endpoint::Userinfo => "userinfo",
+            Endpoint::Logout => "logout",
             Endpoint::Admin => "admin",
             Endpoint::Console => "console",
             Endpoint::Healthz => "healthz",
@@ -67,7 +69,7 @@ impl Endpoint {
     /// endpoint decides per path (the admin API).
     fn allow(self) -> Option<&'static str> {
         match self {
-            Endpoint::Authorize | Endpoint::Userinfo => Some("GET, POST"),
+            Endpoint::Authorize | Endpoint::Userinfo | Endpoint::Logout => Some("GET, POST"),
             Endpoint::Token | Endpoint::Introspect | Endpoint::Revoke => Some("POST"),
             Endpoint::Jwks
             | Endpoint::Metadata
@@ -131,6 +133,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         // OpenID Connect Discovery appends the well-known path to the issuer's.
         "/.well-known/openid-configuration" => only(tenant, Endpoint::OpenIdConfiguration),
         "/oauth2/userinfo" => only(tenant, Endpoint::Userinfo),
+        "/oauth2/logout" => only(tenant, Endpoint::Logout),
         // `/console` alone is answered with a redirect to `/console/`.
         "/console" => Some(Route {
             tenant,
@@ -240,6 +243,7 @@ async fn dispatch(
         | Endpoint::Metadata
         | Endpoint::OpenIdConfiguration
         | Endpoint::Userinfo
+        | Endpoint::Logout
         | Endpoint::Admin
         | Endpoint::Console => {}
     }
@@ -252,6 +256,7 @@ async fn dispatch(
             gateway.admit_request(&tenant)?;
         }
         Endpoint::Authorize
+        | Endpoint::Logout
         | Endpoint::Jwks
         | Endpoint::Metadata
         | Endpoint::OpenIdConfiguration
@@ -268,6 +273,7 @@ async fn dispatch(
         Endpoint::Metadata => Ok(metadata::handle(&tenant)),
         Endpoint::OpenIdConfiguration => Ok(metadata::openid_configuration(&tenant)),
         Endpoint::Userinfo => userinfo::handle(gateway, &tenant, request).await,
+        Endpoint::Logout => logout::handle(gateway, &tenant, request, path, log).await,
         Endpoint::Admin => admin::handle(gateway, tenant, request, route.rest, path, log).await,
         Endpoint::Console => {
             // "/" marks `/console` itself, which no path after `/console/` can be.

@@ -5,6 +5,7 @@
 use super::authenticate::ClientScope;
 use super::console::console_client;
 use super::issue::allowed_scope;
+use super::session::{SignInSession, SignedIn};
 use super::token_text::{digest, grant_id, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::client::{self, GrantType};
@@ -12,6 +13,7 @@ use crate::domain::console::CONSOLE_CLIENT_ID;
 use crate::domain::openid::MAX_NONCE_CHARS;
 use crate::domain::pkce::is_pkce_value;
 use crate::domain::principal::sign_in_name_in;
+use crate::domain::session::{sign_in_needed, Prompt, SignInNeeded};
 use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::{ClientRecord, NewToken, UserRecord};
@@ -52,6 +54,19 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     /// OpenID Connect's `nonce`, echoed in the ID token.
     pub nonce: Option<String>,
+    /// OpenID Connect's `prompt` and `max_age`: whether a session's sign-in serves.
+    pub prompt: Prompt,
+}
+
+/// How a request is answered before any page is shown.
+#[derive(Debug)]
+pub enum Unattended {
+    /// The browser's session serves: the `Location` that carries the code.
+    Code(String),
+    /// `prompt=none`, and the password is needed: `login_required` to the client.
+    Refused(Refused),
+    /// The sign-in page asks for the password.
+    SignInPage,
 }
 
 impl AuthorizationRequest {
@@ -116,7 +131,7 @@ impl From<Error> for Refused {
 }
 
 /// Appends `pairs` to `uri`'s query, keeping what it already has (RFC 6749 §3.1.2).
-fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+pub(super) fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         query.append_pair(k, v);
@@ -168,11 +183,11 @@ impl Gateway {
                 Ok((scope, check_challenge(&client, params)?))
             })
             .and_then(|(scope, challenge)| Ok((scope, challenge, check_nonce(params)?)))
-            .and_then(|checked| {
-                check_prompt(params)?;
-                Ok(checked)
+            .and_then(|(scope, challenge, nonce)| {
+                Ok((scope, challenge, nonce, check_prompt(params)?))
             });
-        let (scope, code_challenge, nonce) = checked.map_err(|(error, why)| refuse(error, why))?;
+        let (scope, code_challenge, nonce, prompt) =
+            checked.map_err(|(error, why)| refuse(error, why))?;
         Ok(AuthorizationRequest {
             tenant,
             client,
@@ -182,7 +197,31 @@ impl Gateway {
             state,
             code_challenge,
             nonce,
+            prompt,
         })
+    }
+
+    /// Answers `request` without the sign-in page when it can: with a code when the
+    /// browser's live `session` meets its `prompt` and `max_age`, with
+    /// `login_required` when only a password would and `prompt=none` forbids asking.
+    pub async fn answer_in_session(
+        &self,
+        request: &AuthorizationRequest,
+        session: Option<&SignInSession>,
+    ) -> Result<Unattended> {
+        let auth_time = session.map(|s| s.signed_in.auth_time);
+        Ok(
+            match (sign_in_needed(request.prompt, auth_time, now()), session) {
+                (SignInNeeded::ReuseSession, Some(session)) => {
+                    Unattended::Code(self.issue_code(request, &session.signed_in).await?)
+                }
+                (SignInNeeded::LoginRequired, _) => Unattended::Refused(request.refused(
+                    AuthorizeError::LoginRequired,
+                    "the user must sign in, and prompt=none asks not to",
+                )),
+                (SignInNeeded::ReuseSession | SignInNeeded::Password, _) => Unattended::SignInPage,
+            },
+        )
     }
 
     /// The client the request names, if this tenant's endpoint may serve it (the super
@@ -242,11 +281,12 @@ impl Gateway {
             .await
     }
 
-    /// Issues a code for `user` and answers the redirect `Location` that carries it.
+    /// Issues a code for the user `signed_in` and answers the redirect `Location` that
+    /// carries it.
     pub async fn issue_code(
         &self,
         request: &AuthorizationRequest,
-        user: &UserRecord,
+        signed_in: &SignedIn,
     ) -> Result<String> {
         let now = now();
         let code = random_string(32);
@@ -259,7 +299,7 @@ impl Gateway {
             grant_started_at: now,
             refresh_digest: None,
             client_id: request.client.client_id.clone(),
-            username: Some(user.username.clone()),
+            username: Some(signed_in.user.username.clone()),
             scope: request.scope.clone(),
             issued_at: now,
             not_before: now,
@@ -269,8 +309,8 @@ impl Gateway {
                 .then(|| request.redirect_uri.clone()),
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
-            // The user entered the password just now: there is no sign-in to reuse.
-            auth_time: Some(now),
+            auth_time: Some(signed_in.auth_time),
+            sid: Some(signed_in.sid.clone()),
         };
         self.store.insert_tokens(&[record]).await?;
         let mut pairs = vec![("code", code.as_str())];
@@ -334,16 +374,18 @@ fn client_may_use_codes(client: &ClientRecord) -> Result<(), Failed> {
     ))
 }
 
-/// OpenID Connect's `prompt` and `max_age`. The sign-in page keeps no session, so every
-/// authorization signs the user in anew: `login` and any `max_age` are always met,
-/// `consent` and `select_account` need nothing more, and `none` cannot be met.
-fn check_prompt(params: &AuthorizeParams) -> Result<(), Failed> {
+/// OpenID Connect's `prompt` and `max_age`, checked for sense. `consent` needs
+/// nothing more (there is no consent page to skip), and `select_account` asks for the
+/// password as `login` does, since a session holds one account.
+fn check_prompt(params: &AuthorizeParams) -> Result<Prompt, Failed> {
     let invalid = |why: &str| Err((AuthorizeError::InvalidRequest, why.to_owned()));
-    if let Some(max_age) = params.max_age.as_deref().filter(|m| !m.is_empty()) {
-        if max_age.parse::<u64>().is_err() {
-            return invalid("max_age must be a number of seconds");
-        }
-    }
+    let max_age = match params.max_age.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some(max_age) => match max_age.parse::<u32>() {
+            Ok(seconds) => Some(i64::from(seconds)),
+            Err(_) => return invalid("max_age must be a number of seconds"),
+        },
+    };
     let values: Vec<&str> = params
         .prompt
         .as_deref()
@@ -359,14 +401,15 @@ fn check_prompt(params: &AuthorizeParams) -> Result<(), Failed> {
             "prompt {unknown:?} is not none, login, consent or select_account"
         ));
     }
-    match (values.contains(&"none"), values.len()) {
-        (true, 1) => Err((
-            AuthorizeError::LoginRequired,
-            "the user must sign in, and prompt=none asks not to".into(),
-        )),
-        (true, _) => invalid("prompt=none cannot be combined with another value"),
-        (false, _) => Ok(()),
+    let none = values.contains(&"none");
+    if none && values.len() > 1 {
+        return invalid("prompt=none cannot be combined with another value");
     }
+    Ok(Prompt {
+        none,
+        login: values.contains(&"login") || values.contains(&"select_account"),
+        max_age,
+    })
 }
 
 /// OpenID Connect's `nonce`: any text up to a bound, which the ID token repeats.
@@ -407,12 +450,17 @@ fn check_challenge(
 impl AuthorizationRequest {
     /// The answer when the user declines on the sign-in page.
     pub fn denied(&self) -> Refused {
+        self.refused(AuthorizeError::AccessDenied, "the user declined")
+    }
+
+    /// `error` with `description`, to the client's redirect URI.
+    fn refused(&self, error: AuthorizeError, description: &str) -> Refused {
         Refused::Redirect(ErrorRedirect {
             redirect_uri: self.redirect_uri.clone(),
             issuer: self.tenant.issuer.clone(),
             state: self.state.clone(),
-            error: AuthorizeError::AccessDenied,
-            description: "the user declined".into(),
+            error,
+            description: description.to_owned(),
         })
     }
 }

@@ -425,6 +425,7 @@ mod tests {
                 code_challenge: None,
                 nonce: None,
                 auth_time: None,
+                sid: None,
             },
             state: State::Active,
             state_reason: None,

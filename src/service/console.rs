@@ -12,20 +12,20 @@
 
 use super::admin::{Admin, Channel};
 use super::redeem::Presenter;
+use super::session::{password_mark, usable, TOUCH_EVERY_SECONDS};
 use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::client::{AccessTokenFormat, GrantType};
 use crate::domain::console::{
-    session_state, signed_in_recently, SessionState, CONSOLE_CLIENT_ID, IDLE_SECONDS,
-    LIFETIME_SECONDS,
+    signed_in_recently, CONSOLE_CLIENT_ID, CONSOLE_SESSION, RECENT_SIGN_IN_SECONDS,
 };
 use crate::domain::permission::authorize;
 use crate::domain::pkce::challenge_of;
 use crate::domain::principal::qualified_name;
+use crate::domain::session::SessionState;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::Revocation;
-use crate::service::authenticate::is_locked;
 use crate::store::{
     AuditEvent, ChangedBy, ClientRecord, ConsoleSessionRecord, NewConsoleSession, Source,
     UserRecord,
@@ -33,14 +33,11 @@ use crate::store::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secrecy::SecretString;
-use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// How long a started sign-in may take before its callback is refused.
 const FLOW_SECONDS: i64 = 10 * 60;
-/// A session's last use is written at most this often: a page view is a read.
-const TOUCH_EVERY_SECONDS: i64 = 30;
 
 /// The tenant's console client: public, code flow with PKCE only, redirecting to the
 /// tenant's own console. Built for each request, never stored.
@@ -84,6 +81,26 @@ fn api_path(tenant: &Tenant, rest: &str) -> String {
 
 fn callback_uri(tenant: &Tenant) -> String {
     format!("{}/console/callback", tenant.issuer)
+}
+
+/// How recently the user must have entered the password for a console sign-in: the
+/// `max_age` it sends, so that a single sign-on session serves only when it is young
+/// enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordAge {
+    /// Within a console session's lifetime, so that the session does not start over.
+    WithinSessionLifetime,
+    /// Within the last five minutes, for a dangerous action.
+    Recent,
+}
+
+impl PasswordAge {
+    fn max_age(self) -> i64 {
+        match self {
+            PasswordAge::WithinSessionLifetime => CONSOLE_SESSION.lifetime_seconds,
+            PasswordAge::Recent => RECENT_SIGN_IN_SECONDS,
+        }
+    }
 }
 
 /// A started sign-in: where to send the browser, and the sealed cookie to set.
@@ -159,11 +176,6 @@ impl ConsoleSession {
     }
 }
 
-/// A digest of a password hash: a session remembers it to notice a new password.
-fn password_mark(user: &UserRecord) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(user.password_hash.as_bytes()))
-}
-
 /// The sealed cookie's context: a flow started for one tenant ends in that one only.
 fn flow_context(tenant: &Tenant) -> String {
     format!("console-flow:{}", tenant.id.get())
@@ -171,8 +183,14 @@ fn flow_context(tenant: &Tenant) -> String {
 
 impl Gateway {
     /// Starts a sign-in that comes back to `return_to`, a console path of this tenant
-    /// (any other value comes back to the console's first page).
-    pub fn start_console_sign_in(&self, tenant: &Tenant, return_to: &str) -> SignInStarted {
+    /// (any other value comes back to the console's first page), with a password
+    /// entered within `age`.
+    pub fn start_console_sign_in(
+        &self,
+        tenant: &Tenant,
+        return_to: &str,
+        age: PasswordAge,
+    ) -> SignInStarted {
         let home = format!("{}/", console_path(tenant));
         let return_to = if is_console_page(tenant, return_to) {
             return_to
@@ -193,6 +211,7 @@ impl Gateway {
             .append_pair("state", &state)
             .append_pair("code_challenge", &challenge_of(&verifier))
             .append_pair("code_challenge_method", "S256")
+            .append_pair("max_age", &age.max_age().to_string())
             .finish();
         SignInStarted {
             location: format!("{authorize}?{query}"),
@@ -259,6 +278,8 @@ impl Gateway {
             grant_id: &exchanged.grant_id,
             password_mark: &mark,
             csrf: &csrf,
+            // The sign-in may be a single sign-on session's: its age is the password's.
+            signed_in_at: exchanged.auth_time.unwrap_or(now),
             now,
         };
         let replaced = match replaces.and_then(presented_digest) {
@@ -309,7 +330,7 @@ impl Gateway {
             .await?;
         let still_theirs =
             user.filter(|u| usable(u, now) && password_mark(u) == record.password_mark);
-        let live = session_state(record.signed_in_at, record.last_seen_at, now);
+        let live = CONSOLE_SESSION.state(record.signed_in_at, record.last_seen_at, now);
         let user = match (live, still_theirs) {
             (SessionState::Live, Some(user)) => user,
             (SessionState::Live | SessionState::Idle | SessionState::Over, _) => {
@@ -327,12 +348,18 @@ impl Gateway {
         }))
     }
 
-    /// Ends the session at "Sign out", and revokes the grant its sign-in began.
+    /// Ends the session at "Sign out", with the browser's single sign-on session
+    /// (`sign_in`, its cookie), and revokes the grant its sign-in began.
     pub async fn sign_out_of_console(
         &self,
         session: &ConsoleSession,
+        sign_in: Option<&str>,
         origin: &Origin,
     ) -> Result<()> {
+        if let Some(sign_in) = self.sign_in_session(&session.tenant, sign_in).await? {
+            self.end_sign_in_session(&session.tenant, &sign_in, None)
+                .await?;
+        }
         let now = now();
         let name = session.signed_in_as();
         let audit = AuditEvent::new(
@@ -365,7 +392,10 @@ impl Gateway {
         let now = now();
         let ended = self
             .store
-            .end_stale_console_sessions(now - IDLE_SECONDS, now - LIFETIME_SECONDS)
+            .end_stale_console_sessions(
+                now - CONSOLE_SESSION.idle_seconds,
+                now - CONSOLE_SESSION.lifetime_seconds,
+            )
             .await?;
         Ok(ended)
     }
@@ -393,11 +423,6 @@ struct Flow {
     verifier: String,
     started_at: i64,
     return_to: String,
-}
-
-/// A user who may hold a session: enabled and not locked.
-fn usable(user: &UserRecord, now: i64) -> bool {
-    user.enabled && !is_locked(user.locked_until, now)
 }
 
 /// Whether `path` is a page of this tenant's console: a path only, never another site.

@@ -85,6 +85,8 @@ pub(super) struct Issuance<'a> {
     /// When the grant's user entered the password, for a grant that began with a
     /// sign-in; every token of the grant carries it.
     pub(super) auth_time: Option<i64>,
+    /// The sign-in session the grant began in; every token of the grant carries it.
+    pub(super) sid: Option<String>,
     /// The user's subject, the `sub` of a JWT access token; `None` for a token of the
     /// client's own.
     pub(super) subject: Option<String>,
@@ -109,6 +111,7 @@ impl<'a> Issuance<'a> {
             grant_id: grant_id(),
             grant_started_at: now,
             auth_time: None,
+            sid: None,
             subject: None,
         }
     }
@@ -171,6 +174,7 @@ impl<'a> Issuance<'a> {
             code_challenge: None,
             nonce: None,
             auth_time: self.auth_time,
+            sid: self.sid.clone(),
         };
         let mut tokens = Vec::with_capacity(2);
         let mut access = base(

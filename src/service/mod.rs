@@ -16,11 +16,13 @@ mod issue;
 pub mod keys;
 pub mod limits;
 pub mod live_token;
+pub mod logout;
 pub mod metrics;
 pub mod openid;
 mod purge;
 mod redeem;
 mod revoke;
+pub mod session;
 pub mod token_text;
 
 use crate::config::Config;

@@ -18,6 +18,8 @@ pub(super) struct SignIn<'a> {
     pub client_id: &'a str,
     pub username: &'a str,
     pub auth_time: Option<i64>,
+    /// The sign-in session the grant began in.
+    pub sid: Option<&'a str>,
     pub nonce: Option<&'a str>,
 }
 
@@ -62,6 +64,7 @@ impl Gateway {
             exp: now + response.expires_in,
             iat: now,
             auth_time: sign_in.auth_time,
+            sid: sign_in.sid.map(str::to_owned),
             nonce: sign_in.nonce.map(str::to_owned),
             at_hash: at_hash(&response.access_token),
             identity: Identity::released(person(&user), &response.scope),

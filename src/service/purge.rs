@@ -1,7 +1,7 @@
 //! Background purge (SPEC §10): tokens whose whole grant stopped being active more than
 //! `tokens.retention_seconds` ago, and audit events older than `audit.retention_days`,
-//! are deleted in small batches, one instance at a time. Console sessions that ended
-//! without being presented again go too (`console.rs`).
+//! are deleted in small batches, one instance at a time. Console and sign-in sessions
+//! that ended without being presented again go too (`console.rs`, `session.rs`).
 
 use super::{now, Gateway, Result};
 use crate::store::Purged;
@@ -26,9 +26,17 @@ impl Gateway {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
             }
-            match gateway.end_stale_console_sessions().await {
-                Ok(0) => {}
-                Ok(ended) => tracing::info!(console_sessions = ended, "purged"),
+            let stale = async {
+                let console = gateway.end_stale_console_sessions().await?;
+                Ok::<_, super::Error>((console, gateway.end_stale_sign_in_sessions().await?))
+            };
+            match stale.await {
+                Ok((0, 0)) => {}
+                Ok((console, sign_in)) => tracing::info!(
+                    console_sessions = console,
+                    sign_in_sessions = sign_in,
+                    "purged"
+                ),
                 Err(e) => tracing::warn!(error = %e, "the purge failed; trying again later"),
             }
         });

@@ -28,6 +28,8 @@ pub(super) struct Exchanged {
     pub response: TokenResponse,
     pub username: String,
     pub grant_id: String,
+    /// When the user entered the password for the sign-in the code came from.
+    pub auth_time: Option<i64>,
 }
 
 impl Gateway {
@@ -96,6 +98,7 @@ impl Gateway {
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
             auth_time: t.auth_time,
+            sid: t.sid.clone(),
             subject: None,
         };
         let response = self
@@ -105,6 +108,7 @@ impl Gateway {
             client_id: &client.client_id,
             username: &username,
             auth_time: t.auth_time,
+            sid: t.sid.as_deref(),
             nonce: t.nonce.as_deref(),
         };
         let response = self.with_id_token(tenant, response, sign_in, now).await?;
@@ -112,6 +116,7 @@ impl Gateway {
             response,
             username,
             grant_id: t.grant_id.clone(),
+            auth_time: t.auth_time,
         })
     }
 
@@ -150,6 +155,7 @@ impl Gateway {
             grant_id: t.grant_id.clone(),
             grant_started_at: t.grant_started_at,
             auth_time: t.auth_time,
+            sid: t.sid.clone(),
             subject: None,
         };
         let response = self
@@ -164,6 +170,7 @@ impl Gateway {
             client_id: &presenter.client.client_id,
             username,
             auth_time: t.auth_time,
+            sid: t.sid.as_deref(),
             nonce: None,
         };
         self.with_id_token(tenant, response, sign_in, now).await

@@ -21,9 +21,10 @@ pub use committed::{Caches, Committed};
 pub use records::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
     ConsoleSessionRecord, Declared, Digest, GrantHolder, GrantPage, Heartbeat, LiveGrant,
-    LockTarget, NamePage, NewClient, NewConsoleSession, NewSigningKey, NewTenant, NewToken,
-    NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow, Source, Step,
-    TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
+    LockTarget, NamePage, NewClient, NewConsoleSession, NewSignInSession, NewSigningKey, NewTenant,
+    NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection,
+    SignInSessionRecord, SigningKeyRow, Source, Step, TenantRow, TokenRecord, UserChange,
+    UserFilter, UserRecord,
 };
 
 use crate::domain::tenant::{TenantId, TenantSettings};
@@ -436,6 +437,30 @@ pub trait Store: Send + Sync {
     /// Deletes the sessions last seen at or before `idle_before`, or signed in at or
     /// before `started_before`; answers how many.
     async fn end_stale_console_sessions(
+        &self,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<u64>;
+
+    // ---- single sign-on sessions ------------------------------------------------------
+
+    /// Stores a new sign-in session; ends the one it `replaces` (the browser's previous
+    /// session of the tenant) in the same transaction.
+    async fn start_sign_in_session(
+        &self,
+        session: &NewSignInSession<'_>,
+        replaces: Option<i64>,
+    ) -> Result<()>;
+    /// The sign-in session whose cookie has this digest.
+    async fn sign_in_session(&self, digest: &Digest) -> Result<Option<SignInSessionRecord>>;
+    /// Records a use of the session at `now`.
+    async fn touch_sign_in_session(&self, id: i64, now: i64) -> Result<()>;
+    /// Ends a sign-in session, auditing why when `audit` is given; false when it was
+    /// gone.
+    async fn end_sign_in_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool>;
+    /// Deletes the sign-in sessions last seen at or before `idle_before`, or signed in at
+    /// or before `started_before`; answers how many.
+    async fn end_stale_sign_in_sessions(
         &self,
         idle_before: i64,
         started_before: i64,

@@ -239,6 +239,9 @@ pub struct NewToken {
     /// When the grant's user entered the password, for a grant that began with a
     /// sign-in (a code): every ID token of the grant says so.
     pub auth_time: Option<i64>,
+    /// The sign-in session the grant began in (its `sid`), for a grant that began with a
+    /// code: every ID token of the grant names it.
+    pub sid: Option<String>,
 }
 
 /// A stored token and its current state.
@@ -665,6 +668,35 @@ pub struct NewConsoleSession<'a> {
     pub grant_id: &'a str,
     pub password_mark: &'a str,
     pub csrf: &'a str,
+    /// When the user entered the password for the sign-in the session came from.
+    pub signed_in_at: i64,
+    pub now: i64,
+}
+
+/// A single sign-on session of the sign-in page as stored, found by its cookie's
+/// digest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SignInSessionRecord {
+    pub id: i64,
+    pub tenant_id: TenantId,
+    /// Its public name, in the ID tokens of grants begun in it.
+    pub sid: String,
+    pub username: String,
+    /// A digest of the user's password hash at sign-in: another one means a new password.
+    pub password_mark: String,
+    /// When the user last entered the password: an ID token's `auth_time`.
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// A single sign-on session to store, signed in at `now`.
+#[derive(Debug)]
+pub struct NewSignInSession<'a> {
+    pub tenant_id: TenantId,
+    pub digest: &'a Digest,
+    pub sid: &'a str,
+    pub username: &'a str,
+    pub password_mark: &'a str,
     pub now: i64,
 }
 

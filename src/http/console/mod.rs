@@ -63,7 +63,7 @@ use super::request_log::RequestLog;
 use super::{ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::admin::ListRequest;
-use crate::service::console::{console_path, ConsoleSession};
+use crate::service::console::{console_path, ConsoleSession, PasswordAge};
 use crate::service::{Gateway, Origin};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -277,10 +277,17 @@ impl Signed<'_> {
     async fn sign_out(&self) -> Result<Response<Body>, ApiError> {
         let gateway = self.console.gateway;
         gateway
-            .sign_out_of_console(&self.session, self.origin())
+            .sign_out_of_console(
+                &self.session,
+                super::sign_in_cookie(self.console.request.headers(), self.console.tenant)
+                    .as_deref(),
+                self.origin(),
+            )
             .await?;
         let mut response = redirect(&format!("{}/signed-out", self.console.base));
         set_cookie(&mut response, &expired_cookie(SESSION_COOKIE));
+        let sign_in = super::sign_in_cookie_name(self.console.tenant);
+        set_cookie(&mut response, &expired_cookie(&sign_in));
         Ok(response)
     }
 
@@ -290,7 +297,7 @@ impl Signed<'_> {
         if self.session.signed_in_recently() {
             return None;
         }
-        Some(self.console.start_sign_in(return_to))
+        Some(self.console.start_sign_in(return_to, PasswordAge::Recent))
     }
 
     /// The confirmation page of a dangerous action: `question`, then a button that POSTs
@@ -397,11 +404,13 @@ impl Console<'_> {
             .path_and_query()
             .map_or(uri.path(), |p| p.as_str())
             .to_owned();
-        self.start_sign_in(&here)
+        self.start_sign_in(&here, PasswordAge::WithinSessionLifetime)
     }
 
-    fn start_sign_in(&self, return_to: &str) -> Response<Body> {
-        let started = self.gateway.start_console_sign_in(self.tenant, return_to);
+    fn start_sign_in(&self, return_to: &str, age: PasswordAge) -> Response<Body> {
+        let started = self
+            .gateway
+            .start_console_sign_in(self.tenant, return_to, age);
         let mut response = redirect(&started.location);
         let cookie = format!(
             "{FLOW_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600",

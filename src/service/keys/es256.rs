@@ -4,8 +4,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde::Serialize;
+use ring::signature::{
+    EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING,
+};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// An uncompressed P-256 point: 0x04, then x and y of 32 bytes each.
@@ -84,6 +87,37 @@ impl SigningKey {
         URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut jws);
         Ok(jws)
     }
+}
+
+/// The payload of a compact JWS signed with ES256 by the key its header names, which
+/// `point_of` finds by `kid` (an uncompressed P-256 point); `None` for anything else:
+/// another shape, another algorithm, an unknown key, a wrong signature. The claims are
+/// not checked here.
+pub fn verified_payload<'k>(
+    jws: &str,
+    point_of: impl Fn(&str) -> Option<&'k [u8]>,
+) -> Option<Vec<u8>> {
+    #[derive(Deserialize)]
+    struct Header {
+        alg: String,
+        kid: String,
+    }
+    let mut parts = jws.split('.');
+    let (header_part, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_part).ok()?).ok()?;
+    if header.alg != "ES256" {
+        return None;
+    }
+    let point = point_of(&header.kid)?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let signed = &jws[..header_part.len() + 1 + payload.len()];
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+        .verify(signed.as_bytes(), &signature)
+        .ok()?;
+    URL_SAFE_NO_PAD.decode(payload).ok()
 }
 
 #[allow(
@@ -173,6 +207,41 @@ mod tests {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
             .verify(signed.as_bytes(), &signature)
             .unwrap();
+    }
+
+    #[test]
+    fn only_a_signature_of_the_named_key_verifies() {
+        let (pkcs8, point) = generate().unwrap();
+        let key = SigningKey::from_pkcs8(&pkcs8).unwrap();
+        let (_, other_point) = generate().unwrap();
+        let jws = key.sign("JWT", &serde_json::json!({"sub": "a"})).unwrap();
+        let known = |kid: &str| (kid == key.kid).then_some(&point[..]);
+        assert_eq!(
+            verified_payload(&jws, known).unwrap(),
+            br#"{"sub":"a"}"#.to_vec()
+        );
+        // Another key under the same kid, an unknown kid, a changed payload, a changed
+        // signature, and the wrong number of parts all fail.
+        assert!(verified_payload(&jws, |_| Some(&other_point[..])).is_none());
+        assert!(verified_payload(&jws, |_| None).is_none());
+        let parts: Vec<&str> = jws.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"b"}"#);
+        let swapped = format!("{}.{forged}.{}", parts[0], parts[2]);
+        assert!(verified_payload(&swapped, known).is_none());
+        let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        signature[0] ^= 1;
+        let bent = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            URL_SAFE_NO_PAD.encode(signature)
+        );
+        assert!(verified_payload(&bent, known).is_none());
+        assert!(verified_payload(&format!("{jws}.x"), known).is_none());
+        // A header of another algorithm ("none") is refused before any key is sought.
+        let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k"}"#);
+        let unsigned = format!("{none}.{}.", parts[1]);
+        assert!(verified_payload(&unsigned, |_| Some(&point[..])).is_none());
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct TenantKeys {
     pub signer: SigningKey,
     /// The JWK Set: the signing key, then the retired keys still published.
     pub jwks: Bytes,
+    /// The public points of the keys in the set, by `kid`: what a token this tenant
+    /// signed verifies with.
+    published: Vec<(String, Vec<u8>)>,
     /// When the next retired key leaves the set; the entry is stale from then on.
     stale_at: i64,
 }
@@ -212,6 +215,10 @@ impl Keyring {
         Ok(TenantKeys {
             signer: self.unseal(signing)?,
             jwks: Bytes::from(jwks),
+            published: published
+                .iter()
+                .map(|row| (row.kid.clone(), row.public_key.clone()))
+                .collect(),
             stale_at,
         })
     }
@@ -255,6 +262,19 @@ impl Keyring {
 /// open.
 fn seal_context(domain: &str, kid: &str) -> Vec<u8> {
     format!("portcullis signing key\0{domain}\0{kid}").into_bytes()
+}
+
+impl TenantKeys {
+    /// The payload of a JWS this tenant signed with a key it still publishes; `None`
+    /// for anything else.
+    pub fn verified_payload(&self, jws: &str) -> Option<Vec<u8>> {
+        es256::verified_payload(jws, |kid| {
+            self.published
+                .iter()
+                .find(|(published, _)| published == kid)
+                .map(|(_, point)| point.as_slice())
+        })
+    }
 }
 
 /// The claims of a signed introspection answer (RFC 9701 §5).

@@ -13,10 +13,10 @@ mod audit;
 mod backend;
 mod batch;
 mod clients;
-mod console;
 mod lockout;
 mod ownership;
 mod roles;
+mod sessions;
 mod signing_keys;
 mod statement;
 mod tenants;
@@ -28,13 +28,15 @@ pub(crate) use statement::{arguments, impl_conn, query, Conn, Decoded, Statement
 
 use crate::domain::tenant::{TenantId, TenantSettings};
 use backend::notice_of;
+use sessions::Sessions;
 
 use super::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
     Committed, ConsoleSessionRecord, Declared, Digest, Error, Feed, GrantPage, LiveGrant,
-    LockTarget, NamePage, NewClient, NewConsoleSession, NewSigningKey, NewTenant, NewToken,
-    NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection, SigningKeyRow,
-    Source, Step, Store, TenantRow, TokenRecord, UserChange, UserFilter, UserRecord,
+    LockTarget, NamePage, NewClient, NewConsoleSession, NewSignInSession, NewSigningKey, NewTenant,
+    NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection,
+    SignInSessionRecord, SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord, UserChange,
+    UserFilter, UserRecord,
 };
 use crate::domain::token::Event;
 use sqlx::Transaction;
@@ -96,6 +98,41 @@ impl<B: Backend> SqlStore<B> {
             return Ok(Committed::unchanged(None));
         }
         Ok(self.finish(tx, audit, tenant, changes).await?.map(Some))
+    }
+
+    /// Records a use of a session of `kind`. No cache holds a session: every request
+    /// reads its own.
+    async fn touch_session(&self, kind: Sessions, id: i64, now: i64) -> Result<()> {
+        let mut tx = self.backend.begin_write().await?;
+        sessions::touch(&mut *tx, kind, id, now).await?;
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(())
+    }
+
+    /// Ends a session of `kind`, with its audit entry when it was still there.
+    async fn end_session(
+        &self,
+        kind: Sessions,
+        id: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool> {
+        let mut tx = self.backend.begin_write().await?;
+        let found = sessions::delete(&mut *tx, kind, id).await?;
+        let audit = audit.filter(|_| found);
+        let _ = self.finish(tx, audit, None, Changes::default()).await?;
+        Ok(found)
+    }
+
+    async fn end_stale_sessions(
+        &self,
+        kind: Sessions,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<u64> {
+        let mut tx = self.backend.begin_write().await?;
+        let ended = sessions::delete_stale(&mut *tx, kind, idle_before, started_before).await?;
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(ended)
     }
 }
 
@@ -690,9 +727,9 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
         if let Some(old) = replaces {
-            console::delete(&mut *tx, old).await?;
+            sessions::delete(&mut *tx, Sessions::Console, old).await?;
         }
-        console::insert(&mut *tx, session).await?;
+        sessions::insert_console(&mut *tx, session).await?;
         // No cache holds a session: every request reads its own.
         let _ = self
             .finish(tx, Some(audit), None, Changes::default())
@@ -702,22 +739,15 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn console_session(&self, digest: &Digest) -> Result<Option<ConsoleSessionRecord>> {
         let mut conn = self.backend.readers().acquire().await?;
-        console::find(&mut *conn, digest).await
+        sessions::find_console(&mut *conn, digest).await
     }
 
     async fn touch_console_session(&self, id: i64, now: i64) -> Result<()> {
-        let mut tx = self.backend.begin_write().await?;
-        console::touch(&mut *tx, id, now).await?;
-        let _ = self.finish(tx, None, None, Changes::default()).await?;
-        Ok(())
+        self.touch_session(Sessions::Console, id, now).await
     }
 
     async fn end_console_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool> {
-        let mut tx = self.backend.begin_write().await?;
-        let found = console::delete(&mut *tx, id).await?;
-        let audit = audit.filter(|_| found);
-        let _ = self.finish(tx, audit, None, Changes::default()).await?;
-        Ok(found)
+        self.end_session(Sessions::Console, id, audit).await
     }
 
     async fn end_stale_console_sessions(
@@ -725,10 +755,46 @@ impl<B: Backend> Store for SqlStore<B> {
         idle_before: i64,
         started_before: i64,
     ) -> Result<u64> {
+        self.end_stale_sessions(Sessions::Console, idle_before, started_before)
+            .await
+    }
+
+    // ---- single sign-on sessions ------------------------------------------------------
+
+    async fn start_sign_in_session(
+        &self,
+        session: &NewSignInSession<'_>,
+        replaces: Option<i64>,
+    ) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
-        let ended = console::delete_stale(&mut *tx, idle_before, started_before).await?;
+        if let Some(old) = replaces {
+            sessions::delete(&mut *tx, Sessions::SignIn, old).await?;
+        }
+        sessions::insert_sign_in(&mut *tx, session).await?;
         let _ = self.finish(tx, None, None, Changes::default()).await?;
-        Ok(ended)
+        Ok(())
+    }
+
+    async fn sign_in_session(&self, digest: &Digest) -> Result<Option<SignInSessionRecord>> {
+        let mut conn = self.backend.readers().acquire().await?;
+        sessions::find_sign_in(&mut *conn, digest).await
+    }
+
+    async fn touch_sign_in_session(&self, id: i64, now: i64) -> Result<()> {
+        self.touch_session(Sessions::SignIn, id, now).await
+    }
+
+    async fn end_sign_in_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool> {
+        self.end_session(Sessions::SignIn, id, audit).await
+    }
+
+    async fn end_stale_sign_in_sessions(
+        &self,
+        idle_before: i64,
+        started_before: i64,
+    ) -> Result<u64> {
+        self.end_stale_sessions(Sessions::SignIn, idle_before, started_before)
+            .await
     }
 
     // ---- audit --------------------------------------------------------------------

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 const COLUMNS: &str = "id, tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, username, \
      scope, issued_at, not_before, expires_at, state, state_reason, state_changed_at, state_changed_by, \
-     state_changed_from, redirect_uri, code_challenge, grant_started_at, nonce, auth_time";
+     state_changed_from, redirect_uri, code_challenge, grant_started_at, nonce, auth_time, sid";
 
 /// Who changed a token's state, as stored: the actor's stored name, and the address
 /// when a request did it.
@@ -64,6 +64,7 @@ struct TokenRow {
     grant_started_at: i64,
     nonce: Option<String>,
     auth_time: Option<i64>,
+    sid: Option<String>,
 }
 
 impl TryFrom<TokenRow> for TokenRecord {
@@ -91,6 +92,7 @@ impl TryFrom<TokenRow> for TokenRecord {
                 code_challenge: row.code_challenge,
                 nonce: row.nonce,
                 auth_time: row.auth_time,
+                sid: row.sid,
             },
             state: row.state.parse().map_err(corrupt)?,
             state_reason: row
@@ -115,7 +117,7 @@ fn to_digest(bytes: Vec<u8>) -> Result<Digest> {
 /// of statement texts serve every batch size and stay prepared.
 const MAX_ROWS_PER_INSERT: usize = 128;
 
-const INSERTED_COLUMNS: usize = 18;
+const INSERTED_COLUMNS: usize = 19;
 
 /// Stores tokens ACTIVE, many rows per statement.
 pub(super) async fn insert<'a, C: Conn>(
@@ -147,7 +149,8 @@ pub(super) async fn insert<'a, C: Conn>(
                 .bind(t.code_challenge.as_deref())
                 .bind(t.grant_started_at)
                 .bind(t.nonce.as_deref())
-                .bind(t.auth_time);
+                .bind(t.auth_time)
+                .bind(t.sid.as_deref());
         }
         conn.execute(statement).await?;
         rest = later;
@@ -178,7 +181,7 @@ fn insert_texts(anonymous: bool) -> Vec<String> {
             format!(
                 "INSERT INTO tokens (tenant_id, kind, digest, jti, grant_id, refresh_digest, client_id, \
                  username, scope, issued_at, not_before, expires_at, state, redirect_uri, \
-                 code_challenge, grant_started_at, nonce, auth_time) VALUES {}",
+                 code_challenge, grant_started_at, nonce, auth_time, sid) VALUES {}",
                 values.join(", ")
             )
         })
