@@ -18,11 +18,16 @@ const FOO_ADMIN: (&str, &str) = ("admin@foo.com", "foo-admin-password");
 /// The `Origin` of the test servers' public URL (`server.public_url`'s default).
 const SITE: &str = "https://localhost:9443";
 
-/// What a browser holds for the console: its session cookie.
+/// What a browser holds for the console: its session cookie, and the single sign-on
+/// cookie its sign-in set (`name=value`).
 struct Browser<'a> {
     s: &'a TestServer,
     session: String,
+    sign_in: String,
 }
+
+/// The prefix of every tenant's single sign-on cookie.
+const SIGN_IN_COOKIE: &str = "__Host-portcullis_session.";
 
 fn header(r: &reqwest::Response, name: &str) -> String {
     r.headers()
@@ -89,6 +94,10 @@ async fn sign_in<'a>(
     );
     assert!(to_authorize.contains("client_id=portcullis-console"));
     assert!(to_authorize.contains("code_challenge_method=S256"));
+    assert!(
+        to_authorize.contains("max_age=28800"),
+        "a single sign-on session no older than a console session: {to_authorize}"
+    );
     let flow = set_cookie(&r, "__Host-portcullis_console_flow").expect("a flow cookie");
     let r = s.client.get(s.url(&to_authorize)).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -120,6 +129,13 @@ async fn sign_in<'a>(
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let sign_in = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| pair(v.to_str().unwrap()))
+        .find(|c| c.starts_with(SIGN_IN_COOKIE))
+        .expect("a single sign-on cookie");
     let callback = header(&r, "location");
     assert!(
         callback.starts_with(&format!("{SITE}{prefix}/console/callback?code=")),
@@ -143,18 +159,24 @@ async fn sign_in<'a>(
         Browser {
             s,
             session: pair(&session),
+            sign_in,
         },
         back,
     )
 }
 
 impl Browser<'_> {
+    /// The `Cookie` header: every cookie of the site goes with every request.
+    fn cookies(&self) -> String {
+        format!("{}; {}", self.session, self.sign_in)
+    }
+
     async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let r = self
             .s
             .client
             .get(self.s.url(path))
-            .header("cookie", &self.session)
+            .header("cookie", self.cookies())
             .send()
             .await
             .unwrap();
@@ -189,7 +211,7 @@ impl Browser<'_> {
             .client
             .post(self.s.url(path))
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", &self.session);
+            .header("cookie", self.cookies());
         // What a browser sends from a page of this site, unless the test says otherwise.
         for (name, value) in [("origin", SITE), ("sec-fetch-site", "same-origin")] {
             if !extra.iter().any(|(n, _)| *n == name) {
@@ -521,6 +543,96 @@ async fn run_sql(s: &TestServer, sql: &str) -> u64 {
     }
 }
 
+async fn the_console_signs_in_through_the_single_sign_on_session(s: TestServer) {
+    let browser = sign_in_as_foo_admin(&s).await;
+    // A browser holding only the single sign-on cookie gets in without a password.
+    let r = s
+        .client
+        .get(s.url("/t/foo.com/console/users"))
+        .header("cookie", &browser.sign_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to_authorize = header(&r, "location");
+    let flow = pair(&set_cookie(&r, "__Host-portcullis_console_flow").unwrap());
+    let r = s
+        .client
+        .get(s.url(&to_authorize))
+        .header("cookie", &browser.sign_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "no sign-in page");
+    let callback = local(&header(&r, "location"));
+    assert!(
+        callback.starts_with("/t/foo.com/console/callback?code="),
+        "{callback}"
+    );
+    let r = s
+        .client
+        .get(s.url(&callback))
+        .header("cookie", flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = set_cookie(&r, "__Host-portcullis_console").expect("a session");
+    let console = Browser {
+        s: &s,
+        session: pair(&session),
+        sign_in: browser.sign_in.clone(),
+    };
+    let (status, _, _) = console.get("/t/foo.com/console/users").await;
+    assert_eq!(status, 200);
+
+    // A dangerous action needs a password from the last five minutes, session or not.
+    s.api_user("/t/foo.com", FOO_ADMIN, "temp3", "temp-password", &[])
+        .await;
+    age_sessions(&s, 600).await;
+    run_sql(
+        &s,
+        "UPDATE sign_in_sessions SET signed_in_at = signed_in_at - 600",
+    )
+    .await;
+    let (status, _, headers) = console.get("/t/foo.com/console/users/temp3/delete").await;
+    assert_eq!(status, 303);
+    let again = headers["location"].to_str().unwrap().to_owned();
+    assert!(again.contains("max_age=300"), "{again}");
+    let r = s
+        .client
+        .get(s.url(&again))
+        .header("cookie", &browser.sign_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the sign-in page asks for the password");
+
+    // Signing out of the console signs the browser out of the tenant too.
+    let (status, _, _) = console
+        .post(
+            "/t/foo.com/console/",
+            "/t/foo.com/console/sign-out",
+            &[],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let r = s
+        .client
+        .get(s.url(&format!("{to_authorize}&prompt=none")))
+        .header("cookie", &browser.sign_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(
+        header(&r, "location").contains("error=login_required"),
+        "{}",
+        header(&r, "location")
+    );
+}
+
 async fn sessions_that_ended_unseen_are_purged(s: TestServer) {
     let idle = sign_in_as_foo_admin(&s).await;
     let (busy, _) = sign_in(&s, "/t/foo.com", "users", "admin", FOO_ADMIN.1).await;
@@ -540,6 +652,22 @@ async fn sessions_that_ended_unseen_are_purged(s: TestServer) {
     .await;
     assert_eq!(s.gateway.end_stale_console_sessions().await.unwrap(), 2);
     assert_eq!(s.gateway.end_stale_console_sessions().await.unwrap(), 0);
+    // Each sign-in started a single sign-on session too: half an hour idle, or ten
+    // hours from the password, ends one.
+    run_sql(
+        &s,
+        "UPDATE sign_in_sessions SET last_seen_at = last_seen_at - 1800 \
+         WHERE id = (SELECT MIN(id) FROM sign_in_sessions)",
+    )
+    .await;
+    run_sql(
+        &s,
+        "UPDATE sign_in_sessions SET signed_in_at = signed_in_at - 36000 \
+         WHERE id = (SELECT MIN(id) + 1 FROM sign_in_sessions)",
+    )
+    .await;
+    assert_eq!(s.gateway.end_stale_sign_in_sessions().await.unwrap(), 2);
+    assert_eq!(s.gateway.end_stale_sign_in_sessions().await.unwrap(), 0);
     for (browser, live) in [(&idle, false), (&busy, false), (&fresh, true)] {
         let (status, _, _) = browser.get("/t/foo.com/console/users").await;
         assert_eq!(status == 200, live);
@@ -563,6 +691,7 @@ async fn a_session_made_on_one_instance_works_on_another(s: TestServer) {
     let there = Browser {
         s: other.as_ref().unwrap_or(&s),
         session: browser.session.clone(),
+        sign_in: browser.sign_in.clone(),
     };
     let (status, html, _) = there.get("/t/foo.com/console/users").await;
     assert_eq!(status, 200, "{html}");
@@ -602,6 +731,7 @@ async fn a_session_made_on_one_instance_works_on_another(s: TestServer) {
     let ops_there = Browser {
         s: there.s,
         session: ops.session.clone(),
+        sign_in: ops.sign_in.clone(),
     };
     let (status, _, _) = ops_there.get("/t/foo.com/console/users").await;
     assert_eq!(status, 200, "the user is cached there now");
@@ -1121,6 +1251,7 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_session_and_its_client_belong_to_one_tenant,
     a_session_ends_with_its_user_and_needs_a_recent_sign_in_to_delete,
     a_session_made_on_one_instance_works_on_another,
+    the_console_signs_in_through_the_single_sign_on_session,
     sessions_that_ended_unseen_are_purged,
     the_super_tenant_makes_a_tenant_whose_admin_manages_it,
     resources_and_the_audit_log_in_the_console,

@@ -1,8 +1,9 @@
 //! Interoperability with real OpenID Connect libraries: openid-client (Node) signs a
 //! user in through discovery and the code flow with PKCE and a nonce, validates the
-//! ID token, reads userinfo and refreshes; jose verifies the ID token with the JWKS
-//! alone. `.ci/run` installs the pinned packages (`tests/oidc-client/`); outside CI a
-//! machine without them skips, saying so.
+//! ID token, reads userinfo, refreshes, signs in again silently in the session, and
+//! logs out; jose verifies the ID token with the JWKS alone. `.ci/run` installs the
+//! pinned packages (`tests/oidc-client/`); outside CI a machine without them skips,
+//! saying so.
 // Tests unwrap what they expect to hold; the shared harness is public so that each
 // test binary may use a part of it without hiding helpers that none uses.
 #![allow(
@@ -85,6 +86,11 @@ async fn openid_client_signs_a_user_in(backend: Backend) {
         jwks["keys"][0]["kid"], seen["jose_kid"],
         "signed with the current key"
     );
+    // Single sign-on, then the library's logout URL ends it.
+    assert_eq!(seen["before_logout"], "code", "{seen}");
+    assert_eq!(seen["logout_back_to"], "https://rp.example/callback");
+    assert_eq!(seen["logout_state_echoed"], true);
+    assert_eq!(seen["after_logout"], "login_required", "{seen}");
 }
 
 /// Runs `flow.mjs` against `issuer`, trusting the certificate at `ca`; a run that

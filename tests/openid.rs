@@ -14,8 +14,8 @@ pub mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::flow::{open, pkce, query_param, submit};
-use common::TestServer;
+use common::flow::{open, open_in, pkce, query_param, submit, submit_in, Jar, Page};
+use common::{encode_form, TestServer};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
@@ -30,10 +30,15 @@ const RP_CALLBACK: &str = "https://rp.example/callback";
 /// Registers the relying party `rp` in foo.com: a confidential client of the code
 /// flow (a public one may not refresh, SPEC §6); answers its secret.
 async fn register_rp(s: &TestServer) -> String {
+    register_client(s, RP, RP_CALLBACK).await
+}
+
+/// Registers the relying party `client_id` in foo.com, as [`register_rp`] does.
+async fn register_client(s: &TestServer, client_id: &str, callback: &str) -> String {
     let client = json!({
-        "client_id": RP,
+        "client_id": client_id,
         "grant_types": ["authorization_code", "refresh_token"],
-        "redirect_uris": [RP_CALLBACK],
+        "redirect_uris": [callback],
     });
     let (status, body) = s
         .api("POST", "/t/foo.com/api/v1/clients", FOO_ADMIN, Some(client))
@@ -85,14 +90,25 @@ async fn code_for(
 
 /// `rp` exchanges `code` at `s`'s token endpoint.
 async fn exchange(s: &TestServer, secret: &str, code: &str, verifier: &str) -> Value {
+    exchange_as(s, (RP, secret), RP_CALLBACK, code, verifier).await
+}
+
+/// The client `(id, secret)`, whose redirect URI is `callback`, exchanges `code`.
+async fn exchange_as(
+    s: &TestServer,
+    client: (&str, &str),
+    callback: &str,
+    code: &str,
+    verifier: &str,
+) -> Value {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
-        ("redirect_uri", RP_CALLBACK),
+        ("redirect_uri", callback),
         ("code_verifier", verifier),
     ];
     let r = s
-        .post_form("/t/foo.com/oauth2/token", Some((RP, secret)), &form)
+        .post_form("/t/foo.com/oauth2/token", Some(client), &form)
         .await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
@@ -148,6 +164,7 @@ async fn discovery_names_every_endpoint_of_the_tenant(s: TestServer) {
             ("token_endpoint", "/oauth2/token"),
             ("userinfo_endpoint", "/oauth2/userinfo"),
             ("jwks_uri", "/oauth2/jwks"),
+            ("end_session_endpoint", "/oauth2/logout"),
         ] {
             assert_eq!(doc[key], format!("{issuer}{endpoint}"), "{key}");
         }
@@ -629,6 +646,431 @@ async fn jwt_access_tokens_are_signed_and_still_revocable(s: TestServer) {
     assert_eq!(r.status(), 200, "userinfo takes a JWT access token");
 }
 
+// ---- single sign-on sessions and logout --------------------------------------------
+
+/// foo.com's single sign-on cookie.
+const SESSION: &str = "__Host-portcullis_session.foo.com";
+const RP2: &str = "rp2";
+const RP2_CALLBACK: &str = "https://rp2.example/back";
+
+/// Asks foo.com's authorization endpoint for a code for `client` (whose redirect URI
+/// is `callback`), as a browser holding `jar`, with `extra` parameters.
+async fn ask(
+    s: &TestServer,
+    jar: &mut Jar,
+    client: (&str, &str),
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> Page {
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", client.0),
+        ("redirect_uri", client.1),
+        ("scope", "openid"),
+        ("state", "st"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    query.extend_from_slice(extra);
+    open_in(s, "/t/foo.com", &query, jar).await
+}
+
+/// How the endpoint met a request: a code or an error at the redirect URI (`Ok`), or
+/// the sign-in page (`Err`).
+fn met(page: &Page) -> Result<(Option<String>, Option<String>), ()> {
+    if page.status == 200 && page.html.contains("name=\"password\"") {
+        return Err(());
+    }
+    assert_eq!(page.status, 302, "{}", page.html);
+    let location = page.headers["location"].to_str().unwrap();
+    Ok((
+        query_param(location, "code"),
+        query_param(location, "error"),
+    ))
+}
+
+/// Whether the browser holding `jar` is signed in to foo.com: `prompt=none` gets a code.
+async fn in_session(s: &TestServer, jar: &mut Jar) -> bool {
+    let (_, challenge) = pkce();
+    let page = ask(s, jar, (RP, RP_CALLBACK), &challenge, &[("prompt", "none")]).await;
+    match met(&page).expect("prompt=none never shows the page") {
+        (Some(_), None) => true,
+        (None, Some(error)) => {
+            assert_eq!(error, "login_required");
+            false
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Signs `user` in through `rp` on the sign-in page as the browser holding `jar`, and
+/// exchanges the code: answers the ID token's verified claims and the token response.
+async fn sign_in_browser(
+    s: &TestServer,
+    jar: &mut Jar,
+    secret: &str,
+    user: (&str, &str),
+    extra: &[(&str, &str)],
+) -> (Value, Value) {
+    let (verifier, challenge) = pkce();
+    let page = ask(s, jar, (RP, RP_CALLBACK), &challenge, extra).await;
+    assert!(met(&page).is_err(), "the sign-in page");
+    let (status, location, body) =
+        submit_in(s, "/t/foo.com", &page, user.0, user.1, "approve", jar).await;
+    assert_eq!(status, 303, "{body}");
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let tokens = exchange(s, secret, &code, &verifier).await;
+    let claims = verified(s, tokens["id_token"].as_str().unwrap()).await;
+    (claims, tokens)
+}
+
+async fn a_session_signs_a_second_application_in_without_a_password(s: TestServer) {
+    let secret = register_rp(&s).await;
+    let secret2 = register_client(&s, RP2, RP2_CALLBACK).await;
+    let mut jar = Jar::default();
+    assert!(!in_session(&s, &mut jar).await, "no session yet");
+    let (first, _) = sign_in_browser(&s, &mut jar, &secret, ("alice", "alice-password"), &[]).await;
+    let cookie = jar
+        .set_lines
+        .iter()
+        .find(|line| line.starts_with(&format!("{SESSION}=")))
+        .expect("a session cookie")
+        .clone();
+    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Domain") && !cookie.contains("Max-Age"),
+        "{cookie}"
+    );
+    let sid = first["sid"].as_str().expect("a sid").to_owned();
+
+    // The second application gets its code at once, for the same sign-in.
+    let (verifier, challenge) = pkce();
+    let page = ask(
+        &s,
+        &mut jar,
+        (RP2, RP2_CALLBACK),
+        &challenge,
+        &[("nonce", "n-2")],
+    )
+    .await;
+    let (code, _) = met(&page).expect("no sign-in page");
+    let tokens = exchange_as(&s, (RP2, &secret2), RP2_CALLBACK, &code.unwrap(), &verifier).await;
+    let second = verified_for(&s, tokens["id_token"].as_str().unwrap(), RP2).await;
+    assert_eq!(
+        (
+            &second["sub"],
+            &second["sid"],
+            &second["auth_time"],
+            &second["nonce"]
+        ),
+        (
+            &first["sub"],
+            &first["sid"],
+            &first["auth_time"],
+            &json!("n-2")
+        )
+    );
+
+    // prompt and max_age decide when the session's sign-in serves.
+    for (extra, reused) in [
+        (vec![("prompt", "none")], true),
+        (vec![("prompt", "consent")], true),
+        (vec![("max_age", "3600")], true),
+        (vec![("prompt", "login")], false),
+        (vec![("prompt", "select_account")], false),
+        (vec![("max_age", "0")], false),
+    ] {
+        let (_, challenge) = pkce();
+        let page = ask(&s, &mut jar, (RP, RP_CALLBACK), &challenge, &extra).await;
+        assert_eq!(met(&page).is_ok(), reused, "{extra:?}");
+    }
+    let mut stranger = Jar::default();
+    assert!(!in_session(&s, &mut stranger).await);
+
+    // prompt=login: the password again, a later auth_time, the same session, a new
+    // cookie; the old cookie is worth nothing.
+    let old = jar.get(SESSION).unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (again, _) = sign_in_browser(
+        &s,
+        &mut jar,
+        &secret,
+        ("alice", "alice-password"),
+        &[("prompt", "login")],
+    )
+    .await;
+    assert_eq!(again["sid"], sid.as_str());
+    assert!(again["auth_time"].as_i64() > first["auth_time"].as_i64());
+    assert_ne!(jar.get(SESSION), Some(old.as_str()));
+    let mut stale = Jar::default();
+    stale.set(SESSION, &old);
+    assert!(
+        !in_session(&s, &mut stale).await,
+        "the cookie before a sign-in"
+    );
+
+    // Another user signing in on the same browser takes it over, as a new session.
+    s.api_user("/t/foo.com", FOO_ADMIN, "carol", "carol-password", &[])
+        .await;
+    let (carol, _) = sign_in_browser(
+        &s,
+        &mut jar,
+        &secret,
+        ("carol", "carol-password"),
+        &[("prompt", "login")],
+    )
+    .await;
+    assert_ne!(carol["sid"], sid.as_str());
+    assert_ne!(carol["sub"], first["sub"]);
+
+    // A session is its tenant's only: under bar.com's name it is no session there.
+    let mut elsewhere = Jar::default();
+    elsewhere.set(
+        "__Host-portcullis_session.bar.com",
+        jar.get(SESSION).unwrap(),
+    );
+    let (status, _) = s
+        .api(
+            "POST",
+            "/t/bar.com/api/v1/clients",
+            ("admin@bar.com", "bar-admin-password"),
+            Some(
+                json!({"client_id": "bar-rp", "grant_types": ["authorization_code"],
+                        "redirect_uris": [RP_CALLBACK]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, challenge) = pkce();
+    let query = [
+        ("response_type", "code"),
+        ("client_id", "bar-rp"),
+        ("redirect_uri", RP_CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("prompt", "none"),
+    ];
+    let page = open_in(&s, "/t/bar.com", &query, &mut elsewhere).await;
+    assert_eq!(
+        met(&page).unwrap().1.as_deref(),
+        Some("login_required"),
+        "foo.com's session is not bar.com's"
+    );
+}
+
+/// GETs foo.com's end-session endpoint with `query` as the browser holding `jar`:
+/// answers the status, the `Location` and the page.
+async fn logout(s: &TestServer, jar: &mut Jar, query: &[(&str, &str)]) -> (u16, String, String) {
+    let url = s.url(&format!("/t/foo.com/oauth2/logout?{}", encode_form(query)));
+    let r = s
+        .client
+        .get(url)
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    answered(r, jar).await
+}
+
+/// POSTs `form` to foo.com's end-session endpoint as the browser holding `jar`.
+async fn logout_post(
+    s: &TestServer,
+    jar: &mut Jar,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let r = s
+        .client
+        .post(s.url("/t/foo.com/oauth2/logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", jar.header())
+        .body(encode_form(form))
+        .send()
+        .await
+        .unwrap();
+    answered(r, jar).await
+}
+
+async fn answered(r: reqwest::Response, jar: &mut Jar) -> (u16, String, String) {
+    jar.take(r.headers());
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), location, r.text().await.unwrap())
+}
+
+async fn a_logout_with_a_hint_ends_the_session_and_returns_to_the_application(s: TestServer) {
+    let secret = register_rp(&s).await;
+    let mut jar = Jar::default();
+    let (_, tokens) =
+        sign_in_browser(&s, &mut jar, &secret, ("alice", "alice-password"), &[]).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let mut bent = hint.to_owned();
+    bent.push('A');
+
+    // A request that fails a check ends nothing and sends the browser nowhere.
+    for (query, why) in [
+        (
+            vec![("id_token_hint", bent.as_str())],
+            "not an ID token of this tenant",
+        ),
+        (
+            vec![("id_token_hint", "x.y.z")],
+            "not an ID token of this tenant",
+        ),
+        (
+            vec![
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://evil.example/"),
+            ],
+            "not registered",
+        ),
+        (
+            vec![("post_logout_redirect_uri", RP_CALLBACK)],
+            "needs an id_token_hint or a client_id",
+        ),
+        (
+            vec![("id_token_hint", hint), ("client_id", RP2)],
+            "not the application",
+        ),
+        (
+            vec![
+                ("client_id", "nobody-knows"),
+                ("post_logout_redirect_uri", RP_CALLBACK),
+            ],
+            "not known here",
+        ),
+    ] {
+        let (status, location, html) = logout(&s, &mut jar, &query).await;
+        assert_eq!((status, location.as_str()), (400, ""), "{query:?}");
+        assert!(html.contains(why), "{query:?}: {html}");
+    }
+    assert!(in_session(&s, &mut jar).await);
+    // foo.com's ID token is no hint at bar.com.
+    let url = s.url(&format!(
+        "/t/bar.com/oauth2/logout?{}",
+        encode_form(&[("id_token_hint", hint)])
+    ));
+    let r = s.client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The hint names this session: it ends at once, and the browser goes back with
+    // its state. The server ended it, not only the browser's cookie.
+    let kept = jar.clone();
+    let query = [
+        ("id_token_hint", hint),
+        ("post_logout_redirect_uri", RP_CALLBACK),
+        ("state", "bye"),
+    ];
+    let (status, location, _) = logout(&s, &mut jar, &query).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "https://rp.example/callback?state=bye")
+    );
+    assert_eq!(jar.get(SESSION), None, "the cookie is cleared");
+    assert!(!in_session(&s, &mut kept.clone()).await);
+    let (_, log) = s
+        .api(
+            "GET",
+            "/t/foo.com/api/v1/audit?action=user.sign_out",
+            FOO_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(log["events"][0]["target"], "alice", "{log}");
+
+    // Signed out already: nothing to end, a page that says so.
+    let (status, _, html) = logout(&s, &mut jar, &[]).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("You have signed out"), "{html}");
+}
+
+async fn a_logout_without_a_hint_asks_the_user_first(s: TestServer) {
+    let secret = register_rp(&s).await;
+    let mut jar = Jar::default();
+    sign_in_browser(&s, &mut jar, &secret, ("alice", "alice-password"), &[]).await;
+    let query = [
+        ("client_id", RP),
+        ("post_logout_redirect_uri", RP_CALLBACK),
+        ("state", "s1"),
+    ];
+    let (status, _, html) = logout(&s, &mut jar, &query).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Sign out?") && html.contains("alice"),
+        "{html}"
+    );
+    let csrf = common::html::field_value(&html, "csrf");
+    let mut form = query.to_vec();
+    form.push(("action", "sign_out"));
+
+    // Another site's form has no CSRF token: the question again, and nothing ends.
+    let (status, _, html) = logout_post(&s, &mut jar, &form).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Sign out?"), "{html}");
+    assert!(in_session(&s, &mut jar).await);
+    // "Stay signed in" changes nothing.
+    let mut stay = query.to_vec();
+    stay.extend([("csrf", csrf.as_str()), ("action", "stay")]);
+    let (status, _, html) = logout_post(&s, &mut jar, &stay).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("still signed in"), "{html}");
+    assert!(in_session(&s, &mut jar).await);
+    // "Sign out" ends it and goes back to the application.
+    form.push(("csrf", csrf.as_str()));
+    let (status, location, _) = logout_post(&s, &mut jar, &form).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "https://rp.example/callback?state=s1")
+    );
+    assert!(!in_session(&s, &mut jar).await);
+}
+
+async fn a_change_to_the_user_ends_their_sessions(s: TestServer) {
+    let secret = register_rp(&s).await;
+    let users = "/t/foo.com/api/v1/users";
+    for change in ["disable", "password", "delete", "lock"] {
+        let name = format!("u-{change}");
+        s.api_user("/t/foo.com", FOO_ADMIN, &name, "u-password", &[])
+            .await;
+        let mut jar = Jar::default();
+        sign_in_browser(&s, &mut jar, &secret, (&name, "u-password"), &[]).await;
+        assert!(in_session(&s, &mut jar).await, "{change}");
+        match change {
+            "disable" => {
+                let path = format!("{users}/{name}/enabled");
+                let body = Some(json!({"enabled": false}));
+                assert_eq!(s.api("PUT", &path, FOO_ADMIN, body).await.0, 200);
+            }
+            "password" => {
+                let path = format!("{users}/{name}/password");
+                let body = Some(json!({"password": "another-password"}));
+                assert_eq!(s.api("PUT", &path, FOO_ADMIN, body).await.0, 204);
+            }
+            "delete" => {
+                let path = format!("{users}/{name}");
+                assert_eq!(s.api("DELETE", &path, FOO_ADMIN, None).await.0, 204);
+            }
+            _ => {
+                // Five wrong passwords on the sign-in page lock the user.
+                for _ in 0..5 {
+                    let (_, challenge) = pkce();
+                    let extra = [("prompt", "login")];
+                    let page = ask(&s, &mut jar, (RP, RP_CALLBACK), &challenge, &extra).await;
+                    let (status, _, _) =
+                        submit_in(&s, "/t/foo.com", &page, &name, "wrong", "approve", &mut jar)
+                            .await;
+                    assert_eq!(status, 200);
+                }
+            }
+        }
+        assert!(!in_session(&s, &mut jar).await, "{change} ends the session");
+    }
+}
+
 on_both_backends!(crate::common::TestServer::for_backend;
     discovery_names_every_endpoint_of_the_tenant,
     an_openid_code_flow_hands_out_a_verifiable_id_token,
@@ -636,6 +1078,10 @@ on_both_backends!(crate::common::TestServer::for_backend;
     a_user_made_again_under_the_same_name_is_a_new_subject,
     profile_claims_follow_their_scopes,
     jwt_access_tokens_are_signed_and_still_revocable,
+    a_session_signs_a_second_application_in_without_a_password,
+    a_logout_with_a_hint_ends_the_session_and_returns_to_the_application,
+    a_logout_without_a_hint_asks_the_user_first,
+    a_change_to_the_user_ends_their_sessions,
 );
 
 /// Two instances over one PostgreSQL database: a code from one is exchanged at the
@@ -690,4 +1136,50 @@ async fn openid_works_across_two_instances() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Two instances over one PostgreSQL database: a session started on one signs in on
+/// the other; a new password given through one ends it on the other within a second;
+/// a logout on one ends a session for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_works_across_two_instances() {
+    let Some((a, b)) = common::two_instances().await else {
+        return;
+    };
+    let secret = register_rp(&a).await;
+    for name in ["erin", "frank"] {
+        a.api_user("/t/foo.com", FOO_ADMIN, name, "u-password", &[])
+            .await;
+    }
+    let mut erin = Jar::default();
+    sign_in_browser(&a, &mut erin, &secret, ("erin", "u-password"), &[]).await;
+    assert!(
+        in_session(&b, &mut erin).await,
+        "a session of every instance"
+    );
+    let (status, _) = a
+        .api(
+            "PUT",
+            "/t/foo.com/api/v1/users/erin/password",
+            FOO_ADMIN,
+            Some(json!({"password": "another-password"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let started = std::time::Instant::now();
+    while in_session(&b, &mut erin.clone()).await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "the other instance kept the session for more than a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let mut frank = Jar::default();
+    let (_, tokens) = sign_in_browser(&a, &mut frank, &secret, ("frank", "u-password"), &[]).await;
+    let kept = frank.clone();
+    let hint = [("id_token_hint", tokens["id_token"].as_str().unwrap())];
+    let (status, _, _) = logout(&b, &mut frank, &hint).await;
+    assert_eq!(status, 200);
+    assert!(!in_session(&a, &mut kept.clone()).await, "ended for both");
 }

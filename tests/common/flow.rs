@@ -13,6 +13,53 @@ pub fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
+/// A browser's cookies for the test server: what `Set-Cookie` set, sent back with
+/// every request (the tests' site is one origin, and every cookie is `Path=/`).
+#[derive(Debug, Default, Clone)]
+pub struct Jar {
+    cookies: Vec<(String, String)>,
+    /// Every `Set-Cookie` line received, attributes and all.
+    pub set_lines: Vec<String>,
+}
+
+impl Jar {
+    /// Keeps what the answer's `Set-Cookie` headers set, and drops what they expire.
+    pub fn take(&mut self, headers: &reqwest::header::HeaderMap) {
+        for set in headers.get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            self.set_lines.push(set.to_owned());
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            if set.contains("Max-Age=0") {
+                self.cookies.retain(|(n, _)| n != name);
+            } else {
+                self.set(name, value);
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(n, _)| n != name);
+        self.cookies.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The `Cookie` header a browser would send.
+    pub fn header(&self) -> String {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        pairs.join("; ")
+    }
+}
+
 /// The sign-in page as a browser gets it.
 pub struct Page {
     pub status: u16,
@@ -33,8 +80,21 @@ impl Page {
 }
 
 pub async fn open(s: &TestServer, prefix: &str, query: &[(&str, &str)]) -> Page {
+    open_in(s, prefix, query, &mut Jar::default()).await
+}
+
+/// Opens the authorization endpoint as a browser holding `jar`, which keeps what the
+/// answer sets.
+pub async fn open_in(s: &TestServer, prefix: &str, query: &[(&str, &str)], jar: &mut Jar) -> Page {
     let url = format!("{}{prefix}/oauth2/authorize?{}", s.base, encode_form(query));
-    let r = s.client.get(url).send().await.unwrap();
+    let r = s
+        .client
+        .get(url)
+        .header("Cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    jar.take(r.headers());
     Page {
         status: r.status().as_u16(),
         headers: r.headers().clone(),
@@ -50,6 +110,22 @@ pub async fn submit(
     user: &str,
     password: &str,
     action: &str,
+) -> (u16, Option<String>, String) {
+    let mut jar = Jar::default();
+    jar.take(&page.headers);
+    submit_in(s, prefix, page, user, password, action, &mut jar).await
+}
+
+/// [`submit`] as a browser holding `jar` (with the page's CSRF cookie), which keeps
+/// what the answer sets: the single sign-on session's cookie after a sign-in.
+pub async fn submit_in(
+    s: &TestServer,
+    prefix: &str,
+    page: &Page,
+    user: &str,
+    password: &str,
+    action: &str,
+    jar: &mut Jar,
 ) -> (u16, Option<String>, String) {
     let mut form: Vec<(String, String)> = Vec::new();
     for name in [
@@ -75,11 +151,12 @@ pub async fn submit(
         .client
         .post(format!("{}{prefix}/oauth2/authorize", s.base))
         .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Cookie", page.cookie())
+        .header("Cookie", jar.header())
         .body(encode_form(&pairs))
         .send()
         .await
         .unwrap();
+    jar.take(r.headers());
     let status = r.status().as_u16();
     let location = r
         .headers()
