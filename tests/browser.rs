@@ -711,3 +711,121 @@ async fn every_console_page_passes_axe_and_a_viewer_sees_read_only_pages() {
     .await;
     close(browser, result).await;
 }
+
+/// Waits for the browser's next request to the callback server's redirect URI (not
+/// its icon): the target it landed on.
+async fn landed(callbacks: &mut mpsc::UnboundedReceiver<String>) -> String {
+    loop {
+        let target = tokio::time::timeout(Duration::from_secs(20), callbacks.recv())
+            .await
+            .expect("the browser reached the redirect URI in time")
+            .expect("a callback request");
+        if target.starts_with("/callback") {
+            return target;
+        }
+    }
+}
+
+/// Single sign-on and logout in a real browser: a sign-in by keyboard, a second
+/// authorization answered without a page, then the sign-out question (asked since the
+/// request carries no ID token), by keyboard, and every page of the sign-out checked
+/// with axe-core, at 320 CSS pixels too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_and_sign_out_work_by_keyboard_and_pass_axe() {
+    if !browser_available() {
+        return;
+    }
+    let s = console_server().await;
+    let (callback_port, mut callbacks) = callback_server().await;
+    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+    let rp = json!({"client_id": "browser-rp", "grant_types": ["authorization_code"],
+                    "redirect_uris": [redirect_uri]});
+    let (status, _) = s
+        .api(
+            "POST",
+            "/t/foo.com/api/v1/clients",
+            ("admin@foo.com", "foo-admin-password"),
+            Some(rp),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_driver, driver_url) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&driver_url, profile.path()).await;
+    let authorize = |state: &str| {
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(common::random_suffix()));
+        let query = common::encode_form(&[
+            ("response_type", "code"),
+            ("client_id", "browser-rp"),
+            ("redirect_uri", &redirect_uri),
+            ("scope", "openid"),
+            ("state", state),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        format!("{}/t/foo.com/oauth2/authorize?{query}", s.base)
+    };
+    let logout = |query: &[(&str, &str)]| {
+        format!(
+            "{}/t/foo.com/oauth2/logout?{}",
+            s.base,
+            common::encode_form(query)
+        )
+    };
+    let back = [
+        ("client_id", "browser-rp"),
+        ("post_logout_redirect_uri", redirect_uri.as_str()),
+        ("state", "bye"),
+    ];
+
+    let result = async {
+        browser.goto(&authorize("first")).await?;
+        type_into(&browser, "username", "alice").await?;
+        type_into(&browser, "password", "alice-password\u{E007}").await?;
+        assert!(landed(&mut callbacks).await.contains("state=first"));
+        // The session answers the next request at once.
+        browser.goto(&authorize("second")).await?;
+        let target = landed(&mut callbacks).await;
+        assert!(
+            target.contains("code=") && target.contains("state=second"),
+            "{target}"
+        );
+
+        // The question, by keyboard: stay first, then sign out.
+        browser.goto(&logout(&back)).await?;
+        assert_eq!(
+            browser.find(Locator::Css("h1")).await?.text().await?,
+            "Sign out?"
+        );
+        check_page(&browser, "the sign-out question").await?;
+        tab_through(&browser, "the sign-out question").await?;
+        screenshot(&browser, "sign-out.png").await?;
+        press(&browser, "Stay signed in").await?;
+        browser.wait().for_element(Locator::Css("h1")).await?;
+        check_page(&browser, "still signed in").await?;
+        browser.goto(&logout(&back)).await?;
+        browser.set_window_size(320, 800).await?;
+        check_page(&browser, "the sign-out question at 320 px").await?;
+        screenshot(&browser, "sign-out-phone.png").await?;
+        browser.set_window_size(1280, 900).await?;
+        press(&browser, "Sign out").await?;
+        assert!(landed(&mut callbacks).await.ends_with("?state=bye"));
+
+        // Signed out: the sign-in page again, and the pages that say so.
+        browser.goto(&authorize("third")).await?;
+        browser.wait().for_element(Locator::Id("password")).await?;
+        browser.goto(&logout(&[])).await?;
+        check_page(&browser, "signed out").await?;
+        let unregistered = [
+            ("client_id", "browser-rp"),
+            ("post_logout_redirect_uri", "https://elsewhere.example/"),
+        ];
+        browser.goto(&logout(&unregistered)).await?;
+        let refusal = browser.source().await?;
+        assert!(refusal.contains("not registered"), "{refusal}");
+        check_page(&browser, "a refused sign-out").await?;
+        Ok(())
+    }
+    .await;
+    close(browser, result).await;
+}
