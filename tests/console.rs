@@ -636,36 +636,26 @@ async fn the_console_signs_in_through_the_single_sign_on_session(s: TestServer) 
 async fn sessions_that_ended_unseen_are_purged(s: TestServer) {
     let idle = sign_in_as_foo_admin(&s).await;
     let (busy, _) = sign_in(&s, "/t/foo.com", "users", "admin", FOO_ADMIN.1).await;
-    // One idle for 15 minutes, one signed in 8 hours ago; a third still fresh.
+    // One idle, one signed in too long ago; a third still fresh. Each sign-in started
+    // a single sign-on session beside its console session, with limits of its own.
     let (fresh, _) = sign_in(&s, "/t/foo.com", "users", "admin", FOO_ADMIN.1).await;
-    run_sql(
-        &s,
-        "UPDATE console_sessions SET last_seen_at = last_seen_at - 900 \
-         WHERE id = (SELECT MIN(id) FROM console_sessions)",
-    )
-    .await;
-    run_sql(
-        &s,
-        "UPDATE console_sessions SET signed_in_at = signed_in_at - 28800 \
-         WHERE id = (SELECT MIN(id) + 1 FROM console_sessions)",
-    )
-    .await;
+    for (table, idle_seconds, lifetime_seconds) in [
+        ("console_sessions", 15 * 60, 8 * 3600),
+        ("sign_in_sessions", 30 * 60, 10 * 3600),
+    ] {
+        let first = format!("(SELECT MIN(id) FROM {table})");
+        let sql = format!(
+            "UPDATE {table} SET last_seen_at = last_seen_at - {idle_seconds} WHERE id = {first}"
+        );
+        run_sql(&s, &sql).await;
+        let sql = format!(
+            "UPDATE {table} SET signed_in_at = signed_in_at - {lifetime_seconds} \
+             WHERE id = (SELECT MIN(id) + 1 FROM {table})"
+        );
+        run_sql(&s, &sql).await;
+    }
     assert_eq!(s.gateway.end_stale_console_sessions().await.unwrap(), 2);
     assert_eq!(s.gateway.end_stale_console_sessions().await.unwrap(), 0);
-    // Each sign-in started a single sign-on session too: half an hour idle, or ten
-    // hours from the password, ends one.
-    run_sql(
-        &s,
-        "UPDATE sign_in_sessions SET last_seen_at = last_seen_at - 1800 \
-         WHERE id = (SELECT MIN(id) FROM sign_in_sessions)",
-    )
-    .await;
-    run_sql(
-        &s,
-        "UPDATE sign_in_sessions SET signed_in_at = signed_in_at - 36000 \
-         WHERE id = (SELECT MIN(id) + 1 FROM sign_in_sessions)",
-    )
-    .await;
     assert_eq!(s.gateway.end_stale_sign_in_sessions().await.unwrap(), 2);
     assert_eq!(s.gateway.end_stale_sign_in_sessions().await.unwrap(), 0);
     for (browser, live) in [(&idle, false), (&busy, false), (&fresh, true)] {

@@ -109,7 +109,7 @@ impl Caller for AuthenticatedClient {
 }
 
 /// A principal whose secret can be checked and locked.
-trait Lockable {
+pub(super) trait Lockable {
     fn secret_hash(&self) -> Option<&str>;
     fn failed_attempts(&self) -> i64;
     /// Whether it may sign in at all now: enabled and not locked.

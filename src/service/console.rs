@@ -11,8 +11,9 @@
 //! instance as soon as the change reaches that instance's cache.
 
 use super::admin::{Admin, Channel};
+use super::authenticate::Lockable;
 use super::redeem::Presenter;
-use super::session::{password_mark, usable, TOUCH_EVERY_SECONDS};
+use super::session::{password_mark, Remembered, TOUCH_EVERY_SECONDS};
 use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
@@ -23,7 +24,6 @@ use crate::domain::console::{
 use crate::domain::permission::authorize;
 use crate::domain::pkce::challenge_of;
 use crate::domain::principal::qualified_name;
-use crate::domain::session::SessionState;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::Revocation;
 use crate::store::{
@@ -265,7 +265,7 @@ impl Gateway {
             .directory
             .user(&*self.store, tenant.id, &exchanged.username)
             .await?;
-        let Some(user) = user.filter(|u| usable(u, now)) else {
+        let Some(user) = user.filter(|u| u.usable(now)) else {
             return Ok(None);
         };
         let cookie = random_string(32);
@@ -324,19 +324,18 @@ impl Gateway {
             return Ok(None);
         }
         let now = now();
+        let remembered = Remembered {
+            username: &record.username,
+            password_mark: &record.password_mark,
+            signed_in_at: record.signed_in_at,
+            last_seen_at: record.last_seen_at,
+        };
         let user = self
-            .directory
-            .user(&*self.store, tenant.id, &record.username)
+            .session_user(tenant, CONSOLE_SESSION, remembered, now)
             .await?;
-        let still_theirs =
-            user.filter(|u| usable(u, now) && password_mark(u) == record.password_mark);
-        let live = CONSOLE_SESSION.state(record.signed_in_at, record.last_seen_at, now);
-        let user = match (live, still_theirs) {
-            (SessionState::Live, Some(user)) => user,
-            (SessionState::Live | SessionState::Idle | SessionState::Over, _) => {
-                self.store.end_console_session(record.id, None).await?;
-                return Ok(None);
-            }
+        let Some(user) = user else {
+            self.store.end_console_session(record.id, None).await?;
+            return Ok(None);
         };
         if now - record.last_seen_at >= TOUCH_EVERY_SECONDS {
             self.store.touch_console_session(record.id, now).await?;

@@ -8,12 +8,12 @@
 //! reaches that instance's cache, which cross-instance invalidation bounds (and which
 //! fails closed while it cannot). The console's sessions are checked the same way.
 
-use super::authenticate::is_locked;
+use super::authenticate::Lockable;
 use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::principal::qualified_name;
-use crate::domain::session::{SessionState, SIGN_IN_SESSION};
+use crate::domain::session::{SessionLimits, SessionState, SIGN_IN_SESSION};
 use crate::domain::tenant::Tenant;
 use crate::store::{AuditEvent, NewSignInSession, UserRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,12 +58,37 @@ pub(super) fn password_mark(user: &UserRecord) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(user.password_hash.as_bytes()))
 }
 
-/// A user who may hold a session: enabled and not locked.
-pub(super) fn usable(user: &UserRecord, now: i64) -> bool {
-    user.enabled && !is_locked(user.locked_until, now)
+/// What every kind of session remembers of its sign-in, checked at each use.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Remembered<'a> {
+    pub username: &'a str,
+    pub password_mark: &'a str,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
 }
 
 impl Gateway {
+    /// The user a session of `tenant` still belongs to at `now`: `None` once it is idle
+    /// or over by `limits`, or its user is gone, disabled, locked or has another
+    /// password, as this instance's directory knows them.
+    pub(super) async fn session_user(
+        &self,
+        tenant: &Tenant,
+        limits: SessionLimits,
+        remembered: Remembered<'_>,
+        now: i64,
+    ) -> Result<Option<Arc<UserRecord>>> {
+        if limits.state(remembered.signed_in_at, remembered.last_seen_at, now) != SessionState::Live
+        {
+            return Ok(None);
+        }
+        let user = self
+            .directory
+            .user(&*self.store, tenant.id, remembered.username)
+            .await?;
+        Ok(user.filter(|u| u.usable(now) && password_mark(u) == remembered.password_mark))
+    }
+
     /// The live session this cookie names in `tenant`; `None` for no cookie, another
     /// tenant's session, one that has ended, or one whose user may no longer sign in as
     /// they did. An ended session is deleted.
@@ -82,18 +107,18 @@ impl Gateway {
             return Ok(None);
         }
         let now = now();
+        let remembered = Remembered {
+            username: &record.username,
+            password_mark: &record.password_mark,
+            signed_in_at: record.signed_in_at,
+            last_seen_at: record.last_seen_at,
+        };
         let user = self
-            .directory
-            .user(&*self.store, tenant.id, &record.username)
-            .await?
-            .filter(|u| usable(u, now) && password_mark(u) == record.password_mark);
-        let live = SIGN_IN_SESSION.state(record.signed_in_at, record.last_seen_at, now);
-        let user = match (live, user) {
-            (SessionState::Live, Some(user)) => user,
-            (SessionState::Live | SessionState::Idle | SessionState::Over, _) => {
-                self.store.end_sign_in_session(record.id, None).await?;
-                return Ok(None);
-            }
+            .session_user(tenant, SIGN_IN_SESSION, remembered, now)
+            .await?;
+        let Some(user) = user else {
+            self.store.end_sign_in_session(record.id, None).await?;
+            return Ok(None);
         };
         if now - record.last_seen_at >= TOUCH_EVERY_SECONDS {
             self.store.touch_sign_in_session(record.id, now).await?;
