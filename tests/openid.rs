@@ -315,6 +315,25 @@ async fn an_openid_code_flow_hands_out_a_verifiable_id_token(s: TestServer) {
         "the sign-in page"
     );
 
+    // Request objects and registration in the request: each refused by its own name
+    // (Core §3.1.2.6), at the redirect URI.
+    for (parameter, error) in [
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+        ("registration", "registration_not_supported"),
+    ] {
+        let (_, challenge) = pkce();
+        let page = ask(
+            &s,
+            &mut Jar::default(),
+            (RP, RP_CALLBACK),
+            &challenge,
+            &[(parameter, "eyJ.e30.x")],
+        )
+        .await;
+        assert_eq!(met(&page).unwrap().1.as_deref(), Some(error), "{parameter}");
+    }
+
     // A nonce too long is refused back at the redirect URI.
     let (_, challenge) = pkce();
     let long = "n".repeat(513);
@@ -811,9 +830,42 @@ async fn a_session_signs_a_second_application_in_without_a_password(s: TestServe
         "the cookie before a sign-in"
     );
 
-    // Another user signing in on the same browser takes it over, as a new session.
+    // An id_token_hint names the user the client expects: the session serves that user
+    // only, and a hint this tenant did not sign is refused.
+    let (_, alice_tokens) = sign_in_browser(
+        &s,
+        &mut Jar::default(),
+        &secret,
+        ("alice", "alice-password"),
+        &[],
+    )
+    .await;
+    let alice_hint = alice_tokens["id_token"].as_str().unwrap();
     s.api_user("/t/foo.com", FOO_ADMIN, "carol", "carol-password", &[])
         .await;
+    let (_, carol_tokens) = sign_in_browser(
+        &s,
+        &mut Jar::default(),
+        &secret,
+        ("carol", "carol-password"),
+        &[],
+    )
+    .await;
+    let carol_hint = carol_tokens["id_token"].as_str().unwrap();
+    let forged = format!("{alice_hint}x");
+    for (hint, answer) in [
+        (alice_hint, (true, None)),
+        (carol_hint, (false, Some("login_required"))),
+        (forged.as_str(), (false, Some("invalid_request"))),
+    ] {
+        let (_, challenge) = pkce();
+        let extra = [("prompt", "none"), ("id_token_hint", hint)];
+        let page = ask(&s, &mut jar, (RP, RP_CALLBACK), &challenge, &extra).await;
+        let (code, error) = met(&page).unwrap();
+        assert_eq!((code.is_some(), error.as_deref()), answer);
+    }
+
+    // Another user signing in on the same browser takes it over, as a new session.
     let (carol, _) = sign_in_browser(
         &s,
         &mut jar,

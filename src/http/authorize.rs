@@ -163,6 +163,10 @@ fn params(form: &Form) -> AuthorizeParams {
         nonce: get("nonce"),
         prompt: get("prompt"),
         max_age: get("max_age"),
+        id_token_hint: get("id_token_hint"),
+        request: get("request"),
+        request_uri: get("request_uri"),
+        registration: get("registration"),
     }
 }
 

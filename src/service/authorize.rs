@@ -34,6 +34,12 @@ pub struct AuthorizeParams {
     /// OpenID Connect's `prompt` and `max_age` (Core §3.1.2.1).
     pub prompt: Option<String>,
     pub max_age: Option<String>,
+    /// OpenID Connect's `id_token_hint`: the user the client expects.
+    pub id_token_hint: Option<String>,
+    /// Request objects and registration, which are refused (Core §3.1.2.6).
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+    pub registration: Option<String>,
 }
 
 /// A request that passed every check: the sign-in page may be shown and a code issued.
@@ -56,6 +62,9 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// OpenID Connect's `prompt` and `max_age`: whether a session's sign-in serves.
     pub prompt: Prompt,
+    /// The subject of the request's `id_token_hint`: only a session of this user
+    /// serves.
+    hinted_subject: Option<String>,
 }
 
 /// How a request is answered before any page is shown.
@@ -99,6 +108,11 @@ pub enum AuthorizeError {
     /// `prompt=none`, and the user would have to sign in (OpenID Connect Core
     /// §3.1.2.6).
     LoginRequired,
+    /// A request object, by value or by reference, or client registration in the
+    /// request (Core §3.1.2.6): none is supported.
+    RequestNotSupported,
+    RequestUriNotSupported,
+    RegistrationNotSupported,
 }
 
 impl AuthorizeError {
@@ -110,6 +124,9 @@ impl AuthorizeError {
             AuthorizeError::UnsupportedResponseType => "unsupported_response_type",
             AuthorizeError::InvalidScope => "invalid_scope",
             AuthorizeError::LoginRequired => "login_required",
+            AuthorizeError::RequestNotSupported => "request_not_supported",
+            AuthorizeError::RequestUriNotSupported => "request_uri_not_supported",
+            AuthorizeError::RegistrationNotSupported => "registration_not_supported",
         }
     }
 }
@@ -176,6 +193,7 @@ impl Gateway {
             })
         };
         let checked = check_response_type(params.response_type.as_deref())
+            .and_then(|()| check_unsupported(params))
             .and_then(|()| client_may_use_codes(&client))
             .and_then(|()| {
                 let scope = allowed_scope(&client, params.scope.as_deref())
@@ -188,6 +206,18 @@ impl Gateway {
             });
         let (scope, code_challenge, nonce, prompt) =
             checked.map_err(|(error, why)| refuse(error, why))?;
+        let hinted_subject = match params.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+            None => None,
+            Some(hint) => match self.id_token_hint(&tenant, hint).await? {
+                Some(hint) => Some(hint.sub),
+                None => {
+                    return Err(refuse(
+                        AuthorizeError::InvalidRequest,
+                        "id_token_hint is not an ID token of this tenant".into(),
+                    ))
+                }
+            },
+        };
         Ok(AuthorizationRequest {
             tenant,
             client,
@@ -198,6 +228,7 @@ impl Gateway {
             code_challenge,
             nonce,
             prompt,
+            hinted_subject,
         })
     }
 
@@ -209,6 +240,13 @@ impl Gateway {
         request: &AuthorizationRequest,
         session: Option<&SignInSession>,
     ) -> Result<Unattended> {
+        // A session of another user than the hint names does not serve.
+        let session = session.filter(|s| {
+            request
+                .hinted_subject
+                .as_ref()
+                .is_none_or(|subject| *subject == s.signed_in.user.subject)
+        });
         let auth_time = session.map(|s| s.signed_in.auth_time);
         Ok(
             match (sign_in_needed(request.prompt, auth_time, now()), session) {
@@ -362,6 +400,31 @@ fn check_response_type(response_type: Option<&str>) -> Result<(), Failed> {
             "only response_type=code is supported".into(),
         )),
     }
+}
+
+/// Request objects and registration in the request, which this provider does not
+/// support: each has its own error (Core §3.1.2.6), so the client learns why.
+fn check_unsupported(params: &AuthorizeParams) -> Result<(), Failed> {
+    let sent = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+    if sent(&params.request) {
+        return Err((
+            AuthorizeError::RequestNotSupported,
+            "request objects are not supported: send the parameters in the query".into(),
+        ));
+    }
+    if sent(&params.request_uri) {
+        return Err((
+            AuthorizeError::RequestUriNotSupported,
+            "request_uri is not supported: send the parameters in the query".into(),
+        ));
+    }
+    if sent(&params.registration) {
+        return Err((
+            AuthorizeError::RegistrationNotSupported,
+            "registration in the request is not supported: register the client first".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn client_may_use_codes(client: &ClientRecord) -> Result<(), Failed> {

@@ -15,7 +15,6 @@ use crate::domain::client::redirect_uri_matches;
 use crate::domain::console::CONSOLE_CLIENT_ID;
 use crate::domain::tenant::Tenant;
 use crate::store::ClientRecord;
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// The parameters of a logout request as sent (query or form).
@@ -45,14 +44,6 @@ impl LogoutRequest {
     }
 }
 
-/// The claims of an `id_token_hint` that matter here.
-#[derive(Debug, Deserialize)]
-struct Hint {
-    iss: String,
-    aud: String,
-    sid: Option<String>,
-}
-
 impl Gateway {
     /// Checks a logout request at `tenant`'s endpoint. Every refusal is an error page:
     /// the browser is sent nowhere that was not checked.
@@ -63,7 +54,9 @@ impl Gateway {
     ) -> Result<LogoutRequest, Refused> {
         let given = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         let hint = match given(&params.id_token_hint) {
-            Some(hint) => Some(self.verified_hint(tenant, &hint).await?),
+            Some(hint) => Some(self.id_token_hint(tenant, &hint).await?.ok_or_else(|| {
+                Refused::Page("The id_token_hint is not an ID token of this tenant.".into())
+            })?),
             None => None,
         };
         let client_id = match (given(&params.client_id), &hint) {
@@ -105,20 +98,6 @@ impl Gateway {
             client_id,
             return_to,
         })
-    }
-
-    /// The claims of `hint` when this tenant signed it, with a key it still publishes,
-    /// for its own issuer.
-    async fn verified_hint(&self, tenant: &Tenant, hint: &str) -> Result<Hint, Refused> {
-        let refused =
-            || Refused::Page("The id_token_hint is not an ID token of this tenant.".into());
-        let keys = self.tenant_keys(tenant).await?;
-        let payload = keys.verified_payload(hint).ok_or_else(refused)?;
-        let hint: Hint = serde_json::from_slice(&payload).map_err(|_| refused())?;
-        if hint.iss != tenant.issuer {
-            return Err(refused());
-        }
-        Ok(hint)
     }
 
     /// The tenant's client `client_id`, the console's included.

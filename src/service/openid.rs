@@ -9,6 +9,7 @@ use crate::domain::tenant::Tenant;
 use crate::domain::token::TokenKind;
 use crate::store::UserRecord;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 /// The `typ` of an ID token's header.
 const ID_TOKEN_TYP: &str = "JWT";
@@ -21,6 +22,16 @@ pub(super) struct SignIn<'a> {
     /// The sign-in session the grant began in.
     pub sid: Option<&'a str>,
     pub nonce: Option<&'a str>,
+}
+
+/// The claims that matter of an ID token this tenant issued, given back as an
+/// `id_token_hint` (at the authorization and end-session endpoints).
+#[derive(Debug, Deserialize)]
+pub(super) struct IdTokenHint {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: Option<String>,
 }
 
 /// Why the userinfo endpoint refuses (RFC 6750 §3.1).
@@ -76,6 +87,22 @@ impl Gateway {
             .map_err(|e| Error::Internal(format!("signing an ID token: {e}")))?;
         response.id_token = Some(signed);
         Ok(response)
+    }
+
+    /// The claims of `hint` when this tenant signed it, with a key its JWKS still
+    /// publishes, for its own issuer; `None` otherwise. Its expiry is not checked: a
+    /// hint only names a user and a session, and grants nothing (RP-Initiated Logout
+    /// §2 asks that expired ones be accepted).
+    pub(super) async fn id_token_hint(
+        &self,
+        tenant: &Tenant,
+        hint: &str,
+    ) -> Result<Option<IdTokenHint>> {
+        let keys = self.tenant_keys(tenant).await?;
+        let claims = keys
+            .verified_payload(hint)
+            .and_then(|payload| serde_json::from_slice::<IdTokenHint>(&payload).ok());
+        Ok(claims.filter(|claims| claims.iss == tenant.issuer))
     }
 
     /// The userinfo answer (Core §5.3) for a Bearer access token of this tenant that
