@@ -11,13 +11,12 @@ use super::flow_page::{
 };
 use super::form::{has_media_type, Form};
 use super::request_log::RequestLog;
-use super::{sign_in_cookie, sign_in_cookie_name, ApiError, Body};
+use super::{set_sign_in_cookie, sign_in_cookie, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::authorize::{AuthorizationRequest, AuthorizeParams, Refused, Unattended};
 use crate::service::token_text::random_string;
 use crate::service::Gateway;
 use bytes::Bytes;
-use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
 use maud::html;
 use secrecy::{ExposeSecret, SecretString};
@@ -137,16 +136,7 @@ async fn sign_in(
         .issue_code(&authorization, &started.signed_in)
         .await?;
     let mut response = redirect(StatusCode::SEE_OTHER, &location);
-    // No Max-Age: the browser forgets the session when it closes, and the server ends
-    // it before, when it is idle or over.
-    let cookie = format!(
-        "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax",
-        sign_in_cookie_name(tenant),
-        started.cookie.expose_secret()
-    );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
+    set_sign_in_cookie(&mut response, tenant, Some(started.cookie.expose_secret()));
     Ok(response)
 }
 

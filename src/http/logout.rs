@@ -9,7 +9,7 @@ use super::flow_page::{
 };
 use super::form::{has_media_type, Form};
 use super::request_log::RequestLog;
-use super::{sign_in_cookie, sign_in_cookie_name, ApiError, Body};
+use super::{set_sign_in_cookie, sign_in_cookie, ApiError, Body};
 use crate::domain::tenant::Tenant;
 use crate::service::authorize::Refused;
 use crate::service::logout::{LogoutParams, LogoutRequest};
@@ -17,7 +17,6 @@ use crate::service::session::SignInSession;
 use crate::service::token_text::random_string;
 use crate::service::Gateway;
 use bytes::Bytes;
-use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Method, Request, Response, StatusCode};
 use maud::html;
 
@@ -51,6 +50,7 @@ pub(super) async fn handle(
     let logout = match gateway.logout_request(tenant, &params(&form)).await {
         Ok(logout) => logout,
         Err(Refused::Page(message)) => return Ok(error_page(CANNOT_CONTINUE, &message)),
+        // A logout's checks answer with pages only; a redirect would be the client's own.
         Err(Refused::Redirect(error)) => return Ok(redirect(StatusCode::FOUND, &error.location())),
         Err(Refused::Internal(e)) => return Err(e.into()),
     };
@@ -118,13 +118,7 @@ fn signed_out(tenant: &Tenant, logout: &LogoutRequest) -> Response<Body> {
             )
         }
     };
-    let expired = format!(
-        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
-        sign_in_cookie_name(tenant)
-    );
-    if let Ok(value) = HeaderValue::from_str(&expired) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
+    set_sign_in_cookie(&mut response, tenant, None);
     response
 }
 

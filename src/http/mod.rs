@@ -81,8 +81,28 @@ fn no_store(headers: &mut hyper::HeaderMap) {
 
 /// The name of a tenant's single sign-on cookie: one per tenant, so that a browser can
 /// be signed in to several; `__Host-`, so that no subdomain can set it.
-pub(super) fn sign_in_cookie_name(tenant: &Tenant) -> String {
+fn sign_in_cookie_name(tenant: &Tenant) -> String {
     format!("__Host-portcullis_session.{}", tenant.domain.as_str())
+}
+
+/// Sets (`Some`) or ends (`None`) the single sign-on cookie of `tenant` on `response`.
+/// No `Max-Age` on a set cookie: the browser forgets the session when it closes, and
+/// the server ends it before, when it is idle or over.
+pub(super) fn set_sign_in_cookie(
+    response: &mut Response<Body>,
+    tenant: &Tenant,
+    value: Option<&str>,
+) {
+    let name = sign_in_cookie_name(tenant);
+    let cookie = match value {
+        Some(value) => format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        None => format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response
+            .headers_mut()
+            .append(hyper::header::SET_COOKIE, value);
+    }
 }
 
 /// The request's single sign-on cookie for `tenant`.

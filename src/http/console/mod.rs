@@ -286,8 +286,7 @@ impl Signed<'_> {
             .await?;
         let mut response = redirect(&format!("{}/signed-out", self.console.base));
         set_cookie(&mut response, &expired_cookie(SESSION_COOKIE));
-        let sign_in = super::sign_in_cookie_name(self.console.tenant);
-        set_cookie(&mut response, &expired_cookie(&sign_in));
+        super::set_sign_in_cookie(&mut response, self.console.tenant, None);
         Ok(response)
     }
 
