@@ -1,7 +1,9 @@
 //! The console's sign-in and sessions. The console signs its users in through the
 //! tenant's own authorization code flow, as the built-in public client
 //! `portcullis-console` with PKCE and `state`, and redeems the code itself: the browser
-//! gets an opaque session cookie and never a token.
+//! gets an opaque session cookie and never a token. A browser signed in to the tenant
+//! (single sign-on, `session.rs`) gets in without a password, as the `max_age` the
+//! console sends allows.
 //!
 //! What the flow needs between its start and its callback (the `state`, the PKCE
 //! verifier, where to go back to) travels in a cookie sealed with the master key, so
