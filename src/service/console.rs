@@ -15,7 +15,7 @@
 use super::admin::{Admin, Channel};
 use super::authenticate::Lockable;
 use super::redeem::Presenter;
-use super::session::{password_mark, Remembered, TOUCH_EVERY_SECONDS};
+use super::session::{password_mark, Remembered};
 use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Error, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
@@ -29,8 +29,8 @@ use crate::domain::principal::qualified_name;
 use crate::domain::tenant::Tenant;
 use crate::domain::token::Revocation;
 use crate::store::{
-    AuditEvent, ChangedBy, ClientRecord, ConsoleSessionRecord, NewConsoleSession, Source,
-    UserRecord,
+    AuditEvent, ChangedBy, ClientRecord, ConsoleSessionRecord, NewConsoleSession, SessionKind,
+    Source, UserRecord,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -325,23 +325,17 @@ impl Gateway {
             // Another tenant's session: refused here, and left alone there.
             return Ok(None);
         }
-        let now = now();
         let remembered = Remembered {
+            kind: SessionKind::Console,
+            id: record.id,
             username: &record.username,
             password_mark: &record.password_mark,
             signed_in_at: record.signed_in_at,
             last_seen_at: record.last_seen_at,
         };
-        let user = self
-            .session_user(tenant, CONSOLE_SESSION, remembered, now)
-            .await?;
-        let Some(user) = user else {
-            self.store.end_console_session(record.id, None).await?;
+        let Some(user) = self.session_user(tenant, remembered).await? else {
             return Ok(None);
         };
-        if now - record.last_seen_at >= TOUCH_EVERY_SECONDS {
-            self.store.touch_console_session(record.id, now).await?;
-        }
         Ok(Some(ConsoleSession {
             tenant: tenant.clone(),
             record,
@@ -373,7 +367,7 @@ impl Gateway {
         )
         .made_via(Some("console"));
         self.store
-            .end_console_session(session.record.id, Some(&audit))
+            .end_session(SessionKind::Console, session.record.id, Some(&audit))
             .await?;
         let by = ChangedBy::from_address(Actor::client(CONSOLE_CLIENT_ID), origin.address());
         self.revoke_grant(
@@ -386,19 +380,9 @@ impl Gateway {
         .await
     }
 
-    /// Deletes the sessions that ended without being presented again, idle or over;
-    /// answers how many. The purge calls it every minute, on every instance: a
-    /// deletion twice is no harm.
+    /// Deletes the console sessions that ended unseen; answers how many.
     pub async fn end_stale_console_sessions(&self) -> Result<u64> {
-        let now = now();
-        let ended = self
-            .store
-            .end_stale_console_sessions(
-                now - CONSOLE_SESSION.idle_seconds,
-                now - CONSOLE_SESSION.lifetime_seconds,
-            )
-            .await?;
-        Ok(ended)
+        self.end_stale_sessions(SessionKind::Console).await
     }
 
     /// The flow a cookie carries, if this server sealed it for this tenant.

@@ -12,10 +12,11 @@ use super::authenticate::Lockable;
 use super::token_text::{digest, presented_digest, random_string};
 use super::{now, Gateway, Origin, Result};
 use crate::domain::audit::{Actor, AuditAction};
+use crate::domain::console::CONSOLE_SESSION;
 use crate::domain::principal::qualified_name;
 use crate::domain::session::{SessionLimits, SessionState, SIGN_IN_SESSION};
 use crate::domain::tenant::Tenant;
-use crate::store::{AuditEvent, NewSignInSession, UserRecord};
+use crate::store::{AuditEvent, NewSignInSession, SessionKind, UserRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secrecy::SecretString;
@@ -23,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 
 /// A session's last use is written at most this often: a use is otherwise a read.
-pub(super) const TOUCH_EVERY_SECONDS: i64 = 30;
+const TOUCH_EVERY_SECONDS: i64 = 30;
 
 /// A signed-in user in a session: who a code is issued to, and the sign-in its ID
 /// tokens describe.
@@ -58,9 +59,19 @@ pub(super) fn password_mark(user: &UserRecord) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(user.password_hash.as_bytes()))
 }
 
+/// How long a session of `kind` lives.
+fn limits_of(kind: SessionKind) -> SessionLimits {
+    match kind {
+        SessionKind::Console => CONSOLE_SESSION,
+        SessionKind::SignIn => SIGN_IN_SESSION,
+    }
+}
+
 /// What every kind of session remembers of its sign-in, checked at each use.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Remembered<'a> {
+    pub kind: SessionKind,
+    pub id: i64,
     pub username: &'a str,
     pub password_mark: &'a str,
     pub signed_in_at: i64,
@@ -68,25 +79,49 @@ pub(super) struct Remembered<'a> {
 }
 
 impl Gateway {
-    /// The user a session of `tenant` still belongs to at `now`: `None` once it is idle
-    /// or over by `limits`, or its user is gone, disabled, locked or has another
-    /// password, as this instance's directory knows them.
+    /// The user a session of `tenant` still belongs to: `None` once it is idle or over,
+    /// or its user is gone, disabled, locked or has another password, as this
+    /// instance's directory knows them. A session that ended is deleted; a live one's
+    /// use is recorded, at most every [`TOUCH_EVERY_SECONDS`].
     pub(super) async fn session_user(
         &self,
         tenant: &Tenant,
-        limits: SessionLimits,
         remembered: Remembered<'_>,
-        now: i64,
     ) -> Result<Option<Arc<UserRecord>>> {
-        if limits.state(remembered.signed_in_at, remembered.last_seen_at, now) != SessionState::Live
-        {
-            return Ok(None);
+        let now = now();
+        let Remembered { kind, id, .. } = remembered;
+        let state = limits_of(kind).state(remembered.signed_in_at, remembered.last_seen_at, now);
+        let user = if state == SessionState::Live {
+            self.directory
+                .user(&*self.store, tenant.id, remembered.username)
+                .await?
+                .filter(|u| u.usable(now) && password_mark(u) == remembered.password_mark)
+        } else {
+            None
+        };
+        if user.is_none() {
+            self.store.end_session(kind, id, None).await?;
+        } else if now - remembered.last_seen_at >= TOUCH_EVERY_SECONDS {
+            self.store.touch_session(kind, id, now).await?;
         }
-        let user = self
-            .directory
-            .user(&*self.store, tenant.id, remembered.username)
+        Ok(user)
+    }
+
+    /// Deletes the sessions of `kind` that ended without being used again, idle or
+    /// over; answers how many. The purge calls it every minute, on every instance: a
+    /// deletion twice is no harm.
+    pub(super) async fn end_stale_sessions(&self, kind: SessionKind) -> Result<u64> {
+        let now = now();
+        let limits = limits_of(kind);
+        let ended = self
+            .store
+            .end_stale_sessions(
+                kind,
+                now - limits.idle_seconds,
+                now - limits.lifetime_seconds,
+            )
             .await?;
-        Ok(user.filter(|u| u.usable(now) && password_mark(u) == remembered.password_mark))
+        Ok(ended)
     }
 
     /// The live session this cookie names in `tenant`; `None` for no cookie, another
@@ -106,23 +141,17 @@ impl Gateway {
         if record.tenant_id != tenant.id {
             return Ok(None);
         }
-        let now = now();
         let remembered = Remembered {
+            kind: SessionKind::SignIn,
+            id: record.id,
             username: &record.username,
             password_mark: &record.password_mark,
             signed_in_at: record.signed_in_at,
             last_seen_at: record.last_seen_at,
         };
-        let user = self
-            .session_user(tenant, SIGN_IN_SESSION, remembered, now)
-            .await?;
-        let Some(user) = user else {
-            self.store.end_sign_in_session(record.id, None).await?;
+        let Some(user) = self.session_user(tenant, remembered).await? else {
             return Ok(None);
         };
-        if now - record.last_seen_at >= TOUCH_EVERY_SECONDS {
-            self.store.touch_sign_in_session(record.id, now).await?;
-        }
         Ok(Some(SignInSession {
             id: record.id,
             signed_in: SignedIn {
@@ -194,20 +223,13 @@ impl Gateway {
             )
         });
         self.store
-            .end_sign_in_session(session.id, audit.as_ref())
+            .end_session(SessionKind::SignIn, session.id, audit.as_ref())
             .await?;
         Ok(())
     }
 
-    /// Deletes the sessions that ended without being used again, idle or over; answers
-    /// how many. The purge calls it every minute, on every instance.
+    /// Deletes the sign-in sessions that ended unseen; answers how many.
     pub async fn end_stale_sign_in_sessions(&self) -> Result<u64> {
-        let now = now();
-        let limits = SIGN_IN_SESSION;
-        let ended = self
-            .store
-            .end_stale_sign_in_sessions(now - limits.idle_seconds, now - limits.lifetime_seconds)
-            .await?;
-        Ok(ended)
+        self.end_stale_sessions(SessionKind::SignIn).await
     }
 }

@@ -22,7 +22,7 @@ pub use records::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
     ConsoleSessionRecord, Declared, Digest, GrantHolder, GrantPage, Heartbeat, LiveGrant,
     LockTarget, NamePage, NewClient, NewConsoleSession, NewSignInSession, NewSigningKey, NewTenant,
-    NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection,
+    NewToken, NewUser, Notice, Purged, RoleRecord, Rotation, RuleRow, Selection, SessionKind,
     SignInSessionRecord, SigningKeyRow, Source, Step, TenantRow, TokenRecord, UserChange,
     UserFilter, UserRecord,
 };
@@ -430,17 +430,6 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// The session whose cookie has this digest.
     async fn console_session(&self, digest: &Digest) -> Result<Option<ConsoleSessionRecord>>;
-    /// Records a request of the session at `now`.
-    async fn touch_console_session(&self, id: i64, now: i64) -> Result<()>;
-    /// Ends a session, auditing why when `audit` is given; false when it was gone.
-    async fn end_console_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool>;
-    /// Deletes the sessions last seen at or before `idle_before`, or signed in at or
-    /// before `started_before`; answers how many.
-    async fn end_stale_console_sessions(
-        &self,
-        idle_before: i64,
-        started_before: i64,
-    ) -> Result<u64>;
 
     // ---- single sign-on sessions ------------------------------------------------------
 
@@ -453,15 +442,23 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// The sign-in session whose cookie has this digest.
     async fn sign_in_session(&self, digest: &Digest) -> Result<Option<SignInSessionRecord>>;
+
+    // ---- either kind of session -------------------------------------------------------
+
     /// Records a use of the session at `now`.
-    async fn touch_sign_in_session(&self, id: i64, now: i64) -> Result<()>;
-    /// Ends a sign-in session, auditing why when `audit` is given; false when it was
-    /// gone.
-    async fn end_sign_in_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool>;
-    /// Deletes the sign-in sessions last seen at or before `idle_before`, or signed in at
-    /// or before `started_before`; answers how many.
-    async fn end_stale_sign_in_sessions(
+    async fn touch_session(&self, kind: SessionKind, id: i64, now: i64) -> Result<()>;
+    /// Ends a session, auditing why when `audit` is given; false when it was gone.
+    async fn end_session(
         &self,
+        kind: SessionKind,
+        id: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool>;
+    /// Deletes the sessions of `kind` last seen at or before `idle_before`, or signed in
+    /// at or before `started_before`; answers how many.
+    async fn end_stale_sessions(
+        &self,
+        kind: SessionKind,
         idle_before: i64,
         started_before: i64,
     ) -> Result<u64>;

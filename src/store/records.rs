@@ -659,6 +659,14 @@ pub struct ConsoleSessionRecord {
     pub last_seen_at: i64,
 }
 
+/// Which kind of session a row is: the console's, or single sign-on's. Both are used,
+/// touched and ended alike; only what they hold differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Console,
+    SignIn,
+}
+
 /// A console session to store.
 #[derive(Debug)]
 pub struct NewConsoleSession<'a> {

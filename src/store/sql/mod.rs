@@ -28,15 +28,14 @@ pub(crate) use statement::{arguments, impl_conn, query, Conn, Decoded, Statement
 
 use crate::domain::tenant::{TenantId, TenantSettings};
 use backend::notice_of;
-use sessions::Sessions;
 
 use super::{
     AuditEvent, AuditQuery, BulkUserChange, ChangedBy, Changes, ClientEdit, ClientRecord,
     Committed, ConsoleSessionRecord, Declared, Digest, Error, Feed, GrantPage, LiveGrant,
     LockTarget, NamePage, NewClient, NewConsoleSession, NewSignInSession, NewSigningKey, NewTenant,
     NewToken, NewUser, Notice, Purged, Result, RoleRecord, Rotation, RuleRow, Selection,
-    SignInSessionRecord, SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord, UserChange,
-    UserFilter, UserRecord,
+    SessionKind, SignInSessionRecord, SigningKeyRow, Source, Step, Store, TenantRow, TokenRecord,
+    UserChange, UserFilter, UserRecord,
 };
 use crate::domain::token::Event;
 use sqlx::Transaction;
@@ -98,41 +97,6 @@ impl<B: Backend> SqlStore<B> {
             return Ok(Committed::unchanged(None));
         }
         Ok(self.finish(tx, audit, tenant, changes).await?.map(Some))
-    }
-
-    /// Records a use of a session of `kind`. No cache holds a session: every request
-    /// reads its own.
-    async fn touch_session(&self, kind: Sessions, id: i64, now: i64) -> Result<()> {
-        let mut tx = self.backend.begin_write().await?;
-        sessions::touch(&mut *tx, kind, id, now).await?;
-        let _ = self.finish(tx, None, None, Changes::default()).await?;
-        Ok(())
-    }
-
-    /// Ends a session of `kind`, with its audit entry when it was still there.
-    async fn end_session(
-        &self,
-        kind: Sessions,
-        id: i64,
-        audit: Option<&AuditEvent>,
-    ) -> Result<bool> {
-        let mut tx = self.backend.begin_write().await?;
-        let found = sessions::delete(&mut *tx, kind, id).await?;
-        let audit = audit.filter(|_| found);
-        let _ = self.finish(tx, audit, None, Changes::default()).await?;
-        Ok(found)
-    }
-
-    async fn end_stale_sessions(
-        &self,
-        kind: Sessions,
-        idle_before: i64,
-        started_before: i64,
-    ) -> Result<u64> {
-        let mut tx = self.backend.begin_write().await?;
-        let ended = sessions::delete_stale(&mut *tx, kind, idle_before, started_before).await?;
-        let _ = self.finish(tx, None, None, Changes::default()).await?;
-        Ok(ended)
     }
 }
 
@@ -727,7 +691,7 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
         if let Some(old) = replaces {
-            sessions::delete(&mut *tx, Sessions::Console, old).await?;
+            sessions::delete(&mut *tx, SessionKind::Console, old).await?;
         }
         sessions::insert_console(&mut *tx, session).await?;
         // No cache holds a session: every request reads its own.
@@ -742,23 +706,6 @@ impl<B: Backend> Store for SqlStore<B> {
         sessions::find_console(&mut *conn, digest).await
     }
 
-    async fn touch_console_session(&self, id: i64, now: i64) -> Result<()> {
-        self.touch_session(Sessions::Console, id, now).await
-    }
-
-    async fn end_console_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool> {
-        self.end_session(Sessions::Console, id, audit).await
-    }
-
-    async fn end_stale_console_sessions(
-        &self,
-        idle_before: i64,
-        started_before: i64,
-    ) -> Result<u64> {
-        self.end_stale_sessions(Sessions::Console, idle_before, started_before)
-            .await
-    }
-
     // ---- single sign-on sessions ------------------------------------------------------
 
     async fn start_sign_in_session(
@@ -768,7 +715,7 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<()> {
         let mut tx = self.backend.begin_write().await?;
         if let Some(old) = replaces {
-            sessions::delete(&mut *tx, Sessions::SignIn, old).await?;
+            sessions::delete(&mut *tx, SessionKind::SignIn, old).await?;
         }
         sessions::insert_sign_in(&mut *tx, session).await?;
         let _ = self.finish(tx, None, None, Changes::default()).await?;
@@ -780,21 +727,39 @@ impl<B: Backend> Store for SqlStore<B> {
         sessions::find_sign_in(&mut *conn, digest).await
     }
 
-    async fn touch_sign_in_session(&self, id: i64, now: i64) -> Result<()> {
-        self.touch_session(Sessions::SignIn, id, now).await
+    // ---- either kind of session -------------------------------------------------------
+
+    async fn touch_session(&self, kind: SessionKind, id: i64, now: i64) -> Result<()> {
+        let mut tx = self.backend.begin_write().await?;
+        sessions::touch(&mut *tx, kind, id, now).await?;
+        // No cache holds a session: every request reads its own.
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(())
     }
 
-    async fn end_sign_in_session(&self, id: i64, audit: Option<&AuditEvent>) -> Result<bool> {
-        self.end_session(Sessions::SignIn, id, audit).await
-    }
-
-    async fn end_stale_sign_in_sessions(
+    async fn end_session(
         &self,
+        kind: SessionKind,
+        id: i64,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool> {
+        let mut tx = self.backend.begin_write().await?;
+        let found = sessions::delete(&mut *tx, kind, id).await?;
+        let audit = audit.filter(|_| found);
+        let _ = self.finish(tx, audit, None, Changes::default()).await?;
+        Ok(found)
+    }
+
+    async fn end_stale_sessions(
+        &self,
+        kind: SessionKind,
         idle_before: i64,
         started_before: i64,
     ) -> Result<u64> {
-        self.end_stale_sessions(Sessions::SignIn, idle_before, started_before)
-            .await
+        let mut tx = self.backend.begin_write().await?;
+        let ended = sessions::delete_stale(&mut *tx, kind, idle_before, started_before).await?;
+        let _ = self.finish(tx, None, None, Changes::default()).await?;
+        Ok(ended)
     }
 
     // ---- audit --------------------------------------------------------------------

@@ -3,22 +3,15 @@
 
 use super::statement::{query, Conn};
 use crate::store::{
-    ConsoleSessionRecord, Digest, NewConsoleSession, NewSignInSession, Result, SignInSessionRecord,
+    ConsoleSessionRecord, Digest, NewConsoleSession, NewSignInSession, Result, SessionKind,
+    SignInSessionRecord,
 };
 
 /// The table of one kind of session.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Sessions {
-    Console,
-    SignIn,
-}
-
-impl Sessions {
-    fn table(self) -> &'static str {
-        match self {
-            Sessions::Console => "console_sessions",
-            Sessions::SignIn => "sign_in_sessions",
-        }
+fn table(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Console => "console_sessions",
+        SessionKind::SignIn => "sign_in_sessions",
     }
 }
 
@@ -86,18 +79,20 @@ pub(super) async fn find_sign_in(
     Ok(conn.fetch_optional(statement).await?)
 }
 
-pub(super) async fn touch(conn: &mut impl Conn, kind: Sessions, id: i64, now: i64) -> Result<()> {
-    let sql = format!(
-        "UPDATE {} SET last_seen_at = $1 WHERE id = $2",
-        kind.table()
-    );
+pub(super) async fn touch(
+    conn: &mut impl Conn,
+    kind: SessionKind,
+    id: i64,
+    now: i64,
+) -> Result<()> {
+    let sql = format!("UPDATE {} SET last_seen_at = $1 WHERE id = $2", table(kind));
     conn.execute(query(sql).bind(now).bind(id)).await?;
     Ok(())
 }
 
 /// Deletes the session; false when it was already gone.
-pub(super) async fn delete(conn: &mut impl Conn, kind: Sessions, id: i64) -> Result<bool> {
-    let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
+pub(super) async fn delete(conn: &mut impl Conn, kind: SessionKind, id: i64) -> Result<bool> {
+    let sql = format!("DELETE FROM {} WHERE id = $1", table(kind));
     Ok(conn.execute(query(sql).bind(id)).await? == 1)
 }
 
@@ -105,13 +100,13 @@ pub(super) async fn delete(conn: &mut impl Conn, kind: Sessions, id: i64) -> Res
 /// `started_before`: the bounds of `domain::session::SessionLimits::state`.
 pub(super) async fn delete_stale(
     conn: &mut impl Conn,
-    kind: Sessions,
+    kind: SessionKind,
     idle_before: i64,
     started_before: i64,
 ) -> Result<u64> {
     let sql = format!(
         "DELETE FROM {} WHERE last_seen_at <= $1 OR signed_in_at <= $2",
-        kind.table()
+        table(kind)
     );
     Ok(conn
         .execute(query(sql).bind(idle_before).bind(started_before))
